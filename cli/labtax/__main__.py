@@ -1,0 +1,3 @@
+from labtax.main import main
+
+main()

@@ -1,0 +1,45 @@
+"""`labtax lint [PATHS...]`: the same verdict on the command line, in pre-commit and in CI."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import click
+
+from labtax.report import FORMATS
+
+
+@click.command("lint")
+@click.argument("paths", nargs=-1, type=click.Path())
+@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Output format; auto = github under GitHub Actions, else text.")
+@click.option("--profile", type=click.Choice(["default", "instructlab"]), default=None, help="Rule set; instructlab = exactly InstructLab's CI checks.")
+@click.option("--select", multiple=True, help="Only these rules (id or name); repeatable or comma-separated.")
+@click.option("--ignore", multiple=True, help="Skip these rules (id or name); repeatable or comma-separated.")
+@click.option("--strict", is_flag=True, help="Warnings fail the run too.")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Taxonomy root (default: found from the current folder).")
+@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the JSON report to this file.")
+def command(paths, fmt, profile, select, ignore, strict, root, output):
+    """Check leaves (qna.yaml) against the schemas and lint rules.
+
+    With no PATHS, the whole taxonomy; with PATHS (files or folders), just those.
+    Exit status: 0 clean, 1 errors found, 2 usage or internal error.
+    """
+    from labtax.config import find_root, load_config
+    from labtax.lint import lint
+    from labtax.report import render
+    from labtax.select import select as select_files
+
+    def split(values):
+        return [v.strip() for value in values for v in value.split(",") if v.strip()]
+
+    root = (root or find_root()).resolve()
+    config = load_config(root, profile=profile, select=split(select), ignore=split(ignore))
+    result = lint(select_files(root, paths), config)
+    sys.stdout.write(render(fmt, result, color=sys.stdout.isatty()))
+    if output:
+        from labtax.fileio import write_text_atomic
+
+        write_text_atomic(output, render("json", result))
+    failed = result.errors or (strict and result.warnings)
+    sys.exit(1 if failed else 0)

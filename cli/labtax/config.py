@@ -1,0 +1,123 @@
+"""Configuration: `[tool.labtax]` in pyproject.toml or a `.labtax.toml`, plus named profiles.
+
+Resolution order (later wins): profile defaults -> config file -> command-line options.
+One file at the taxonomy root serves the CLI, pre-commit and CI alike, so all give the same verdict.
+"""
+
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labtax.errors import LabtaxError
+
+INSTRUCTLAB_YAMLLINT = "{extends: relaxed, rules: {line-length: disable}}"
+
+PROFILES: dict[str, dict] = {
+    "default": {},
+    # Exactly what InstructLab's CI applied: its schemas at each file's own version, and yamllint
+    # `relaxed` without line-length on files of version 2 and up, counting only yamllint errors.
+    "instructlab": {
+        "select": ["LT001", "LT002", "LT004", "LT005", "LT006", "LT007", "LT008", "LT009", "LT010", "LT011", "LT012"],
+        "duplicate-keys-fatal": False,
+        "rules": {
+            "LT009": {"level": "warning"},
+            "LT011": {"config": INSTRUCTLAB_YAMLLINT, "skip-version-1": True, "min-level": "error"},
+            "LT012": {"stray-files": False},
+        },
+    },
+}
+
+
+@dataclass
+class Config:
+    root: Path
+    profile: str = "default"
+    select: list[str] | None = None  # None: every rule
+    ignore: list[str] = field(default_factory=list)
+    rules: dict[str, dict] = field(default_factory=dict)  # rule id or name -> options (incl. "level")
+    max_file_bytes: int = 1024 * 1024
+    max_nodes: int = 100_000
+    duplicate_keys_fatal: bool = True
+    teacher: dict = field(default_factory=dict)
+    source: str | None = None  # the file settings came from, for messages
+
+    def rule_options(self, rule) -> dict:
+        """A rule's DEFAULTS overlaid with its settings, found by id or by name."""
+        options = dict(getattr(rule, "DEFAULTS", {}))
+        options.update(self.rules.get(rule.NAME, {}))
+        options.update(self.rules.get(rule.ID, {}))
+        return options
+
+    def level_of(self, rule) -> str:
+        return self.rule_options(rule).get("level", rule.LEVEL)
+
+    def is_selected(self, rule) -> bool:
+        names = {rule.ID, rule.NAME}
+        if any(n in names for n in self.ignore):
+            return False
+        return self.select is None or any(n in names for n in self.select)
+
+
+def _read_settings(root: Path) -> tuple[dict, str | None]:
+    dedicated = root / ".labtax.toml"
+    try:
+        if dedicated.is_file():
+            data = tomllib.loads(dedicated.read_text(encoding="utf-8"))
+            return data.get("tool", {}).get("labtax", data), str(dedicated)
+        pyproject = root / "pyproject.toml"
+        if pyproject.is_file():
+            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
+            if "labtax" in data.get("tool", {}):
+                return data["tool"]["labtax"], str(pyproject)
+    except tomllib.TOMLDecodeError as exc:
+        raise LabtaxError(f"cannot read labtax settings: {exc}; fix the TOML syntax") from None
+    return {}, None
+
+
+def _merge(config: Config, settings: dict) -> None:
+    known = {"profile", "select", "ignore", "rules", "max-file-bytes", "max-nodes", "duplicate-keys-fatal", "teacher"}
+    unknown = set(settings) - known
+    if unknown:
+        raise LabtaxError(f"unknown labtax setting(s) {sorted(unknown)} in {config.source}; known: {sorted(known)}")
+    if "select" in settings:
+        config.select = list(settings["select"])
+    config.ignore += list(settings.get("ignore", []))
+    for rule, options in settings.get("rules", {}).items():
+        config.rules.setdefault(rule, {}).update(options)
+    config.max_file_bytes = int(settings.get("max-file-bytes", config.max_file_bytes))
+    config.max_nodes = int(settings.get("max-nodes", config.max_nodes))
+    config.duplicate_keys_fatal = bool(settings.get("duplicate-keys-fatal", config.duplicate_keys_fatal))
+    config.teacher.update(settings.get("teacher", {}))
+
+
+def load_config(root: Path, *, profile: str | None = None, select=None, ignore=None) -> Config:
+    settings, source = _read_settings(root)
+    profile = profile or settings.get("profile", "default")
+    if profile not in PROFILES:
+        raise LabtaxError(f"unknown profile '{profile}'; choose one of: {', '.join(PROFILES)}")
+    config = Config(root=root, profile=profile, source=source)
+    _merge(config, PROFILES[profile])
+    if profile == "default":  # a named compatibility profile is exact: the file's rule tweaks don't apply
+        _merge(config, {k: v for k, v in settings.items() if k != "profile"})
+    else:
+        _merge(config, {k: v for k, v in settings.items() if k == "teacher"})
+    if select:
+        config.select = list(select)
+    if ignore:
+        config.ignore += list(ignore)
+    return config
+
+
+def find_root(start: Path | None = None) -> Path:
+    """The taxonomy root: the nearest folder at or above `start` holding a tree or a labtax setting."""
+    from labtax.taxonomy.kinds import TREES
+
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if any((folder / tree).is_dir() for tree in TREES) or (folder / ".labtax.toml").is_file():
+            return folder
+        if (folder / ".git").exists():
+            return folder
+    return here

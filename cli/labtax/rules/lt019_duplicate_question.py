@@ -1,0 +1,25 @@
+"""LT019 duplicate-question: a question appears only once within a leaf."""
+
+from labtax.textnorm import normalize
+
+ID = "LT019"
+NAME = "duplicate-question"
+LEVEL = "warning"
+SCOPE = "leaf"
+SUMMARY = "No question repeats within a leaf (compared ignoring case, spacing and punctuation)."
+WHY = "Repeated seeds waste the teacher's prompt budget and skew generated data towards one question."
+HINT = "make the questions different or drop the repeat"
+DEFAULTS: dict = {}
+
+
+def check(leaf, ctx):
+    first_seen: dict[str, tuple] = {}
+    for node_path, qa in leaf.qa_pairs():
+        key = normalize(qa.get("question"))
+        if not key:
+            continue
+        if key in first_seen:
+            line, _ = leaf.pos(first_seen[key] + ("question",))
+            yield ctx.finding(leaf.path, *leaf.pos(node_path + ("question",)), f"question repeats the one at line {line}")
+        else:
+            first_seen[key] = node_path

@@ -1,0 +1,159 @@
+"""Read one qna.yaml safely, keeping the line/column of every node.
+
+Everything a hostile or broken file can do (binary content, bad encoding, huge size, a symlink out of
+the repository, YAML alias bombs, duplicate keys, syntax errors) becomes a LoadProblem with a location,
+never an exception escaping to the user.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import yaml
+
+from labtax.taxonomy.kinds import kind_of
+from labtax.taxonomy.leaf import Leaf
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+
+DEFAULT_MAX_BYTES = 1024 * 1024
+DEFAULT_MAX_NODES = 100_000
+
+
+@dataclass
+class LoadProblem(Exception):
+    """Why a file could not be read as a leaf; `kind` names the lint rule that reports it."""
+
+    kind: str  # syntax | duplicate-key | alias-expansion | encoding | binary | size | symlink | empty | not-mapping
+    message: str
+    line: int = 1
+    col: int = 1
+
+
+@dataclass
+class LoadLimits:
+    max_bytes: int = DEFAULT_MAX_BYTES
+    max_nodes: int = DEFAULT_MAX_NODES
+    duplicate_keys_fatal: bool = True  # the instructlab profile lets yamllint report them instead
+
+
+def _position_of_byte(raw: bytes, offset: int) -> tuple[int, int]:
+    line = raw.count(b"\n", 0, offset) + 1
+    col = offset - (raw.rfind(b"\n", 0, offset) + 1) + 1
+    return line, col
+
+
+def read_text(path: Path, root: Path, limits: LoadLimits) -> str:
+    """The file's text, or a LoadProblem saying why it is not a readable text file."""
+    if path.is_symlink():
+        target = path.resolve()
+        if not target.is_relative_to(root.resolve()):
+            raise LoadProblem("symlink", f"symlink points outside the repository (to {target})")
+    size = path.stat().st_size
+    if size > limits.max_bytes:
+        raise LoadProblem("size", f"file is {size} bytes; the limit is {limits.max_bytes}")
+    raw = path.read_bytes()
+    if b"\0" in raw[:8192]:
+        line, col = _position_of_byte(raw, raw.index(b"\0"))
+        raise LoadProblem("binary", "file is binary (contains NUL bytes), not YAML text", line, col)
+    try:
+        text = raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line, col = _position_of_byte(raw, exc.start)
+        raise LoadProblem("encoding", f"file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})", line, col) from None
+    return text.removeprefix("\ufeff")
+
+
+class _Builder:
+    """Turns a composed YAML node graph into Python data plus a position table.
+
+    Building from nodes (instead of yaml.safe_load) lets us record where each value is, refuse
+    duplicate keys, and bound alias expansion before it can eat memory.
+    """
+
+    def __init__(self, loader, limits: LoadLimits):
+        self.loader = loader
+        self.limits = limits
+        self.nodes = 0
+        self.positions: dict = {}
+        self.key_positions: dict = {}
+
+    def build(self, node, path: tuple):
+        self.nodes += 1
+        if self.nodes > self.limits.max_nodes:
+            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            raise LoadProblem("alias-expansion", f"document expands to more than {self.limits.max_nodes} nodes (YAML alias bomb?)", line, col)
+        self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
+        if isinstance(node, yaml.MappingNode):
+            out: dict = {}
+            for key_node, value_node in node.value:
+                key = self.build_key(key_node)
+                if key in out and self.limits.duplicate_keys_fatal:
+                    raise LoadProblem("duplicate-key", f"duplicate key '{key}'", key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                self.key_positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                out[key] = self.build(value_node, path + (key,))
+            return out
+        if isinstance(node, yaml.SequenceNode):
+            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+        return self.loader.construct_object(node)
+
+    def build_key(self, node):
+        if not isinstance(node, yaml.ScalarNode):
+            raise LoadProblem("syntax", "mapping keys must be plain scalars", node.start_mark.line + 1, node.start_mark.column + 1)
+        return self.loader.construct_object(node)
+
+
+def parse_text(text: str, limits: LoadLimits) -> tuple[object, dict, dict]:
+    loader = _Loader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None, {}, {}
+        builder = _Builder(loader, limits)
+        return builder.build(node, ()), builder.positions, builder.key_positions
+    except yaml.MarkedYAMLError as exc:
+        mark = exc.problem_mark or exc.context_mark
+        line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+        context = f" ({exc.context})" if exc.context else ""
+        raise LoadProblem("syntax", f"YAML syntax error: {exc.problem}{context}", line, col) from None
+    except yaml.YAMLError as exc:
+        raise LoadProblem("syntax", f"YAML error: {exc}") from None
+    except RecursionError:
+        raise LoadProblem("alias-expansion", "document is nested too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def document_version(data: dict) -> int:
+    """The schema version a file declares, read the way InstructLab reads it (missing -> 1)."""
+    value = data.get("version", 1)
+    if isinstance(value, int):
+        return value
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        return 1
+
+
+def load_leaf(root: Path, relpath: str, limits: LoadLimits | None = None) -> Leaf:
+    """Load `root/relpath` as a Leaf or raise LoadProblem."""
+    limits = limits or LoadLimits()
+    text = read_text(root / relpath, root, limits)
+    data, positions, key_positions = parse_text(text, limits)
+    if data is None:
+        raise LoadProblem("empty", "file is empty")
+    if not isinstance(data, dict):
+        raise LoadProblem("not-mapping", f"the top level must be a mapping of keys to values, found a {type(data).__name__}")
+    return Leaf(
+        path=relpath,
+        root=root,
+        kind=kind_of(relpath, data),
+        version=document_version(data),
+        data=data,
+        text=text,
+        content_hash=hashlib.sha256(text.encode("utf-8")).hexdigest(),
+        positions=positions,
+        key_positions=key_positions,
+    )

@@ -1,0 +1,53 @@
+"""The Teacher contract shared by the OpenAI-compatible backend and the embedded default."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+
+@dataclass
+class Completion:
+    text: str
+    finish_reason: str = "stop"  # "length" means the output was cut by max_tokens
+    prompt_tokens: int = 0
+    completion_tokens: int = 0
+
+
+@dataclass
+class TeacherError(Exception):
+    """A request that failed for good (after retries); the candidate is rejected, the run goes on."""
+
+    message: str
+    retryable: bool = False
+
+    def __str__(self) -> str:
+        return self.message
+
+
+@dataclass
+class TeacherInfo:
+    name: str  # backend: "openai" | "embedded"
+    model: str
+    reason: str  # why this teacher serves (for `labtax teacher info` and generate's first line)
+    details: dict = field(default_factory=dict)
+
+
+@runtime_checkable
+class Teacher(Protocol):
+    name: str
+    model: str
+
+    async def complete(
+        self,
+        messages: list[dict],
+        *,
+        n: int = 1,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        seed: int | None = None,
+    ) -> list[Completion]:
+        """Chat completion: `n` choices for one conversation. Raises TeacherError when it fails for good."""
+        ...
+
+    async def aclose(self) -> None: ...
