@@ -8,6 +8,9 @@ meaning the working tree. In-repo documents work offline and show up in `labtax 
 from __future__ import annotations
 
 import glob
+import hashlib
+import re
+from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
 LOCAL_PREFIX = "./"
@@ -36,3 +39,88 @@ def local_files(root: Path, document: dict) -> list[Path]:
             if path.is_file() and path.is_relative_to(root):
                 found.add(path)
     return sorted(found)
+
+
+# --- reading and chunking ---------------------------------------------------------------------------
+
+TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
+_TOKEN = re.compile(r"\w+|[^\w\s]")
+
+
+@dataclass(frozen=True)
+class Chunk:
+    id: str  # "<file relative to the taxonomy root>#<n>"
+    source: str
+    text: str
+    hash: str
+
+
+def count_tokens(text: str) -> int:
+    """Word-piece estimate (words and punctuation): close to BPE counts for English prose, and free."""
+    return len(_TOKEN.findall(text))
+
+
+def _blocks(text: str) -> list[str]:
+    """Markdown split into paragraphs; a heading sticks to the paragraph after it."""
+    blocks, pending = [], ""
+    for para in re.split(r"\n\s*\n", text):
+        para = para.strip()
+        if not para:
+            continue
+        if para.startswith("#") and "\n" not in para:
+            pending = f"{pending}\n{para}".strip()
+            continue
+        blocks.append(f"{pending}\n{para}".strip() if pending else para)
+        pending = ""
+    if pending:
+        blocks.append(pending)
+    return blocks
+
+
+def _split_long(block: str, max_tokens: int) -> list[str]:
+    sentences = re.split(r"(?<=[.!?])\s+", block)
+    out, current = [], ""
+    for sentence in sentences:
+        candidate = f"{current} {sentence}".strip()
+        if current and count_tokens(candidate) > max_tokens:
+            out.append(current)
+            current = sentence
+        else:
+            current = candidate
+    if current:
+        out.append(current)
+    return out
+
+
+def chunk_text(text: str, max_tokens: int) -> list[str]:
+    """Pack paragraphs into chunks of at most max_tokens, splitting only paragraphs that are too long."""
+    chunks, current = [], ""
+    for block in _blocks(text):
+        pieces = _split_long(block, max_tokens) if count_tokens(block) > max_tokens else [block]
+        for piece in pieces:
+            candidate = f"{current}\n\n{piece}".strip()
+            if current and count_tokens(candidate) > max_tokens:
+                chunks.append(current)
+                current = piece
+            else:
+                current = candidate
+    if current:
+        chunks.append(current)
+    return chunks
+
+
+def chunks_for(root: Path, document: dict, max_tokens: int = 350) -> tuple[list[Chunk], str | None]:
+    """Chunks of a leaf's in-repo documents, and a note when there are none (remote or missing)."""
+    if not isinstance(document, dict):
+        return [], "the leaf has no document section"
+    if not is_local(document):
+        return [], f"documents in remote repository {document.get('repo')} are not fetched (offline); keep documents in this repository (repo: ./path, commit: HEAD)"
+    chunks = []
+    for path in local_files(root, document):
+        if path.suffix.lower() not in TEXT_SUFFIXES:
+            continue
+        rel = path.relative_to(root.resolve()).as_posix()
+        text = path.read_text(encoding="utf-8", errors="replace")
+        for n, piece in enumerate(chunk_text(text, max_tokens)):
+            chunks.append(Chunk(f"{rel}#{n}", rel, piece, hashlib.sha256(piece.encode()).hexdigest()[:16]))
+    return chunks, None if chunks else "no Markdown or text document matched the patterns"

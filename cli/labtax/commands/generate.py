@@ -1,0 +1,104 @@
+"""`labtax generate`: synthetic data for the selected leaves, judged and filtered by a teacher."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from pathlib import Path
+
+import click
+
+from labtax.select import selection_options
+
+
+def load_valid_leaves(selection, config):
+    """Leaves that pass lint (errors only); the rest are reported and skipped, never half-generated."""
+    from labtax.lint import lint
+
+    result = lint(selection, config)
+    bad = {f.path for f in result.findings if f.level == "error"}
+    for finding in result.findings:
+        if finding.level == "error":
+            click.echo(f"{finding.path}:{finding.line}:{finding.col}: error {finding.rule_id} {finding.message}", err=True)
+    leaves = [leaf for leaf in result.leaves if leaf.path not in bad]
+    skipped = sorted({path for path in bad})
+    return leaves, skipped
+
+
+def print_plan(leaves, settings) -> None:
+    from labtax import documents
+    from labtax.pipelines import pipeline_for
+
+    total_min = total_max = 0
+    click.echo(f"plan: {len(leaves)} leaf/leaves, {settings.num_samples} sample(s) each, at most {settings.max_attempts} candidates per sample")
+    for leaf in leaves:
+        pipeline = pipeline_for(leaf)
+        calls = len(pipeline.STAGES)
+        low, high = settings.num_samples * calls, settings.num_samples * settings.max_attempts * calls
+        total_min, total_max = total_min + low, total_max + high
+        extra = ""
+        if leaf.kind == "knowledge":
+            chunks, note = documents.chunks_for(leaf.root, leaf.data.get("document"), settings.chunk_tokens)
+            extra = f", {len(chunks)} document chunk(s)" + (f" ({note})" if note else "")
+        click.echo(f"  {leaf.path}: {leaf.kind}, pipeline {pipeline.PROMPTS} ({', '.join(pipeline.STAGES)}), {low}-{high} teacher calls{extra}")
+    click.echo(f"expected teacher calls: {total_min}-{total_max} (fewer where cached); nothing was called (--dry-run)")
+
+
+@click.command("generate")
+@selection_options
+@click.option("-n", "--num-samples", type=click.IntRange(1, 100000), default=5, show_default=True, help="Accepted samples wanted per leaf (an exact target).")
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("generated"), show_default=True)
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True, help="Teacher requests in flight at once.")
+@click.option("--max-attempts", type=click.IntRange(1, 100), default=4, show_default=True, help="Candidates tried per requested sample, at most.")
+@click.option("--model", default=None, help="Teacher model name (OpenAI-compatible endpoint).")
+@click.option("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded teacher).")
+@click.option("--dry-run", is_flag=True, help="Print the plan (leaves, expected calls) without calling the teacher.")
+@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+def command(selection, num_samples, output, concurrency, max_attempts, model, base_url, dry_run, progress):
+    """Generate synthetic data for leaves: write, judge, filter; bucket by kind.
+
+    Re-running is incremental (cached calls are replayed, never repeated) and resumes an interrupted run.
+    """
+    from labtax.config import load_config
+    from labtax.generate import Settings, run_generation
+
+    config = load_config(selection.root)
+    leaves, skipped = load_valid_leaves(selection, config)
+    settings = Settings(num_samples=num_samples, max_attempts=max_attempts)
+    if skipped:
+        click.echo(f"skipping {len(skipped)} leaf/leaves with lint errors (fix them, then re-run): {', '.join(skipped)}", err=True)
+    if not leaves:
+        click.echo("no leaves to generate for" + "".join(f" ({note})" for note in selection.notes))
+        sys.exit(1 if skipped else 0)
+    if dry_run:
+        print_plan(leaves, settings)
+        sys.exit(1 if skipped else 0)
+
+    from labtax.pipelines import pipeline_for
+    from labtax.progress import StageProgress
+    from labtax.teacher.resolve import describe_teacher, make_teacher
+
+    info = describe_teacher(config, base_url=base_url, model=model)
+    click.echo(f"teacher: {info.name} {info.model} ({info.reason})")
+    stages = list(dict.fromkeys(stage for leaf in leaves for stage in pipeline_for(leaf).STAGES))
+    bar = StageProgress(stages, enabled=progress)
+
+    async def go():
+        teacher = make_teacher(config, base_url=base_url, model=model, concurrency=concurrency)
+        try:
+            return await run_generation(leaves, teacher, output, settings, progress=bar)
+        finally:
+            await teacher.aclose()
+
+    try:
+        summary = asyncio.run(go())
+    finally:
+        bar.close()
+    for path, leaf in summary["leaves"].items():
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(leaf["rejected"].items())) or "none"
+        click.echo(f"{path}: accepted {leaf['accepted']}/{leaf['requested']}, rejected: {rejected}; teacher calls {leaf['teacher_calls']}, cached {leaf['cached_calls']}, {leaf['seconds']:.1f}s")
+        if leaf["note"]:
+            click.echo(f"  note: {leaf['note']}")
+    totals = summary["totals"]
+    click.echo(f"wrote {output}/: {totals['accepted']} sample(s) for {len(summary['leaves'])} leaf/leaves ({totals['teacher_calls']} teacher calls, {totals['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s")
+    sys.exit(1 if skipped else 0)

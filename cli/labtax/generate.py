@@ -1,0 +1,235 @@
+"""Synthetic data generation over selected leaves: candidates -> accepted or rejected -> artifacts.
+
+Per leaf, candidates are numbered; round after round, exactly as many new candidates are started as
+accepted samples are still missing, until the target N is met or the attempt budget is spent. Numbering
+plus the call cache make every run deterministic and resumable: a re-run replays the same candidates from
+the cache, so it makes zero teacher calls for what was already done and never duplicates a sample.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import subprocess
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from labtax import documents, seeds
+from labtax.pipelines import pipeline_for
+from labtax.pipelines.dedup import NearDuplicateFilter
+from labtax.pipelines.outcome import Accepted, Reject
+from labtax.pipelines.prompts import load as load_prompts
+from labtax.pipelines.runner import StageRunner
+from labtax.store import CallCache
+
+SYSTEM_PROMPT = "You are a helpful, accurate assistant."
+BUCKETS = ("knowledge", "foundational", "compositional")
+
+
+@dataclass
+class Settings:
+    num_samples: int = 5
+    max_attempts: int = 4  # candidates per requested sample, at most
+    dedup_threshold: float = 0.7
+    chunk_tokens: int = 350
+
+
+@dataclass
+class LeafJob:
+    leaf: object
+    pipeline: object
+    runner: StageRunner
+    prompt_items: list
+    heldout: list
+    chunks: list = field(default_factory=list)
+    documents_note: str | None = None
+
+
+@dataclass
+class LeafResult:
+    leaf: object
+    pipeline: str
+    prompts: str
+    accepted: list = field(default_factory=list)
+    rejected: list = field(default_factory=list)
+    candidates: int = 0
+    seconds: float = 0.0
+    stats: object = None
+    heldout: list = field(default_factory=list)
+    note: str | None = None
+
+
+def git_commit(root: Path) -> str | None:
+    try:
+        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return out.stdout.strip() or None if out.returncode == 0 else None
+
+
+def leaf_output_dir(output: Path, leaf) -> Path:
+    return output / leaf.path.rsplit("/", 1)[0]
+
+
+def make_job(leaf, teacher, cache: CallCache, settings: Settings, progress=None) -> LeafJob:
+    pipeline = pipeline_for(leaf)
+    prompt_items, heldout = seeds.split(leaf)
+    job = LeafJob(leaf, pipeline, StageRunner(teacher, cache, load_prompts(pipeline.PROMPTS), progress), prompt_items, heldout)
+    if leaf.kind == "knowledge":
+        job.chunks, job.documents_note = documents.chunks_for(leaf.root, leaf.data.get("document"), settings.chunk_tokens)
+    return job
+
+
+async def _run_candidate(job: LeafJob, index: int):
+    try:
+        return await job.pipeline.candidate(job, index)
+    except Reject as reject:
+        return reject
+
+
+async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
+    started = time.monotonic()
+    leaf = job.leaf
+    result = LeafResult(leaf, job.pipeline.__name__.rsplit(".", 1)[-1], job.runner.prompts.tag, stats=job.runner.stats, heldout=job.heldout)
+    references = [it["question"] for it in seeds.qa_items(leaf)]  # held-out seeds too: no leakage
+    dedup = NearDuplicateFilter(references, settings.dedup_threshold)
+    budget = settings.num_samples * settings.max_attempts
+    next_index = 0
+    while len(result.accepted) < settings.num_samples and next_index < budget:
+        batch = range(next_index, min(budget, next_index + settings.num_samples - len(result.accepted)))
+        next_index = batch.stop
+        outcomes = await asyncio.gather(*(_run_candidate(job, i) for i in batch))
+        for index, outcome in zip(batch, outcomes):
+            result.candidates += 1
+            if isinstance(outcome, Reject):
+                result.rejected.append((index, outcome))
+                continue
+            near = dedup.match(outcome.question)
+            if near:
+                result.rejected.append((index, Reject("dedup", "duplicate", f"ROUGE-L {near[1]:.2f} with: {near[0][:200]}", {"question": outcome.question, "answer": outcome.answer})))
+                continue
+            dedup.add(outcome.question)
+            result.accepted.append(outcome)
+    if len(result.accepted) < settings.num_samples:
+        result.note = (
+            f"accepted {len(result.accepted)} of {settings.num_samples} requested after {result.candidates} candidates "
+            f"(the attempt budget is {settings.max_attempts} per sample; raise --max-attempts or use a stronger teacher)"
+        )
+        if job.documents_note and not job.chunks:
+            result.note += f"; {job.documents_note}"
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str | None) -> dict:
+    leaf = result.leaf
+    sample_id = hashlib.sha256(f"{leaf.path}\0{accepted.index}\0{accepted.question}".encode()).hexdigest()[:16]
+    return {
+        "id": sample_id,
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": accepted.user},
+            {"role": "assistant", "content": accepted.answer},
+        ],
+        "leaf": leaf.path,
+        "kind": leaf.kind,
+        "provenance": {
+            "leaf": leaf.path,
+            "leaf_hash": leaf.content_hash[:16],
+            "seed_hash": seeds.seed_hash(seeds.split(leaf)[0]),
+            "sample_index": accepted.index,
+            "teacher": teacher.name,
+            "teacher_model": teacher.model,
+            "pipeline": result.pipeline,
+            "prompt_version": result.prompts,
+            "git_commit": commit,
+            **accepted.provenance,
+        },
+        "judge": {"scores": accepted.scores, "reasons": accepted.reasons},
+    }
+
+
+def rejected_record(result: LeafResult, index: int, reject: Reject) -> dict:
+    return {"leaf": result.leaf.path, "stage": reject.stage, "reason": reject.reason, "candidate": reject.candidate, "detail": reject.detail, "sample_index": index}
+
+
+def heldout_record(leaf, item: dict) -> dict:
+    user = f"{item['context']}\n\n{item['question']}" if item.get("context") and leaf.kind != "knowledge" else item["question"]
+    return {
+        "leaf": leaf.path,
+        "kind": leaf.kind,
+        "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}, {"role": "assistant", "content": item["answer"]}],
+    }
+
+
+def leaf_summary(result: LeafResult, requested: int) -> dict:
+    return {
+        "kind": result.leaf.kind,
+        "pipeline": result.pipeline,
+        "prompt_version": result.prompts,
+        "requested": requested,
+        "generated": result.candidates,
+        "accepted": len(result.accepted),
+        "rejected": dict(Counter(reject.reason for _, reject in result.rejected)),
+        "rejected_by_stage": dict(Counter(reject.stage for _, reject in result.rejected)),
+        "teacher_calls": result.stats.teacher_calls,
+        "cached_calls": result.stats.cached_calls,
+        "tokens": result.stats.tokens,
+        "seconds": round(result.seconds, 3),
+        "note": result.note,
+    }
+
+
+def now_iso() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+async def run_generation(leaves: list, teacher, output: Path, settings: Settings, *, progress=None, on_leaf_done=None) -> dict:
+    """Generate for every leaf concurrently (the teacher bounds concurrency); write artifacts; return the summary."""
+    from labtax import artifacts
+
+    started, wall = now_iso(), time.monotonic()
+    output = Path(output)
+    cache = CallCache(output / ".cache" / "calls")
+    commit = git_commit(leaves[0].root) if leaves else None
+    jobs = [make_job(leaf, teacher, cache, settings, progress) for leaf in leaves]
+
+    async def one(job):
+        result = await generate_leaf(job, settings)
+        samples = [sample_record(result, a, teacher, commit) for a in result.accepted]
+        rejected = [rejected_record(result, i, r) for i, r in result.rejected]
+        artifacts.write_leaf(output, leaf_output_dir(output, job.leaf), samples, rejected)
+        if on_leaf_done:
+            on_leaf_done(result)
+        return result, samples, rejected
+
+    done = await asyncio.gather(*(one(job) for job in jobs))
+    buckets = {bucket: [] for bucket in BUCKETS}
+    all_rejected, heldout, per_leaf = [], [], {}
+    for result, samples, rejected in done:
+        buckets[result.leaf.kind] += samples
+        all_rejected += rejected
+        heldout += [heldout_record(result.leaf, item) for item in result.heldout]
+        per_leaf[result.leaf.path] = leaf_summary(result, settings.num_samples)
+    totals = {key: sum(leaf[key] for leaf in per_leaf.values()) for key in ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens")}
+    totals["rejected"] = dict(sum((Counter(leaf["rejected"]) for leaf in per_leaf.values()), Counter()))
+    summary = {
+        "run": {
+            "teacher": teacher.name,
+            "model": teacher.model,
+            "commit": commit,
+            "started": started,
+            "seconds": round(time.monotonic() - wall, 3),
+            "num_samples": settings.num_samples,
+            "max_attempts": settings.max_attempts,
+            "dedup_threshold": settings.dedup_threshold,
+            "pipeline_versions": sorted({r.prompts for r, _, _ in done}),
+        },
+        "leaves": per_leaf,
+        "totals": totals,
+    }
+    artifacts.write_run(output, buckets, all_rejected, heldout, summary)
+    return summary

@@ -1,0 +1,24 @@
+"""What a candidate ends as: accepted (a sample) or rejected (a stage and a reason). Nothing else."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+
+@dataclass
+class Reject(Exception):
+    stage: str
+    reason: str  # parse_failure | truncated | judge_score | duplicate | teacher_error | no_documents
+    detail: str = ""
+    candidate: object = None
+
+
+@dataclass
+class Accepted:
+    index: int
+    question: str
+    answer: str
+    user: str  # the user turn as trained on (question, or context + question for grounded skills)
+    scores: dict = field(default_factory=dict)
+    reasons: dict = field(default_factory=dict)
+    provenance: dict = field(default_factory=dict)

@@ -1,0 +1,166 @@
+"""A small scripted OpenAI-compatible server on 127.0.0.1 for tests and benchmarks.
+
+It speaks the real wire format of /v1/chat/completions and /v1/models, so the real `openai` client
+drives it. Behaviour is scripted: a `responder(request) -> str | Reply` decides each answer, and
+`faults` (a list consumed in order) injects 429 (with Retry-After), 500, timeouts, garbage bodies and
+truncated output.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+import threading
+import time
+from dataclasses import dataclass
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+WORDS = (
+    "river budget lantern harvest orbit canvas velvet glacier ledger compass meadow signal quartz ember "
+    "harbor fossil prism tundra violin beacon cedar mosaic nectar pylon saddle thimble walnut yarrow zephyr "
+    "anchor bramble cobalt dune falcon garnet hazel iris jasper kettle lotus marble nutmeg opal pepper quill"
+).split()
+
+
+@dataclass
+class Reply:
+    content: str = ""
+    finish_reason: str = "stop"
+    status: int = 200
+    headers: dict | None = None
+    raw_body: bytes | None = None  # sent as-is (garbage JSON)
+    delay: float = 0.0
+
+
+def words_for(seed: int, n: int, salt: str = "") -> str:
+    digest = hashlib.sha256(f"{salt}:{seed}".encode()).digest()
+    return " ".join(WORDS[b % len(WORDS)] for b in digest[:n])
+
+
+def stage_of(request: dict) -> str:
+    system = request["messages"][0]["content"].lower()
+    user = request["messages"][-1]["content"].lower()
+    if "write new tasks" in system:
+        return "question"
+    if "short source texts" in system:
+        return "context"
+    if "question and answer pairs" in system:
+        return "qa"
+    if "reply with a single digit" in system:
+        return "judge_pair" if "how good is this answer" in user else "judge_question"
+    if "reply yes or no" in system:
+        return "judge_yes_no"
+    return "answer"
+
+
+def good_teacher(request: dict) -> Reply:
+    """Well-formed, distinct, passing output for every stage."""
+    seed = request.get("seed") or 0
+    salt = request["messages"][-1]["content"][:200]
+    stage = stage_of(request)
+    if stage == "question":
+        return Reply(f"1. How would you describe {words_for(seed, 7, salt)} to a new colleague?")
+    if stage == "context":
+        return Reply("Notes: " + " ".join(words_for(seed + k, 6, salt) for k in range(5)) + ".")
+    if stage == "qa":
+        return Reply(f"Question: What links {words_for(seed, 6, salt)} in the document?\nAnswer: The document says {words_for(seed, 5, 'a')}.")
+    if stage in ("judge_question", "judge_pair"):
+        return Reply("3")
+    if stage == "judge_yes_no":
+        return Reply("Yes")
+    return Reply(f"Answer: A clear reply about {words_for(seed, 5, 'ans')}.")
+
+
+class FakeOpenAI:
+    def __init__(self, responder=good_teacher, latency: float = 0.0, model: str = "fake-teacher"):
+        self.responder = responder
+        self.latency = latency
+        self.model = model
+        self.faults: list = []
+        self.requests: list[dict] = []
+        self.lock = threading.Lock()
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server.daemon_threads = True
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+
+    def __enter__(self):
+        self.thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self.server.shutdown()
+        self.server.server_close()
+
+    def calls(self, stage: str | None = None) -> int:
+        with self.lock:
+            return sum(1 for r in self.requests if stage is None or stage_of(r) == stage)
+
+    def _next_reply(self, request: dict) -> Reply:
+        with self.lock:
+            self.requests.append(request)
+            fault = self.faults.pop(0) if self.faults else None
+        if fault is not None:
+            return fault if isinstance(fault, Reply) else fault(request)
+        return self.responder(request)
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _send(self, status, body: bytes, headers=None):
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                for key, value in (headers or {}).items():
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(body)
+
+            def do_GET(self):
+                if self.path.rstrip("/").endswith("/models"):
+                    self._send(200, json.dumps({"object": "list", "data": [{"id": fake.model, "object": "model", "created": 0, "owned_by": "fake"}]}).encode())
+                else:
+                    self._send(404, b'{"error": {"message": "not found"}}')
+
+            def do_POST(self):
+                length = int(self.headers.get("Content-Length", 0))
+                request = json.loads(self.rfile.read(length) or b"{}")
+                if not self.path.rstrip("/").endswith("/chat/completions"):
+                    self._send(404, b'{"error": {"message": "not found"}}')
+                    return
+                reply = fake._next_reply(request)
+                if isinstance(reply, str):
+                    reply = Reply(reply)
+                time.sleep(fake.latency + reply.delay)
+                if reply.raw_body is not None:
+                    self._send(reply.status, reply.raw_body, reply.headers)
+                    return
+                if reply.status != 200:
+                    self._send(reply.status, json.dumps({"error": {"message": f"injected {reply.status}", "type": "fake"}}).encode(), reply.headers)
+                    return
+                prompt_tokens = sum(len(m["content"].split()) for m in request["messages"])
+                completion_tokens = len(reply.content.split())
+                body = {
+                    "id": "chatcmpl-fake",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": request.get("model", fake.model),
+                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content}, "finish_reason": reply.finish_reason}],
+                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+                }
+                self._send(200, json.dumps(body).encode(), reply.headers)
+
+        return Handler
+
+
+def question_of(request: dict) -> str:
+    match = re.search(r"Task: (.+)", request["messages"][-1]["content"])
+    return match.group(1) if match else ""
