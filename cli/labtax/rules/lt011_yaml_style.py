@@ -1,8 +1,14 @@
-"""LT011 yaml-style: yamllint's style checks, run in-process with the taxonomy's one config file."""
+"""LT011 yaml-style: yamllint's style checks, run in-process with the taxonomy's one config file.
+
+Only yamllint's style (cosmetic) pass runs: its own syntax pass re-parses the whole file in pure Python,
+and a leaf only reaches this rule after the loader parsed it (syntax problems are LT002's), so it would
+find nothing and it costs about a third of the rule's time.
+"""
 
 from __future__ import annotations
 
 import functools
+import re
 from pathlib import Path
 
 ID = "LT011"
@@ -19,6 +25,7 @@ DEFAULTS = {
 }
 CONFIG_FILES = (".yamllint.yaml", ".yamllint.yml", ".yamllint")
 BUILTIN = Path(__file__).resolve().parent.parent / "data" / "yamllint.yaml"
+DISABLE_FILE = re.compile(r"^#\s*yamllint disable-file\s*$")  # yamllint's own file-level switch
 
 
 @functools.cache
@@ -33,16 +40,21 @@ def _config(inline: str | None, root: Path):
     return YamlLintConfig(file=str(BUILTIN))
 
 
-def check(leaf, ctx):
+def style_problems(text: str, conf, path: str):
+    """yamllint.linter.run without its syntax pass: same file filters, same directives, same problems."""
     from yamllint import linter
 
+    if conf.is_file_ignored(path) or DISABLE_FILE.match(text.split("\n", 1)[0]):
+        return ()
+    return linter.get_cosmetic_problems(text, conf, path)
+
+
+def check(leaf, ctx):
     options = ctx.options
     if options["skip-version-1"] and leaf.version <= 1:
         return
-    for problem in linter.run(leaf.text, _config(options["config"], leaf.root), leaf.path):
+    for problem in style_problems(leaf.text, _config(options["config"], leaf.root), leaf.path):
         if problem.level == "warning" and options["min-level"] == "error":
             continue
-        if problem.rule is None and problem.desc.startswith("syntax error"):
-            continue  # the loader already reported it as LT002
         level = "error" if problem.level == "error" and ctx.level == "error" else "warning"
         yield ctx.finding(leaf.path, problem.line, problem.column, f"{problem.desc} [{problem.rule}]", level=level)
