@@ -68,8 +68,8 @@ def _explain(error) -> list[SchemaError]:
     """Turn one jsonschema error into plain-language messages pointing at the right node."""
     path = tuple(error.absolute_path)
     v, value, name = error.validator, error.validator_value, _name(tuple(error.absolute_path))
-    if v == "required":
-        missing = [k for k in value if isinstance(error.instance, dict) and k not in error.instance]
+    if v == "required":  # jsonschema reports each missing field as its own error, naming it in the message
+        missing = [k for k in value if isinstance(error.instance, dict) and k not in error.instance and repr(k) in error.message]
         where = f" in {name}" if path else ""
         return [SchemaError(path, f"missing required field '{k}'{where}", f"add '{k}:' to {'this item' if path else 'the file'}") for k in missing]
     if v == "unevaluatedProperties":

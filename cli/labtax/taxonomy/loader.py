@@ -45,6 +45,12 @@ def _position_of_byte(raw: bytes, offset: int) -> tuple[int, int]:
     return line, col
 
 
+def _position_of_char(text: str, offset: int, *, byte_offset: bool) -> tuple[int, int]:
+    """Line/column (in characters) of an offset; libyaml counts it in UTF-8 bytes, PyYAML in characters."""
+    prefix = text.encode("utf-8")[:offset].decode("utf-8", errors="ignore") if byte_offset else text[:offset]
+    return prefix.count("\n") + 1, len(prefix) - (prefix.rfind("\n") + 1) + 1
+
+
 def read_text(path: Path, root: Path, limits: LoadLimits) -> str:
     """The file's text, or a LoadProblem saying why it is not a readable text file."""
     if path.is_symlink():
@@ -79,11 +85,16 @@ class _Builder:
         self.nodes = 0
         self.positions: dict = {}
         self.key_positions: dict = {}
+        self.seen: set[int] = set()  # ids of nodes built once; meeting one again means an alias
 
-    def build(self, node, path: tuple):
+    def build(self, node, path: tuple, via_alias=None):
         self.nodes += 1
+        if via_alias is None and id(node) in self.seen:
+            # An aliased node's own mark is its anchor; the place that expands it is the container holding the alias.
+            via_alias = self.positions.get(path[:-1])
+        self.seen.add(id(node))
         if self.nodes > self.limits.max_nodes:
-            line, col = node.start_mark.line + 1, node.start_mark.column + 1
+            line, col = via_alias or (node.start_mark.line + 1, node.start_mark.column + 1)
             raise LoadProblem("alias-expansion", f"document expands to more than {self.limits.max_nodes} nodes (YAML alias bomb?)", line, col)
         self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
@@ -93,10 +104,10 @@ class _Builder:
                 if key in out and self.limits.duplicate_keys_fatal:
                     raise LoadProblem("duplicate-key", f"duplicate key '{key}'", key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 self.key_positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
-                out[key] = self.build(value_node, path + (key,))
+                out[key] = self.build(value_node, path + (key,), via_alias)
             return out
         if isinstance(node, yaml.SequenceNode):
-            return [self.build(item, path + (i,)) for i, item in enumerate(node.value)]
+            return [self.build(item, path + (i,), via_alias) for i, item in enumerate(node.value)]
         return self.loader.construct_object(node)
 
     def build_key(self, node):
@@ -113,6 +124,10 @@ def parse_text(text: str, limits: LoadLimits) -> tuple[object, dict, dict]:
             return None, {}, {}
         builder = _Builder(loader, limits)
         return builder.build(node, ()), builder.positions, builder.key_positions
+    except yaml.reader.ReaderError as exc:
+        line, col = _position_of_char(text, exc.position, byte_offset=_Loader is not yaml.SafeLoader)
+        code = exc.character if isinstance(exc.character, int) else ord(exc.character)  # libyaml: int; PyYAML: str
+        raise LoadProblem("syntax", f"YAML error: character U+{code:04X} is not allowed in YAML ({exc.reason})", line, col) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
@@ -129,6 +144,8 @@ def parse_text(text: str, limits: LoadLimits) -> tuple[object, dict, dict]:
 def document_version(data: dict) -> int:
     """The schema version a file declares, read the way InstructLab reads it (missing -> 1)."""
     value = data.get("version", 1)
+    if isinstance(value, bool):  # `version: true` is no version; kept as True (== 1) it poisoned the per-version schema cache
+        return 1
     if isinstance(value, int):
         return value
     try:
