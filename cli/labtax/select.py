@@ -21,6 +21,8 @@ class Selection:
     files: list[str]  # paths relative to root, POSIX separators, sorted
     explicit: bool = False  # paths were named by the user (or pre-commit), not discovered
     notes: list[str] = field(default_factory=list)
+    changes: list | None = None  # with --changed: every LeafChange (deleted ones too), else None
+    changeset: object = None  # with --changed: the gitdiff.ChangeSet (base, merge-base, head)
 
 
 def tree_files(root: Path) -> list[str]:
@@ -67,7 +69,265 @@ def files_for_paths(root: Path, paths: list[str]) -> list[str]:
     return sorted(selected)
 
 
-def select(root: Path, paths: list[str] | tuple = ()) -> Selection:
+
+
+# --- changed leaves: `--changed` / `--base REF` ------------------------------------------------------
+#
+# Which leaves changed = which files changed (labtax.gitdiff: merge-base of the base and HEAD, to the
+# working tree) mapped onto leaves: a qna.yaml under a tree is a leaf; a change to the attribution.txt
+# beside it, or to an in-repo document a knowledge leaf reads (document: {repo: ./path, patterns}),
+# marks that leaf modified, with the reason. Default base, first that exists: $GITHUB_BASE_REF
+# (origin/<it> preferred), the current branch's upstream (unless that is just its own pushed copy),
+# origin/main, origin/master, main, master. `--base empty` compares with nothing: every leaf is added.
+
+ATTRIBUTION = "attribution.txt"
+LEAF_STATUSES = ("added", "modified", "renamed", "deleted")
+
+
+@dataclass
+class LeafChange:
+    """One changed leaf, as `labtax diff` lists it and every --changed command selects it."""
+
+    path: str  # relative to the taxonomy root; for a deletion, where it was
+    status: str  # added | modified | renamed | deleted
+    kind: str  # knowledge | compositional | foundational
+    version: int | None = None  # None when the file cannot be read as a leaf
+    old_path: str | None = None  # renames only
+    reasons: list[str] = field(default_factory=list)  # why it counts as changed
+    problems: list[str] = field(default_factory=list)  # why it is invalid (loader problems, lint errors)
+
+    @property
+    def valid(self) -> bool:
+        return not self.problems
+
+    def as_dict(self) -> dict:
+        return {
+            "path": self.path,
+            "status": self.status,
+            "old_path": self.old_path,
+            "kind": self.kind,
+            "version": self.version,
+            "valid": self.valid,
+            "reasons": self.reasons,
+            "problems": self.problems,
+        }
+
+
+def _in_trees(rel: str) -> bool:
+    """Inside one of the three trees, in a folder tree_files() would walk (no hidden folders)."""
+    parts = rel.split("/")
+    return len(parts) > 1 and parts[0] in TREES and not any(p.startswith(".") for p in parts[1:-1])
+
+
+def _is_leaf(rel: str | None) -> bool:
+    return bool(rel) and _in_trees(rel) and rel.rsplit("/", 1)[-1] == LEAF_FILE
+
+
+def _is_attribution(rel: str | None) -> bool:
+    return bool(rel) and _in_trees(rel) and rel.rsplit("/", 1)[-1] == ATTRIBUTION
+
+
+def _folder(rel: str) -> str:
+    return rel.rsplit("/", 1)[0] if "/" in rel else ""
+
+
+def _glob_match(pattern: str, rel: str) -> bool:
+    """Does `rel` match a glob pattern the way glob.glob(pattern, recursive=True) would find it?"""
+    import fnmatch
+
+    def match(pat: list[str], parts: list[str]) -> bool:
+        if not pat:
+            return not parts
+        if pat[0] == "**":
+            return any(match(pat[1:], parts[i:]) for i in range(len(parts) + 1))
+        return bool(parts) and fnmatch.fnmatchcase(parts[0], pat[0]) and match(pat[1:], parts[1:])
+
+    return match([p for p in pattern.split("/") if p not in ("", ".")], rel.split("/"))
+
+
+def _document_users(root: Path, documents_changed: dict[str, str]) -> dict[str, list[str]]:
+    """Knowledge leaves reading an in-repo document that changed: leaf path -> reasons.
+
+    Only runs when non-leaf files changed; a quick text check skips leaves without an in-repo document.
+    """
+    from labtax import documents
+    from labtax.taxonomy.loader import LoadProblem, load_leaf
+
+    users: dict[str, list[str]] = {}
+    for rel in tree_files(root):
+        if not rel.startswith("knowledge/") or not rel.endswith("/" + LEAF_FILE):
+            continue
+        try:
+            if documents.LOCAL_PREFIX not in (root / rel).read_text(encoding="utf-8", errors="replace"):
+                continue
+            leaf = load_leaf(root, rel)
+        except (LoadProblem, OSError):
+            continue
+        document = leaf.data.get("document")
+        if not isinstance(document, dict) or not documents.is_local(document):
+            continue
+        folder = os.path.normpath(document["repo"]).replace(os.sep, "/")
+        patterns = [p for p in document.get("patterns") or [] if isinstance(p, str)]
+        for path, status in documents_changed.items():
+            inside = path[len(folder) + 1 :] if path.startswith(folder + "/") else None
+            if inside and any(_glob_match(p, inside) for p in patterns):
+                users.setdefault(rel, []).append(f"document {path} {status}")
+    return users
+
+
+def _describe(root: Path, change: LeafChange, old_text: bytes | None = None) -> None:
+    """Fill in kind and version from the file (or its old contents), flagging what the loader refuses."""
+    from labtax.taxonomy.kinds import kind_of
+    from labtax.taxonomy.loader import LoadLimits, LoadProblem, document_version, load_leaf, parse_text
+
+    change.kind = kind_of(change.path)
+    try:
+        if change.status == "deleted":
+            if old_text is None:
+                return
+            data = parse_text(old_text.decode("utf-8", "replace"), LoadLimits())[0]
+            if isinstance(data, dict):
+                change.kind, change.version = kind_of(change.path, data), document_version(data)
+            return
+        leaf = load_leaf(root, change.path)
+        change.kind, change.version = leaf.kind, leaf.version
+    except LoadProblem as problem:
+        if change.status != "deleted":
+            change.problems.append(f"{problem.message} (line {problem.line}, col {problem.col})")
+    except OSError as exc:
+        change.problems.append(f"cannot read file: {exc.strerror or exc}")
+
+
+def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[LeafChange], list[str], object]:
+    """Leaves changed on this branch (see above) -> (leaf changes sorted by path, other changed YAML files
+    in the trees that still exist (misnamed leaves, for lint), the gitdiff.ChangeSet)."""
+    from labtax import gitdiff
+
+    root = Path(root).resolve()
+    if not (root.is_dir()):
+        raise LabtaxError(f"taxonomy root {root} does not exist; pass --root")
+    repo = gitdiff.open_repo(root)
+    toplevel = Path(repo.working_tree_dir).resolve()
+    try:
+        prefix = root.relative_to(toplevel).as_posix()
+    except ValueError:
+        raise LabtaxError(f"taxonomy root {root} is outside the git repository at {toplevel}") from None
+    prefix = "" if prefix == "." else prefix + "/"
+    changeset = gitdiff.changed_files(root, base, [prefix] if prefix else [], env=env)
+
+    def local(path: str | None) -> str | None:
+        return path[len(prefix) :] if path is not None and path.startswith(prefix) else None
+
+    leaf_renames = {c.path: c.old_path for c in changeset.changes if c.status == "renamed" and _is_leaf(local(c.path)) and _is_leaf(local(c.old_path))}
+
+    def moved_with(new: str, old: str) -> bool:
+        return _folder(leaf_renames.get(prefix + _folder(new) + "/" + LEAF_FILE) or "") == prefix + _folder(old)
+
+    leaves: dict[str, LeafChange] = {}
+    stray: set[str] = set()
+    attributions: dict[str, str] = {}  # leaf path -> reason
+    others: dict[str, str] = {}  # possibly a document: path -> status
+    for change in changeset.changes:
+        new, old = local(change.path), local(change.old_path)
+        if change.status == "renamed" and old is None:  # moved in from outside the taxonomy root
+            change = gitdiff.FileChange("added", change.path)
+        if change.status == "renamed" and _is_attribution(new) and _is_attribution(old):
+            # Moved along with its leaf and unchanged: the leaf's rename says it all.
+            if change.similarity != 100 or _folder(new) == _folder(old) or not moved_with(new, old):
+                attributions[_folder(new) + "/" + LEAF_FILE] = f"{ATTRIBUTION} renamed from {old}"
+            continue
+        if change.status == "renamed" and not (_is_leaf(new) and _is_leaf(old)):
+            # A rename that turns a leaf into something else (or back) is a deletion plus an addition.
+            pieces = [("deleted", old), ("added", new)]
+        elif change.status == "renamed":
+            leaves[new] = LeafChange(new, "renamed", "", old_path=old, reasons=[f"renamed from {old}"])
+            continue
+        else:
+            pieces = [(change.status, new)]
+        for status, path in pieces:
+            if path is None:
+                continue
+            name = path.rsplit("/", 1)[-1]
+            if _is_leaf(path):
+                leaves[path] = LeafChange(path, status, "", reasons=[f"{LEAF_FILE} {status}"])
+            elif _in_trees(path) and name.lower().endswith(YAML_SUFFIXES):
+                if status != "deleted":
+                    stray.add(path)
+            elif _is_attribution(path):
+                attributions[_folder(path) + "/" + LEAF_FILE] = f"{ATTRIBUTION} {status}"
+            else:
+                others[path] = status
+
+    def mark(path: str, reasons: list[str]) -> None:
+        if path in leaves:
+            if leaves[path].status != "deleted":
+                leaves[path].reasons += reasons
+        elif (root / path).is_file():
+            leaves[path] = LeafChange(path, "modified", "", reasons=list(reasons))
+
+    for path, reason in attributions.items():
+        if leaves.get(path) is None or leaves[path].status != "added":  # a new leaf's attribution is new too
+            mark(path, [reason])
+    if others:
+        for path, reasons in _document_users(root, others).items():
+            mark(path, reasons)
+
+    deleted = [c for c in leaves.values() if c.status == "deleted"]
+    old = changeset.old_blobs([prefix + c.path for c in deleted]) if deleted else {}
+    for change in leaves.values():
+        _describe(root, change, old.get(prefix + change.path))
+    return sorted(leaves.values(), key=lambda c: c.path), sorted(stray), changeset
+
+
+def _under(path: str, scopes: list[str]) -> bool:
+    return any(scope in ("", ".") or path == scope or path.startswith(scope.rstrip("/") + "/") for scope in scopes)
+
+
+def changed_selection(root: Path, base: str | None = None, paths: list[str] | tuple = (), env=None) -> Selection:
+    """The --changed selection: changed leaves (and changed misnamed YAML files, so lint flags them),
+    optionally only those under PATHS."""
+    root = Path(root).resolve()
+    changes, stray, changeset = changed_leaves(root, base, env=env)
+    if paths:
+        scopes = [_relative(root, Path(p)) for p in paths]
+        changes = [c for c in changes if _under(c.path, scopes) or (c.old_path and _under(c.old_path, scopes))]
+        stray = [s for s in stray if _under(s, scopes)]
+    files = sorted({c.path for c in changes if c.status != "deleted"} | set(stray))
+    notes = list(changeset.notes)
+    gone = sum(c.status == "deleted" for c in changes)
+    if gone:
+        notes.append(f"{gone} deleted leaf(s) not selected")
+    return Selection(root, files, explicit=False, notes=notes, changes=changes, changeset=changeset)
+
+
+def select(root: Path, paths: list[str] | tuple = (), *, changed: bool = False, base: str | None = None, env=None) -> Selection:
+    """The files a command works on: PATHS, or the whole taxonomy; with changed/base, only changed leaves."""
+    if changed or base is not None:
+        return changed_selection(root, base, paths, env=env)
     if paths:
         return Selection(root, files_for_paths(root, list(paths)), explicit=True)
     return Selection(root, tree_files(root))
+
+
+def selection_options(func):
+    """Click decorator: PATHS..., --changed, --base REF, --root; the command receives `selection`.
+
+    Every command that works on leaves uses this, so lint, generate, train and comment select alike.
+    git (gitpython) is only imported when --changed or --base is given.
+    """
+    import functools
+
+    import click
+
+    @click.argument("paths", nargs=-1, type=click.Path())
+    @click.option("--changed", is_flag=True, help="Only the leaves changed since the merge-base with the base branch (see labtax diff).")
+    @click.option("--base", metavar="REF", default=None, help="Base for --changed (implies it): branch, tag or commit; 'empty' = every leaf. Default: $GITHUB_BASE_REF, upstream, origin/main, main, master.")
+    @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Taxonomy root (default: found from the current folder).")
+    @functools.wraps(func)
+    def wrapper(*args, paths, changed, base, root, **kwargs):
+        from labtax.config import find_root
+
+        root = (root or find_root()).resolve()
+        return func(*args, selection=select(root, paths, changed=changed, base=base), **kwargs)
+
+    return wrapper

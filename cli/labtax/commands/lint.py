@@ -8,34 +8,34 @@ from pathlib import Path
 import click
 
 from labtax.report import FORMATS
+from labtax.select import selection_options
 
 
 @click.command("lint")
-@click.argument("paths", nargs=-1, type=click.Path())
+@selection_options
 @click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Output format; auto = github under GitHub Actions, else text.")
 @click.option("--profile", type=click.Choice(["default", "instructlab"]), default=None, help="Rule set; instructlab = exactly InstructLab's CI checks.")
 @click.option("--select", multiple=True, help="Only these rules (id or name); repeatable or comma-separated.")
 @click.option("--ignore", multiple=True, help="Skip these rules (id or name); repeatable or comma-separated.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Taxonomy root (default: found from the current folder).")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the JSON report to this file.")
-def command(paths, fmt, profile, select, ignore, strict, root, output):
+def command(selection, fmt, profile, select, ignore, strict, output):
     """Check leaves (qna.yaml) against the schemas and lint rules.
 
-    With no PATHS, the whole taxonomy; with PATHS (files or folders), just those.
+    With no PATHS, the whole taxonomy; with PATHS (files or folders), just those; with --changed or
+    --base REF, only the leaves changed on this branch (the same set `labtax diff` lists).
     Exit status: 0 clean, 1 errors found, 2 usage or internal error.
     """
-    from labtax.config import find_root, load_config
+    from labtax.config import load_config
     from labtax.lint import lint
     from labtax.report import render
-    from labtax.select import select as select_files
 
     def split(values):
         return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
-    root = (root or find_root()).resolve()
+    root = selection.root
     config = load_config(root, profile=profile, select=split(select), ignore=split(ignore))
-    result = lint(select_files(root, paths), config)
+    result = lint(selection, config)
     sys.stdout.write(render(fmt, result, color=sys.stdout.isatty()))
     if output:
         from labtax.fileio import write_text_atomic
