@@ -1,0 +1,118 @@
+"""Read what `generate`, `train` and `lint` wrote, for the comment.
+
+The summary is required (without it there is nothing to say); everything else is optional
+and read tolerantly: a missing samples file or a damaged line costs one sample, not the
+comment. Paths from the summary are kept inside the generated folder, so a crafted leaf
+path cannot make the bot publish some other file on the pull request.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from labtax.errors import LabtaxError
+
+LEAF_FILE = "qna.yaml"
+
+
+@dataclass
+class CommentInputs:
+    """Everything the renderer needs; samples are fetched per leaf through the callables."""
+
+    summary: dict
+    generated_dir: Path
+    lint: dict | None = None
+    train: dict | None = None
+    problems: list[str] = field(default_factory=list)
+
+    def leaves(self) -> dict:
+        leaves = self.summary.get("leaves")
+        return leaves if isinstance(leaves, dict) else {}
+
+    def run(self) -> dict:
+        run = self.summary.get("run")
+        return run if isinstance(run, dict) else {}
+
+    def samples(self, leaf: str, limit: int) -> list[dict]:
+        folder = leaf_dir(self.generated_dir, leaf)
+        if folder is None:
+            return []
+        return [s for s in read_jsonl(folder / "samples.jsonl", limit) if isinstance(s.get("messages"), list)][:limit]
+
+    def rejected(self, leaves, per_leaf: int) -> dict[str, list[dict]]:
+        """Up to `per_leaf` rejected candidates for each leaf, from generated/rejected.jsonl."""
+        wanted = set(leaves)
+        found: dict[str, list[dict]] = {leaf: [] for leaf in wanted}
+        for record in read_jsonl(self.generated_dir / "rejected.jsonl"):
+            leaf = record.get("leaf")
+            if isinstance(leaf, str) and leaf in wanted and len(found[leaf]) < per_leaf:
+                found[leaf].append(record)
+        return found
+
+
+def load_inputs(summary_path: Path, train_path: Path | None = None, lint_path: Path | None = None) -> CommentInputs:
+    summary = load_json(summary_path, "summary", "run `labtax generate` first, or pass --summary generated/summary.json")
+    if not isinstance(summary.get("leaves", {}), dict):
+        raise LabtaxError(f"{summary_path}: 'leaves' must be an object mapping leaf paths to counts (is it a labtax summary.json?)")
+    train = load_json(train_path, "training report", "pass the train_report.json that `labtax train` wrote") if train_path else None
+    lint = load_json(lint_path, "lint report", "write it with `labtax lint --format json --output FILE`") if lint_path else None
+    return CommentInputs(summary=summary, generated_dir=Path(summary_path).resolve().parent, lint=lint, train=train)
+
+
+def load_json(path: Path, what: str, fix: str) -> dict:
+    path = Path(path)
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LabtaxError(f"{what} not found: {path}: {fix}") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabtaxError(f"cannot read {what} {path}: {exc}") from None
+    except json.JSONDecodeError as exc:
+        raise LabtaxError(f"{what} {path} is not valid JSON (line {exc.lineno}, column {exc.colno}): {fix}") from None
+    if not isinstance(data, dict):
+        raise LabtaxError(f"{what} {path} must hold a JSON object: {fix}")
+    return data
+
+
+def leaf_dir(generated_dir: Path, leaf: str) -> Path | None:
+    """generated/<leaf path without qna.yaml>/, or None when the path would leave generated/."""
+    if not isinstance(leaf, str) or not leaf or "\x00" in leaf:
+        return None
+    rel = Path(leaf)
+    if rel.name == LEAF_FILE:
+        rel = rel.parent
+    if False:
+        return None
+    base = Path(generated_dir).resolve()
+    folder = (base / rel).resolve()
+    if folder != base and base not in folder.parents:
+        return None
+    return folder
+
+
+def read_jsonl(path: Path, limit: int | None = None):
+    """Yield the JSON objects of a .jsonl file, skipping blank or damaged lines; nothing if it is missing."""
+    if limit is not None and limit <= 0:
+        return
+    try:
+        handle = open(path, encoding="utf-8", errors="replace")
+    except OSError:
+        return
+    count = 0
+    with handle:
+        for line in handle:
+            line = line.strip()
+            if not line:
+                continue
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            if not isinstance(record, dict):
+                continue
+            yield record
+            count += 1
+            if limit is not None and count >= limit:
+                return

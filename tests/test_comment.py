@@ -1,0 +1,604 @@
+"""`labtax comment`: rendering, escaping of hostile text, the size limit, and posting to a fake GitHub.
+
+The fake GitHub is a real HTTP server on 127.0.0.1 that keeps comments per pull request, pages
+them with Link headers like GitHub does and checks the token; the CLI runs as a subprocess.
+The produced Markdown is checked with a real CommonMark parser (markdown-it-py), not only by
+string matching, so "cannot break out" means: the parser sees no image, no link, no foreign HTML.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import threading
+import urllib.parse
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+
+import pytest
+from markdown_it import MarkdownIt
+
+from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
+from labtax.comment.render import code_block, inline
+
+from .conftest import run_labtax
+
+TOKEN = "ghp_TESTSECRET0123456789abcdefABCDEF"
+REPO_NAME = "octo/taxonomy"
+ASTRO = "knowledge/science/astronomy/pulsars/qna.yaml"
+POEMS = "compositional_skills/writing/poems/haiku/qna.yaml"
+
+# --------------------------------------------------------------------------- realistic inputs
+
+
+def make_sample(leaf: str, kind: str, number: int, question: str, answer: str) -> dict:
+    return {
+        "id": f"{leaf.split('/')[-2]}-{number:04d}",
+        "messages": [
+            {"role": "system", "content": "You are a careful assistant. Answer from the document."},
+            {"role": "user", "content": question},
+            {"role": "assistant", "content": answer},
+        ],
+        "leaf": leaf,
+        "kind": kind,
+        "provenance": {"seed_example": number % 5, "teacher": "embedded", "prompt_version": "knowledge-qa@1"},
+        "judge": {"scores": {"faithfulness": 3, "relevance": 2}, "reasons": {"faithfulness": "supported by the document"}},
+    }
+
+
+def write_run(root: Path, leaves: dict, rejected: list | None = None, *, requested: dict | None = None) -> Path:
+    """generated/summary.json, generated/<leaf>/samples.jsonl and generated/rejected.jsonl, per the contracts."""
+    generated = root / "generated"
+    rejected = rejected or []
+    summary = {
+        "run": {"teacher": "embedded", "model": "SmolLM2-135M-Instruct", "commit": "3f2a9c1d0e4b5a6978877665544332211",
+                "started": "2025-11-25T12:00:00+00:00", "seconds": 95.4, "num_samples": 5,
+                "pipeline_versions": {"knowledge": "1", "compositional": "1"}},
+        "leaves": {},
+        "totals": {},
+    }
+    for leaf, samples in leaves.items():
+        folder = generated / leaf.removesuffix("qna.yaml")
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / "samples.jsonl").write_text("".join(json.dumps(s) + "\n" for s in samples), encoding="utf-8")
+        reasons: dict[str, int] = {}
+        for r in rejected:
+            if r["leaf"] == leaf:
+                reasons[r["reason"]] = reasons.get(r["reason"], 0) + 1
+        summary["leaves"][leaf] = {
+            "kind": samples[0]["kind"] if samples else "knowledge",
+            "requested": (requested or {}).get(leaf, 5),
+            "accepted": len(samples),
+            "rejected": reasons,
+            "teacher_calls": 3 * len(samples) + len(reasons),
+            "cached_calls": 1,
+            "tokens": 812 * len(samples),
+            "seconds": 12.5 * max(len(samples), 1),
+            "note": "",
+        }
+    summary["totals"] = {
+        "requested": sum(v["requested"] for v in summary["leaves"].values()),
+        "accepted": sum(v["accepted"] for v in summary["leaves"].values()),
+    }
+    generated.mkdir(parents=True, exist_ok=True)
+    (generated / "rejected.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rejected), encoding="utf-8")
+    path = generated / "summary.json"
+    path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
+    return path
+
+
+def normal_run(root: Path, accepted: int = 4) -> Path:
+    astro = [make_sample(ASTRO, "knowledge", i, f"What makes pulsar number {i} spin so fast?",
+                         f"Pulsar {i} keeps the angular momentum of its collapsed parent star.") for i in range(accepted)]
+    poems = [make_sample(POEMS, "compositional", i, f"Write a haiku about rain, take {i}.",
+                         "Soft rain on the roof\nthe kettle begins to sing\nthe cat does not move") for i in range(5)]
+    rejected = [
+        {"leaf": ASTRO, "stage": "judge", "reason": "unfaithful", "detail": "faithfulness 1 < 2",
+         "candidate": {"messages": [{"role": "user", "content": "Are pulsars made of cheese?"},
+                                    {"role": "assistant", "content": "Yes, mostly cheddar."}]}},
+        {"leaf": ASTRO, "stage": "dedup", "reason": "duplicate", "detail": "similarity 0.97", "candidate": "What is a pulsar?"},
+    ]
+    return write_run(root, {ASTRO: astro, POEMS: poems}, rejected)
+
+
+def train_report(path: Path, verdict: str = "learned") -> Path:
+    report = {
+        "verdict": verdict,
+        "verdict_line": "held-out loss fell on 2 of 2 changed leaves after phase knowledge",
+        "phases": [
+            {"name": "knowledge", "steps": 40, "seconds": 61.0, "train_loss_first": 2.91, "train_loss_last": 1.12,
+             "heldout": {ASTRO: {"loss_before": 2.8, "loss_after": 1.4}}},
+            {"name": "skills", "steps": 30, "seconds": 44.0, "train_loss_first": 2.5, "train_loss_last": 1.3,
+             "heldout": {POEMS: {"loss_before": 2.6, "loss_after": 1.9}}},
+        ],
+        "examples": [{"leaf": ASTRO, "question": "What is a pulsar?", "before": "A pulsar is a planet.",
+                      "after": "A rotating neutron star."}],
+        "markdown": "<img src=https://evil.example/x.png> raw markdown must not be pasted",
+    }
+    path.write_text(json.dumps(report), encoding="utf-8")
+    return path
+
+
+# --------------------------------------------------------------------------- Markdown structure checks
+
+ALLOWED_TAGS = re.compile(r"</?(details|summary|sub|code)>|<br>|<!-- labtax-bot -->")
+
+
+def parse(markdown: str):
+    return MarkdownIt("commonmark").enable("table").parse(markdown)
+
+
+def walk(tokens):
+    for token in tokens:
+        yield token
+        if token.children:
+            yield from walk(token.children)
+
+
+def assert_safe_markdown(markdown: str) -> list:
+    """The parser sees only our own HTML tags, no image or link, no live @-mention or URL in text."""
+    tokens = list(walk(parse(markdown)))
+    for token in tokens:
+        assert token.type not in ("image", "link_open", "autolink_open"), token
+        if token.type in ("html_block", "html_inline"):
+            leftover = ALLOWED_TAGS.sub("", token.content)
+            assert "<" not in leftover, f"foreign HTML in {token.content!r}"
+        if token.type == "text":
+            assert not re.search(r"@(?!\u200b)\w", token.content), f"live mention in {token.content!r}"
+            assert "://" not in token.content and "www." not in token.content.lower(), token.content
+    blocks = " ".join(t.content for t in tokens if t.type in ("html_block", "html_inline"))
+    assert blocks.count("<details>") == blocks.count("</details>")
+    assert blocks.count("<summary>") == blocks.count("</summary>")
+    return tokens
+
+
+def assert_cells_intact(markdown: str) -> None:
+    """Every table line has exactly its header's pipes: GFM drops extra cells silently, so count raw pipes."""
+    lines = markdown.splitlines()
+    for number, line in enumerate(lines):
+        if re.fullmatch(r"(\|---)+\|", line):
+            columns = line.count("|")
+            for row in lines[number + 1:]:
+                if not row.startswith("|"):
+                    break
+                assert row.count("|") == columns, row
+
+
+def table_rows(tokens) -> list[int]:
+    """Cells per row of every table the parser found."""
+    rows, cells = [], 0
+    for token in tokens:
+        if token.type == "tr_open":
+            cells = 0
+        elif token.type in ("td_open", "th_open"):
+            cells += 1
+        elif token.type == "tr_close":
+            rows.append(cells)
+    return rows
+
+
+# --------------------------------------------------------------------------- rendering
+
+
+def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
+    summary = normal_run(tmp_path, accepted=4)
+    lint = tmp_path / "lint.json"
+    lint.write_text(json.dumps({"files": 2, "errors": 1, "warnings": 1, "findings": [
+        {"path": ASTRO, "line": 7, "col": 5, "rule_id": "LT001", "level": "error", "message": "missing required field 'created_by'", "hint": "add 'created_by:'"},
+        {"path": POEMS, "line": 3, "col": 1, "rule_id": "LT009", "level": "warning", "message": "question ends without '?'", "hint": ""},
+    ]}), encoding="utf-8")
+    proc = run_labtax("comment", "--summary", str(summary), "--lint-report", str(lint),
+                      "--train-report", str(train_report(tmp_path / "train_report.json")), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert md.startswith(MARKER)
+    assert "## 🧪 labtax: ❌ needs changes" in md.splitlines()[1]  # a lint error makes the verdict fail
+    assert "**Lint:** ❌ 1 error, 1 warning" in md and "**Training:** ✅ learned" in md
+    assert "9 of 10 requested samples accepted for 2 leaves" in md
+    tokens = assert_safe_markdown(md)
+    assert set(table_rows(tokens)) == {7, 4, 5}  # leaf table, lint/phase table, held-out table
+    assert_cells_intact(md)
+    assert re.search(r"\| ⚠️ \| <code>knowledge/science/astronomy/pulsars/qna\.yaml</code> \| knowledge \| 4 / 5 \| 2: duplicate 1, unfaithful 1 \| 14 \(1\) \| 50\.0 s \|", md)
+    assert "| ✅ | <code>compositional&#95;skills/writing/poems/haiku/qna.yaml</code> | compositional | 5 / 5 |" in md
+    # 3 samples per leaf by default, each in its own <details> with the question as summary
+    assert md.count("<details><summary>Sample ") == 6
+    assert "Sample 1: What makes pulsar number 0 spin so fast?" in md and "Sample 4:" not in md
+    fences = [t.content for t in tokens if t.type == "fence"]
+    assert "Pulsar 2 keeps the angular momentum of its collapsed parent star.\n" in fences
+    assert "You are a careful assistant" not in md  # the system prompt is ours, not worth the space
+    assert "❌ unfaithful at judge: Are pulsars made of cheese?" in md and "faithfulness 1 &lt; 2" in md
+    assert "❌ duplicate at dedup: What is a pulsar?" in md
+    assert "| ❌ error | <code>knowledge/science/astronomy/pulsars/qna.yaml</code>:7:5 | LT001 |" in md
+    assert "### Training smoke test: ✅ learned" in md and "| knowledge | 40 | 1 min 01 s | 2.910 → 1.120 |" in md
+    assert "-50.0%" in md and "A rotating neutron star.\n" in fences
+    assert "raw markdown must not be pasted" not in md
+    assert "Cut to fit" not in md
+
+
+def test_samples_option_and_missing_sample_files_are_tolerated(tmp_path):
+    summary = normal_run(tmp_path)
+    (tmp_path / "generated" / POEMS.removesuffix("qna.yaml") / "samples.jsonl").unlink()
+    (tmp_path / "generated" / "rejected.jsonl").unlink()
+    with open(tmp_path / "generated" / ASTRO.removesuffix("qna.yaml") / "samples.jsonl", "a") as handle:
+        handle.write("{not json\n")
+    proc = run_labtax("comment", "--summary", str(summary), "--samples", "5", "--output", str(tmp_path / "out.md"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == ""
+    md = (tmp_path / "out.md").read_text(encoding="utf-8")
+    assert md.count("<details><summary>Sample ") == 4  # all 4 astronomy samples, the damaged line skipped
+    assert "_No accepted samples to show._" in md and "**Rejected**" not in md
+
+
+def test_missing_or_broken_summary_is_a_clear_error(tmp_path):
+    proc = run_labtax("comment", "--summary", str(tmp_path / "nope.json"), cwd=tmp_path)
+    assert proc.returncode == 2 and "summary not found" in proc.stderr and "labtax generate" in proc.stderr
+    (tmp_path / "bad.json").write_text("{", encoding="utf-8")
+    proc = run_labtax("comment", "--summary", str(tmp_path / "bad.json"), cwd=tmp_path)
+    assert proc.returncode == 2 and "not valid JSON" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_real_lint_report_is_rendered(tmp_path):
+    leaf = tmp_path / "compositional_skills" / "writing" / "poems" / "qna.yaml"
+    leaf.parent.mkdir(parents=True)
+    leaf.write_text('version: 3\ntask_description: "poems"\nseed_examples:\n  - question: "<img src=x> @org/team |"\n    answer: "ok"\n', encoding="utf-8")
+    lint_proc = run_labtax("lint", "--format", "json", "--output", str(tmp_path / "lint.json"), cwd=tmp_path)
+    assert lint_proc.returncode == 1, lint_proc.stderr
+    lint = json.loads((tmp_path / "lint.json").read_text())
+    summary = normal_run(tmp_path / "run")
+    proc = run_labtax("comment", "--summary", str(summary), "--lint-report", str(tmp_path / "lint.json"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert f"### Lint: ❌ {lint['errors']} error" in proc.stdout
+    assert proc.stdout.count("| ❌ error | <code>compositional&#95;skills/writing/poems/qna.yaml</code>") == lint["errors"]
+    assert_safe_markdown(proc.stdout)
+
+
+# --------------------------------------------------------------------------- hostile text
+
+HOSTILE_QUESTIONS = [
+    "</details></summary><script>alert(1)</script> What is a pulsar?",
+    '<img src="https://evil.example/track.png" onerror=alert(1)> How far is Vela?',
+    "Ask @org/team and @someone about it | col | col2 || ![x](https://evil.example/x.png)",
+    "Backticks ``` and ```` and `inline` and ~~~ tildes, [link](https://evil.example) www.evil.example",
+    "Fixes #12 and octo/other#34; <!-- hidden --> &amp; \u202eevil\u202c **bold** _it_ $x^2$",
+]
+
+
+def hostile_run(root: Path) -> Path:
+    leaf = "knowledge/<img src=x>|@org/team`/qna.yaml"
+    big = "A" * 40_000 + "\n````\n</details>\n" + "B" * 60_000  # a 100 KB answer with a fence and a closing tag inside
+    samples = [make_sample(leaf, "knowledge", i, q, big if i == 0 else f"{q} ... answer {i} @org/team </details>")
+               for i, q in enumerate(HOSTILE_QUESTIONS)]
+    rejected = [{"leaf": leaf, "stage": "judge", "reason": "bad|reason<img src=x>", "detail": "@org/team </details>",
+                 "candidate": {"question": "</details> @org/team", "answer": "`" * 10}}]
+    path = write_run(root, {leaf: samples}, rejected)
+    summary = json.loads(path.read_text())
+    summary["leaves"][leaf]["note"] = "</details> <img src=x> @org/team | note"
+    summary["run"]["model"] = "<img src=x>|@org/team"
+    path.write_text(json.dumps(summary))
+    return path
+
+
+def test_hostile_text_cannot_break_out(tmp_path):
+    summary = hostile_run(tmp_path)
+    lint = tmp_path / "lint.json"
+    lint.write_text(json.dumps({"files": 1, "errors": 1, "warnings": 0, "findings": [
+        {"path": "knowledge/<img src=x>|@org/team`/qna.yaml", "line": 2, "col": 3, "rule_id": "LT|1",
+         "level": "error", "message": "question '</details> @org/team | <img src=x>' too long", "hint": "![x](https://evil.example)"}]}))
+    train = tmp_path / "train.json"
+    train.write_text(json.dumps({"verdict": "<b>learned</b>", "verdict_line": "@org/team </details>",
+                                 "phases": [{"name": "k|n", "steps": "<img>", "seconds": 1, "heldout": {"<img src=x>": {"loss_before": 2, "loss_after": 1}}}],
+                                 "examples": [{"leaf": "x", "question": "</details>@org", "before": "```", "after": "<img src=x>"}]}))
+    proc = run_labtax("comment", "--summary", str(summary), "--samples", "5", "--lint-report", str(lint), "--train-report", str(train), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    tokens = assert_safe_markdown(md)
+    # every table row keeps its column count although cells held pipes, and the hostile path stays in its cell
+    assert set(table_rows(tokens)) <= {7, 4, 5} and table_rows(tokens)
+    assert_cells_intact(md)
+    cells = [t.content for t in tokens if t.type == "inline"]
+    assert any(c.startswith("<code>knowledge/&lt;img src&#61;x&gt;&#124;@&#8203;org/team&#96;/qna.yaml</code><br><sub>") for c in cells)
+    # each sample is one <details> with 2 code blocks, the rejected candidate one with 2, the training example 3
+    fences = [t for t in tokens if t.type == "fence"]
+    assert len(fences) == 5 * 2 + 2 + 3
+    for fence in fences:
+        longest = max((len(run) for run in re.findall(r"`+", fence.content)), default=0)
+        assert len(fence.markup) > longest
+    assert md.count("<details>") == 5 + 1 + 1
+    # the texts are shown literally inside the code blocks, not interpreted
+    questions = [f.content for f in fences]
+    for q in HOSTILE_QUESTIONS:
+        assert q.replace("\u202e", "\ufffd").replace("\u202c", "\ufffd") + "\n" in questions
+    # the 100 KB answer is capped and says so
+    assert any(f.content.startswith("A" * 1500 + "\n") for f in fences)
+    assert "98,517 more characters not shown" in md
+    assert len(md.encode()) < 40_000
+    # raw-text checks on top of the parser's view
+    outside = re.sub(r"(?ms)^(`{3,})text\n.*?^\1\n", "", md)
+    assert "<img" not in outside and "<script" not in outside and "](http" not in outside
+    assert "@org" not in outside and "@&#8203;org/team" in outside
+    assert "&#35;&#8203;12" in outside and "octo/other&#35;&#8203;34" in outside
+    assert "\u202e" not in md
+
+
+def test_inline_and_code_block_escaping_units():
+    assert inline("a|b<c>&d@e") == "a&#124;b&lt;c&gt;&amp;d@&#8203;e"
+    assert inline("line one\n\nline two") == "line one line two"
+    assert inline("x" * 50, 10) == "x" * 10 + "…"
+    assert inline("see https://a.example and WWW.b.example") == "see https:&#8203;//a.example and WWW&#8203;.b.example"
+    block = code_block("a ````` b", 100)
+    assert block.startswith("``````text\n") and block.endswith("\n``````\n")
+    assert code_block("x" * 20, 5).endswith("<sub>… 15 more characters not shown</sub>\n")
+
+
+def test_leaf_path_cannot_read_outside_generated(tmp_path):
+    secret = tmp_path / "secret"
+    secret.mkdir()
+    (secret / "samples.jsonl").write_text(json.dumps(make_sample("../secret/qna.yaml", "knowledge", 0, "SECRET QUESTION", "SECRET")) + "\n")
+    summary = write_run(tmp_path, {ASTRO: []})
+    data = json.loads(summary.read_text())
+    data["leaves"]["../secret/qna.yaml"] = data["leaves"][ASTRO]
+    data["leaves"][str(secret / "qna.yaml")] = data["leaves"][ASTRO]
+    summary.write_text(json.dumps(data))
+    proc = run_labtax("comment", "--summary", str(summary), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "SECRET" not in proc.stdout and "../secret/qna.yaml" in proc.stdout
+
+
+# --------------------------------------------------------------------------- size limit
+
+
+def test_many_leaves_fit_the_github_limit_and_say_what_was_cut(tmp_path):
+    leaves = {}
+    for n in range(120):
+        leaf = f"knowledge/topic_{n:03d}/sub/qna.yaml"
+        leaves[leaf] = [make_sample(leaf, "knowledge", i, f"Question {i} about topic {n}? " + "🙂" * 50,
+                                    "An answer with multi-byte text: " + "🙂é" * 700) for i in range(5)]
+    summary = write_run(tmp_path, leaves)
+    lint = tmp_path / "lint.json"
+    lint.write_text(json.dumps({"files": 120, "errors": 0, "warnings": 300, "findings": [
+        {"path": f"knowledge/topic_{n % 120:03d}/sub/qna.yaml", "line": n, "col": 1, "rule_id": "LT009", "level": "warning",
+         "message": "question should end with '?' " + "x" * 100, "hint": "add '?'"} for n in range(300)]}))
+    proc = run_labtax("comment", "--summary", str(summary), "--lint-report", str(lint), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert len(md.encode("utf-8")) <= GITHUB_COMMENT_LIMIT
+    assert len(md.encode("utf-8")) > GITHUB_COMMENT_LIMIT * 0.8  # cut to fit, not cut to nothing
+    assert "✂️ **Cut to fit GitHub's 65,536-character comment limit:**" in md
+    shown = md.count("\n### ✅ <code>knowledge/topic&#95;")
+    assert 0 < shown < 120
+    assert f"sample details of {120 - shown} of 120 leaves" in md
+    assert "### Lint: ⚠️ 0 errors, 300 warnings in 120 files" in md  # the lint verdict survives
+    assert "more findings not shown" in md
+    rows = re.findall(r"^\| ✅ \| <code>knowledge/topic&#95;", md, flags=re.M)
+    assert rows  # the overview table survives (perhaps cut itself, then said so)
+    if len(rows) < 120:
+        assert f"{120 - len(rows)} more leaves not shown" in md
+    assert_safe_markdown(md)
+
+
+def test_max_chars_option_and_post_refuses_more_than_github_allows(tmp_path):
+    summary = normal_run(tmp_path)
+    proc = run_labtax("comment", "--summary", str(summary), "--max-chars", "3000", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.encode()) <= 3000 and "Cut to fit" in proc.stdout
+    lint = tmp_path / "lint.json"
+    lint.write_text(json.dumps({"files": 2, "errors": 60, "warnings": 0, "findings": [
+        {"path": ASTRO, "line": n, "col": 1, "rule_id": "LT001", "level": "error", "message": "m" * 200, "hint": "h" * 150}
+        for n in range(60)]}))
+    proc = run_labtax("comment", "--summary", str(summary), "--lint-report", str(lint), "--max-chars", "20000", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert len(proc.stdout.encode()) <= 20000
+    assert proc.stdout.count("| ❌ error |") == 10 and "50 lint findings" in proc.stdout  # cut from 50 shown to 10, and said so
+    assert_cells_intact(proc.stdout)
+    proc = run_labtax("comment", "--summary", str(summary), "--max-chars", "100000", "--post", "--repo", REPO_NAME, "--pr", "1",
+                      cwd=tmp_path, env={"GITHUB_TOKEN": TOKEN})
+    assert proc.returncode == 2 and "65,536" in proc.stderr
+
+
+# --------------------------------------------------------------------------- fake GitHub
+
+
+class FakeGitHub:
+    """Issue comments per pull request, paged with Link headers, token checked, failures on demand."""
+
+    def __init__(self, page_size: int = 100):
+        self.page_size = page_size
+        self.comments: dict[int, list[dict]] = {}
+        self.requests: list[tuple[str, str]] = []
+        self.fail_status: int | None = None
+        self.next_id = 5000
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+
+    def add(self, pr: int, body: str, login: str = "alice", kind: str = "User") -> int:
+        self.next_id += 1
+        self.comments.setdefault(pr, []).append({"id": self.next_id, "body": body, "user": {"login": login, "type": kind},
+                                                 "html_url": f"https://github.example/{REPO_NAME}/pull/{pr}#issuecomment-{self.next_id}"})
+        return self.next_id
+
+    def _handler(self):
+        fake = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _reply(self, status, payload, headers=()):
+                raw = json.dumps(payload).encode()
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                for key, value in headers:
+                    self.send_header(key, value)
+                self.end_headers()
+                self.wfile.write(raw)
+
+            def _handle(self, method):
+                url = urllib.parse.urlsplit(self.path)
+                fake.requests.append((method, self.path))
+                length = int(self.headers.get("Content-Length") or 0)
+                payload = json.loads(self.rfile.read(length)) if length else None
+                auth = self.headers.get("Authorization", "")
+                if fake.fail_status:  # echo the credentials back, as a careless proxy might
+                    return self._reply(fake.fail_status, {"message": f"failed for {auth}"})
+                if auth != f"Bearer {TOKEN}":
+                    return self._reply(401, {"message": "Bad credentials"})
+                if m := re.fullmatch(r"/repos/octo/taxonomy/issues/(\d+)/comments", url.path):
+                    pr = int(m.group(1))
+                    if method == "GET":
+                        query = urllib.parse.parse_qs(url.query)
+                        per_page = min(int(query.get("per_page", ["30"])[0]), fake.page_size)
+                        page = int(query.get("page", ["1"])[0])
+                        items = fake.comments.get(pr, [])
+                        chunk = items[(page - 1) * per_page: page * per_page]
+                        headers = []
+                        if page * per_page < len(items):
+                            headers.append(("Link", f'<{fake.url}{url.path}?per_page={per_page}&page={page + 1}>; rel="next", '
+                                                    f'<{fake.url}{url.path}?per_page={per_page}&page=99>; rel="last"'))
+                        return self._reply(200, chunk, headers)
+                    if method == "POST":
+                        new = fake.add(pr, payload["body"], "github-actions[bot]", "Bot")
+                        return self._reply(201, next(c for c in fake.comments[pr] if c["id"] == new))
+                if m := re.fullmatch(r"/repos/octo/taxonomy/issues/comments/(\d+)", url.path):
+                    for comment in (c for items in fake.comments.values() for c in items):
+                        if comment["id"] == int(m.group(1)) and method == "PATCH":
+                            comment["body"] = payload["body"]
+                            return self._reply(200, comment)
+                return self._reply(404, {"message": "Not Found"})
+
+            def do_GET(self):
+                self._handle("GET")
+
+            def do_POST(self):
+                self._handle("POST")
+
+            def do_PATCH(self):
+                self._handle("PATCH")
+
+        return Handler
+
+    def bot_comments(self, pr: int) -> list[dict]:
+        return [c for c in self.comments.get(pr, []) if c["body"].startswith(MARKER)]
+
+
+@pytest.fixture
+def github():
+    fake = FakeGitHub()
+    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread.start()
+    yield fake
+    fake.server.shutdown()
+    fake.server.server_close()
+
+
+def post(summary: Path, github: FakeGitHub, *extra, token: str = TOKEN, pr: str = "7"):
+    env = {"GITHUB_TOKEN": token, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO_NAME}
+    return run_labtax("comment", "--summary", str(summary), "--post", "--pr", pr, *extra, cwd=summary.parent, env=env)
+
+
+def test_post_creates_then_updates_the_same_comment(tmp_path, github):
+    github.add(7, "Looks good to me!")
+    summary = normal_run(tmp_path, accepted=2)
+    first = post(summary, github)
+    assert first.returncode == 0, first.stderr
+    assert re.search(r"labtax: created comment \d+ on octo/taxonomy#7", first.stdout)
+    assert [c["body"].count("2 / 5") for c in github.bot_comments(7)] == [1]
+    comment_id = github.bot_comments(7)[0]["id"]
+
+    summary = normal_run(tmp_path, accepted=5)  # the contributor pushed a fix
+    second = post(summary, github)
+    assert second.returncode == 0, second.stderr
+    assert f"labtax: updated comment {comment_id}" in second.stdout
+    bots = github.bot_comments(7)
+    assert len(bots) == 1 and bots[0]["id"] == comment_id
+    assert "5 / 5" in bots[0]["body"] and "2 / 5" not in bots[0]["body"]
+    assert len(github.comments[7]) == 2  # the human comment is untouched
+    assert github.comments[7][0]["body"] == "Looks good to me!"
+    methods = [m for m, _ in github.requests]
+    assert methods == ["GET", "POST", "GET", "PATCH"]
+    assert TOKEN not in first.stdout + first.stderr + second.stdout + second.stderr
+
+
+def test_post_finds_the_bot_comment_on_a_later_page(tmp_path, github):
+    github.page_size = 30  # the server caps per_page, so the client must follow Link headers
+    for n in range(70):
+        github.add(3, f"review comment {n} mentioning {MARKER[:4]}")
+    github.add(3, "a quote of the bot: " + MARKER)  # contains the marker, but not at the start
+    old = github.add(3, MARKER + "\nold report", "github-actions[bot]", "Bot")
+    for n in range(5):
+        github.add(3, f"later comment {n}")
+    proc = post(normal_run(tmp_path), github, pr="3")
+    assert proc.returncode == 0, proc.stderr
+    gets = [path for method, path in github.requests if method == "GET"]
+    assert len(gets) == 3 and gets[-1].endswith("page=3")
+    assert github.requests[-1] == ("PATCH", f"/repos/octo/taxonomy/issues/comments/{old}")
+    assert len(github.comments[3]) == 77
+    assert github.bot_comments(3)[0]["body"].startswith(MARKER + "\n## 🧪 labtax")
+
+
+@pytest.mark.parametrize(
+    "status, expected",
+    [
+        (401, "401 Unauthorized): check that GITHUB_TOKEN"),
+        (403, "403 Forbidden): the token may not comment here"),
+        (404, "404 Not Found): check --repo OWNER/NAME, --pr N"),
+        (422, "422 Unprocessable Entity)"),
+        (500, "server error (500)"),
+        (503, "server error (503)"),
+    ],
+)
+def test_github_errors_are_clear_and_never_leak_the_token(tmp_path, github, status, expected):
+    github.fail_status = status
+    proc = post(normal_run(tmp_path), github)
+    assert proc.returncode == 2
+    assert expected in proc.stderr
+    assert "Traceback" not in proc.stderr
+    output = proc.stdout + proc.stderr
+    assert TOKEN not in output and TOKEN[4:20] not in output
+    assert "failed for Bearer ***" in proc.stderr  # GitHub's own message is kept, with the token redacted
+
+
+def test_wrong_token_and_missing_settings(tmp_path, github):
+    summary = normal_run(tmp_path)
+    proc = post(summary, github, token="ghp_wrongwrongwrong")
+    assert proc.returncode == 2 and "401" in proc.stderr and "ghp_wrongwrongwrong" not in proc.stdout + proc.stderr
+    proc = post(summary, github, token="")
+    assert proc.returncode == 2 and "GITHUB_TOKEN is not set" in proc.stderr
+    proc = run_labtax("comment", "--summary", str(summary), "--post", "--pr", "7", cwd=tmp_path,
+                      env={"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": ""})
+    assert proc.returncode == 2 and "--repo OWNER/NAME" in proc.stderr
+    assert github.requests[-1][0] == "GET" and len(github.requests) == 1  # only the wrong-token attempt reached it
+
+
+def test_unreachable_or_insecure_api_url(tmp_path):
+    summary = normal_run(tmp_path)
+    env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": "http://127.0.0.1:9"}
+    proc = run_labtax("comment", "--summary", str(summary), "--post", "--repo", REPO_NAME, "--pr", "1", cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and "could not reach the GitHub API at http://127.0.0.1:9" in proc.stderr
+    env["GITHUB_API_URL"] = "http://github.example.com/api/v3"
+    proc = run_labtax("comment", "--summary", str(summary), "--post", "--repo", REPO_NAME, "--pr", "1", cwd=tmp_path, env=env)
+    assert proc.returncode == 2 and "plain http" in proc.stderr
+    assert TOKEN not in proc.stdout + proc.stderr
+
+
+def test_pr_number_from_the_actions_event(tmp_path, github):
+    event = tmp_path / "event.json"
+    event.write_text(json.dumps({"action": "synchronize", "number": 12, "pull_request": {"number": 12}}))
+    env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO_NAME, "GITHUB_EVENT_PATH": str(event)}
+    proc = run_labtax("comment", "--summary", str(normal_run(tmp_path)), "--post", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert len(github.bot_comments(12)) == 1
+
+
+def test_leaf_table_itself_is_cut_when_leaves_are_countless(tmp_path):
+    summary = write_run(tmp_path, {f"compositional_skills/area_{n:04d}/qna.yaml": [] for n in range(600)})
+    proc = run_labtax("comment", "--summary", str(summary), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert len(md.encode("utf-8")) <= GITHUB_COMMENT_LIMIT
+    rows = len(re.findall(r"^\| ❌ \| <code>compositional", md, flags=re.M))
+    assert 50 < rows < 600
+    assert f"| | _{600 - rows} more leaves not shown_ |" in md
+    assert f"{600 - rows} rows of the leaf table" in md.split("\n\n")[3]  # the cut note sits under the header
+    assert "**Data:** ❌ 0 of 3,000 requested samples accepted for 600 leaves" in md
+    assert_cells_intact(md)
