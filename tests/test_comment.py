@@ -53,7 +53,7 @@ def write_run(root: Path, leaves: dict, rejected: list | None = None, *, request
     summary = {
         "run": {"teacher": "embedded", "model": "SmolLM2-135M-Instruct", "commit": "3f2a9c1d0e4b5a6978877665544332211",
                 "started": "2025-11-25T12:00:00+00:00", "seconds": 95.4, "num_samples": 5,
-                "pipeline_versions": {"knowledge": "1", "compositional": "1"}},
+                "pipeline_versions": ["compositional@1", "knowledge@1"]},
         "leaves": {},
         "totals": {},
     }
@@ -96,7 +96,8 @@ def normal_run(root: Path, accepted: int = 4) -> Path:
         {"leaf": ASTRO, "stage": "judge", "reason": "unfaithful", "detail": "faithfulness 1 < 2",
          "candidate": {"messages": [{"role": "user", "content": "Are pulsars made of cheese?"},
                                     {"role": "assistant", "content": "Yes, mostly cheddar."}]}},
-        {"leaf": ASTRO, "stage": "dedup", "reason": "duplicate", "detail": "similarity 0.97", "candidate": "What is a pulsar?"},
+        {"leaf": ASTRO, "stage": "dedup", "reason": "duplicate", "detail": "ROUGE-L 0.97 with: What is a pulsar?",
+         "candidate": {"question": "What is a pulsar, really?", "answer": "A spinning neutron star."}, "sample_index": 3},
     ]
     return write_run(root, {ASTRO: astro, POEMS: poems}, rejected)
 
@@ -106,13 +107,16 @@ def train_report(path: Path, verdict: str = "learned") -> Path:
         "verdict": verdict,
         "verdict_line": "held-out loss fell on 2 of 2 changed leaves after phase knowledge",
         "phases": [
-            {"name": "knowledge", "steps": 40, "seconds": 61.0, "train_loss_first": 2.91, "train_loss_last": 1.12,
-             "heldout": {ASTRO: {"loss_before": 2.8, "loss_after": 1.4}}},
-            {"name": "skills", "steps": 30, "seconds": 44.0, "train_loss_first": 2.5, "train_loss_last": 1.3,
-             "heldout": {POEMS: {"loss_before": 2.6, "loss_after": 1.9}}},
+            {"name": "knowledge", "samples": 4, "replay": 0, "steps": 40, "seconds": 61.0, "train_loss_first": 2.91,
+             "train_loss_last": 1.12, "verdict": "learned",
+             "heldout": {ASTRO: {"loss_before": 2.8, "loss_after": 1.4, "ppl_before": 16.4, "ppl_after": 4.1, "role": "trained"}}},
+            {"name": "skills", "samples": 5, "replay": 2, "steps": 30, "seconds": 44.0, "train_loss_first": 2.5,
+             "train_loss_last": 1.3, "verdict": "did not learn",
+             "heldout": {POEMS: {"loss_before": 2.6, "loss_after": 1.9, "role": "trained"},
+                         ASTRO: {"loss_before": 1.4, "loss_after": 1.45, "role": "replayed"}}},
         ],
-        "examples": [{"leaf": ASTRO, "question": "What is a pulsar?", "before": "A pulsar is a planet.",
-                      "after": "A rotating neutron star."}],
+        "examples": [{"leaf": ASTRO, "question": "What is a pulsar?", "reference": "A rotating, magnetised neutron star.",
+                      "before": "A pulsar is a planet.", "after": "A rotating neutron star."}],
         "markdown": "<img src=https://evil.example/x.png> raw markdown must not be pasted",
     }
     path.write_text(json.dumps(report), encoding="utf-8")
@@ -196,7 +200,7 @@ def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
     assert "**Lint:** ❌ 1 error, 1 warning" in md and "**Training:** ✅ learned" in md
     assert "9 of 10 requested samples accepted for 2 leaves" in md
     tokens = assert_safe_markdown(md)
-    assert set(table_rows(tokens)) == {7, 4, 5}  # leaf table, lint/phase table, held-out table
+    assert set(table_rows(tokens)) == {7, 4, 5}  # leaf table, lint table, phase/held-out tables
     assert_cells_intact(md)
     assert re.search(r"\| ⚠️ \| <code>knowledge/science/astronomy/pulsars/qna\.yaml</code> \| knowledge \| 4 / 5 \| 2: duplicate 1, unfaithful 1 \| 14 \(1\) \| 50\.0 s \|", md)
     assert "| ✅ | <code>compositional&#95;skills/writing/poems/haiku/qna.yaml</code> | compositional | 5 / 5 |" in md
@@ -207,10 +211,13 @@ def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
     assert "Pulsar 2 keeps the angular momentum of its collapsed parent star.\n" in fences
     assert "You are a careful assistant" not in md  # the system prompt is ours, not worth the space
     assert "❌ unfaithful at judge: Are pulsars made of cheese?" in md and "faithfulness 1 &lt; 2" in md
-    assert "❌ duplicate at dedup: What is a pulsar?" in md
+    assert "❌ duplicate at dedup: What is a pulsar, really?" in md and "**question**" in md
     assert "| ❌ error | <code>knowledge/science/astronomy/pulsars/qna.yaml</code>:7:5 | LT001 |" in md
-    assert "### Training smoke test: ✅ learned" in md and "| knowledge | 40 | 1 min 01 s | 2.910 → 1.120 |" in md
-    assert "-50.0%" in md and "A rotating neutron star.\n" in fences
+    assert "### Training smoke test: ✅ learned" in md and "| knowledge | 40 | 1 min 01 s | 2.910 → 1.120 | ✅ learned |" in md
+    assert "| skills | 30 | 44.0 s | 2.500 → 1.300 | ❌ did not learn |" in md
+    assert "| <code>knowledge/science/astronomy/pulsars/qna.yaml</code> (replayed) | skills | 1.400 | 1.450 | +3.6% |" in md
+    assert "pipelines" not in md and "prompts compositional@&#8203;1, knowledge@&#8203;1" in md
+    assert "-50.0%" in md and "A rotating neutron star.\n" in fences and "A rotating, magnetised neutron star.\n" in fences
     assert "raw markdown must not be pasted" not in md
     assert "Cut to fit" not in md
 

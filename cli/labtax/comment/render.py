@@ -206,9 +206,11 @@ def render_header(summary: dict, lint: dict | None, train: dict | None) -> str:
         meta.append(f"generation took {duration(run.get('seconds'))}")
     if run.get("started"):
         meta.append(f"started {inline(run['started'], 40)}")
-    versions = _as_dict(run.get("pipeline_versions"))
-    if versions:
-        meta.append("pipelines " + ", ".join(f"{inline(k, 30)} {inline(v, 20)}" for k, v in list(versions.items())[:6]))
+    versions = run.get("pipeline_versions")
+    if isinstance(versions, dict):
+        versions = [f"{k} {v}" for k, v in versions.items()]
+    if isinstance(versions, list) and versions:
+        meta.append("prompts " + ", ".join(inline(v, 40) for v in versions[:6]))
     if meta:
         lines += ["<sub>" + " · ".join(meta) + "</sub>", ""]
     return "\n".join(lines) + "\n"
@@ -298,7 +300,12 @@ def render_rejected(record: dict, limit: int) -> str:
     reason = inline(record.get("reason", "unknown"), 60)
     stage = f" at {inline(record['stage'], 40)}" if record.get("stage") else ""
     candidate = record.get("candidate")
-    title = preview(candidate.get("messages")) if isinstance(candidate, dict) and "messages" in candidate else inline(candidate, PREVIEW_CHARS)
+    if isinstance(candidate, dict) and "messages" in candidate:
+        title = preview(candidate.get("messages"))
+    elif isinstance(candidate, dict) and "question" in candidate:
+        title = inline(candidate["question"], PREVIEW_CHARS)
+    else:
+        title = inline(candidate, PREVIEW_CHARS)
     detail = f"<sub>{inline(record['detail'], 300)}</sub>\n\n" if record.get("detail") not in (None, "", {}, []) else ""
     return (
         f"<details><summary>{FAIL} {reason}{stage}: {title}</summary>\n\n"
@@ -349,10 +356,12 @@ def render_train(train: dict, examples: int) -> str:
         out.append(f"{inline(train['verdict_line'], 400)}\n\n")
     phases = [_as_dict(p) for p in _as_list(train.get("phases"))]
     if phases:
-        out.append("| Phase | Steps | Time | Train loss (first → last) |\n|---|---|---|---|\n")
+        out.append("| Phase | Steps | Time | Train loss (first → last) | Verdict |\n|---|---|---|---|---|\n")
         for p in phases:
+            verdict = train_status({"verdict": p["verdict"]}) if "verdict" in p else None
             out.append(f"| {inline(p.get('name', '?'), 40)} | {num(p.get('steps'))} | {duration(p.get('seconds'))} "
-                       f"| {num(p.get('train_loss_first'), 3)} → {num(p.get('train_loss_last'), 3)} |\n")
+                       f"| {num(p.get('train_loss_first'), 3)} → {num(p.get('train_loss_last'), 3)} "
+                       f"| {' '.join(verdict) if verdict else '–'} |\n")
         heldout = [(p.get("name", "?"), leaf, _as_dict(v)) for p in phases for leaf, v in _as_dict(p.get("heldout")).items()]
         if heldout:
             out.append("\n| Held-out leaf | Phase | Loss before | Loss after | Change |\n|---|---|---|---|---|\n")
@@ -361,7 +370,8 @@ def render_train(train: dict, examples: int) -> str:
                 change = "–"
                 if all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (before, after)) and before:
                     change = f"{(after - before) / before:+.1%}"
-                out.append(f"| {code(leaf)} | {inline(phase, 40)} | {num(before, 3)} | {num(after, 3)} | {change} |\n")
+                role = f" ({inline(v['role'], 20)})" if v.get("role") else ""
+                out.append(f"| {code(leaf)}{role} | {inline(phase, 40)} | {num(before, 3)} | {num(after, 3)} | {change} |\n")
             if len(heldout) > 40:
                 out.append(f"\n_… and {len(heldout) - 40:,} more held-out rows not shown._\n")
         out.append("\n")
@@ -369,7 +379,8 @@ def render_train(train: dict, examples: int) -> str:
         out.append(
             f"<details><summary>Before / after: {inline(ex.get('question', ''), PREVIEW_CHARS)}</summary>\n\n"
             f"Leaf {code(ex.get('leaf', '?'))}\n\n**Question**\n\n{code_block(ex.get('question', ''), EXAMPLE_TEXT_CHARS)}\n"
-            f"**Before training**\n\n{code_block(ex.get('before', ''), EXAMPLE_TEXT_CHARS)}\n"
+            + (f"**Reference answer (held out)**\n\n{code_block(ex['reference'], EXAMPLE_TEXT_CHARS)}\n" if ex.get("reference") else "")
+            + f"**Before training**\n\n{code_block(ex.get('before', ''), EXAMPLE_TEXT_CHARS)}\n"
             f"**After training**\n\n{code_block(ex.get('after', ''), EXAMPLE_TEXT_CHARS)}\n</details>\n"
         )
     return "".join(out) + "\n"
