@@ -21,7 +21,7 @@
 # gets told why.
 set -euo pipefail
 
-BASE_REF="${BASE_REF:-origin/main}"
+BASE_REF="${BASE_REF-origin/main}"  # set but empty is an error, not the default
 NUM_SAMPLES="${NUM_SAMPLES:-4}"
 OUTPUT="${OUTPUT:-generated}"
 COMMENT="${COMMENT:-comment.md}"
