@@ -211,7 +211,7 @@ def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
     assert "Pulsar 2 keeps the angular momentum of its collapsed parent star.\n" in fences
     assert "You are a careful assistant" not in md  # the system prompt is ours, not worth the space
     assert "❌ unfaithful at judge: Are pulsars made of cheese?" in md and "faithfulness 1 &lt; 2" in md
-    assert "❌ duplicate at dedup: What is a pulsar, really?" in md and "**question**" in md
+    assert "❌ duplicate at dedup: What is a pulsar, really?" in md and "**Question**" in md
     assert "| ❌ error | <code>knowledge/science/astronomy/pulsars/qna.yaml</code>:7:5 | LT001 |" in md
     assert "### Training smoke test: ✅ learned" in md and "| knowledge | 40 | 1 min 01 s | 2.910 → 1.120 | ✅ learned |" in md
     assert "| skills | 30 | 44.0 s | 2.500 → 1.300 | ❌ did not learn |" in md
@@ -609,3 +609,40 @@ def test_leaf_table_itself_is_cut_when_leaves_are_countless(tmp_path):
     assert f"{600 - rows} rows of the leaf table" in md.split("\n\n")[3]  # the cut note sits under the header
     assert "**Data:** ❌ 0 of 3,000 requested samples accepted for 600 leaves" in md
     assert_cells_intact(md)
+
+
+def test_renders_what_labtax_generate_really_writes(tmp_path):
+    """The contract end to end: real `labtax generate` output (a fake OpenAI teacher) into `labtax comment`."""
+    from .fake_openai import FakeOpenAI, Reply, good_teacher, stage_of
+    from .test_generate import generate, make_taxonomy, read_jsonl
+
+    def judge_rejects_some(request):  # every other pair judged bad, so rejections show up too
+        if stage_of(request) == "judge_pair":
+            judge_rejects_some.n += 1
+            if judge_rejects_some.n % 2:
+                return Reply("1")
+        return good_teacher(request)
+
+    judge_rejects_some.n = 0
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+    out = tmp_path / "generated"
+    with FakeOpenAI(responder=judge_rejects_some) as fake:
+        generate(root, fake, out, n=2)
+    summary = json.loads((out / "summary.json").read_text())
+    proc = run_labtax("comment", "--summary", str(out / "summary.json"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    tokens = assert_safe_markdown(md)
+    assert_cells_intact(md)
+    totals = summary["totals"]
+    assert f"{totals['accepted']} of {totals['requested']} requested samples accepted for 2 leaves" in md
+    fences = {t.content for t in tokens if t.type == "fence"}
+    for leaf, stats in summary["leaves"].items():
+        assert inline(leaf) in md
+        samples = read_jsonl(out / leaf.removesuffix("qna.yaml") / "samples.jsonl")
+        assert len(samples) == stats["accepted"]
+        for sample in samples[:3]:
+            answer = next(m["content"] for m in sample["messages"] if m["role"] == "assistant")
+            assert answer[:1500] + "\n" in fences
+    rejected = read_jsonl(out / "rejected.jsonl")
+    assert rejected and all(f"❌ {inline(r['reason'])} at {inline(r['stage'])}" in md for r in rejected[:1])

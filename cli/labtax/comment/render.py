@@ -273,8 +273,9 @@ def render_judge(judge) -> str:
         text = inline(name, 30)
         if name in scores:
             text += f" {num(scores[name], 2) if isinstance(scores[name], float) else num(scores[name])}"
-        if reasons.get(name):
-            text += f" ({inline(reasons[name], 160)})"
+        reason = clean(reasons.get(name)).strip()
+        if reason and reason != clean(scores.get(name)).strip():  # a reason that only repeats the score says nothing
+            text += f" ({inline(reason, 160)})"
         parts.append(text)
     return "<sub>Judge: " + " · ".join(parts) + "</sub>\n"
 
@@ -282,7 +283,7 @@ def render_judge(judge) -> str:
 def render_sample(number: int, sample: dict, limit: int) -> str:
     return (
         f"<details><summary>Sample {number}: {preview(sample.get('messages'))}</summary>\n\n"
-        f"{render_messages(sample.get('messages'), limit)}\n{render_judge(sample.get('judge'))}\n</details>\n"
+        f"{render_messages(sample.get('messages'), limit)}\n{render_judge(sample.get('judge'))}\n</details>\n\n"
     )
 
 
@@ -290,7 +291,7 @@ def render_candidate(candidate, limit: int) -> str:
     if isinstance(candidate, dict) and isinstance(candidate.get("messages"), list):
         return render_messages(candidate["messages"], limit)
     if isinstance(candidate, dict) and candidate and all(isinstance(v, str) for v in candidate.values()):
-        return "\n".join(f"**{inline(key, 40)}**\n\n{code_block(value, limit)}" for key, value in list(candidate.items())[:4])
+        return "\n".join(f"**{inline(key.capitalize(), 40)}**\n\n{code_block(value, limit)}" for key, value in list(candidate.items())[:4])
     if candidate in (None, "", {}, []):
         return "_(no candidate text)_\n"
     return code_block(candidate, limit)
@@ -309,7 +310,7 @@ def render_rejected(record: dict, limit: int) -> str:
     detail = f"<sub>{inline(record['detail'], 300)}</sub>\n\n" if record.get("detail") not in (None, "", {}, []) else ""
     return (
         f"<details><summary>{FAIL} {reason}{stage}: {title}</summary>\n\n"
-        f"{detail}{render_candidate(candidate, limit)}\n</details>\n"
+        f"{detail}{render_candidate(candidate, limit)}\n</details>\n\n"
     )
 
 
@@ -381,7 +382,7 @@ def render_train(train: dict, examples: int) -> str:
             f"Leaf {code(ex.get('leaf', '?'))}\n\n**Question**\n\n{code_block(ex.get('question', ''), EXAMPLE_TEXT_CHARS)}\n"
             + (f"**Reference answer (held out)**\n\n{code_block(ex['reference'], EXAMPLE_TEXT_CHARS)}\n" if ex.get("reference") else "")
             + f"**Before training**\n\n{code_block(ex.get('before', ''), EXAMPLE_TEXT_CHARS)}\n"
-            f"**After training**\n\n{code_block(ex.get('after', ''), EXAMPLE_TEXT_CHARS)}\n</details>\n"
+            f"**After training**\n\n{code_block(ex.get('after', ''), EXAMPLE_TEXT_CHARS)}\n</details>\n\n"
         )
     return "".join(out) + "\n"
 
