@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import PurePosixPath
 
@@ -41,42 +42,102 @@ class LintResult:
         return sum(f.level == "warning" for f in self.findings)
 
 
-def lint(selection: Selection, config: Config) -> LintResult:
-    contexts = [RuleContext(rule, config) for rule in all_rules() if config.is_selected(rule)]
-    by_scope: dict[str, list[RuleContext]] = {}
-    for ctx in contexts:
-        by_scope.setdefault(ctx.rule.SCOPE, []).append(ctx)
-    load_rules = {ctx.rule.PROBLEM: ctx for ctx in by_scope.get("load", [])}
-    limits = LoadLimits(config.max_file_bytes, config.max_nodes, config.duplicate_keys_fatal)
+PARALLEL_MIN_FILES = 100  # below this, starting worker processes costs more than they save
+MIN_CHUNK = 16  # files per task handed to a worker
+
+
+class _Plan:
+    """The selected rules grouped by scope, plus the loader limits: everything a file's check needs."""
+
+    def __init__(self, selection: Selection, config: Config):
+        contexts = [RuleContext(rule, config) for rule in all_rules() if config.is_selected(rule)]
+        self.by_scope: dict[str, list[RuleContext]] = {}
+        for ctx in contexts:
+            self.by_scope.setdefault(ctx.rule.SCOPE, []).append(ctx)
+        self.load_rules = {ctx.rule.PROBLEM: ctx for ctx in self.by_scope.get("load", [])}
+        self.limits = LoadLimits(config.max_file_bytes, config.max_nodes, config.duplicate_keys_fatal)
+        self.selection = selection
+
+    def check_files(self, files: list[str]) -> tuple[list[Finding], list[Leaf]]:
+        """Path, load and leaf rules for some files; the leaves that loaded, for the tree rules."""
+        findings: list[Finding] = []
+        leaves: list[Leaf] = []
+        selection = self.selection
+        for relpath in files:
+            for ctx in self.by_scope.get("path", []):
+                findings += ctx.rule.check_path(relpath, ctx, explicit=selection.explicit)
+            if PurePosixPath(relpath).name != LEAF_FILE:
+                continue
+            try:
+                leaf = load_leaf(selection.root, relpath, self.limits)
+            except LoadProblem as problem:
+                ctx = self.load_rules.get(problem.kind)
+                if ctx is not None:
+                    findings.append(ctx.finding(relpath, problem.line, problem.col, problem.message))
+                continue
+            except OSError as exc:
+                findings += unreadable(relpath, exc, self.load_rules)
+                continue
+            leaves.append(leaf)
+            for ctx in self.by_scope.get("leaf", []):
+                findings += ctx.rule.check(leaf, ctx)
+        return findings, leaves
+
+
+def lint(selection: Selection, config: Config, *, jobs: int | None = None) -> LintResult:
+    """Run the selected rules; `jobs` worker processes (None: one per CPU for large selections)."""
+    plan = _Plan(selection, config)
     result = LintResult(files=len(selection.files))
-
-    for relpath in selection.files:
-        for ctx in by_scope.get("path", []):
-            result.findings += ctx.rule.check_path(relpath, ctx, explicit=selection.explicit)
-        if PurePosixPath(relpath).name != LEAF_FILE:
-            continue
-        try:
-            leaf = load_leaf(selection.root, relpath, limits)
-        except LoadProblem as problem:
-            ctx = load_rules.get(problem.kind)
-            if ctx is not None:
-                result.findings.append(ctx.finding(relpath, problem.line, problem.col, problem.message))
-            continue
-        except OSError as exc:
-            raise_unreadable(relpath, exc, result, load_rules)
-            continue
-        result.leaves.append(leaf)
-        for ctx in by_scope.get("leaf", []):
-            result.findings += ctx.rule.check(leaf, ctx)
-
-    for ctx in by_scope.get("tree", []):
+    for findings, leaves in _check_all(plan, selection.files, jobs):
+        result.findings += findings
+        result.leaves += leaves
+    for ctx in plan.by_scope.get("tree", []):
         result.findings += ctx.rule.check_tree(result.leaves, ctx)
     result.findings.sort()
     return result
 
 
-def raise_unreadable(relpath, exc, result, load_rules) -> None:
+def worker_count(jobs: int | None, files: int) -> int:
+    """How many processes to use: small selections (pre-commit, one leaf) stay in this process."""
+    if jobs is None:
+        if files < PARALLEL_MIN_FILES:
+            return 1
+        jobs = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else (os.cpu_count() or 1)
+    return max(1, min(jobs, files // MIN_CHUNK))
+
+
+_PLAN: _Plan | None = None  # the plan a forked worker inherits from its parent
+
+
+def _check_chunk(files: list[str]):
+    return _PLAN.check_files(files)
+
+
+def _check_all(plan: _Plan, files: list[str], jobs: int | None):
+    """Per-file checks, spread over forked worker processes when that pays (yamllint is pure Python)."""
+    workers = worker_count(jobs, len(files))
+    if workers == 1:
+        return [plan.check_files(files)]
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    if "fork" not in multiprocessing.get_all_start_methods():  # spawned workers would re-import everything
+        return [plan.check_files(files)]
+
+    global _PLAN
+    size = max(MIN_CHUNK, len(files) // (workers * 8))
+    chunks = [files[i : i + size] for i in range(0, len(files), size)]
+    _PLAN = plan  # forked workers inherit it: rules, config and caches are never pickled
+    try:
+        with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("fork")) as pool:
+            return list(pool.map(_check_chunk, chunks))
+    finally:
+        _PLAN = None
+
+
+def unreadable(relpath, exc, load_rules) -> list[Finding]:
     """A file that cannot be opened (permissions, a dangling link) is reported like a broken one."""
     ctx = load_rules.get("encoding") or next(iter(load_rules.values()), None)
-    if ctx is not None:
-        result.findings.append(ctx.finding(relpath, 1, 1, f"cannot read file: {exc.strerror or exc}", "check that the file exists and is readable"))
+    if ctx is None:
+        return []
+    return [ctx.finding(relpath, 1, 1, f"cannot read file: {exc.strerror or exc}", "check that the file exists and is readable")]

@@ -2,7 +2,8 @@
 
 Only yamllint's style (cosmetic) pass runs: its own syntax pass re-parses the whole file in pure Python,
 and a leaf only reaches this rule after the loader parsed it (syntax problems are LT002's), so it would
-find nothing and it costs about a third of the rule's time.
+find nothing and it costs about a third of the rule's time. The style pass reads its tokens with libyaml
+(labtax/yamllint_libyaml.py), which halves the rest.
 """
 
 from __future__ import annotations
@@ -42,11 +43,11 @@ def _config(inline: str | None, root: Path):
 
 def style_problems(text: str, conf, path: str):
     """yamllint.linter.run without its syntax pass: same file filters, same directives, same problems."""
-    from yamllint import linter
+    from labtax.yamllint_libyaml import cosmetic_problems
 
     if conf.is_file_ignored(path) or DISABLE_FILE.match(text.split("\n", 1)[0]):
         return ()
-    return linter.get_cosmetic_problems(text, conf, path)
+    return cosmetic_problems(text, conf, path)
 
 
 def check(leaf, ctx):
