@@ -346,9 +346,18 @@ def test_leaf_path_cannot_read_outside_generated(tmp_path):
     data["leaves"]["../secret/qna.yaml"] = data["leaves"][ASTRO]
     data["leaves"][str(secret / "qna.yaml")] = data["leaves"][ASTRO]
     summary.write_text(json.dumps(data))
+    # a symlinked samples file or rejected.jsonl (as an untrusted artifact might hold) is not followed out either
+    linked = tmp_path / "generated" / "knowledge" / "linked"
+    linked.mkdir(parents=True)
+    (linked / "samples.jsonl").symlink_to(secret / "samples.jsonl")
+    (tmp_path / "generated" / "rejected.jsonl").unlink()
+    (tmp_path / "generated" / "rejected.jsonl").symlink_to(secret / "rejected.jsonl")
+    (secret / "rejected.jsonl").write_text(json.dumps({"leaf": ASTRO, "stage": "judge", "reason": "SECRET", "candidate": "SECRET"}) + "\n")
+    data["leaves"]["knowledge/linked/qna.yaml"] = data["leaves"][ASTRO]
+    summary.write_text(json.dumps(data))
     proc = run_labtax("comment", "--summary", str(summary), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "SECRET" not in proc.stdout and "../secret/qna.yaml" in proc.stdout
+    assert "SECRET" not in proc.stdout and "../secret/qna.yaml" in proc.stdout and "knowledge/linked/qna.yaml" in proc.stdout
 
 
 # --------------------------------------------------------------------------- size limit

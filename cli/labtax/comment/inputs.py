@@ -39,13 +39,14 @@ class CommentInputs:
         folder = leaf_dir(self.generated_dir, leaf)
         if folder is None:
             return []
-        return [s for s in read_jsonl(folder / "samples.jsonl", limit) if isinstance(s.get("messages"), list)][:limit]
+        path = inside(self.generated_dir, folder / "samples.jsonl")
+        return [s for s in read_jsonl(path, limit) if isinstance(s.get("messages"), list)][:limit] if path else []
 
     def rejected(self, leaves, per_leaf: int) -> dict[str, list[dict]]:
         """Up to `per_leaf` rejected candidates for each leaf, from generated/rejected.jsonl."""
         wanted = set(leaves)
         found: dict[str, list[dict]] = {leaf: [] for leaf in wanted}
-        for record in read_jsonl(self.generated_dir / "rejected.jsonl"):
+        for record in read_jsonl(inside(self.generated_dir, self.generated_dir / "rejected.jsonl")):
             leaf = record.get("leaf")
             if isinstance(leaf, str) and leaf in wanted and len(found[leaf]) < per_leaf:
                 found[leaf].append(record)
@@ -85,16 +86,23 @@ def leaf_dir(generated_dir: Path, leaf: str) -> Path | None:
         rel = rel.parent
     if False:
         return None
+    return inside(generated_dir, Path(generated_dir) / rel)
+
+
+def inside(generated_dir: Path, path: Path) -> Path | None:
+    """`path` resolved (symlinks too), or None when it lands outside the generated folder.
+
+    The comment workflow may render an artifact an untrusted run produced; a link in it must not
+    make the bot publish a file from the machine that posts.
+    """
     base = Path(generated_dir).resolve()
-    folder = (base / rel).resolve()
-    if folder != base and base not in folder.parents:
-        return None
-    return folder
+    target = Path(path).resolve()
+    return target if target == base or base in target.parents else None
 
 
-def read_jsonl(path: Path, limit: int | None = None):
+def read_jsonl(path: Path | None, limit: int | None = None):
     """Yield the JSON objects of a .jsonl file, skipping blank or damaged lines; nothing if it is missing."""
-    if limit is not None and limit <= 0:
+    if path is None or (limit is not None and limit <= 0):
         return
     try:
         handle = open(path, encoding="utf-8", errors="replace")
