@@ -19,7 +19,8 @@ from labtax.select import selection_options
 @click.option("--ignore", multiple=True, help="Skip these rules (id or name); repeatable or comma-separated.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
 @click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the JSON report to this file.")
-def command(selection, fmt, profile, select, ignore, strict, output):
+@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU for 100+ files, else 1).")
+def command(selection, fmt, profile, select, ignore, strict, output, jobs):
     """Check leaves (qna.yaml) against the schemas and lint rules.
 
     With no PATHS, the whole taxonomy; with PATHS (files or folders), just those; with --changed or
@@ -35,7 +36,7 @@ def command(selection, fmt, profile, select, ignore, strict, output):
 
     root = selection.root
     config = load_config(root, profile=profile, select=split(select), ignore=split(ignore))
-    result = lint(selection, config)
+    result = lint(selection, config, jobs=jobs)
     sys.stdout.write(render(fmt, result, color=sys.stdout.isatty()))
     if output:
         from labtax.fileio import write_text_atomic
