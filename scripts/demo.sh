@@ -1,0 +1,23 @@
+#!/usr/bin/env bash
+# `make demo`: the main job end to end on the embedded default teacher, offline.
+# lint -> generate (SmolLM2-135M on the CPU) -> train (phased LoRA smoke test) -> PR comment.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BIN=.venv/bin
+OUT=${DEMO_OUTPUT:-generated}
+N=${DEMO_SAMPLES:-3}
+unset OPENAI_BASE_URL OPENAI_API_KEY  # the demo always uses the embedded teacher
+
+echo "== 1/4 lint the whole taxonomy"
+$BIN/labtax lint --format text --output "$OUT/lint.json"
+
+echo "== 2/4 generate $N samples per leaf with the embedded teacher"
+$BIN/labtax generate -n "$N" --output "$OUT"
+
+echo "== 3/4 phased training smoke test"
+$BIN/labtax train --data "$OUT" --output "$OUT/train" --max-minutes "${DEMO_TRAIN_MINUTES:-3}"
+
+echo "== 4/4 pull-request comment"
+$BIN/labtax comment --summary "$OUT/summary.json" --train-report "$OUT/train/train_report.json" --lint-report "$OUT/lint.json" --output "$OUT/comment.md"
+echo "comment written to $OUT/comment.md"
+grep -m1 -i "verdict" "$OUT/train/train_report.md" || true
