@@ -39,7 +39,8 @@ demo: $(VENV)/.local
 	bash scripts/demo.sh
 
 bench: $(VENV)/.local
-	$(BIN)/python bench/lint.py
+	$(PIP) -e '.[bench]'
+	for script in bench/*.py; do $(BIN)/python $$script || exit 1; done
 
 rules-doc: $(VENV)/.core
 	$(BIN)/python scripts/update_readme_rules.py
