@@ -100,7 +100,8 @@ def _explain(error) -> list[SchemaError]:
     if v == "minLength":
         return [SchemaError(path, f"{name} must not be empty", f"write a value for {name}")]
     if v == "type":
-        return [SchemaError(path, f"{name} must be {value if value != 'string' else 'text'}, found {_describe(error.instance)}", "quote text values; use a list or mapping where the schema asks for one")]
+        wanted = {"string": "text", "integer": "a whole number", "array": "a list", "object": "a mapping", "number": "a number", "boolean": "true/false"}
+        return [SchemaError(path, f"{name} must be {wanted.get(value, value)}, found {_describe(error.instance)}", "quote text values; use a list or mapping where the schema asks for one")]
     if v == "const":
         return [SchemaError(path, f"{name} must be {value!r}, found {error.instance!r}", f"set {name}: {value}")]
     return [SchemaError(path, error.message[-200:], "see the schema in schema/ for the expected shape")]

@@ -162,7 +162,7 @@ def load_leaf(root: Path, relpath: str, limits: LoadLimits | None = None) -> Lea
     if data is None:
         raise LoadProblem("empty", "file is empty")
     if not isinstance(data, dict):
-        raise LoadProblem("not-mapping", f"the top level must be a mapping of keys to values, found a {type(data).__name__}")
+        raise LoadProblem("not-mapping", f"the top level must be a mapping of keys to values, found {'a list' if isinstance(data, list) else 'a single value'}")
     return Leaf(
         path=relpath,
         root=root,
