@@ -344,3 +344,28 @@ def test_text_output_lists_status_kind_and_version(repo):
     assert "R compositional_skills/writing/a/qna.yaml -> compositional_skills/writing/z/qna.yaml  [compositional v3]" in out
     assert "A foundational_skills/math/new/qna.yaml  [foundational v2]" in out
     assert out[-1] == "2 leaf(s) changed (1 added, 1 renamed)"
+
+
+def test_document_reference_forms_and_untracked_knowledge_leaf(repo):
+    git(repo, "switch", "-q", "main")
+    write(repo, "documents/topic/part/one.md", "# One\n")
+    commit(repo, "document")
+    git(repo, "switch", "-q", "feature")
+    git(repo, "merge", "-q", "main")
+    flow = knowledge("documents/topic").split("document:\n")[0] + "document: {repo: './documents/topic/', commit: HEAD, patterns: ['**/*.md']}\n"
+    write(repo, "knowledge/flow/qna.yaml", flow)  # untracked, flow style, quoted path with a trailing slash
+    commit(repo, "flow leaf")
+    write(repo, "knowledge/block/qna.yaml", knowledge("documents/topic").replace("'*.md'", "'part/*.md'"))  # untracked
+    write(repo, "documents/topic/part/one.md", "# One, edited\n")
+    leaves = {leaf["path"]: leaf for leaf in diff(repo)["leaves"]}
+    assert leaves["knowledge/flow/qna.yaml"]["status"] == "added"
+    assert "document documents/topic/part/one.md modified" in leaves["knowledge/flow/qna.yaml"]["reasons"]
+    assert leaves["knowledge/block/qna.yaml"]["reasons"][-1] == "document documents/topic/part/one.md modified"
+    assert set(leaves) == {"knowledge/flow/qna.yaml", "knowledge/block/qna.yaml"}
+
+
+def test_misnamed_changed_yaml_is_linted_with_changed(repo):
+    write(repo, "compositional_skills/writing/oops/qna.yml", skill(130))
+    proc = run_labtax("lint", "--changed", "--format", "json", cwd=repo, env=CLEAN_ENV)
+    report = json.loads(proc.stdout)
+    assert proc.returncode == 1 and {f["rule_id"] for f in report["findings"]} == {"LT012"}

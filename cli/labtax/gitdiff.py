@@ -50,6 +50,7 @@ class ChangeSet:
     changes: list[FileChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     repo: object = field(default=None, repr=False, compare=False)
+    untracked: list[str] = field(default_factory=list)  # top-level relative, for listings beyond the diff
 
     def old_blobs(self, paths: list[str]) -> dict[str, bytes]:
         """Contents of `paths` (top-level relative) at the merge-base, through one `git cat-file` process."""
@@ -201,16 +202,26 @@ def parse_name_status(raw: str) -> list[FileChange]:
     return changes
 
 
-def _untracked(repo, pathspec: list[str]) -> list[str]:
-    raw = _git(repo, "ls-files", "--others", "--exclude-standard", "-z", "--", *pathspec)
-    return [p for p in raw.split("\0") if p]
+def _start_untracked(repo, pathspec: list[str]):
+    """Start listing untracked files in the background: walking the working tree is the slowest step,
+    and it runs on another core while the merge-base and the diff are computed."""
+    args = ["git", "ls-files", "--others", "--exclude-standard", "-z", "--", *pathspec]
+    return repo.git.execute(args, as_process=True)
 
 
-def _diff_against(repo, tree: str, pathspec: list[str], untracked: list[str]) -> list[FileChange]:
-    """`git diff -M <tree>` against the working tree; untracked files join through a temporary index."""
-    args = ["diff", "--name-status", "-z", "--find-renames", "--no-ext-diff", "--ignore-submodules=all", tree, "--", *pathspec]
-    if not untracked:
-        return parse_name_status(_git(repo, *args))
+def _finish_untracked(lister) -> list[str]:
+    raw = lister.stdout.read()
+    lister.wait()
+    return [p for p in _decode(raw).split("\0") if p]
+
+
+def _diff_args(tree: str, pathspec: list[str]) -> list[str]:
+    return ["diff", "--name-status", "-z", "--find-renames", "--no-ext-diff", "--ignore-submodules=all", tree, "--", *pathspec]
+
+
+def _diff_with_untracked(repo, tree: str, pathspec: list[str], untracked: list[str]) -> list[FileChange]:
+    """The diff again with untracked files shown to git (intent-to-add in a throwaway copy of the index),
+    so git's rename detection can pair a deleted file with its untracked new place."""
     real_index = Path(repo.working_tree_dir) / _git(repo, "rev-parse", "--git-path", "index").strip()
     with tempfile.TemporaryDirectory(prefix="labtax-index-") as tmp:
         index = Path(tmp) / "index"
@@ -221,7 +232,12 @@ def _diff_against(repo, tree: str, pathspec: list[str], untracked: list[str]) ->
             names.write("\0".join(untracked).encode("utf-8", "surrogateescape"))
             names.seek(0)
             repo.git.execute(["git", "add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"], istream=names, env=env)
-        return parse_name_status(_git(repo, *args, env=env))
+        return parse_name_status(_git(repo, *_diff_args(tree, pathspec), env=env))
+
+
+def tracked_files(repo, pathspec: list[str]) -> list[str]:
+    """Files in the index under `pathspec` (top-level relative): a cheap listing, no working-tree walk."""
+    return [p for p in _git(repo, "ls-files", "--cached", "-z", "--", *pathspec).split("\0") if p]
 
 
 def changed_files(start: Path, base: str | None = None, pathspec: list[str] | None = None, env=None) -> ChangeSet:
@@ -233,23 +249,30 @@ def changed_files(start: Path, base: str | None = None, pathspec: list[str] | No
     repo = open_repo(start)
     toplevel = Path(repo.working_tree_dir)
     pathspec = list(pathspec or [])
-    head = _commit(repo, "HEAD")
-    branch = _try(repo, "symbolic-ref", "--quiet", "--short", "HEAD")
-    shallow = _try(repo, "rev-parse", "--is-shallow-repository") == "true"
-    notes: list[str] = []
-    if head is None and base in (None, EMPTY):
-        ref, reason, merge_base = EMPTY, "no commits yet", None
-    else:
-        ref, reason = choose_base(repo, base, branch, shallow, env)
-        if ref == EMPTY:
-            merge_base = None
-        elif head is None:
-            raise LabtaxError("this repository has no commits yet, so there is no merge-base with a branch; pass --base empty, or commit first")
+    lister = _start_untracked(repo, pathspec)
+    try:
+        head = _commit(repo, "HEAD")
+        branch = _try(repo, "symbolic-ref", "--quiet", "--short", "HEAD")
+        shallow = _try(repo, "rev-parse", "--is-shallow-repository") == "true"
+        if head is None and base in (None, EMPTY):
+            ref, reason, merge_base = EMPTY, "no commits yet", None
         else:
-            merge_base = find_merge_base(repo, ref, head, shallow)
-    tree = merge_base or _git(repo, "hash-object", "-t", "tree", os.devnull).strip()  # the empty tree
-    untracked = _untracked(repo, pathspec)
-    changes = _diff_against(repo, tree, pathspec, untracked)
-    if shallow:
-        notes.append("shallow clone: the merge-base was found in the fetched history")
-    return ChangeSet(toplevel, ref, reason, merge_base, head, branch, shallow, changes, notes, repo)
+            ref, reason = choose_base(repo, base, branch, shallow, env)
+            if ref == EMPTY:
+                merge_base = None
+            elif head is None:
+                raise LabtaxError("this repository has no commits yet, so there is no merge-base with a branch; pass --base empty, or commit first")
+            else:
+                merge_base = find_merge_base(repo, ref, head, shallow)
+        tree = merge_base or _git(repo, "hash-object", "-t", "tree", os.devnull).strip()  # the empty tree
+        changes = parse_name_status(_git(repo, *_diff_args(tree, pathspec)))
+    except BaseException:
+        lister.proc.kill()
+        raise
+    untracked = _finish_untracked(lister)
+    if untracked and any(c.status == "deleted" for c in changes):
+        changes = _diff_with_untracked(repo, tree, pathspec, untracked)
+    else:  # nothing an untracked file could be the new place of: each one is simply added
+        changes += [FileChange("added", path) for path in untracked]
+    notes = ["shallow clone: the merge-base was found in the fetched history"] if shallow else []
+    return ChangeSet(toplevel, ref, reason, merge_base, head, branch, shallow, changes, notes, repo, untracked)

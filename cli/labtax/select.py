@@ -145,20 +145,46 @@ def _glob_match(pattern: str, rel: str) -> bool:
     return match([p for p in pattern.split("/") if p not in ("", ".")], rel.split("/"))
 
 
-def _document_users(root: Path, documents_changed: dict[str, str]) -> dict[str, list[str]]:
+_REPO_FIELD = None
+
+
+def _local_repos(text: str) -> list[str] | None:
+    """The in-repo document folders a leaf's text names (`repo: ./x`), or None when unsure.
+
+    A cheap prefilter so a change to one document does not parse every knowledge leaf; any leaf whose
+    text mentions './' in a way this does not recognise is parsed properly instead.
+    """
+    import re
+
+    global _REPO_FIELD
+    _REPO_FIELD = _REPO_FIELD or re.compile(r"""repo\s*:\s*["']?\./([^"'\s,}#]*)""")
+    found, at = [], text.find("repo")
+    while at != -1:
+        match = _REPO_FIELD.match(text, at)
+        if match:
+            found.append(os.path.normpath(match.group(1) or ".").replace(os.sep, "/"))
+        at = text.find("repo", at + 4)
+    return found or None
+
+
+def _document_users(root: Path, documents_changed: dict[str, str], knowledge_leaves: list[str]) -> dict[str, list[str]]:
     """Knowledge leaves reading an in-repo document that changed: leaf path -> reasons.
 
-    Only runs when non-leaf files changed; a quick text check skips leaves without an in-repo document.
+    Only runs when non-leaf files changed. Leaves naming no folder that holds a changed file are
+    skipped after a text scan; the rest are loaded with the safe loader and matched exactly.
     """
     from labtax import documents
     from labtax.taxonomy.loader import LoadProblem, load_leaf
 
+    ancestors = {"."} | {"/".join(p.split("/")[:n]) for p in documents_changed for n in range(1, p.count("/") + 1)}
     users: dict[str, list[str]] = {}
-    for rel in tree_files(root):
-        if not rel.startswith("knowledge/") or not rel.endswith("/" + LEAF_FILE):
-            continue
+    for rel in knowledge_leaves:
         try:
-            if documents.LOCAL_PREFIX not in (root / rel).read_text(encoding="utf-8", errors="replace"):
+            text = (root / rel).read_text(encoding="utf-8", errors="replace")
+            if documents.LOCAL_PREFIX not in text:
+                continue
+            named = _local_repos(text)
+            if named is not None and not ancestors.intersection(named):
                 continue
             leaf = load_leaf(root, rel)
         except (LoadProblem, OSError):
@@ -169,7 +195,7 @@ def _document_users(root: Path, documents_changed: dict[str, str]) -> dict[str, 
         folder = os.path.normpath(document["repo"]).replace(os.sep, "/")
         patterns = [p for p in document.get("patterns") or [] if isinstance(p, str)]
         for path, status in documents_changed.items():
-            inside = path[len(folder) + 1 :] if path.startswith(folder + "/") else None
+            inside = path[len(folder) + 1 :] if folder != "." and path.startswith(folder + "/") else (path if folder == "." else None)
             if inside and any(_glob_match(p, inside) for p in patterns):
                 users.setdefault(rel, []).append(f"document {path} {status}")
     return users
@@ -269,7 +295,9 @@ def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[
         if leaves.get(path) is None or leaves[path].status != "added":  # a new leaf's attribution is new too
             mark(path, [reason])
     if others:
-        for path, reasons in _document_users(root, others).items():
+        listed = gitdiff.tracked_files(changeset.repo, [prefix + "knowledge/"]) + changeset.untracked
+        knowledge = sorted({p[len(prefix):] for p in listed if p.startswith(prefix + "knowledge/") and _is_leaf(p[len(prefix):])})
+        for path, reasons in _document_users(root, others, knowledge).items():
             mark(path, reasons)
 
     deleted = [c for c in leaves.values() if c.status == "deleted"]
