@@ -317,6 +317,9 @@ def test_github_base_ref_and_upstream(origin, tmp_path):
     report = diff(clone)
     assert (report["base"], report["base_reason"]) == ("origin/main", "default branch")
     assert listed(report) == {"compositional_skills/writing/feature/qna.yaml": "added"}
+    assert diff(clone, "--base", "feature")["base"] == "feature"  # a local branch is taken as named
+    git(clone, "branch", "-q", "-D", "main")
+    assert diff(clone, "--base", "main")["base"] == "origin/main"  # only the remote-tracking one exists
     report = diff(clone, env={"GITHUB_BASE_REF": "main"})
     assert (report["base"], report["base_reason"]) == ("origin/main", "$GITHUB_BASE_REF")
     git(clone, "switch", "-q", "-c", "topic", "--track", "origin/feature")
@@ -333,6 +336,8 @@ def test_errors_name_the_fix(repo, tmp_path):
     proc = run_labtax("diff", cwd=plain, env=CLEAN_ENV)
     assert proc.returncode == 2 and "not inside a git repository" in proc.stderr
     assert run_labtax("lint", "--changed", cwd=plain, env=CLEAN_ENV).returncode == 2
+    every = diff(plain, "--base", "empty")  # every leaf needs no history
+    assert listed(every) == {"compositional_skills/writing/a/qna.yaml": "added"} and every["base_reason"] == "not a git repository"
     assert run_labtax("lint", cwd=plain, env=CLEAN_ENV).returncode == 0  # without --changed git is not needed
 
 

@@ -14,6 +14,7 @@ computed from a truncated history.
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import tempfile
 from dataclasses import dataclass, field
@@ -108,7 +109,10 @@ def open_repo(start: Path):
 
 
 def _shallow_fix(what: str, branch: str, base_missing: bool = False) -> str:
-    fetch_base = f"  git fetch origin {branch}:refs/remotes/origin/{branch}   (fetch the base branch itself)\n" if base_missing else ""
+    looks_like_branch = not re.fullmatch(r"[0-9a-fA-F]{7,64}", branch) and not re.search(r"[~^:@{}\s]", branch)
+    fetch_base = ""
+    if base_missing and looks_like_branch:
+        fetch_base = f"  git fetch origin {branch}:refs/remotes/origin/{branch}   (fetch the base branch itself)\n"
     return (
         f"{what}, and this is a shallow clone (for example CI's `fetch-depth: 1`): the history that tells which "
         "leaves changed is missing, so labtax will not guess. Fix one of:\n"
@@ -128,6 +132,8 @@ def choose_base(repo, base: str | None, branch: str | None, shallow: bool, env) 
     if base:
         if base == EMPTY or _commit(repo, base):
             return base, "--base"
+        if _commit(repo, f"origin/{base}"):  # CI clones often have only the remote-tracking branch
+            return f"origin/{base}", "--base"
         if shallow:
             raise ShallowCloneError(_shallow_fix(f"base '{base}' is not in this repository", _branch_name(base), True))
         raise LabtaxError(f"base '{base}' is not a branch, tag or commit here; check `git branch -a`, fetch it (git fetch origin {_branch_name(base)}), or pass --base empty for every leaf")

@@ -232,14 +232,24 @@ def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[
     root = Path(root).resolve()
     if not (root.is_dir()):
         raise LabtaxError(f"taxonomy root {root} does not exist; pass --root")
-    repo = gitdiff.open_repo(root)
-    toplevel = Path(repo.working_tree_dir).resolve()
     try:
-        prefix = root.relative_to(toplevel).as_posix()
-    except ValueError:
-        raise LabtaxError(f"taxonomy root {root} is outside the git repository at {toplevel}") from None
-    prefix = "" if prefix == "." else prefix + "/"
-    changeset = gitdiff.changed_files(root, base, [prefix] if prefix else [], env=env)
+        repo = gitdiff.open_repo(root)
+    except LabtaxError:
+        if base != gitdiff.EMPTY:
+            raise
+        repo = None  # every leaf needs no history: the files on disk are the answer
+    if repo is None:
+        prefix = ""
+        files = [gitdiff.FileChange("added", path) for path in tree_files(root)]
+        changeset = gitdiff.ChangeSet(root, gitdiff.EMPTY, "not a git repository", None, None, None, False, files)
+    else:
+        toplevel = Path(repo.working_tree_dir).resolve()
+        try:
+            prefix = root.relative_to(toplevel).as_posix()
+        except ValueError:
+            raise LabtaxError(f"taxonomy root {root} is outside the git repository at {toplevel}") from None
+        prefix = "" if prefix == "." else prefix + "/"
+        changeset = gitdiff.changed_files(root, base, [prefix] if prefix else [], env=env)
 
     def local(path: str | None) -> str | None:
         return path[len(prefix) :] if path is not None and path.startswith(prefix) else None
@@ -295,7 +305,7 @@ def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[
         if leaves.get(path) is None or leaves[path].status != "added":  # a new leaf's attribution is new too
             mark(path, [reason])
     if others:
-        listed = gitdiff.tracked_files(changeset.repo, [prefix + "knowledge/"]) + changeset.untracked
+        listed = (gitdiff.tracked_files(changeset.repo, [prefix + "knowledge/"]) if changeset.repo else []) + changeset.untracked
         knowledge = sorted({p[len(prefix):] for p in listed if p.startswith(prefix + "knowledge/") and _is_leaf(p[len(prefix):])})
         for path, reasons in _document_users(root, others, knowledge).items():
             mark(path, reasons)

@@ -95,8 +95,11 @@ def _json(selection, shown, hidden, result) -> str:
 def _text(selection, shown, hidden, result) -> str:
     cs = selection.changeset
     since = f"merge-base {cs.merge_base[:12]}" if cs.merge_base else "nothing"
-    where = cs.branch or (f"detached HEAD {cs.head[:12]}" if cs.head else "no commits")
-    lines = [f"base {cs.base} ({cs.base_reason}), {since} -> {where} + working tree"]
+    if cs.repo is None:
+        where = "files on disk"
+    else:
+        where = (cs.branch or f"detached HEAD {cs.head[:12]}") + " + working tree" if cs.head else "no commits yet + working tree"
+    lines = [f"base {cs.base} ({cs.base_reason}), {since} -> {where}"]
     for change in shown:
         path = f"{change.old_path} -> {change.path}" if change.status == "renamed" else change.path
         version = f"v{change.version}" if change.version is not None else "v?"
