@@ -374,3 +374,17 @@ def test_misnamed_changed_yaml_is_linted_with_changed(repo):
     proc = run_labtax("lint", "--changed", "--format", "json", cwd=repo, env=CLEAN_ENV)
     report = json.loads(proc.stdout)
     assert proc.returncode == 1 and {f["rule_id"] for f in report["findings"]} == {"LT012"}
+
+
+def test_attribution_moved_between_leaves_marks_both(repo):
+    git(repo, "switch", "-q", "main")
+    write(repo, "compositional_skills/writing/d/qna.yaml", skill(140))  # a leaf without attribution on main
+    commit(repo, "d")
+    git(repo, "switch", "-q", "feature")
+    git(repo, "merge", "-q", "main")
+    git(repo, "mv", "compositional_skills/writing/a/attribution.txt", "compositional_skills/writing/d/attribution.txt")
+    leaves = {leaf["path"]: leaf["reasons"] for leaf in diff(repo)["leaves"]}
+    assert leaves == {
+        "compositional_skills/writing/a/qna.yaml": ["attribution.txt moved to compositional_skills/writing/d/attribution.txt"],
+        "compositional_skills/writing/d/qna.yaml": ["attribution.txt renamed from compositional_skills/writing/a/attribution.txt"],
+    }

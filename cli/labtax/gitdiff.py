@@ -222,7 +222,7 @@ def _finish_untracked(lister) -> list[str]:
 
 
 def _diff_args(tree: str, pathspec: list[str]) -> list[str]:
-    return ["diff", "--name-status", "-z", "--find-renames", "--no-ext-diff", "--ignore-submodules=all", tree, "--", *pathspec]
+    return ["diff", "--name-status", "-z", "--find-renames", "--no-ext-diff", "--no-color", "--no-relative", "--ignore-submodules=all", tree, "--", *pathspec]
 
 
 def _diff_with_untracked(repo, tree: str, pathspec: list[str], untracked: list[str]) -> list[FileChange]:

@@ -269,8 +269,9 @@ def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[
             change = gitdiff.FileChange("added", change.path)
         if change.status == "renamed" and _is_attribution(new) and _is_attribution(old):
             # Moved along with its leaf and unchanged: the leaf's rename says it all.
-            if change.similarity != 100 or _folder(new) == _folder(old) or not moved_with(new, old):
+            if change.similarity != 100 or not moved_with(new, old):
                 attributions[_folder(new) + "/" + LEAF_FILE] = f"{ATTRIBUTION} renamed from {old}"
+                attributions[_folder(old) + "/" + LEAF_FILE] = f"{ATTRIBUTION} moved to {new}"
             continue
         if change.status == "renamed" and not (_is_leaf(new) and _is_leaf(old)):
             # A rename that turns a leaf into something else (or back) is a deletion plus an addition.
