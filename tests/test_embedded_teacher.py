@@ -1,0 +1,205 @@
+"""The embedded teacher on the real SmolLM2-135M-Instruct: cache, batched generation, teacher info, serve.
+
+One cold cache is built per session (by two processes racing, which is itself the concurrency test);
+everything else loads from it warm. Generations are a few tokens long: these check properties (text,
+token counts, finish reasons, batching), never exact text.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+
+from .conftest import REPO, run_labtax
+
+pytest.importorskip("torch")
+pytest.importorskip("transformers")
+
+NO_ENDPOINT = {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": "", "LABTAX_TEACHER_MODEL": ""}
+
+BUILD_ONCE = """
+import json
+from labtax.teacher.smollm import ensure_cache
+result = ensure_cache(log=lambda message: None)
+print(json.dumps({"built": result.built, "path": str(result.path)}))
+"""
+
+
+@pytest.fixture(scope="session")
+def cold_start(tmp_path_factory):
+    """Two first runs at once on an empty cache dir: what each reported, and the dir."""
+    cache = tmp_path_factory.mktemp("labtax-cache")
+    env = {**os.environ, "LABTAX_CACHE_DIR": str(cache)}
+    procs = [subprocess.Popen([sys.executable, "-c", BUILD_ONCE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    outputs = [proc.communicate(timeout=300) for proc in procs]
+    for proc, (out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err
+    return cache, [json.loads(out) for out, _ in outputs]
+
+
+@pytest.fixture(scope="session")
+def model_cache(cold_start) -> Path:
+    return cold_start[0]
+
+
+@pytest.fixture(scope="session")
+def teacher(model_cache):
+    from labtax.teacher.embedded import EmbeddedTeacher
+
+    engine = EmbeddedTeacher(max_wait_ms=100)  # a wide window, so concurrent calls surely share a batch
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABTAX_CACHE_DIR", str(model_cache))
+        engine.load()
+    yield engine
+    engine.close()
+
+
+def ask(text: str) -> list[dict]:
+    return [{"role": "user", "content": text}]
+
+
+def test_concurrent_first_runs_convert_once(cold_start):
+    cache, reports = cold_start
+    assert sorted(r["built"] for r in reports) == [False, True], reports
+    assert reports[0]["path"] == reports[1]["path"]
+    built = Path(reports[0]["path"])
+    assert built.parent == cache
+    assert {"model.safetensors", "config.json", "tokenizer.json", "labtax-cache.json"} <= {p.name for p in built.iterdir()}
+    assert not [p for p in cache.iterdir() if ".build-" in p.name], "a staging dir was left behind"
+    marker = json.loads((built / "labtax-cache.json").read_text())
+    from labtax.teacher.weights import locate_gguf
+
+    assert marker["gguf_sha256"] == locate_gguf().identity
+
+
+def test_warm_cache_loads_the_same_weights_without_converting(model_cache, monkeypatch):
+    import torch
+
+    from labtax.teacher.smollm import ensure_cache, load_model_and_tokenizer
+
+    monkeypatch.setenv("LABTAX_CACHE_DIR", str(model_cache))
+    again = ensure_cache(log=lambda message: pytest.fail(f"converted again: {message}"))
+    assert again.built is False
+    model, tokenizer = load_model_and_tokenizer(dtype=torch.float32)
+    assert model.dtype == torch.float32 and not model.training
+    assert model.config.num_hidden_layers == 30 and model.config.vocab_size == len(tokenizer)
+    assert "<|im_start|>" in tokenizer.apply_chat_template(ask("hi"), tokenize=False, add_generation_prompt=True)
+
+
+def test_concurrent_calls_share_a_batch_and_report_tokens(teacher):
+    prompts = ["Name a color.", "What is 2 + 2?", "Write a long essay about the history of Rome.", "Say hello.", "List three fruits."]
+
+    async def run():
+        return await asyncio.gather(*(teacher.complete(ask(p), n=2 if i == 0 else 1, temperature=0.5, max_tokens=12, seed=i) for i, p in enumerate(prompts)))
+
+    batches_before = teacher.stats["batches"]
+    results = asyncio.run(run())
+    assert teacher.stats["batches"] - batches_before == 1, "concurrent calls were not batched together"
+    assert [len(r) for r in results] == [2, 1, 1, 1, 1]
+    for prompt, choices in zip(prompts, results):
+        assert choices[0].prompt_tokens > len(prompt.split())  # chat template + prompt, counted once per call
+        for choice in choices:
+            assert choice.text.strip(), f"empty answer to {prompt!r}"
+            assert 1 <= choice.completion_tokens <= 12
+            assert choice.finish_reason == ("length" if choice.completion_tokens == 12 else "stop")
+    essay = results[2][0]
+    assert essay.finish_reason == "length" and essay.completion_tokens == 12
+
+
+def test_seeded_sampling_repeats_and_caps_length(teacher):
+    async def once():
+        return await teacher.complete(ask("Tell me a story about a dragon."), temperature=0.7, max_tokens=6, seed=1234)
+
+    first, second = asyncio.run(once()), asyncio.run(once())
+    assert first[0].text == second[0].text
+    assert first[0].finish_reason == "length" and first[0].completion_tokens == 6
+
+
+def test_bad_requests_fail_as_teacher_errors(teacher):
+    from labtax.teacher.base import TeacherError
+
+    for messages, kwargs in [([], {}), ([{"role": "robot", "content": "x"}], {}), (ask("x"), {"max_tokens": 0}), (ask("x"), {"n": 0})]:
+        with pytest.raises(TeacherError):
+            asyncio.run(teacher.complete(messages, **kwargs))
+
+
+def test_teacher_info_embedded_default(model_cache, tmp_path):
+    ready = run_labtax("teacher", "info", cwd=tmp_path, env={**NO_ENDPOINT, "LABTAX_CACHE_DIR": str(model_cache)})
+    assert ready.returncode == 0, ready.stderr
+    assert ready.stdout.splitlines()[0] == "teacher: embedded SmolLM2-135M-Instruct"
+    assert "no endpoint configured" in ready.stdout and "(ready)" in ready.stdout
+    cold = run_labtax("teacher", "info", "--format", "json", cwd=tmp_path, env={**NO_ENDPOINT, "LABTAX_CACHE_DIR": str(tmp_path / "empty")})
+    info = json.loads(cold.stdout)
+    assert info["name"] == "embedded" and info["details"]["cached"] is False
+    assert info["details"]["gguf"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
+    wrong = run_labtax("teacher", "info", "--model", "gpt-4o", cwd=tmp_path, env=NO_ENDPOINT)
+    assert wrong.returncode == 2 and "needs an endpoint" in wrong.stdout
+
+
+def test_teacher_info_precedence(tmp_path):
+    (tmp_path / ".labtax.toml").write_text('[teacher]\nbase-url = "http://127.0.0.1:9/v1"\nmodel = "from-config"\n')
+    from_config = json.loads(run_labtax("teacher", "info", "--format", "json", cwd=tmp_path, env=NO_ENDPOINT).stdout)
+    assert (from_config["name"], from_config["model"]) == ("openai", "from-config")
+    assert "base-url set in [tool.labtax.teacher]" in from_config["reason"]
+
+    env = {**NO_ENDPOINT, "OPENAI_BASE_URL": "http://127.0.0.1:8/v1", "LABTAX_TEACHER_MODEL": "from-env"}
+    from_env = run_labtax("teacher", "info", cwd=tmp_path, env=env)
+    assert from_env.returncode == 0
+    assert "why: OPENAI_BASE_URL is set" in from_env.stdout and "http://127.0.0.1:8/v1" in from_env.stdout
+    assert from_env.stdout.splitlines()[0] == "teacher: openai from-env"
+
+    flags = json.loads(run_labtax("teacher", "info", "--format", "json", "--base-url", "http://127.0.0.1:7/v1", "--model", "m", cwd=tmp_path, env=env).stdout)
+    assert flags["details"]["base_url"] == "http://127.0.0.1:7/v1" and flags["reason"] == "--base-url given" and flags["model"] == "m"
+
+    no_model = run_labtax("teacher", "info", cwd=REPO, env={**NO_ENDPOINT, "OPENAI_BASE_URL": "http://127.0.0.1:8/v1"})
+    assert no_model.returncode == 2 and "no model named for the endpoint" in no_model.stdout
+
+
+def test_serve_refuses_remote_hosts():
+    refused = run_labtax("serve", "--host", "0.0.0.0", "--port", "0")
+    assert refused.returncode == 2 and "--allow-remote" in refused.stderr
+
+
+def test_serve_answers_the_openai_client(model_cache):
+    import openai
+
+    exe = str(Path(sys.executable).parent / "labtax")
+    env = {**os.environ, "LABTAX_CACHE_DIR": str(model_cache)}
+    server = subprocess.Popen([exe, "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        line = _readline_within(server, 120)
+        assert "serving SmolLM2-135M-Instruct" in line, line
+        base_url = line.split(" at ")[1].split()[0]
+        client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
+        assert [m.id for m in client.models.list().data] == ["SmolLM2-135M-Instruct"]
+        response = client.chat.completions.create(model="SmolLM2-135M-Instruct", messages=ask("Describe the moon."), n=2, max_tokens=8, temperature=0.5)
+        assert len(response.choices) == 2
+        for choice in response.choices:
+            assert choice.message.role == "assistant" and choice.message.content.strip()
+            assert choice.finish_reason in {"stop", "length"}
+        assert 2 <= response.usage.completion_tokens <= 16 and response.usage.prompt_tokens > 5
+        with pytest.raises(openai.BadRequestError):
+            client.chat.completions.create(model="SmolLM2-135M-Instruct", messages=[], max_tokens=8)
+    finally:
+        server.terminate()
+        out, err = server.communicate(timeout=30)
+    assert server.returncode == 0, err
+    assert "stopped serving" in out
+
+
+def _readline_within(proc, seconds: float) -> str:
+    lines: list[str] = []
+    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
+    reader.start()
+    reader.join(seconds)
+    if not lines:
+        proc.kill()
+        pytest.fail(f"labtax serve printed nothing within {seconds}s: {proc.stderr.read()}")
+    return lines[0]
