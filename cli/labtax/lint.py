@@ -119,9 +119,11 @@ def _check_all(plan: _Plan, files: list[str], jobs: int | None):
     if workers == 1:
         return [plan.check_files(files)]
     import multiprocessing
+    import threading
     from concurrent.futures import ProcessPoolExecutor
 
-    if "fork" not in multiprocessing.get_all_start_methods():  # spawned workers would re-import everything
+    # Spawned workers would re-import everything; forking a process that runs other threads is unsafe.
+    if "fork" not in multiprocessing.get_all_start_methods() or threading.active_count() > 1:
         return [plan.check_files(files)]
 
     global _PLAN
