@@ -11,6 +11,7 @@ import copy
 import datetime
 import random
 import shutil
+import threading
 from pathlib import Path
 
 import pytest
@@ -196,6 +197,7 @@ def test_worker_processes_give_the_same_findings(tmp_path):
     root = _mixed_tree(tmp_path)
     selection, config = select(root), load_config(root)
     assert len(selection.files) > 60
+    assert threading.active_count() == 1  # else lint() would quietly stay in-process
     serial = lint(selection, config, jobs=1)
     parallel = lint(selection, config, jobs=3)
     assert parallel.findings == serial.findings
