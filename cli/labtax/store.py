@@ -38,4 +38,7 @@ class CallCache:
             return None
 
     def put(self, key: str, choices: list[dict]) -> None:
-        write_text_atomic(self._path(key), json.dumps({"choices": choices}, ensure_ascii=False))
+        # No fsync: it stalled the event loop (and every call in flight) for milliseconds per call. A killed
+        # process (Ctrl-C, kill -9) still leaves the entry in the page cache; after an OS crash a torn entry
+        # reads as a miss in get() and is simply requested again.
+        write_text_atomic(self._path(key), json.dumps({"choices": choices}, ensure_ascii=False), durable=False)
