@@ -57,7 +57,7 @@ def stage_of(request: dict) -> str:
 def good_teacher(request: dict) -> Reply:
     """Well-formed, distinct, passing output for every stage."""
     seed = request.get("seed") or 0
-    salt = request["messages"][-1]["content"][:200]
+    salt = hashlib.sha256(json.dumps(request["messages"]).encode()).hexdigest()
     stage = stage_of(request)
     if stage == "question":
         return Reply(f"1. How would you describe {words_for(seed, 7, salt)} to a new colleague?")

@@ -69,7 +69,7 @@ def test_every_stage_runs_and_outputs_are_complete(tmp_path):
         for sample in samples:
             assert [m["role"] for m in sample["messages"]] == ["system", "user", "assistant"]
             prov = sample["provenance"]
-            assert prov["leaf"] == path and prov["teacher_model"] == "fake-teacher" and prov["prompt_version"].endswith("@v1")
+            assert prov["leaf"] == path and prov["teacher_model"] == "fake-teacher" and prov["prompt_version"].endswith("@v2")
             assert prov["seed_hash"] and "git_commit" in prov
             assert sample["judge"]["scores"]
     knowledge = read_jsonl(out / "knowledge.jsonl")

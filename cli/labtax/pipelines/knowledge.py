@@ -16,8 +16,7 @@ async def candidate(job, index: int) -> Accepted:
         raise Reject("qa", "no_documents", job.documents_note or "the leaf's documents could not be read")
     run, domain = job.runner, str(job.leaf.data.get("domain", "")).strip()
     chunk = job.chunks[index % len(job.chunks)]
-    examples = "".join(f"Question: {it['question']}\nAnswer: {it['answer']}\n\n" for it in rotate(job.prompt_items, index, 2))
-    reply = await run.call("qa", {"domain": domain, "examples": examples, "chunk": chunk.text}, index)
+    reply = await run.call("qa", {"domain": domain, "chunk": chunk.text}, index, rotate(job.prompt_items, index, 2))
     question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa")
     scores, reasons = {}, {}
     for stage, criterion in JUDGES:

@@ -26,10 +26,10 @@ class StageRunner:
         self.progress = progress
         self.stats = CallStats()
 
-    async def call(self, stage: str, fields: dict, index: int) -> Completion:
+    async def call(self, stage: str, fields: dict, index: int, examples: list[dict] = ()) -> Completion:
         """One completion for `stage` of candidate `index`; a failed request becomes a Reject."""
         spec = self.prompts[stage]
-        messages = spec.messages(fields)
+        messages = spec.messages(fields, examples)
         settings = {"temperature": spec.temperature, "max_tokens": spec.max_tokens, "seed": index, "prompts": self.prompts.tag, "stage": stage}
         key = call_key(self.teacher.model, messages, settings)
         cached = self.cache.get(key)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labtax.pipelines import parse
-from labtax.pipelines.common import numbered_questions, rotate, worked_examples
+from labtax.pipelines.common import rotate
 from labtax.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "skill_freeform"
@@ -14,14 +14,14 @@ MIN_SCORE = 2
 async def candidate(job, index: int) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
     examples = rotate(job.prompt_items, index, 3)
-    reply = await run.call("question", {"task_description": task, "example_questions": numbered_questions(examples)}, index)
+    reply = await run.call("question", {"task_description": task}, index, examples)
     question = parse.question(reply.text, "question")
     verdict = await run.call("judge_question", {"task_description": task, "question": question}, index)
     q_score = parse.score(verdict.text, "judge_question")
     reasons = {"question": verdict.text.strip()[:300]}
     if q_score < MIN_SCORE:
         raise Reject("judge_question", "judge_score", f"question scored {q_score} < {MIN_SCORE}", {"question": question})
-    reply = await run.call("answer", {"examples": worked_examples(rotate(job.prompt_items, index, 2)), "question": question}, index)
+    reply = await run.call("answer", {"question": question}, index, rotate(job.prompt_items, index + 1, 2))
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     verdict = await run.call("judge_pair", {"question": question, "answer": answer}, index)
     pair_score = parse.score(verdict.text, "judge_pair")

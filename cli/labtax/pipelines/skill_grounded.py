@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labtax.pipelines import parse
-from labtax.pipelines.common import numbered_questions, rotate
+from labtax.pipelines.common import rotate
 from labtax.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "skill_grounded"
@@ -14,23 +14,23 @@ MIN_SCORE = 2
 async def candidate(job, index: int) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
     with_context = [item for item in job.prompt_items if item.get("context")] or job.prompt_items
-    example = rotate(with_context, index, 1)[0]
-    reply = await run.call("context", {"task_description": task, "example_context": example.get("context", "")}, index)
+    examples = rotate(with_context, index, 2)
+    reply = await run.call("context", {"task_description": task}, index, examples)
     context = parse.context(reply.text, reply.finish_reason, "context")
-    fields = {"task_description": task, "example_questions": numbered_questions(rotate(job.prompt_items, index, 3)), "context": context}
-    reply = await run.call("question", fields, index)
+    fields = {"task_description": task, "new_context": context}
+    reply = await run.call("question", fields, index, examples)
     question = parse.question(reply.text, "question")
     verdict = await run.call("judge_question", {**fields, "question": question}, index)
     q_score = parse.score(verdict.text, "judge_question")
     reasons = {"question": verdict.text.strip()[:300]}
     if q_score < MIN_SCORE:
         raise Reject("judge_question", "judge_score", f"question scored {q_score} < {MIN_SCORE}", {"context": context, "question": question})
-    reply = await run.call("answer", {"context": context, "question": question}, index)
+    reply = await run.call("answer", {**fields, "question": question}, index, examples)
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
-    verdict = await run.call("judge_pair", {"context": context, "question": question, "answer": answer}, index)
+    verdict = await run.call("judge_pair", {**fields, "question": question, "answer": answer}, index)
     pair_score = parse.score(verdict.text, "judge_pair")
     reasons["pair"] = verdict.text.strip()[:300]
     if pair_score < MIN_SCORE:
         raise Reject("judge_pair", "judge_score", f"pair scored {pair_score} < {MIN_SCORE}", {"context": context, "question": question, "answer": answer})
     user = f"{context}\n\n{question}"
-    return Accepted(index, question, answer, user, scores={"question": q_score, "pair": pair_score}, reasons=reasons, provenance={"seed_examples": [example["question"]], "context": context})
+    return Accepted(index, question, answer, user, scores={"question": q_score, "pair": pair_score}, reasons=reasons, provenance={"seed_examples": [e["question"] for e in examples], "context": context})
