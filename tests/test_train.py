@@ -217,3 +217,30 @@ def test_missing_extra_names_the_install_command(data_dir, tmp_path):
     proc = run_labtax("train", "--data", str(data_dir), "--output", str(tmp_path / "out"), env={"PYTHONPATH": str(shadow.parent)})
     assert proc.returncode == 2, proc.stderr
     assert "pip install 'labtax[train]' torch==2.13.0" in proc.stderr and "make demo" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.slow
+def test_real_answers_lower_the_heldout_loss(tmp_path):
+    """The other side of the measure: human-written answers (the leaves' own seeds the teacher would see)
+    must lower the loss on the held-out seeds of the same leaves. Fake-teacher data above cannot show this."""
+    from labtax import seeds
+    from labtax.config import load_config
+    from labtax.generate import heldout_record
+    from labtax.lint import lint
+    from labtax.select import select
+
+    data = tmp_path / "generated"
+    data.mkdir()
+    buckets, heldout = {"knowledge": [], "foundational": [], "compositional": []}, []
+    for leaf in lint(select(REPO), load_config(REPO)).leaves:
+        shown, held = seeds.split(leaf)
+        buckets[leaf.kind] += [heldout_record(leaf, item) for item in shown]
+        heldout += [heldout_record(leaf, item) for item in held]
+    for name, records in {**buckets, "heldout": heldout}.items():
+        (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    proc = run_labtax("train", "--data", str(data), "--phases", "knowledge", "--fail-if-no-improvement", timeout=900)
+    report = json.loads((data / "train" / "train_report.json").read_text())
+    phase = report["phases"][0]
+    assert phase["verdict"] == "learned" and proc.returncode == 0, report["verdict_line"]
+    knowledge_rows = [row for leaf, row in phase["heldout"].items() if leaf.startswith("knowledge/")]
+    assert sum(r["loss_after"] for r in knowledge_rows) < 0.95 * sum(r["loss_before"] for r in knowledge_rows)

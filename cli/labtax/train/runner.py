@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import random
+import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -115,10 +116,65 @@ def _phase_entry(plan) -> dict:
     }
 
 
+@dataclass
+class PhaseRun:
+    """What every phase shares: the model being trained, how to score it, the budget and the seeded RNG."""
+
+    model: object
+    tokenizer: object
+    pad_id: int
+    heldout_items: list
+    options: TrainOptions
+    deadline: float | None
+    rng: random.Random
+    log: object
+
+    def phase(self, plan, entry: dict, current: dict) -> dict:
+        """Train one phase and fill its report entry; returns the held-out scores after it."""
+        import torch
+
+        from labtax.train.loop import make_optimizer, run_steps
+
+        options, log = self.options, self.log
+        if not plan.samples:
+            entry["verdict"] = verdicts.NO_DATA
+            log(f"phase {plan.name}: no data ({'/'.join(plan.kinds)} samples), skipped")
+            return current
+        own, skipped = _encode_all(self.tokenizer, plan.samples, options.max_length)
+        replay, skipped_replay = _encode_all(self.tokenizer, plan.replay, options.max_length)
+        items, entry["skipped_samples"] = own + replay, skipped + skipped_replay
+        if not own:
+            entry["verdict"] = verdicts.NO_DATA
+            log(f"phase {plan.name}: every sample is longer than {options.max_length} tokens before its answer, skipped")
+            return current
+        # a fixed batch of the phase's own samples, scored before and after: the plainest "did it train"
+        probe = self.rng.sample(own, min(options.batch_size, len(own)))
+        entry["probe_loss_before"] = _round(mean_loss(self.model, probe, self.pad_id))
+        steps = phase_steps(options, len(items))
+        log(f"phase {plan.name}: {len(plan.samples)} sample(s) + {len(plan.replay)} replayed, {steps} step(s) at batch {options.batch_size}")
+        torch.manual_seed(options.seed)
+        result = run_steps(
+            self.model, make_optimizer(self.model, options.lr), batches(items, options.batch_size, self.rng), steps, self.pad_id, self.deadline,
+            on_step=lambda step, total, loss: log(f"  step {step}/{total} loss {loss:.3f}") if step == 1 or step % 5 == 0 or step == total else None,
+        )
+        entry.update(steps=result.steps, seconds=round(result.seconds, 2), stopped_at_budget=result.stopped_at_budget, train_losses=[round(x, 4) for x in result.losses])
+        if result.losses:
+            entry["train_loss_first"], entry["train_loss_last"] = _round(result.losses[0]), _round(result.losses[-1])
+        # no step taken: the model is unchanged, so its scores are too
+        after = leaf_losses(self.model, self.heldout_items, self.pad_id) if result.steps else current
+        entry["probe_loss_after"] = _round(mean_loss(self.model, probe, self.pad_id)) if result.steps else entry["probe_loss_before"]
+        entry["heldout"] = _heldout_rows(current, after, plan.own_leaves, entry["replayed_leaves"])
+        replayed = [entry["heldout"][leaf] for leaf in entry["replayed_leaves"] if leaf in entry["heldout"]]
+        if replayed:
+            entry["forgetting"] = {"leaves": len(replayed), "loss_before": _round(mean([r["loss_before"] for r in replayed])), "loss_after": _round(mean([r["loss_after"] for r in replayed]))}
+        entry["verdict"] = verdicts.phase_verdict(entry)
+        log(f"phase {plan.name}: {entry['verdict']} ({result.steps} steps, {result.seconds:.0f}s)")
+        return after
+
+
 def run_training(options: TrainOptions, log=lambda message: None) -> dict:
     from labtax.train import model as student
     from labtax.train import report as reports
-    from labtax.train.loop import make_optimizer, run_steps
 
     started = time.monotonic()
     threads = student.choose_threads()
@@ -150,7 +206,7 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
         reports.write(report, options.output)
         return report
 
-    torch = student.setup_torch(options.seed, threads)
+    student.setup_torch(options.seed, threads)
     log(f"loading {report['model']} ({threads} torch thread(s) on {student.cpu_threads()} core(s))")
     model, tokenizer = student.load_base()
     model = student.add_lora(model, options.lora_r, options.lora_alpha)
@@ -164,48 +220,15 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
     shown = [] if over_budget else pick_examples(data.heldout, _interleave(plans), options.examples)  # answers are the first thing a tight budget drops
     log(f"base model: held-out answer loss {mean([v['loss'] for v in current.values()]):.3f} over {len(current)} leaf/leaves; answering {len(shown)} question(s)")
     before_answers = generate_answers(model, tokenizer, [r["messages"] for r in shown], options.max_new_tokens)
-    rng = random.Random(options.seed)
 
+    run = PhaseRun(model, tokenizer, pad_id, heldout_items, options, deadline, random.Random(options.seed), log)
     for plan, entry in zip(plans, entries):
-        if not plan.samples:
-            entry["verdict"] = verdicts.NO_DATA
-            log(f"phase {plan.name}: no data ({'/'.join(plan.kinds)} samples), skipped")
-            continue
-        own, skipped = _encode_all(tokenizer, plan.samples, options.max_length)
-        replay, skipped_replay = _encode_all(tokenizer, plan.replay, options.max_length)
-        items, entry["skipped_samples"] = own + replay, skipped + skipped_replay
-        if not own:
-            entry["verdict"] = verdicts.NO_DATA
-            log(f"phase {plan.name}: every sample is longer than {options.max_length} tokens before its answer, skipped")
-            continue
-        # a fixed batch of the phase's own samples, scored before and after: the plainest "did it train"
-        probe = rng.sample(own, min(options.batch_size, len(own)))
-        entry["probe_loss_before"] = _round(mean_loss(model, probe, pad_id))
-        steps = phase_steps(options, len(items))
-        log(f"phase {plan.name}: {len(plan.samples)} sample(s) + {len(plan.replay)} replayed, {steps} step(s) at batch {options.batch_size}")
-        torch.manual_seed(options.seed)
-        result = run_steps(
-            model, make_optimizer(model, options.lr), batches(items, options.batch_size, rng), steps, pad_id, deadline,
-            on_step=lambda step, steps, loss: log(f"  step {step}/{steps} loss {loss:.3f}") if step == 1 or step % 5 == 0 or step == steps else None,
-        )
-        entry.update(steps=result.steps, seconds=round(result.seconds, 2), stopped_at_budget=result.stopped_at_budget, train_losses=[round(x, 4) for x in result.losses])
-        if result.losses:
-            entry["train_loss_first"], entry["train_loss_last"] = _round(result.losses[0]), _round(result.losses[-1])
-        after = leaf_losses(model, heldout_items, pad_id) if result.steps else current
-        entry["probe_loss_after"] = _round(mean_loss(model, probe, pad_id)) if result.steps else entry["probe_loss_before"]
-        entry["heldout"] = _heldout_rows(current, after, plan.own_leaves, entry["replayed_leaves"])
-        replayed = [entry["heldout"][leaf] for leaf in entry["replayed_leaves"] if leaf in entry["heldout"]]
-        if replayed:
-            entry["forgetting"] = {"leaves": len(replayed), "loss_before": _round(mean([r["loss_before"] for r in replayed])), "loss_after": _round(mean([r["loss_after"] for r in replayed]))}
-        entry["verdict"] = verdicts.phase_verdict(entry)
-        current = after
-        log(f"phase {plan.name}: {entry['verdict']} ({result.steps} steps, {result.seconds:.0f}s)")
-        if result.stopped_at_budget:
+        current = run.phase(plan, entry, current)
+        if entry["stopped_at_budget"]:
             log(f"time budget of {options.max_minutes} min reached: later phases not run")
             for later in entries[entries.index(entry) + 1:]:
-                if later.get("verdict") is None:
-                    later["stopped_at_budget"] = True
-                    later["verdict"] = verdicts.STOPPED if later["samples"] else verdicts.NO_DATA
+                later["stopped_at_budget"] = True
+                later["verdict"] = verdicts.STOPPED if later["samples"] else verdicts.NO_DATA
             break
 
     trained = any(entry["steps"] for entry in entries)
@@ -216,6 +239,8 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
     ]
     if trained:
         report["adapter"] = str(student.save_adapter(model, Path(options.output) / "adapter"))
+    else:  # an adapter left by an earlier run would contradict this report
+        shutil.rmtree(Path(options.output) / "adapter", ignore_errors=True)
     report["verdict"] = verdicts.run_verdict(entries)
     report["verdict_line"] = verdicts.verdict_line(report["verdict"], entries)
     report["seconds"] = round(time.monotonic() - started, 2)
