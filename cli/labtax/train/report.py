@@ -26,7 +26,7 @@ def _pct(before, after) -> str:
 def markdown(report: dict) -> str:
     from labtax.comment.render import code, code_block, inline
 
-    out = [f"### Training smoke test: {inline(report['verdict'], 60)}\n\n", f"{inline(report['verdict_line'], 600)}\n\n"]
+    out = [f"### Training smoke test: {inline(report['verdict'], 60)}\n\n", f"**Verdict:** {inline(report['verdict_line'], 600)}\n\n"]
     settings = report.get("settings", {})
     out.append(
         f"LoRA r={settings.get('lora_r')} on {inline(report.get('model', '?'), 80)}, batch {settings.get('batch_size')}, "
