@@ -47,10 +47,10 @@ def stage_of(request: dict) -> str:
         return "context"
     if "question and answer pairs" in system:
         return "qa"
-    if "reply with a single digit" in system:
-        return "judge_pair" if "how good is this answer" in user else "judge_question"
-    if "reply yes or no" in system:
-        return "judge_yes_no"
+    if "one digit" in system:
+        if "document" in user or "domain:" in user:
+            return "judge_knowledge"
+        return "judge_pair" if "\nanswer:" in user else "judge_question"
     return "answer"
 
 
@@ -65,10 +65,8 @@ def good_teacher(request: dict) -> Reply:
         return Reply("Notes: " + " ".join(words_for(seed + k, 6, salt) for k in range(5)) + ".")
     if stage == "qa":
         return Reply(f"Question: What links {words_for(seed, 6, salt)} in the document?\nAnswer: The document says {words_for(seed, 5, 'a')}.")
-    if stage in ("judge_question", "judge_pair"):
+    if stage.startswith("judge"):
         return Reply("3")
-    if stage == "judge_yes_no":
-        return Reply("Yes")
     return Reply(f"Answer: A clear reply about {words_for(seed, 5, 'ans')}.")
 
 

@@ -60,7 +60,7 @@ def test_every_stage_runs_and_outputs_are_complete(tmp_path):
     with FakeOpenAI() as fake:
         summary = generate(root, fake, out, n=3)
         stages = {stage_of(r) for r in fake.requests}
-    assert stages == {"question", "judge_question", "answer", "judge_pair", "context", "qa", "judge_yes_no"}
+    assert stages == {"question", "judge_question", "answer", "judge_pair", "context", "qa", "judge_knowledge"}
     assert summary["totals"]["accepted"] == 12 and summary["totals"]["requested"] == 12
     for path, leaf in summary["leaves"].items():
         assert leaf["accepted"] == 3 and leaf["teacher_calls"] > 0 and leaf["note"] is None
@@ -69,7 +69,7 @@ def test_every_stage_runs_and_outputs_are_complete(tmp_path):
         for sample in samples:
             assert [m["role"] for m in sample["messages"]] == ["system", "user", "assistant"]
             prov = sample["provenance"]
-            assert prov["leaf"] == path and prov["teacher_model"] == "fake-teacher" and prov["prompt_version"].endswith("@v2")
+            assert prov["leaf"] == path and prov["teacher_model"] == "fake-teacher" and prov["prompt_version"].endswith("@v6")
             assert prov["seed_hash"] and "git_commit" in prov
             assert sample["judge"]["scores"]
     knowledge = read_jsonl(out / "knowledge.jsonl")
@@ -111,7 +111,8 @@ def _rejecting(stage_name, reply):
         ("freeform", "judge_pair", lambda r: Reply("1"), "judge_score"),
         ("freeform", "question", lambda r: Reply("Write the same email about the same quarter every time please."), "duplicate"),
         ("knowledge", "qa", lambda r: Reply("Photosynthesis is nice."), "parse_failure"),
-        ("knowledge", "judge_yes_no", lambda r: Reply("No."), "judge_score"),
+        ("knowledge", "judge_knowledge", lambda r: Reply("1"), "judge_score"),
+        ("knowledge", "judge_knowledge", lambda r: Reply("Yes, 15 out of 10."), "parse_failure"),
         ("grounded", "context", lambda r: Reply("Too short."), "parse_failure"),
     ],
 )

@@ -9,3 +9,28 @@ def rotate(items: list, index: int, count: int) -> list:
         return []
     start = index % len(items)
     return [items[(start + k) % len(items)] for k in range(min(count, len(items)))]
+
+
+GOOD, BAD = 3, 1
+
+
+def judge_examples(good: list[dict], bad: list[dict], count: int = 2) -> list[dict]:
+    """Few-shot turns for a judge: bad and good examples alternating, a good one last.
+
+    Good ones come from the leaf's own seeds, so the judge is calibrated on what this leaf asks for.
+    """
+    good, bad = good[:count], bad[:count]
+    turns = []
+    for k in range(max(len(good), len(bad))):
+        if k < len(bad):
+            turns.append({**bad[k], "score": BAD})
+        if k < len(good):
+            turns.append({**good[k], "score": GOOD})
+    return turns
+
+
+def mismatched(items: list[dict]) -> list[dict]:
+    """Each seed question with the next seed's answer: realistic wrong answers for a pair judge."""
+    if len(items) < 2:
+        return []
+    return [{**item, "answer": items[(n + 1) % len(items)]["answer"]} for n, item in enumerate(items)]

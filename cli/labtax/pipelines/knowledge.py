@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 from labtax.pipelines import parse
-from labtax.pipelines.common import rotate
+from labtax.pipelines.common import judge_examples, mismatched, rotate
 from labtax.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "knowledge"
 STAGES = ("qa", "judge_faithful", "judge_relevant", "judge_standalone")
+MIN_SCORE = 2  # each judge scores 1-3; a sample must reach this on all three
 JUDGES = (("judge_faithful", "faithful"), ("judge_relevant", "relevant"), ("judge_standalone", "standalone"))
+
+
+def _judge_shots(job, stage: str, index: int) -> list[dict]:
+    """Seeds as the good examples; wrong seed answers (faithfulness) or the prompt's negatives as bad ones."""
+    seeds = job.prompt_items
+    bad = rotate(mismatched(seeds), index, 2) if stage == "judge_faithful" else list(job.runner.prompts[stage].negatives)
+    return judge_examples(rotate(seeds, index + 1, 2), bad)
 
 
 async def candidate(job, index: int) -> Accepted:
@@ -20,9 +28,10 @@ async def candidate(job, index: int) -> Accepted:
     question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa")
     scores, reasons = {}, {}
     for stage, criterion in JUDGES:
-        verdict = await run.call(stage, {"domain": domain, "chunk": chunk.text, "question": question, "answer": answer}, index)
-        scores[criterion] = parse.yes_no(verdict.text, stage)
+        fields = {"domain": domain, "chunk": chunk.text, "question": question, "answer": answer}
+        verdict = await run.call(stage, fields, index, _judge_shots(job, stage, index))
+        scores[criterion] = parse.score(verdict.text, stage)
         reasons[criterion] = verdict.text.strip()[:300]
-        if not scores[criterion]:
-            raise Reject(stage, "judge_score", f"judged not {criterion}", {"question": question, "answer": answer, "chunk": chunk.id})
+        if scores[criterion] < MIN_SCORE:
+            raise Reject(stage, "judge_score", f"{criterion} scored {scores[criterion]} < {MIN_SCORE}", {"question": question, "answer": answer, "chunk": chunk.id})
     return Accepted(index, question, answer, question, scores=scores, reasons=reasons, provenance={"chunk": chunk.id, "chunk_hash": chunk.hash, "source": chunk.source})

@@ -64,17 +64,12 @@ def question_answer(text: str, finish_reason: str, stage: str) -> tuple[str, str
 
 
 def score(text: str, stage: str, allowed=(1, 2, 3)) -> int:
-    match = re.search(r"[1-9]", text)
+    """The first number in the reply, which must be one of `allowed` ("15" is no score, "3." is 3)."""
+    match = re.search(r"(?<![\d.])\d+(?![\d])", text)
     if not match or int(match.group()) not in allowed:
         raise Reject(stage, "parse_failure", f"judge reply has no score in {allowed}", text)
     return int(match.group())
 
-
-def yes_no(text: str, stage: str) -> bool:
-    match = re.search(r"\b(yes|no)\b", text, re.I)
-    if not match:
-        raise Reject(stage, "parse_failure", "judge reply is neither yes nor no", text)
-    return match.group(1).lower() == "yes"
 
 
 def _drop_repeats(text: str) -> str:

@@ -1,9 +1,9 @@
 """Prompt templates are data (labtax/prompts/*.yaml), versioned; this module only loads and fills them.
 
-A stage's conversation is: the system prompt, fixed few-shot turns (`shots`, e.g. a judge answering with
-a bare digit), one turn per seed example (`example_user` / `example_assistant`, filled from the leaf's
-seeds), then the final `user` turn. Small teachers follow a format shown in earlier turns far more
-reliably than one described in words.
+A stage's conversation is: the system prompt, one turn per example
+(`example_user` / `example_assistant`, filled from the leaf's seeds; for judges, seeds scored high
+interleaved with bad examples scored low), then the final `user` turn. Small teachers follow a format
+shown in earlier turns far more reliably than one described in words.
 """
 
 from __future__ import annotations
@@ -24,14 +24,12 @@ class Stage:
     user: str
     max_tokens: int
     temperature: float
-    shots: tuple = ()  # ((user, assistant), ...) fixed turns
     example_user: str | None = None
     example_assistant: str | None = None
+    negatives: tuple = ()  # fixed bad examples (dicts of fields) a judge sees scored low, beside the seeds
 
     def messages(self, fields: dict, examples: list[dict] = ()) -> list[dict]:
         turns = [{"role": "system", "content": self.system.format(**fields).strip()}]
-        for user, assistant in self.shots:
-            turns += [{"role": "user", "content": user.strip()}, {"role": "assistant", "content": assistant.strip()}]
         if self.example_user and self.example_assistant:
             for example in examples:
                 values = {**fields, **example}
@@ -58,8 +56,8 @@ class PromptSet:
 
 
 def _stage(name: str, spec: dict) -> Stage:
-    shots = tuple((shot["user"], shot["assistant"]) for shot in spec.get("shots", []))
-    return Stage(name, spec["system"], spec["user"], int(spec["max_tokens"]), float(spec["temperature"]), shots, spec.get("example_user"), spec.get("example_assistant"))
+    negatives = tuple(dict(item) for item in spec.get("negatives", []))
+    return Stage(name, spec["system"], spec["user"], int(spec["max_tokens"]), float(spec["temperature"]), spec.get("example_user"), spec.get("example_assistant"), negatives)
 
 
 @functools.cache

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labtax.pipelines import parse
-from labtax.pipelines.common import rotate
+from labtax.pipelines.common import judge_examples, mismatched, rotate
 from labtax.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "skill_freeform"
@@ -13,17 +13,21 @@ MIN_SCORE = 2
 
 async def candidate(job, index: int) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
-    examples = rotate(job.prompt_items, index, 3)
+    seeds = job.prompt_items
+    examples = rotate(seeds, index, 3)
     reply = await run.call("question", {"task_description": task}, index, examples)
     question = parse.question(reply.text, "question")
-    verdict = await run.call("judge_question", {"task_description": task, "question": question}, index)
+    fields = {"task_description": task, "question": question}
+    shots = judge_examples(rotate(seeds, index + 1, 2), list(run.prompts["judge_question"].negatives))
+    verdict = await run.call("judge_question", fields, index, shots)
     q_score = parse.score(verdict.text, "judge_question")
     reasons = {"question": verdict.text.strip()[:300]}
     if q_score < MIN_SCORE:
         raise Reject("judge_question", "judge_score", f"question scored {q_score} < {MIN_SCORE}", {"question": question})
-    reply = await run.call("answer", {"question": question}, index, rotate(job.prompt_items, index + 1, 2))
+    reply = await run.call("answer", fields, index, rotate(seeds, index + 1, 2))
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
-    verdict = await run.call("judge_pair", {"question": question, "answer": answer}, index)
+    shots = judge_examples(rotate(seeds, index + 2, 2), rotate(mismatched(seeds), index, 2))
+    verdict = await run.call("judge_pair", {**fields, "answer": answer}, index, shots)
     pair_score = parse.score(verdict.text, "judge_pair")
     reasons["pair"] = verdict.text.strip()[:300]
     if pair_score < MIN_SCORE:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labtax.pipelines import parse
-from labtax.pipelines.common import rotate
+from labtax.pipelines.common import judge_examples, mismatched, rotate
 from labtax.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "skill_grounded"
@@ -13,21 +13,24 @@ MIN_SCORE = 2
 
 async def candidate(job, index: int) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
-    with_context = [item for item in job.prompt_items if item.get("context")] or job.prompt_items
-    examples = rotate(with_context, index, 2)
+    seeds = [item for item in job.prompt_items if item.get("context")] or job.prompt_items
+    examples = rotate(seeds, index, 2)
     reply = await run.call("context", {"task_description": task}, index, examples)
     context = parse.context(reply.text, reply.finish_reason, "context")
     fields = {"task_description": task, "new_context": context}
     reply = await run.call("question", fields, index, examples)
     question = parse.question(reply.text, "question")
-    verdict = await run.call("judge_question", {**fields, "question": question}, index)
+    fields["question"] = question
+    off_topic = [{"context": seed.get("context", ""), **negative} for seed, negative in zip(rotate(seeds, index, 2), run.prompts["judge_question"].negatives)]
+    verdict = await run.call("judge_question", fields, index, judge_examples(rotate(seeds, index + 1, 2), off_topic))
     q_score = parse.score(verdict.text, "judge_question")
     reasons = {"question": verdict.text.strip()[:300]}
     if q_score < MIN_SCORE:
         raise Reject("judge_question", "judge_score", f"question scored {q_score} < {MIN_SCORE}", {"context": context, "question": question})
-    reply = await run.call("answer", {**fields, "question": question}, index, examples)
+    reply = await run.call("answer", fields, index, examples)
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
-    verdict = await run.call("judge_pair", {**fields, "question": question, "answer": answer}, index)
+    shots = judge_examples(rotate(seeds, index + 1, 2), rotate(mismatched(seeds), index, 2))
+    verdict = await run.call("judge_pair", {**fields, "answer": answer}, index, shots)
     pair_score = parse.score(verdict.text, "judge_pair")
     reasons["pair"] = verdict.text.strip()[:300]
     if pair_score < MIN_SCORE:
