@@ -7,12 +7,6 @@
 
 from __future__ import annotations
 
-import sys
-
-import subprocess
-
-import json
-
 import copy
 import datetime
 import json
