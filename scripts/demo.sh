@@ -20,4 +20,4 @@ $BIN/labtax train --data "$OUT" --output "$OUT/train" --max-minutes "${DEMO_TRAI
 echo "== 4/4 pull-request comment"
 $BIN/labtax comment --summary "$OUT/summary.json" --train-report "$OUT/train/train_report.json" --lint-report "$OUT/lint.json" --output "$OUT/comment.md"
 echo "comment written to $OUT/comment.md"
-grep -m1 -i "verdict" "$OUT/train/train_report.md" || true
+$BIN/python -c 'import json, sys; print("training verdict:", json.load(open(sys.argv[1]))["verdict_line"])' "$OUT/train/train_report.json"
