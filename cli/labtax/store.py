@@ -23,11 +23,16 @@ def call_key(model: str, messages: list[dict], settings: dict) -> str:
 class CallCache:
     def __init__(self, folder: Path):
         self.folder = Path(folder)
+        # The keys on disk, listed once: a miss (every call of a new run) then costs no open() syscall,
+        # which on slow file systems took most of the pipeline's own time.
+        self._known = {entry.stem for entry in self.folder.glob("??/*.json")} if self.folder.is_dir() else set()
 
     def _path(self, key: str) -> Path:
         return self.folder / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> list[dict] | None:
+        if key not in self._known:
+            return None
         path = self._path(key)
         try:
             return json.loads(path.read_text(encoding="utf-8"))["choices"]
@@ -42,3 +47,4 @@ class CallCache:
         # process (Ctrl-C, kill -9) still leaves the entry in the page cache; after an OS crash a torn entry
         # reads as a miss in get() and is simply requested again.
         write_text_atomic(self._path(key), json.dumps({"choices": choices}, ensure_ascii=False), durable=False)
+        self._known.add(key)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import asdict, dataclass, field
 
 from labtax.pipelines.outcome import Reject
@@ -42,7 +43,8 @@ class StageRunner:
             except TeacherError as exc:
                 raise Reject(stage, "teacher_error", str(exc)) from None
             completion = completions[0]
-            self.cache.put(key, [asdict(c) for c in completions])
+            # In a thread: the write's open/rename syscalls would otherwise stall every call in flight.
+            await asyncio.to_thread(self.cache.put, key, [asdict(c) for c in completions])
             self.stats.teacher_calls += 1
             self.stats.tokens += completion.prompt_tokens + completion.completion_tokens
         self.stats.by_stage[stage] = self.stats.by_stage.get(stage, 0) + 1
