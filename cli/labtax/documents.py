@@ -77,14 +77,14 @@ def _blocks(text: str) -> list[str]:
     return blocks
 
 
-def _split_long(block: str, max_tokens: int) -> list[str]:
-    sentences = re.split(r"(?<=[.!?])\s+", block)
+def _pack(pieces: list[str], max_tokens: int, joiner: str) -> list[str]:
+    """Greedily join consecutive pieces while the result stays within max_tokens."""
     out, current = [], ""
-    for sentence in sentences:
-        candidate = f"{current} {sentence}".strip()
+    for piece in pieces:
+        candidate = f"{current}{joiner}{piece}".strip()
         if current and count_tokens(candidate) > max_tokens:
             out.append(current)
-            current = sentence
+            current = piece
         else:
             current = candidate
     if current:
@@ -94,19 +94,13 @@ def _split_long(block: str, max_tokens: int) -> list[str]:
 
 def chunk_text(text: str, max_tokens: int) -> list[str]:
     """Pack paragraphs into chunks of at most max_tokens, splitting only paragraphs that are too long."""
-    chunks, current = [], ""
+    pieces = []
     for block in _blocks(text):
-        pieces = _split_long(block, max_tokens) if count_tokens(block) > max_tokens else [block]
-        for piece in pieces:
-            candidate = f"{current}\n\n{piece}".strip()
-            if current and count_tokens(candidate) > max_tokens:
-                chunks.append(current)
-                current = piece
-            else:
-                current = candidate
-    if current:
-        chunks.append(current)
-    return chunks
+        if count_tokens(block) > max_tokens:
+            pieces += _pack(re.split(r"(?<=[.!?])\s+", block), max_tokens, " ")
+        else:
+            pieces.append(block)
+    return _pack(pieces, max_tokens, "\n\n")
 
 
 def chunks_for(root: Path, document: dict, max_tokens: int = 350) -> tuple[list[Chunk], str | None]:
