@@ -111,3 +111,16 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
         done = run_labtax(*args, cwd=root, env=_env(fake))
     assert done.returncode == 0
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["totals"]["accepted"] == 6
+
+
+def test_samples_record_the_commit_they_were_generated_from(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "leaf"]):
+        subprocess.run(["git", *args], cwd=root, check=True)
+    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    with FakeOpenAI() as fake:
+        proc = run_labtax("generate", "-n", "1", "--output", str(tmp_path / "out"), cwd=root, env=_env(fake))
+    assert proc.returncode == 0, proc.stderr
+    sample = read_jsonl(tmp_path / "out" / "compositional.jsonl")[0]
+    assert sample["provenance"]["git_commit"] == head
+    assert json.loads((tmp_path / "out" / "summary.json").read_text())["run"]["commit"] == head

@@ -19,7 +19,7 @@ PROFILES: dict[str, dict] = {
     # Exactly what InstructLab's CI applied: its schemas at each file's own version, and yamllint
     # `relaxed` without line-length on files of version 2 and up, counting only yamllint errors.
     "instructlab": {
-        "select": ["LT001", "LT002", "LT004", "LT005", "LT006", "LT007", "LT008", "LT009", "LT010", "LT011", "LT012"],
+        "select": ["LT001", "LT002", "LT004", "LT005", "LT006", "LT007", "LT008", "LT009", "LT010", "LT011", "LT012", "LT021"],
         "duplicate-keys-fatal": False,
         "rules": {
             "LT009": {"level": "warning"},
@@ -49,9 +49,6 @@ class Config:
         options.update(self.rules.get(rule.NAME, {}))
         options.update(self.rules.get(rule.ID, {}))
         return options
-
-    def level_of(self, rule) -> str:
-        return self.rule_options(rule).get("level", rule.LEVEL)
 
     def is_selected(self, rule) -> bool:
         names = {rule.ID, rule.NAME}

@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 
 ERROR = "error"
 WARNING = "warning"
-LEVELS = (ERROR, WARNING)
 
 
 @dataclass(frozen=True, order=True)

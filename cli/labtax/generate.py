@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import subprocess
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -18,6 +17,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from labtax import documents, seeds
+from labtax.gitdiff import head_commit
 from labtax.pipelines import pipeline_for
 from labtax.pipelines.dedup import NearDuplicateFilter
 from labtax.pipelines.outcome import Accepted, Reject
@@ -60,14 +60,6 @@ class LeafResult:
     stats: object = None
     heldout: list = field(default_factory=list)
     note: str | None = None
-
-
-def git_commit(root: Path) -> str | None:
-    try:
-        out = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, timeout=10)
-    except (OSError, subprocess.SubprocessError):
-        return None
-    return out.stdout.strip() or None if out.returncode == 0 else None
 
 
 def leaf_output_dir(output: Path, leaf) -> Path:
@@ -194,7 +186,7 @@ async def run_generation(leaves: list, teacher, output: Path, settings: Settings
     started, wall = now_iso(), time.monotonic()
     output = Path(output)
     cache = CallCache(output / ".cache" / "calls")
-    commit = git_commit(leaves[0].root) if leaves else None
+    commit = head_commit(leaves[0].root) if leaves else None
     jobs = [make_job(leaf, teacher, cache, settings, progress) for leaf in leaves]
 
     async def one(job):

@@ -108,6 +108,15 @@ def open_repo(start: Path):
     return repo
 
 
+def head_commit(start: Path) -> str | None:
+    """HEAD's SHA (provenance of generated data); None outside a repository or before the first commit."""
+    try:
+        repo = open_repo(start)
+    except LabtaxError:
+        return None
+    return _commit(repo, "HEAD")
+
+
 def _shallow_fix(what: str, branch: str, base_missing: bool = False) -> str:
     looks_like_branch = not re.fullmatch(r"[0-9a-fA-F]{7,64}", branch) and not re.search(r"[~^:@{}\s]", branch)
     fetch_base = ""

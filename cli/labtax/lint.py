@@ -75,9 +75,6 @@ class _Plan:
                 if ctx is not None:
                     findings.append(ctx.finding(relpath, problem.line, problem.col, problem.message))
                 continue
-            except OSError as exc:
-                findings += unreadable(relpath, exc, self.load_rules)
-                continue
             leaves.append(leaf)
             for ctx in self.by_scope.get("leaf", []):
                 findings += ctx.rule.check(leaf, ctx)
@@ -136,10 +133,3 @@ def _check_all(plan: _Plan, files: list[str], jobs: int | None):
     finally:
         _PLAN = None
 
-
-def unreadable(relpath, exc, load_rules) -> list[Finding]:
-    """A file that cannot be opened (permissions, a dangling link) is reported like a broken one."""
-    ctx = load_rules.get("encoding") or next(iter(load_rules.values()), None)
-    if ctx is None:
-        return []
-    return [ctx.finding(relpath, 1, 1, f"cannot read file: {exc.strerror or exc}", "check that the file exists and is readable")]

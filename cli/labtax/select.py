@@ -81,7 +81,6 @@ def files_for_paths(root: Path, paths: list[str]) -> list[str]:
 # origin/main, origin/master, main, master. `--base empty` compares with nothing: every leaf is added.
 
 ATTRIBUTION = "attribution.txt"
-LEAF_STATUSES = ("added", "modified", "renamed", "deleted")
 
 
 @dataclass

@@ -13,16 +13,17 @@ from labtax.select import selection_options
 
 def load_valid_leaves(selection, config):
     """Leaves that pass lint (errors only); the rest are reported and skipped, never half-generated."""
+    from dataclasses import replace
+
     from labtax.lint import lint
+    from labtax.report import render
 
     result = lint(selection, config)
-    bad = {f.path for f in result.findings if f.level == "error"}
-    for finding in result.findings:
-        if finding.level == "error":
-            click.echo(f"{finding.path}:{finding.line}:{finding.col}: error {finding.rule_id} {finding.message}", err=True)
-    leaves = [leaf for leaf in result.leaves if leaf.path not in bad]
-    skipped = sorted({path for path in bad})
-    return leaves, skipped
+    errors = [f for f in result.findings if f.level == "error"]
+    if errors:
+        click.echo(render("text", replace(result, findings=errors)), err=True, nl=False)
+    bad = {f.path for f in errors}
+    return [leaf for leaf in result.leaves if leaf.path not in bad], sorted(bad)
 
 
 def print_plan(leaves, settings) -> None:

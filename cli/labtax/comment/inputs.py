@@ -84,8 +84,6 @@ def leaf_dir(generated_dir: Path, leaf: str) -> Path | None:
     rel = Path(leaf)
     if rel.name == LEAF_FILE:
         rel = rel.parent
-    if False:
-        return None
     return inside(generated_dir, Path(generated_dir) / rel)
 
 

@@ -26,7 +26,7 @@ DEFAULT_MAX_NODES = 100_000
 class LoadProblem(Exception):
     """Why a file could not be read as a leaf; `kind` names the lint rule that reports it."""
 
-    kind: str  # syntax | duplicate-key | alias-expansion | encoding | binary | size | symlink | empty | not-mapping
+    kind: str  # syntax | duplicate-key | alias-expansion | encoding | binary | size | symlink | unreadable | empty | not-mapping
     message: str
     line: int = 1
     col: int = 1
@@ -57,10 +57,13 @@ def read_text(path: Path, root: Path, limits: LoadLimits) -> str:
         target = path.resolve()
         if not target.is_relative_to(root.resolve()):
             raise LoadProblem("symlink", f"symlink points outside the repository (to {target})")
-    size = path.stat().st_size
-    if size > limits.max_bytes:
-        raise LoadProblem("size", f"file is {size} bytes; the limit is {limits.max_bytes}")
-    raw = path.read_bytes()
+    try:
+        size = path.stat().st_size
+        if size > limits.max_bytes:
+            raise LoadProblem("size", f"file is {size} bytes; the limit is {limits.max_bytes}")
+        raw = path.read_bytes()
+    except OSError as exc:  # permissions, a dangling link, a folder named qna.yaml
+        raise LoadProblem("unreadable", f"cannot read file: {exc.strerror or exc}") from None
     if b"\0" in raw[:8192]:
         line, col = _position_of_byte(raw, raw.index(b"\0"))
         raise LoadProblem("binary", "file is binary (contains NUL bytes), not YAML text", line, col)

@@ -39,10 +39,6 @@ class PhasePlan:
     def own_leaves(self) -> list[str]:
         return sorted({s["leaf"] for s in self.samples})
 
-    @property
-    def trained_leaves(self) -> list[str]:
-        return sorted({s["leaf"] for s in self.samples + self.replay})
-
 
 def _check_record(record, where: str, need_answer: bool) -> None:
     if not isinstance(record, dict):
