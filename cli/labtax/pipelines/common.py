@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from labtax.pipelines import parse
+from labtax.pipelines.outcome import Reject
+
 
 def rotate(items: list, index: int, count: int) -> list:
     """`count` items starting at a position that moves with the sample index, for prompt variety."""
@@ -34,3 +37,12 @@ def mismatched(items: list[dict]) -> list[dict]:
     if len(items) < 2:
         return []
     return [{**item, "answer": items[(n + 1) % len(items)]["answer"]} for n, item in enumerate(items)]
+
+
+async def judge(run, stage: str, fields: dict, index: int, shots: list[dict], *, label: str, min_score: int, candidate: dict) -> tuple[int, str]:
+    """Ask a judge stage for a 1-3 score; below `min_score` the candidate is rejected with the score."""
+    verdict = await run.call(stage, fields, index, shots)
+    score = parse.score(verdict.text, stage)
+    if score < min_score:
+        raise Reject(stage, "judge_score", f"{label} scored {score} < {min_score}", candidate)
+    return score, verdict.text.strip()[:300]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labtax.pipelines import parse
-from labtax.pipelines.common import judge_examples, mismatched, rotate
+from labtax.pipelines.common import judge, judge_examples, mismatched, rotate
 from labtax.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "knowledge"
@@ -29,9 +29,6 @@ async def candidate(job, index: int) -> Accepted:
     scores, reasons = {}, {}
     for stage, criterion in JUDGES:
         fields = {"domain": domain, "chunk": chunk.text, "question": question, "answer": answer}
-        verdict = await run.call(stage, fields, index, _judge_shots(job, stage, index))
-        scores[criterion] = parse.score(verdict.text, stage)
-        reasons[criterion] = verdict.text.strip()[:300]
-        if scores[criterion] < MIN_SCORE:
-            raise Reject(stage, "judge_score", f"{criterion} scored {scores[criterion]} < {MIN_SCORE}", {"question": question, "answer": answer, "chunk": chunk.id})
+        candidate = {"question": question, "answer": answer, "chunk": chunk.id}
+        scores[criterion], reasons[criterion] = await judge(run, stage, fields, index, _judge_shots(job, stage, index), label=criterion, min_score=MIN_SCORE, candidate=candidate)
     return Accepted(index, question, answer, question, scores=scores, reasons=reasons, provenance={"chunk": chunk.id, "chunk_hash": chunk.hash, "source": chunk.source})

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from labtax.pipelines import parse
-from labtax.pipelines.common import judge_examples, mismatched, rotate
-from labtax.pipelines.outcome import Accepted, Reject
+from labtax.pipelines.common import judge, judge_examples, mismatched, rotate
+from labtax.pipelines.outcome import Accepted
 
 PROMPTS = "skill_freeform"
 STAGES = ("question", "judge_question", "answer", "judge_pair")
@@ -19,17 +19,10 @@ async def candidate(job, index: int) -> Accepted:
     question = parse.question(reply.text, "question")
     fields = {"task_description": task, "question": question}
     shots = judge_examples(rotate(seeds, index + 1, 2), list(run.prompts["judge_question"].negatives))
-    verdict = await run.call("judge_question", fields, index, shots)
-    q_score = parse.score(verdict.text, "judge_question")
-    reasons = {"question": verdict.text.strip()[:300]}
-    if q_score < MIN_SCORE:
-        raise Reject("judge_question", "judge_score", f"question scored {q_score} < {MIN_SCORE}", {"question": question})
+    q_score, q_reason = await judge(run, "judge_question", fields, index, shots, label="question", min_score=MIN_SCORE, candidate={"question": question})
     reply = await run.call("answer", fields, index, rotate(seeds, index + 1, 2))
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     shots = judge_examples(rotate(seeds, index + 2, 2), rotate(mismatched(seeds), index, 2))
-    verdict = await run.call("judge_pair", {**fields, "answer": answer}, index, shots)
-    pair_score = parse.score(verdict.text, "judge_pair")
-    reasons["pair"] = verdict.text.strip()[:300]
-    if pair_score < MIN_SCORE:
-        raise Reject("judge_pair", "judge_score", f"pair scored {pair_score} < {MIN_SCORE}", {"question": question, "answer": answer})
+    pair_score, pair_reason = await judge(run, "judge_pair", {**fields, "answer": answer}, index, shots, label="pair", min_score=MIN_SCORE, candidate={"question": question, "answer": answer})
+    reasons = {"question": q_reason, "pair": pair_reason}
     return Accepted(index, question, answer, question, scores={"question": q_score, "pair": pair_score}, reasons=reasons, provenance={"seed_examples": [e["question"] for e in examples]})
