@@ -37,7 +37,7 @@ def _pr_from_event() -> int | None:
 @click.option("--summary", "summary_path", type=click.Path(dir_okay=False, path_type=Path), default=Path("generated/summary.json"), show_default=True, help="summary.json written by `labtax generate` (samples are read beside it).")
 @click.option("--train-report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="train_report.json written by `labtax train`.")
 @click.option("--lint-report", type=click.Path(dir_okay=False, path_type=Path), default=None, help="JSON from `labtax lint --format json`.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Write the Markdown here (e.g. $GITHUB_STEP_SUMMARY) instead of stdout.")
+@click.option("--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None, help="Write the Markdown here (e.g. $GITHUB_STEP_SUMMARY) instead of stdout; '-' = stdout. A symlink or non-regular file is refused (exit 2).")
 @click.option("--samples", "samples_per_leaf", type=click.IntRange(0, 5), default=3, show_default=True, help="Accepted samples shown per leaf.")
 @click.option("--rejected", "rejected_per_leaf", type=click.IntRange(0, 5), default=2, show_default=True, help="Rejected candidates shown per leaf.")
 @click.option("--max-chars", type=click.IntRange(2000, 1_048_576), default=None, help="Size limit in bytes (default and maximum with --post: GitHub's 65,536).")
@@ -71,9 +71,9 @@ def command(summary_path, train_report, lint_report, output, samples_per_leaf, r
         footer=f"labtax {__version__}: this comment is updated in place on every push.",
     )
     if output:
-        from labtax.fileio import write_text_atomic
+        from labtax.fileio import write_output
 
-        write_text_atomic(output, body)
+        write_output(output, body)
     elif not post:
         sys.stdout.write(body)
     if post:

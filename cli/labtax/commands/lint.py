@@ -18,7 +18,7 @@ from labtax.select import selection_options
 @click.option("--select", multiple=True, help="Only these rules (id or name); repeatable or comma-separated.")
 @click.option("--ignore", multiple=True, help="Skip these rules (id or name); repeatable or comma-separated.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
-@click.option("--output", type=click.Path(dir_okay=False, path_type=Path), default=None, help="Also write the JSON report to this file.")
+@click.option("--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None, help="Also write the JSON report to this file; '-' = stdout (the report in --format then goes to stderr). A symlink or non-regular file is refused (exit 2).")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU for 100+ files, else 1).")
 def command(selection, fmt, profile, select, ignore, strict, output, jobs):
     """Check leaves (qna.yaml) against the schemas and lint rules.
@@ -34,13 +34,19 @@ def command(selection, fmt, profile, select, ignore, strict, output, jobs):
     def split(values):
         return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
+    if output:
+        from labtax.fileio import check_output
+
+        check_output(output)
     root = selection.root
     config = load_config(root, profile=profile, select=split(select), ignore=split(ignore))
     result = lint(selection, config, jobs=jobs)
-    sys.stdout.write(render(fmt, result, color=sys.stdout.isatty()))
+    # With --output -, stdout carries only the JSON (for a pipe); the usual report moves to stderr.
+    human = sys.stderr if output is not None and str(output) == "-" else sys.stdout
+    human.write(render(fmt, result, color=human.isatty()))
     if output:
-        from labtax.fileio import write_text_atomic
+        from labtax.fileio import write_output
 
-        write_text_atomic(output, render("json", result))
+        write_output(output, render("json", result))
     failed = result.errors or (strict and result.warnings)
     sys.exit(1 if failed else 0)
