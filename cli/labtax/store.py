@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import hashlib
 import json
+import shutil
 from pathlib import Path
 
 from labtax.fileio import write_text_atomic
+
+CHOICE_COUNTS = ("prompt_tokens", "completion_tokens")
 
 
 def call_key(model: str, messages: list[dict], settings: dict) -> str:
@@ -31,20 +34,56 @@ class CallCache:
         return self.folder / key[:2] / f"{key}.json"
 
     def get(self, key: str) -> list[dict] | None:
+        """The cached choices, or None: a missing, unreadable or malformed entry (wrong JSON shape, a
+        folder in its place) is a miss, removed so that put() replaces it; never an error."""
         if key not in self._known:
             return None
         path = self._path(key)
         try:
-            return json.loads(path.read_text(encoding="utf-8"))["choices"]
-        except FileNotFoundError:
-            return None
-        except (ValueError, KeyError):
-            path.unlink(missing_ok=True)  # a corrupt entry is a cache miss, never an error
-            return None
+            choices = valid_choices(json.loads(path.read_text(encoding="utf-8")))
+        except (OSError, ValueError):  # missing, a folder, unreadable, not JSON, not UTF-8
+            choices = None
+        if choices is None:
+            self._discard(path)
+            self._known.discard(key)
+        return choices
 
     def put(self, key: str, choices: list[dict]) -> None:
         # No fsync: it stalled the event loop (and every call in flight) for milliseconds per call. A killed
         # process (Ctrl-C, kill -9) still leaves the entry in the page cache; after an OS crash a torn entry
         # reads as a miss in get() and is simply requested again.
-        write_text_atomic(self._path(key), json.dumps({"choices": choices}, ensure_ascii=False), durable=False)
+        path = self._path(key)
+        if path.parent.exists() and not path.parent.is_dir():
+            self._discard(path.parent)  # a file where the shard folder goes
+        if path.is_dir():
+            self._discard(path)  # a folder where the entry goes
+        write_text_atomic(path, json.dumps({"choices": choices}, ensure_ascii=False), durable=False)
         self._known.add(key)
+
+    @staticmethod
+    def _discard(path: Path) -> None:
+        """Remove a bad entry (a file, a link or a folder) so the next put() can take its place."""
+        try:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+        except OSError:
+            pass  # put() then reports what is in the way
+
+
+def valid_choices(data) -> list[dict] | None:
+    """`data["choices"]` when it has the shape put() writes (a non-empty list of completions with a text,
+    a finish reason and token counts); None for anything else, so a damaged entry is never replayed."""
+    choices = data.get("choices") if isinstance(data, dict) else None
+    if not isinstance(choices, list) or not choices:
+        return None
+    out = []
+    for choice in choices:
+        if not isinstance(choice, dict) or not isinstance(choice.get("text"), str) or not isinstance(choice.get("finish_reason"), str):
+            return None
+        tokens = [choice.get(name, 0) for name in CHOICE_COUNTS]
+        if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in tokens):
+            return None
+        out.append({"text": choice["text"], "finish_reason": choice["finish_reason"], **dict(zip(CHOICE_COUNTS, tokens))})
+    return out
