@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 @dataclass
 class Reject(Exception):
     stage: str
-    reason: str  # parse_failure | truncated | judge_score | duplicate | teacher_error | no_documents
+    reason: str  # parse_failure | truncated | oversized | invalid_text | judge_score | duplicate | teacher_error | no_documents
     detail: str = ""
     candidate: object = None
 

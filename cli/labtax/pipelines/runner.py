@@ -10,6 +10,10 @@ from labtax.pipelines.prompts import PromptSet
 from labtax.store import CallCache, call_key
 from labtax.teacher.base import Completion, TeacherError
 
+# Replies longer than max_tokens x this many characters are rejected as oversized. Generous on purpose:
+# English text averages about 4 characters a token, and code, long words or whitespace runs stay far below 16.
+CHARS_PER_TOKEN = 16
+
 
 @dataclass
 class CallStats:
@@ -28,7 +32,7 @@ class StageRunner:
         self.stats = CallStats()
 
     async def call(self, stage: str, fields: dict, index: int, examples: list[dict] = ()) -> Completion:
-        """One completion for `stage` of candidate `index`; a failed request becomes a Reject."""
+        """One completion for `stage` of candidate `index`; a failed request or an unusable reply becomes a Reject."""
         spec = self.prompts[stage]
         messages = spec.messages(fields, examples)
         settings = {"temperature": spec.temperature, "max_tokens": spec.max_tokens, "seed": index, "prompts": self.prompts.tag, "stage": stage}
@@ -36,18 +40,43 @@ class StageRunner:
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.cached_calls += 1
-            completion = Completion(**cached[0])
+            completions = [Completion(**choice) for choice in cached]
         else:
             try:
                 completions = await self.teacher.complete(messages, n=1, temperature=spec.temperature, max_tokens=spec.max_tokens, seed=index)
             except TeacherError as exc:
                 raise Reject(stage, "teacher_error", str(exc)) from None
-            completion = completions[0]
-            # In a thread: the write's open/rename syscalls would otherwise stall every call in flight.
-            await asyncio.to_thread(self.cache.put, key, [asdict(c) for c in completions])
             self.stats.teacher_calls += 1
-            self.stats.tokens += completion.prompt_tokens + completion.completion_tokens
+            self.stats.tokens += completions[0].prompt_tokens + completions[0].completion_tokens
         self.stats.by_stage[stage] = self.stats.by_stage.get(stage, 0) + 1
         if self.progress is not None:
             self.progress.advance(stage)
-        return completion
+        for completion in completions:
+            problem = reply_problem(completion.text, spec.max_tokens)
+            if problem:
+                # Not cached: a re-run asks again. Checked on cached replies too (older entries).
+                raise Reject(stage, problem[0], problem[1], preview(completion.text))
+        if cached is None:
+            # In a thread: the write's open/rename syscalls would otherwise stall every call in flight.
+            await asyncio.to_thread(self.cache.put, key, [asdict(c) for c in completions])
+        return completions[0]
+
+
+def reply_problem(text: str, max_tokens: int) -> tuple[str, str] | None:
+    """(reason, detail) when a reply cannot be used whatever it says: longer than the token budget allows
+    (the endpoint ignored max_tokens), or not encodable text (a lone surrogate such as \\ud800 is valid
+    JSON, but no file can hold it). None for a usable reply."""
+    limit = max_tokens * CHARS_PER_TOKEN
+    if len(text) > limit:
+        return "oversized", f"the reply has {len(text):,} characters, more than max_tokens {max_tokens} x {CHARS_PER_TOKEN} characters a token allows (the endpoint ignored max_tokens)"
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError as exc:
+        return "invalid_text", f"the reply is not valid Unicode text: {exc.reason} at character {exc.start} ({text[exc.start:exc.end].encode('utf-8', 'backslashreplace').decode()})"
+    return None
+
+
+def preview(text: str, limit: int = 2000) -> str:
+    """A bounded, always-encodable copy of a bad reply for rejected.jsonl (never 5 MB, never a surrogate)."""
+    head = text[:limit].encode("utf-8", "backslashreplace").decode("utf-8")
+    return head if len(text) <= limit else f"{head}... [{len(text):,} characters in all]"
