@@ -5,8 +5,9 @@ Everything that comes from a contributor (leaf paths, questions, documents) or f
 
 - `inline()` for text inside a sentence, a heading, a table cell or a <summary>: one line, length
   capped, HTML and Markdown punctuation turned into entities (so no tag, image, link, emphasis or
-  table cell can be opened or closed), and @-mentions, issue references and bare URLs broken with a
-  zero-width space (GitHub resolves those on the rendered text, after entities are decoded).
+  table cell can be opened or closed), and @-mentions, issue references (#123, org/repo#123,
+  GH-123) and bare URLs broken with a zero-width space (GitHub resolves those on the rendered text,
+  after entities are decoded).
 - `code_block()` for whole texts: a fenced block whose fence is longer than any backtick run in the
   text, so nothing inside can close it; GitHub renders no HTML, links or mentions in code.
 
@@ -74,6 +75,7 @@ def inline(value, limit: int = CELL_CHARS) -> str:
     out = out.replace("://", ":" + ZWSP + "//")  # no bare-URL autolinks
     out = re.sub(r"(?i)\b(www)\.", r"\1" + ZWSP + ".", out)
     out = re.sub(r"&#35;(?=\d)", "&#35;" + ZWSP, out)  # no #123 / org/repo#123 references
+    out = re.sub(r"(?i)(gh-)(?=\d)", r"\1" + ZWSP, out)  # no GH-123 references either
     return out + ("…" if cut else "")
 
 
