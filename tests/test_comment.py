@@ -150,6 +150,8 @@ def assert_safe_markdown(markdown: str) -> list:
         if token.type == "text":
             assert not re.search(r"@(?!\u200b)\w", token.content), f"live mention in {token.content!r}"
             assert "://" not in token.content and "www." not in token.content.lower(), token.content
+            # GitHub links #123, owner/repo#123 and GH-123 in rendered text (not in code): none may survive
+            assert not re.search(r"#\d|(?i:gh)-\d", token.content), f"live issue reference in {token.content!r}"
     blocks = " ".join(t.content for t in tokens if t.type in ("html_block", "html_inline"))
     assert blocks.count("<details>") == blocks.count("</details>")
     assert blocks.count("<summary>") == blocks.count("</summary>")
@@ -327,6 +329,28 @@ def test_hostile_text_cannot_break_out(tmp_path):
     assert "\u202e" not in md
 
 
+def test_gh_issue_references_are_inert_like_hash_references(tmp_path):
+    """GH-123 is GitHub's other issue-reference form: outside code it must not link or cross-reference."""
+    text = "Fixes GH-123 (see gh-7, xGH-8 and GH-42); also #5 and octo/other#6, but not GH-x or GH 9"
+    summary = normal_run(tmp_path)
+    data = json.loads(summary.read_text())
+    data["leaves"][ASTRO]["note"] = text
+    data["run"]["model"] = "GH-77"
+    summary.write_text(json.dumps(data))
+    with open(tmp_path / "generated" / "rejected.jsonl", "a") as handle:
+        handle.write(json.dumps({"leaf": ASTRO, "stage": "judge", "reason": "GH-1", "detail": text,
+                                 "candidate": {"question": text, "answer": "GH-2 inside code stays as written"}}) + "\n")
+    proc = run_labtax("comment", "--summary", str(summary), "--rejected", "5", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    tokens = assert_safe_markdown(proc.stdout)
+    texts = " ".join(t.content for t in tokens if t.type == "text")
+    assert "Fixes GH-\u200b123 (see gh-\u200b7, xGH-\u200b8 and GH-\u200b42)" in texts  # still readable
+    assert "GH-x or GH 9" in texts
+    fences = [t.content for t in tokens if t.type == "fence"]
+    assert text + "\n" in fences and "GH-2 inside code stays as written\n" in fences  # code is not rewritten
+    assert inline("GH-12 gh-3") == "GH-&#8203;12 gh-&#8203;3"
+
+
 def test_inline_and_code_block_escaping_units():
     assert inline("a|b<c>&d@e") == "a&#124;b&lt;c&gt;&amp;d@&#8203;e"
     assert inline("line one\n\nline two") == "line one line two"
@@ -423,6 +447,11 @@ class FakeGitHub:
         self.requests: list[tuple[str, str]] = []
         self.fail_status: int | None = None
         self.next_id = 5000
+        # None: the token is an Actions/App installation token (GET /user answers 403, comments are
+        # written as github-actions[bot]); a login: a personal token of that user.
+        self.user_login: str | None = None
+        self.redirect_to: str | None = None  # answer every request with a 302 to this origin
+        self.moved: dict[str, str] = {}  # renamed repository: path prefix -> new prefix (301 GET, 307 others)
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
 
@@ -455,10 +484,20 @@ class FakeGitHub:
                 length = int(self.headers.get("Content-Length") or 0)
                 payload = json.loads(self.rfile.read(length)) if length else None
                 auth = self.headers.get("Authorization", "")
+                if fake.redirect_to:
+                    return self._reply(302, {}, [("Location", fake.redirect_to + self.path)])
+                for old, new in fake.moved.items():
+                    if url.path.startswith(old):
+                        location = fake.url + new + self.path[len(old):]
+                        return self._reply(301 if method == "GET" else 307, {}, [("Location", location)])
                 if fake.fail_status:  # echo the credentials back, as a careless proxy might
                     return self._reply(fake.fail_status, {"message": f"failed for {auth}"})
                 if auth != f"Bearer {TOKEN}":
                     return self._reply(401, {"message": "Bad credentials"})
+                if url.path == "/user" and method == "GET":
+                    if fake.user_login is None:
+                        return self._reply(403, {"message": "Resource not accessible by integration"})
+                    return self._reply(200, {"login": fake.user_login, "type": "User"})
                 if m := re.fullmatch(r"/repos/octo/taxonomy/issues/(\d+)/comments", url.path):
                     pr = int(m.group(1))
                     if method == "GET":
@@ -473,7 +512,8 @@ class FakeGitHub:
                                                     f'<{fake.url}{url.path}?per_page={per_page}&page=99>; rel="last"'))
                         return self._reply(200, chunk, headers)
                     if method == "POST":
-                        new = fake.add(pr, payload["body"], "github-actions[bot]", "Bot")
+                        author = (fake.user_login, "User") if fake.user_login else ("github-actions[bot]", "Bot")
+                        new = fake.add(pr, payload["body"], *author)
                         return self._reply(201, next(c for c in fake.comments[pr] if c["id"] == new))
                 if m := re.fullmatch(r"/repos/octo/taxonomy/issues/comments/(\d+)", url.path):
                     for comment in (c for items in fake.comments.values() for c in items):
@@ -530,8 +570,10 @@ def test_post_creates_then_updates_the_same_comment(tmp_path, github):
     assert "5 / 5" in bots[0]["body"] and "2 / 5" not in bots[0]["body"]
     assert len(github.comments[7]) == 2  # the human comment is untouched
     assert github.comments[7][0]["body"] == "Looks good to me!"
-    methods = [m for m, _ in github.requests]
-    assert methods == ["GET", "POST", "GET", "PATCH"]
+    listing = "/repos/octo/taxonomy/issues/7/comments"
+    calls = [(method, path.split("?")[0]) for method, path in github.requests]
+    assert calls == [("GET", "/user"), ("GET", listing), ("POST", listing),
+                     ("GET", "/user"), ("GET", listing), ("PATCH", f"/repos/octo/taxonomy/issues/comments/{comment_id}")]
     assert TOKEN not in first.stdout + first.stderr + second.stdout + second.stderr
 
 
@@ -545,11 +587,118 @@ def test_post_finds_the_bot_comment_on_a_later_page(tmp_path, github):
         github.add(3, f"later comment {n}")
     proc = post(normal_run(tmp_path), github, pr="3")
     assert proc.returncode == 0, proc.stderr
-    gets = [path for method, path in github.requests if method == "GET"]
+    gets = [path for method, path in github.requests if method == "GET" and "/comments" in path]
     assert len(gets) == 3 and gets[-1].endswith("page=3")
     assert github.requests[-1] == ("PATCH", f"/repos/octo/taxonomy/issues/comments/{old}")
     assert len(github.comments[3]) == 77
     assert github.bot_comments(3)[0]["body"].startswith(MARKER + "\n## 🧪 labtax")
+
+
+def test_post_never_updates_a_marker_comment_written_by_someone_else(tmp_path, github):
+    """Anyone can start a comment with the hidden marker: only the token's own comment is updated.
+
+    With an Actions token (GET /user answers 403) that is github-actions[bot]'s; a user, or another
+    app's bot, that copies the marker gets a new comment beside theirs, and theirs stays as it was."""
+    forged = MARKER + "\n## 🧪 labtax: ✅ looks good\n\n**Training:** ✅ learned"
+    mallory = github.add(7, forged, "mallory", "User")
+    other_bot = github.add(7, forged, "evil-app[bot]", "Bot")
+    lookalike = github.add(7, forged, "github-actions", "User")  # no [bot]: a person's account name
+    summary = normal_run(tmp_path, accepted=2)
+    first = post(summary, github)
+    assert first.returncode == 0, first.stderr
+    assert "labtax: created comment" in first.stdout
+    assert not [c for c in github.requests if c[0] == "PATCH"]
+    ours = [c for c in github.comments[7] if c["user"]["login"] == "github-actions[bot]"]
+    assert len(ours) == 1 and "2 / 5" in ours[0]["body"]
+    assert [c["body"] for c in github.comments[7] if c["id"] in (mallory, other_bot, lookalike)] == [forged] * 3
+
+    second = post(normal_run(tmp_path, accepted=5), github)
+    assert second.returncode == 0, second.stderr
+    assert f"labtax: updated comment {ours[0]['id']}" in second.stdout
+    assert [m for m, _ in github.requests].count("PATCH") == 1 and "5 / 5" in ours[0]["body"]
+    assert [c["body"] for c in github.comments[7] if c["id"] in (mallory, other_bot, lookalike)] == [forged] * 3
+
+
+def test_post_with_a_personal_token_updates_only_that_users_comment(tmp_path, github):
+    """With a user's token, GET /user names the author to look for; an earlier forged comment is skipped."""
+    github.user_login = "labtax-bot"
+    forged = github.add(7, MARKER + "\nforged", "mallory", "User")
+    old_bot = github.add(7, MARKER + "\nreport of the Actions bot", "github-actions[bot]", "Bot")
+    ours = github.add(7, MARKER + "\nold report", "labtax-bot", "User")
+    proc = post(normal_run(tmp_path), github)
+    assert proc.returncode == 0, proc.stderr
+    assert github.requests[-1] == ("PATCH", f"/repos/octo/taxonomy/issues/comments/{ours}")
+    bodies = {c["id"]: c["body"] for c in github.comments[7]}
+    assert bodies[forged] == MARKER + "\nforged" and bodies[old_bot] == MARKER + "\nreport of the Actions bot"
+    assert bodies[ours].startswith(MARKER + "\n## 🧪 labtax")
+
+
+def test_post_as_another_app_names_its_bot_login(tmp_path, github):
+    """An App installation token that is not Actions' own: LABTAX_BOT_LOGIN says whose comment is ours."""
+    actions = github.add(7, MARKER + "\nActions' report", "github-actions[bot]", "Bot")
+    app = github.add(7, MARKER + "\nthe app's report", "labtax-app[bot]", "Bot")
+    env = {"LABTAX_BOT_LOGIN": "labtax-app[bot]"}
+    proc = run_labtax("comment", "--summary", str(normal_run(tmp_path)), "--post", "--pr", "7", cwd=tmp_path,
+                      env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO_NAME, **env})
+    assert proc.returncode == 0, proc.stderr
+    assert github.requests[-1] == ("PATCH", f"/repos/octo/taxonomy/issues/comments/{app}")
+    assert next(c for c in github.comments[7] if c["id"] == actions)["body"] == MARKER + "\nActions' report"
+
+
+class Recorder:
+    """Another origin (another port of 127.0.0.1): records the headers of whatever reaches it."""
+
+    def __init__(self):
+        self.seen: list[dict] = []
+        recorder = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):
+                pass
+
+            def _answer(self):
+                recorder.seen.append({"path": self.path, **{k.lower(): v for k, v in self.headers.items()}})
+                raw = b"[]" if self.command == "GET" else b"{}"
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(raw)))
+                self.end_headers()
+                self.wfile.write(raw)
+
+            do_GET = do_POST = do_PATCH = _answer
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_token_is_never_sent_to_another_origin_on_a_redirect(tmp_path, github):
+    """GITHUB_API_URL answers with a 302 to another origin: the client stops, and the token never leaves."""
+    other = Recorder()
+    try:
+        github.redirect_to = other.url
+        proc = post(normal_run(tmp_path), github)
+    finally:
+        other.close()
+    assert [h.get("authorization") for h in other.seen if h.get("authorization")] == []
+    assert proc.returncode == 2 and "redirected" in proc.stderr and "another origin" in proc.stderr, proc.stderr
+    assert TOKEN not in proc.stdout + proc.stderr and "Traceback" not in proc.stderr
+    assert github.requests and all(c[0] == "GET" for c in github.requests)
+
+
+def test_redirects_within_the_api_origin_are_followed(tmp_path, github):
+    """A renamed repository: GitHub answers 301 for GET and 307 for POST on the same origin; both work."""
+    github.moved = {"/repos/octo/old-name/": "/repos/octo/taxonomy/"}
+    env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": "octo/old-name"}
+    proc = run_labtax("comment", "--summary", str(normal_run(tmp_path)), "--post", "--pr", "7", cwd=tmp_path, env=env)
+    assert proc.returncode == 0, proc.stderr
+    assert len(github.bot_comments(7)) == 1
+    assert ("POST", "/repos/octo/old-name/issues/7/comments") in github.requests
+    assert ("POST", "/repos/octo/taxonomy/issues/7/comments") in github.requests
 
 
 @pytest.mark.parametrize(

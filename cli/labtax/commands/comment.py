@@ -44,7 +44,8 @@ def _pr_from_event() -> int | None:
 @click.option("--post", is_flag=True, help="Post to the pull request (token from GITHUB_TOKEN, API from GITHUB_API_URL).")
 @click.option("--repo", envvar="GITHUB_REPOSITORY", default=None, help="OWNER/NAME for --post [env: GITHUB_REPOSITORY].")
 @click.option("--pr", type=click.IntRange(1), default=None, help="Pull-request number for --post (default: from the GitHub Actions event).")
-def command(summary_path, train_report, lint_report, output, samples_per_leaf, rejected_per_leaf, max_chars, post, repo, pr):
+@click.option("--bot-login", envvar="LABTAX_BOT_LOGIN", default=None, help="With --post and a GitHub App's installation token: the app's bot account, whose comment is updated (default: github-actions[bot]) [env: LABTAX_BOT_LOGIN].")
+def command(summary_path, train_report, lint_report, output, samples_per_leaf, rejected_per_leaf, max_chars, post, repo, pr, bot_login):
     """Render the pull-request comment; with --post, create or update it on GitHub.
 
     Exit status: 0 rendered/posted, 2 bad input or GitHub refused (the message says what to check).
@@ -80,5 +81,5 @@ def command(summary_path, train_report, lint_report, output, samples_per_leaf, r
         from labtax.comment.post import post_comment
 
         posted = post_comment(body, repo=repo, pr=pr, token=os.environ.get("GITHUB_TOKEN"),
-                              api_url=os.environ.get("GITHUB_API_URL") or None)
+                              api_url=os.environ.get("GITHUB_API_URL") or None, bot_login=bot_login)
         click.echo(f"labtax: {posted.action} comment {posted.comment_id} on {repo}#{pr} {posted.url}".rstrip())

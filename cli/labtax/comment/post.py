@@ -1,9 +1,15 @@
 """Post the comment on a pull request through GitHub's REST API, updating it in place on each push.
 
-The bot's comment starts with a hidden marker; we page through the pull request's comments to find
-it and PATCH it, or POST a new one when there is none. Only the standard library (urllib) is used.
-The token is sent only to the configured API host (pagination links to other hosts are refused) and
-is never part of any message: every error text is passed through `_redact` before it is shown.
+The bot's comment starts with a hidden marker, but anyone can write that marker: the comment to
+update is one that starts with it AND was written by the token's own identity. `GET /user` names
+that identity for a personal token; an Actions or App installation token gets 403 there, and then
+it is the app's bot account (`github-actions[bot]` unless LABTAX_BOT_LOGIN names another app's),
+whose login no person can register and whose type GitHub sets to "Bot". Any other comment with the
+marker is left alone and a new one is posted. Only the standard library (urllib) is used.
+
+The token is sent only to the origin of GITHUB_API_URL: pagination links and redirects to another
+origin are refused (urllib would resend the Authorization header), and it is never part of any
+message: every error text is passed through `_redact` before it is shown.
 """
 
 from __future__ import annotations
@@ -20,6 +26,7 @@ from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
 from labtax.errors import LabtaxError
 
 DEFAULT_API_URL = "https://api.github.com"
+ACTIONS_BOT = "github-actions[bot]"
 TIMEOUT_S = 30
 MAX_PAGES = 100
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
@@ -29,6 +36,24 @@ _LOOPBACK = {"127.0.0.1", "localhost", "::1"}
 class GitHubError(LabtaxError):
     """GitHub refused or could not be reached; the message says what to check."""
 
+    def __init__(self, message: str, status: int | None = None):
+        super().__init__(message)
+        self.status = status  # the HTTP status GitHub answered, when it answered
+
+
+@dataclass(frozen=True)
+class Identity:
+    """Who the token writes as: the author whose marker comment is ours to update."""
+
+    login: str
+    bot: bool  # an App installation token (Actions' GITHUB_TOKEN): the comment's user.type is "Bot"
+
+    def wrote(self, comment: dict) -> bool:
+        user = comment.get("user")
+        if not isinstance(user, dict) or str(user.get("login", "")).lower() != self.login.lower():
+            return False
+        return user.get("type") == "Bot" if self.bot else True
+
 
 @dataclass(frozen=True)
 class Posted:
@@ -37,8 +62,13 @@ class Posted:
     url: str
 
 
-def post_comment(body: str, *, repo: str, pr: int, token: str | None, api_url: str | None = None) -> Posted:
-    """Create the bot's comment on `repo`#`pr`, or update the one a previous run left."""
+def post_comment(body: str, *, repo: str, pr: int, token: str | None, api_url: str | None = None,
+                 bot_login: str | None = None) -> Posted:
+    """Create the bot's comment on `repo`#`pr`, or update the one a previous run of the same identity left.
+
+    `bot_login` names the App's bot account when the token is an installation token of an App other
+    than GitHub Actions (default: github-actions[bot]); a personal token's login comes from GET /user.
+    """
     if not token:
         raise GitHubError("GITHUB_TOKEN is not set: export a token that may comment on the pull request "
                           "(in GitHub Actions: `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` and "
@@ -54,7 +84,8 @@ def post_comment(body: str, *, repo: str, pr: int, token: str | None, api_url: s
     client = _Client(_check_api_url(api_url or DEFAULT_API_URL), token)
     owner, name = repo.split("/")
     base = f"/repos/{urllib.parse.quote(owner)}/{urllib.parse.quote(name)}/issues"
-    existing = find_bot_comment(client, f"{base}/{pr}/comments")
+    identity = whoami(client, bot_login)
+    existing = find_bot_comment(client, f"{base}/{pr}/comments", identity)
     if existing is not None:
         data = client.request("PATCH", f"{base}/comments/{existing['id']}", {"body": body})
         return Posted("updated", int(data.get("id", existing["id"])), str(data.get("html_url", "")))
@@ -62,19 +93,31 @@ def post_comment(body: str, *, repo: str, pr: int, token: str | None, api_url: s
     return Posted("created", int(data.get("id", 0)), str(data.get("html_url", "")))
 
 
-def find_bot_comment(client: "_Client", path: str) -> dict | None:
-    """The comment a previous run left: its body starts with the marker; a bot's is preferred."""
-    found = []
+def whoami(client: "_Client", bot_login: str | None = None) -> Identity:
+    """The token's identity: GET /user for a personal token; an App's bot when GitHub answers 403."""
+    try:
+        user = client.request("GET", "/user", None)
+    except GitHubError as exc:
+        if exc.status != 403:  # 401 (bad token), 5xx...: the same error would stop the posting anyway
+            raise
+        return Identity(bot_login or ACTIONS_BOT, bot=True)
+    login = user.get("login")
+    if not isinstance(login, str) or not login:
+        raise GitHubError(f"GET /user at {client.api_url} named no login: is GITHUB_API_URL the REST API root?")
+    return Identity(login, bot=user.get("type") == "Bot")
+
+
+def find_bot_comment(client: "_Client", path: str, identity: Identity) -> dict | None:
+    """The comment a previous run left: it starts with the marker and `identity` wrote it."""
     url: str | None = client.url(f"{path}?per_page=100")
     for _ in range(MAX_PAGES):
         if url is None:
             break
         page, url = client.get_page(url)
-        found += [c for c in page if isinstance(c, dict) and str(c.get("body", "")).lstrip().startswith(MARKER) and "id" in c]
-    if not found:
-        return None
-    bots = [c for c in found if isinstance(c.get("user"), dict) and c["user"].get("type") == "Bot"]
-    return (bots or found)[0]
+        for c in page:
+            if isinstance(c, dict) and "id" in c and str(c.get("body", "")).lstrip().startswith(MARKER) and identity.wrote(c):
+                return c
+    return None
 
 
 def _check_api_url(api_url: str) -> str:
@@ -92,11 +135,40 @@ def _redact_url(url: str) -> str:
     return re.sub(r"//[^/@]*@", "//***@", str(url))
 
 
+def _origin(url: str) -> tuple[str, str]:
+    """Scheme and host:port, lowercased: the unit browsers and this client trust a token to."""
+    parts = urllib.parse.urlsplit(url)
+    return parts.scheme.lower(), parts.netloc.lower()
+
+
+class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
+    """Follow redirects only within the API's origin; urllib would otherwise resend Authorization anywhere.
+
+    GitHub redirects within its API for a renamed repository: 301 for GET, 307 for other methods,
+    which must be repeated with the same method and body (urllib's default refuses or turns them into a GET).
+    """
+
+    def __init__(self, origin: tuple[str, str]):
+        self.origin = origin
+
+    def redirect_request(self, req, fp, code, msg, headers, newurl):
+        if _origin(newurl) != self.origin:
+            fp.close()
+            raise GitHubError(f"the GitHub API redirected {req.get_method()} to another origin "
+                              f"({_redact_url(urllib.parse.urljoin(newurl, '/'))}); refusing to send the token there: "
+                              "check GITHUB_API_URL (it must be the REST API root that answers itself)", code)
+        if code in (307, 308) and req.get_method() not in ("GET", "HEAD"):
+            return urllib.request.Request(newurl, data=req.data, method=req.get_method(), headers=dict(req.headers),
+                                          origin_req_host=req.origin_req_host, unverifiable=True)
+        return super().redirect_request(req, fp, code, msg, headers, newurl)
+
+
 class _Client:
     def __init__(self, api_url: str, token: str):
         self.api_url = api_url
-        self._origin = urllib.parse.urlsplit(api_url)[:2]
+        self._origin = _origin(api_url)
         self._token = token
+        self._opener = urllib.request.build_opener(_SameOriginRedirects(self._origin))
 
     def url(self, path: str) -> str:
         return self.api_url + path
@@ -107,7 +179,7 @@ class _Client:
             raise GitHubError(f"unexpected answer from {self.api_url} when listing comments (not a list): is GITHUB_API_URL the REST API root?")
         return data, self._next_link(headers.get("Link", ""))
 
-    def request(self, method: str, path: str, payload: dict) -> dict:
+    def request(self, method: str, path: str, payload: dict | None) -> dict:
         data, _ = self._send(method, self.url(path), payload)
         if not isinstance(data, dict):
             raise GitHubError(f"unexpected answer from {self.api_url} to {method} (not an object): is GITHUB_API_URL the REST API root?")
@@ -118,7 +190,7 @@ class _Client:
             match = re.match(r'\s*<([^>]+)>\s*;\s*rel="?next"?', part)
             if match:
                 link = match.group(1)
-                if urllib.parse.urlsplit(link)[:2] != self._origin:
+                if _origin(link) != self._origin:
                     raise GitHubError(f"GitHub's next-page link points away from {self.api_url}; refusing to send the token there")
                 return link
         return None
@@ -136,9 +208,11 @@ class _Client:
             headers["Content-Type"] = "application/json"
         request = urllib.request.Request(url, data=data, method=method, headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=TIMEOUT_S) as response:
+            with self._opener.open(request, timeout=TIMEOUT_S) as response:
                 raw = response.read()
                 response_headers = response.headers
+        except GitHubError as exc:  # a refused redirect
+            raise GitHubError(self._redact(str(exc)), exc.status) from None
         except urllib.error.HTTPError as exc:
             raise self._http_error(exc, method) from None
         except (urllib.error.URLError, OSError) as exc:
@@ -174,7 +248,7 @@ class _Client:
             text = f"GitHub had a server error ({status}): nothing is wrong on your side; rerun the job later (https://www.githubstatus.com)."
         else:
             text = f"GitHub answered {method} with HTTP {status}: check --repo, --pr, GITHUB_TOKEN and GITHUB_API_URL."
-        return GitHubError(self._redact(text + said))
+        return GitHubError(self._redact(text + said), status)
 
     def _redact(self, text: str) -> str:
         text = _redact_url(text)
