@@ -58,18 +58,23 @@ class Config:
 
 
 def _read_settings(root: Path) -> tuple[dict, str | None]:
-    dedicated = root / ".labtax.toml"
-    try:
-        if dedicated.is_file():
-            data = tomllib.loads(dedicated.read_text(encoding="utf-8"))
-            return data.get("tool", {}).get("labtax", data), str(dedicated)
-        pyproject = root / "pyproject.toml"
-        if pyproject.is_file():
-            data = tomllib.loads(pyproject.read_text(encoding="utf-8"))
-            if "labtax" in data.get("tool", {}):
-                return data["tool"]["labtax"], str(pyproject)
-    except tomllib.TOMLDecodeError as exc:
-        raise LabtaxError(f"cannot read labtax settings: {exc}; fix the TOML syntax") from None
+    from labtax.taxonomy.files import read_bytes
+    from labtax.taxonomy.problems import LoadProblem
+
+    for name in (".labtax.toml", "pyproject.toml"):
+        path = root / name
+        if not (path.exists() or path.is_symlink()):
+            continue
+        try:  # the settings come with the repository (a pull request can change them): read them guarded
+            data = tomllib.loads(read_bytes(path, root, 1024 * 1024).decode("utf-8"))
+        except LoadProblem as problem:
+            raise LabtaxError(f"cannot read labtax settings from {name}: {problem.message}") from None
+        except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+            raise LabtaxError(f"cannot read labtax settings from {name}: {exc}; fix the TOML syntax") from None
+        if name == ".labtax.toml":
+            return data.get("tool", {}).get("labtax", data), str(path)
+        if "labtax" in data.get("tool", {}):
+            return data["tool"]["labtax"], str(path)
     return {}, None
 
 

@@ -130,20 +130,6 @@ def _folder(rel: str) -> str:
     return rel.rsplit("/", 1)[0] if "/" in rel else ""
 
 
-def _glob_match(pattern: str, rel: str) -> bool:
-    """Does `rel` match a glob pattern the way glob.glob(pattern, recursive=True) would find it?"""
-    import fnmatch
-
-    def match(pat: list[str], parts: list[str]) -> bool:
-        if not pat:
-            return not parts
-        if pat[0] == "**":
-            return any(match(pat[1:], parts[i:]) for i in range(len(parts) + 1))
-        return bool(parts) and fnmatch.fnmatchcase(parts[0], pat[0]) and match(pat[1:], parts[1:])
-
-    return match([p for p in pattern.split("/") if p not in ("", ".")], rel.split("/"))
-
-
 _REPO_FIELD = None
 
 
@@ -173,20 +159,21 @@ def _document_users(root: Path, documents_changed: dict[str, str], knowledge_lea
     skipped after a text scan; the rest are loaded with the safe loader and matched exactly.
     """
     from labtax import documents
-    from labtax.taxonomy.loader import LoadProblem, load_leaf
+    from labtax.taxonomy.loader import LoadLimits, LoadProblem, load_leaf, read_text
 
+    limits = LoadLimits()
     ancestors = {"."} | {"/".join(p.split("/")[:n]) for p in documents_changed for n in range(1, p.count("/") + 1)}
     users: dict[str, list[str]] = {}
     for rel in knowledge_leaves:
         try:
-            text = (root / rel).read_text(encoding="utf-8", errors="replace")
+            text = read_text(root / rel, root, limits)  # guarded: a leaf may be a link to /dev/zero or a FIFO
             if documents.LOCAL_PREFIX not in text:
                 continue
             named = _local_repos(text)
             if named is not None and not ancestors.intersection(named):
                 continue
-            leaf = load_leaf(root, rel)
-        except (LoadProblem, OSError):
+            leaf = load_leaf(root, rel, limits)
+        except LoadProblem:
             continue
         document = leaf.data.get("document")
         if not isinstance(document, dict) or not documents.is_local(document):
@@ -195,7 +182,7 @@ def _document_users(root: Path, documents_changed: dict[str, str], knowledge_lea
         patterns = [p for p in document.get("patterns") or [] if isinstance(p, str)]
         for path, status in documents_changed.items():
             inside = path[len(folder) + 1 :] if folder != "." and path.startswith(folder + "/") else (path if folder == "." else None)
-            if inside and any(_glob_match(p, inside) for p in patterns):
+            if inside and any(documents.glob_match(p, inside) for p in patterns):
                 users.setdefault(rel, []).append(f"document {path} {status}")
     return users
 

@@ -79,7 +79,7 @@ def _json(selection, shown, hidden, result) -> str:
     payload = {
         **_header(selection.changeset),
         "root": str(selection.root),
-        "leaves": [c.as_dict() for c in shown],
+        "leaves": [_printable_change(c.as_dict()) for c in shown],
         "counts": _counts(selection.changes),
         "invalid": sum(not c.valid for c in shown),
         "deleted_hidden": hidden,
@@ -92,6 +92,16 @@ def _json(selection, shown, hidden, result) -> str:
     return json.dumps(payload, indent=2) + "\n"
 
 
+def _printable_change(change: dict) -> dict:
+    """A leaf change with every path and message escaped (odd bytes, newlines) as reporters print them."""
+    from labtax.report import printable
+
+    out = {key: printable(value) if isinstance(value, str) else value for key, value in change.items()}
+    for key in ("reasons", "problems"):
+        out[key] = [printable(item) for item in change[key]]
+    return out
+
+
 def _text(selection, shown, hidden, result) -> str:
     cs = selection.changeset
     since = f"merge-base {cs.merge_base[:12]}" if cs.merge_base else "nothing"
@@ -100,15 +110,15 @@ def _text(selection, shown, hidden, result) -> str:
     else:
         where = (cs.branch or f"detached HEAD {cs.head[:12]}") + " + working tree" if cs.head else "no commits yet + working tree"
     lines = [f"base {cs.base} ({cs.base_reason}), {since} -> {where}"]
-    for change in shown:
-        path = f"{change.old_path} -> {change.path}" if change.status == "renamed" else change.path
-        version = f"v{change.version}" if change.version is not None else "v?"
-        extra = [r for r in change.reasons if not r.startswith(("qna.yaml", "renamed from"))]
-        line = f"{MARK[change.status]} {path}  [{change.kind} {version}]"
+    for change in map(_printable_change, (c.as_dict() for c in shown)):
+        path = f"{change['old_path']} -> {change['path']}" if change["status"] == "renamed" else change["path"]
+        version = f"v{change['version']}" if change["version"] is not None else "v?"
+        extra = [r for r in change["reasons"] if not r.startswith(("qna.yaml", "renamed from"))]
+        line = f"{MARK[change['status']]} {path}  [{change['kind']} {version}]"
         if extra:
             line += f"  ({'; '.join(extra)})"
         lines.append(line)
-        lines += [f"    INVALID: {problem}" for problem in change.problems]
+        lines += [f"    INVALID: {problem}" for problem in change["problems"]]
     counts = _counts(selection.changes)
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     invalid = sum(not c.valid for c in shown)

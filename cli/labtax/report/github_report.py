@@ -1,6 +1,9 @@
 """GitHub Actions workflow commands, so findings show as annotations on the pull request's diff."""
 
 
+from labtax.report import printable
+
+
 def _escape_data(text: str) -> str:
     return text.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
 
@@ -13,8 +16,8 @@ def render(result, *, color: bool = False) -> str:
     lines = []
     for f in result.findings:
         command = "error" if f.level == "error" else "warning"
-        props = f"file={_escape_property(f.path)},line={f.line},col={f.col},title={_escape_property(f.rule_id)}"
-        message = f"{f.message}\nfix: {f.hint}" if f.hint else f.message
+        props = f"file={_escape_property(printable(f.path))},line={f.line},col={f.col},title={_escape_property(f.rule_id)}"
+        message = f"{printable(f.message)}\nfix: {f.hint}" if f.hint else printable(f.message)
         lines.append(f"::{command} {props}::{_escape_data(message)}")
     lines.append(f"{result.errors} error(s), {result.warnings} warning(s) in {result.files} file(s)")
     return "\n".join(lines) + "\n"

@@ -1,5 +1,7 @@
 """`path:line:col: LEVEL ID message` with the fix hint beneath: what a person reads in a terminal."""
 
+from labtax.report import printable
+
 _COLORS = {"error": "\033[31m", "warning": "\033[33m"}
 
 
@@ -7,7 +9,7 @@ def render(result, *, color: bool = False) -> str:
     lines = []
     for f in result.findings:
         level = f"{_COLORS[f.level]}{f.level}\033[0m" if color else f.level
-        lines.append(f"{f.path}:{f.line}:{f.col}: {level} {f.rule_id} {f.message}")
+        lines.append(f"{printable(f.path)}:{f.line}:{f.col}: {level} {f.rule_id} {printable(f.message)}")
         if f.hint:
             lines.append(f"    fix: {f.hint}")
     lines.append(f"{result.errors} error(s), {result.warnings} warning(s) in {result.files} file(s)")

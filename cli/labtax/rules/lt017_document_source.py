@@ -21,5 +21,9 @@ def check(leaf, ctx):
         yield ctx.finding(leaf.path, *leaf.pos(("document", "repo")), f"documents folder '{document['repo']}' is outside the repository")
     elif not folder.is_dir():
         yield ctx.finding(leaf.path, *leaf.pos(("document", "repo")), f"documents folder '{document['repo']}' does not exist")
-    elif not documents.local_files(leaf.root, document):
-        yield ctx.finding(leaf.path, *leaf.pos(("document", "patterns")), f"no file in '{document['repo']}' matches the patterns")
+    else:
+        scan = documents.scan_local(leaf.root, document)
+        for problem in scan.problems:
+            yield ctx.finding(leaf.path, *leaf.pos(("document", "patterns")), problem, hint="documents must be plain files inside the documents folder; replace links with the files themselves")
+        if not scan.files:
+            yield ctx.finding(leaf.path, *leaf.pos(("document", "patterns")), f"no file in '{document['repo']}' matches the patterns")

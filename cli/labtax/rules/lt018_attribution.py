@@ -10,9 +10,21 @@ HINT = "add attribution.txt beside qna.yaml with 'Title of work', 'Link to work'
 DEFAULTS: dict = {}
 
 
+MAX_BYTES = 1024 * 1024
+
+
 def check(leaf, ctx):
+    from labtax.taxonomy.files import read_bytes
+    from labtax.taxonomy.problems import LoadProblem
+
     attribution = leaf.abs_path.parent / "attribution.txt"
-    if not attribution.is_file():
+    if not (attribution.exists() or attribution.is_symlink()):
         yield ctx.finding(leaf.path, 1, 1, "attribution.txt is missing beside this leaf")
-    elif not attribution.read_text(encoding="utf-8", errors="replace").strip():
+        return
+    try:
+        text = read_bytes(attribution, leaf.root, MAX_BYTES).decode("utf-8", errors="replace")
+    except LoadProblem as problem:
+        yield ctx.finding(leaf.path, 1, 1, f"attribution.txt beside this leaf cannot be read: {problem.message}", hint="make attribution.txt a plain text file")
+        return
+    if not text.strip():
         yield ctx.finding(leaf.path, 1, 1, "attribution.txt beside this leaf is empty")

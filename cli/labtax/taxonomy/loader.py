@@ -13,23 +13,17 @@ from pathlib import Path
 
 import yaml
 
+from labtax.taxonomy import files
 from labtax.taxonomy.kinds import kind_of
 from labtax.taxonomy.leaf import Leaf
+from labtax.taxonomy.problems import LoadProblem
+
+__all__ = ["LoadLimits", "LoadProblem", "load_leaf", "parse_text", "read_text", "document_version"]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
 DEFAULT_MAX_BYTES = 1024 * 1024
 DEFAULT_MAX_NODES = 100_000
-
-
-@dataclass
-class LoadProblem(Exception):
-    """Why a file could not be read as a leaf; `kind` names the lint rule that reports it."""
-
-    kind: str  # syntax | duplicate-key | alias-expansion | encoding | binary | size | symlink | unreadable | empty | not-mapping
-    message: str
-    line: int = 1
-    col: int = 1
 
 
 @dataclass
@@ -51,19 +45,15 @@ def _position_of_char(text: str, offset: int, *, byte_offset: bool) -> tuple[int
     return prefix.count("\n") + 1, len(prefix) - (prefix.rfind("\n") + 1) + 1
 
 
+_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"), (b"\xff\xfe", "UTF-16 LE"), (b"\xfe\xff", "UTF-16 BE"))
+
+
 def read_text(path: Path, root: Path, limits: LoadLimits) -> str:
-    """The file's text, or a LoadProblem saying why it is not a readable text file."""
-    if path.is_symlink():
-        target = path.resolve()
-        if not target.is_relative_to(root.resolve()):
-            raise LoadProblem("symlink", f"symlink points outside the repository (to {target})")
-    try:
-        size = path.stat().st_size
-        if size > limits.max_bytes:
-            raise LoadProblem("size", f"file is {size} bytes; the limit is {limits.max_bytes}")
-        raw = path.read_bytes()
-    except OSError as exc:  # permissions, a dangling link, a folder named qna.yaml
-        raise LoadProblem("unreadable", f"cannot read file: {exc.strerror or exc}") from None
+    """The file's text, or a LoadProblem saying why it is not a readable UTF-8 text file."""
+    raw = files.read_bytes(path, root, limits.max_bytes)
+    for bom, encoding in _BOMS:  # before the NUL check: UTF-16 text is full of NULs but is not binary
+        if raw.startswith(bom):
+            raise LoadProblem("encoding", f"file is {encoding} (byte order mark {bom.hex(' ').upper()}); YAML leaves must be UTF-8: re-save it as UTF-8")
     if b"\0" in raw[:8192]:
         line, col = _position_of_byte(raw, raw.index(b"\0"))
         raise LoadProblem("binary", "file is binary (contains NUL bytes), not YAML text", line, col)
