@@ -8,7 +8,8 @@ each field still to fill in, and an unfilled scaffold can never be committed by 
 from __future__ import annotations
 
 import re
-from pathlib import Path, PurePosixPath
+import os
+from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import click
 
@@ -89,6 +90,8 @@ def _scalar(value: str) -> str:
 
 def leaf_parts(kind: str, path: str) -> list[str]:
     """The folders of the leaf below its tree; a leading tree name is accepted if it is the kind's own."""
+    if path.startswith(("/", "\\", "~")) or PureWindowsPath(path).drive:
+        raise LabtaxError(f"PATH '{path}' is absolute; give the folders below {KIND_TREE[kind]}/, e.g. `labtax new {kind} writing/poetry/haiku`")
     raw = path.replace("\\", "/").strip("/")
     parts = [p for p in PurePosixPath(raw).parts if p not in ("", ".")] if raw else []
     if parts and parts[0] in TREES:
@@ -108,6 +111,16 @@ def check_folder_names(parts: list[str], pattern: str) -> None:
         if not regex.fullmatch(part):
             suggestion = re.sub(r"[^a-z0-9]+", "_", part.lower()).strip("_") or "my_leaf"
             raise LabtaxError(f"folder name '{part}' is not lowercase snake_case (a-z, 0-9, single underscores); use '{suggestion}'")
+
+
+def check_real_folders(root: Path, folder: Path) -> None:
+    """Refuse to create anything through a symlinked folder: it could write outside the repository, and a
+    leaf behind a link is not where the tree says it is."""
+    for part in [folder, *folder.parents]:
+        if part == root:
+            return
+        if part.is_symlink():
+            raise LabtaxError(f"{part.relative_to(root)} is a symlink; labtax new creates leaves only in real folders of the taxonomy")
 
 
 def folder_pattern(root: Path) -> str:
@@ -146,9 +159,13 @@ def command(kind, path, created_by, root):
         raise LabtaxError(f"{names} already {verb}; refusing to overwrite. Edit it, or choose another PATH")
     if folder.exists() and not folder.is_dir():
         raise LabtaxError(f"{folder_rel} exists and is not a folder; choose another PATH")
+    check_real_folders(root, folder)
     above = [p for p in folder.parents if p != root and root in p.parents and (p / LEAF_FILE).is_file()]
     if above:
         raise LabtaxError(f"{above[0].relative_to(root)} is already a leaf; a leaf cannot hold another leaf. Choose a PATH beside it")
+    below = next((Path(d) for d, _, names in os.walk(folder) if LEAF_FILE in names), None)
+    if below is not None:
+        raise LabtaxError(f"{below.relative_to(root)} is a leaf inside {folder_rel}; a leaf cannot hold another leaf. Choose a PATH beside it")
 
     text = knowledge_template(folder_rel, created_by) if kind == "knowledge" else skill_template(kind, folder_rel, created_by)
     write_text_atomic(qna, text)
