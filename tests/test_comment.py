@@ -224,6 +224,30 @@ def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
     assert "Cut to fit" not in md
 
 
+def test_unverified_marks_every_verdict_from_a_forks_run(tmp_path):
+    """A fork's run reports what its own copy of the workflow wrote: the bot must not vouch for it."""
+    summary = normal_run(tmp_path, accepted=5)
+    train = train_report(tmp_path / "train_report.json", verdict="learned")
+    lint = tmp_path / "lint.json"
+    lint.write_text(json.dumps({"files": 2, "errors": 0, "warnings": 0, "findings": []}))
+    args = ("comment", "--summary", str(summary), "--train-report", str(train), "--lint-report", str(lint))
+    trusted = run_labtax(*args, cwd=tmp_path)
+    assert trusted.returncode == 0, trusted.stderr
+    assert "not verified" not in trusted.stdout and "**Training:** ✅ learned ·" not in trusted.stdout
+    proc = run_labtax(*args, "--unverified", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert md.splitlines()[1].endswith("_(not verified)_")
+    verdicts = md.splitlines()[3]
+    assert verdicts.count("_(not verified)_") == 3 and "**Training:** ✅ learned _(not verified)_" in verdicts
+    assert "Values from the fork's run, not verified." in md
+    assert "### Training smoke test: ✅ learned _(not verified)_" in md and "### Lint: ✅ 0 errors, 0 warnings in 2 files _(not verified)_" in md
+    tokens = assert_safe_markdown(md)
+    assert any(t.type == "blockquote_open" for t in tokens)
+    small = run_labtax(*args, "--unverified", "--max-chars", "2000", cwd=tmp_path)  # cut to the bone, still marked
+    assert small.returncode == 0 and "Values from the fork's run, not verified." in small.stdout
+
+
 def test_samples_option_and_missing_sample_files_are_tolerated(tmp_path):
     summary = normal_run(tmp_path)
     (tmp_path / "generated" / POEMS.removesuffix("qna.yaml") / "samples.jsonl").unlink()

@@ -44,8 +44,9 @@ def _pr_from_event() -> int | None:
 @click.option("--post", is_flag=True, help="Post to the pull request (token from GITHUB_TOKEN, API from GITHUB_API_URL).")
 @click.option("--repo", envvar="GITHUB_REPOSITORY", default=None, help="OWNER/NAME for --post [env: GITHUB_REPOSITORY].")
 @click.option("--pr", type=click.IntRange(1), default=None, help="Pull-request number for --post (default: from the GitHub Actions event).")
+@click.option("--unverified", is_flag=True, help="The inputs come from a run the pull request controlled (a fork's): mark every verdict as not verified.")
 @click.option("--bot-login", envvar="LABTAX_BOT_LOGIN", default=None, help="With --post and a GitHub App's installation token: the app's bot account, whose comment is updated (default: github-actions[bot]) [env: LABTAX_BOT_LOGIN].")
-def command(summary_path, train_report, lint_report, output, samples_per_leaf, rejected_per_leaf, max_chars, post, repo, pr, bot_login):
+def command(summary_path, train_report, lint_report, output, samples_per_leaf, rejected_per_leaf, max_chars, post, repo, pr, unverified, bot_login):
     """Render the pull-request comment; with --post, create or update it on GitHub.
 
     Exit status: 0 rendered/posted, 2 bad input or GitHub refused (the message says what to check).
@@ -70,6 +71,7 @@ def command(summary_path, train_report, lint_report, output, samples_per_leaf, r
         rejected_per_leaf=rejected_per_leaf,
         max_chars=max_chars or GITHUB_COMMENT_LIMIT,
         footer=f"labtax {__version__}: this comment is updated in place on every push.",
+        unverified=unverified,
     )
     if output:
         from labtax.fileio import write_output

@@ -39,6 +39,14 @@ CELL_CHARS = 200
 MAX_LINT_FINDINGS = 50
 MAX_REASONS = 6
 NOTE_RESERVE = 800
+# A fork's pull request runs the fork's own copy of generate.yml, so what its artifact says cannot be
+# vouched for by the job that posts: every verdict from it carries this mark (see docs/ci.md).
+NOT_VERIFIED = " _(not verified)_"
+UNVERIFIED_NOTE = (
+    f"> {WARN} **Values from the fork's run, not verified.** GitHub runs a fork's pull request with the "
+    "fork's own workflow files, so the counts, samples and verdicts below are what that run reported: "
+    "this repository's labtax escaped them but did not recompute them.\n\n"
+)
 
 # --------------------------------------------------------------------------- escaping
 
@@ -186,7 +194,7 @@ def train_status(train: dict | None) -> tuple[str, str] | None:
 # --------------------------------------------------------------------------- pieces
 
 
-def render_header(summary: dict, lint: dict | None, train: dict | None) -> str:
+def render_header(summary: dict, lint: dict | None, train: dict | None, unverified: bool = False) -> str:
     leaves = _as_dict(summary.get("leaves"))
     parts = [("Data", data_status(leaves))]
     if (ls := lint_status(lint)) is not None:
@@ -194,9 +202,13 @@ def render_header(summary: dict, lint: dict | None, train: dict | None) -> str:
     if (ts := train_status(train)) is not None:
         parts.append(("Training", ts))
     overall = _worst(*(status for _, (status, _) in parts))
-    lines = [MARKER, f"## 🧪 labtax: {overall} {_TITLE[overall]}", ""]
-    lines.append(" · ".join(f"**{name}:** {status} {text}" for name, (status, text) in parts))
+    mark = NOT_VERIFIED if unverified else ""
+    lines = [MARKER, f"## 🧪 labtax: {overall} {_TITLE[overall]}{mark}", ""]
+    lines.append(" · ".join(f"**{name}:** {status} {text}{mark}" for name, (status, text) in parts))
     lines.append("")
+    if unverified:
+        lines.append(UNVERIFIED_NOTE.rstrip("\n"))
+        lines.append("")
     run = _as_dict(summary.get("run"))
     meta = []
     if run.get("teacher") is not None or run.get("model") is not None:
@@ -333,11 +345,11 @@ def render_leaf(leaf: str, stats: dict, samples: list, rejected: list, message_c
     return "".join(lines) + "\n"
 
 
-def render_lint(lint: dict, max_findings: int) -> str:
+def render_lint(lint: dict, max_findings: int, mark: str = "") -> str:
     status, text = lint_status(lint)
     files = _as_int(lint.get("files"))
     where = f" in {files:,} file{'s' * (files != 1)}" if files is not None else ""
-    out = [f"### Lint: {status} {text}{where}\n\n"]
+    out = [f"### Lint: {status} {text}{where}{mark}\n\n"]
     findings = [_as_dict(f) for f in _as_list(lint.get("findings"))]
     findings.sort(key=lambda f: (f.get("level") != "error", str(f.get("path")), _as_int(f.get("line")) or 0))
     if findings and max_findings > 0:
@@ -352,9 +364,9 @@ def render_lint(lint: dict, max_findings: int) -> str:
     return "".join(out) + "\n"
 
 
-def render_train(train: dict, examples: int) -> str:
+def render_train(train: dict, examples: int, mark: str = "") -> str:
     status, verdict = train_status(train)
-    out = [f"### Training smoke test: {status} {verdict}\n\n"]
+    out = [f"### Training smoke test: {status} {verdict}{mark}\n\n"]
     if train.get("verdict_line"):
         out.append(f"{inline(train['verdict_line'], 400)}\n\n")
     phases = [_as_dict(p) for p in _as_list(train.get("phases"))]
@@ -414,19 +426,24 @@ def _first_fitting(variants, budget: _Budget, cap_bytes: int) -> tuple[int, str]
     return len(variants), ""
 
 
-def render_comment(inputs, *, samples_per_leaf: int = 3, rejected_per_leaf: int = 2, max_chars: int = GITHUB_COMMENT_LIMIT, footer: str = "") -> str:
-    """The whole comment, at most `max_chars` (UTF-8 bytes), cutting the least important pieces first."""
+def render_comment(inputs, *, samples_per_leaf: int = 3, rejected_per_leaf: int = 2, max_chars: int = GITHUB_COMMENT_LIMIT,
+                   footer: str = "", unverified: bool = False) -> str:
+    """The whole comment, at most `max_chars` (UTF-8 bytes), cutting the least important pieces first.
+
+    `unverified`: the inputs come from a run the pull request controlled (a fork's); every verdict says so.
+    """
     summary, lint, train = inputs.summary, inputs.lint, inputs.train
     leaves = dict(sorted(inputs.leaves().items(), key=lambda kv: str(kv[0])))
-    header = render_header(summary, lint, train)
+    header = render_header(summary, lint, train, unverified)
+    mark = NOT_VERIFIED if unverified else ""
     foot = f"\n<sub>{inline(footer, 200)}</sub>\n" if footer else ""
     budget = _Budget(max_chars - size(header) - size(foot) - NOTE_RESERVE)
     cut: list[str] = []
 
     training = ""
     if train is not None:
-        variants = [render_train(train, 3), render_train(train, 1), render_train({**train, "examples": []}, 0),
-                    render_train({"verdict": train.get("verdict"), "verdict_line": train.get("verdict_line")}, 0)]
+        variants = [render_train(train, 3, mark), render_train(train, 1, mark), render_train({**train, "examples": []}, 0, mark),
+                    render_train({"verdict": train.get("verdict"), "verdict_line": train.get("verdict_line")}, 0, mark)]
         index, training = _first_fitting(variants, budget, max_chars // 5)
         if index:
             cut.append("training details" if index < len(variants) else "the training section")
@@ -434,7 +451,7 @@ def render_comment(inputs, *, samples_per_leaf: int = 3, rejected_per_leaf: int 
     if lint is not None:
         total = len(_as_list(lint.get("findings")))
         limits = (MAX_LINT_FINDINGS, 20, 10, 5, 0)
-        index, lint_text = _first_fitting([render_lint(lint, n) for n in limits], budget, max_chars // 4)
+        index, lint_text = _first_fitting([render_lint(lint, n, mark) for n in limits], budget, max_chars // 4)
         if index == len(limits):
             cut.append("the lint section")
         elif index and total > limits[index]:
