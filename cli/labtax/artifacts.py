@@ -1,28 +1,180 @@
 """Writing generation results: per-leaf samples, buckets, rejections, held-out seeds, summary.
 
-Every file is written atomically; per-leaf files are written as soon as the leaf is done.
+Every file is written atomically; per-leaf files are written as soon as the leaf is done. The per-leaf
+folders are the source of truth: the bucket files, rejected.jsonl, heldout.jsonl and summary.json are
+rebuilt at the end of every run from every leaf folder present under --output (this run's leaves and
+earlier runs' alike, sorted by leaf path), so generating leaf B after leaf A never drops A from what
+`labtax train` reads. To drop a leaf, delete its folder under --output.
+
+One `generate` at a time per output folder: run_generation holds an exclusive lock (fcntl.flock on
+.labtax-generate.lock) from start to end; a second run refuses at once, naming the one that holds it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
+import os
+import socket
+from collections import Counter
+from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 
+from labtax.errors import LabtaxError
 from labtax.fileio import write_json_atomic, write_text_atomic
+from labtax.taxonomy.kinds import LEAF_FILE, TREES, kind_of
+
+LOCK_FILE = ".labtax-generate.lock"
+LEAF_RECORD = "leaf.json"  # per leaf: its summary, held-out seeds and run, beside samples.jsonl
+SAMPLES, REJECTED = "samples.jsonl", "rejected.jsonl"
+KINDS = tuple(TREES.values())
+COUNTS = ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens")
+
+
+class OutputBusy(LabtaxError):
+    """Another `labtax generate` holds the output folder."""
 
 
 def jsonl(records: list[dict]) -> str:
     return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
 
 
-def write_leaf(output: Path, leaf_dir: Path, samples: list[dict], rejected: list[dict]) -> None:
-    write_text_atomic(leaf_dir / "samples.jsonl", jsonl(samples))
-    write_text_atomic(leaf_dir / "rejected.jsonl", jsonl(rejected))
+def digest(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def write_run(output: Path, buckets: dict[str, list[dict]], rejected: list[dict], heldout: list[dict], summary: dict) -> None:
-    for bucket, records in buckets.items():
+@contextmanager
+def output_lock(output: Path, started: str):
+    """Hold the output folder for one run. Refuses (OutputBusy, exit 2) rather than waits: a CI job or a
+    second terminal learns at once which run holds it, instead of hanging behind an hour-long run. The
+    kernel drops the lock when the holder exits, even on kill -9, so a stale lock file never blocks."""
+    import fcntl
+
+    output = Path(output)
+    path = output / LOCK_FILE
+    try:
+        output.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
+    except OSError as exc:
+        raise LabtaxError(f"cannot use --output {output}: {exc.strerror or exc} ({exc.filename or path}); choose a folder you can write to") from None
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "a run that is just starting"
+            raise OutputBusy(f"--output {output} is in use by another `labtax generate` ({holder}); wait for it to finish, or pass another --output") from None
+        os.ftruncate(fd, 0)
+        os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, started {started}\n".encode())
+        yield
+    finally:
+        os.close(fd)  # releases the lock
+
+
+def write_leaf(leaf_dir: Path, samples: list[dict], rejected: list[dict], record: dict) -> None:
+    """The leaf's files; leaf.json last, with a hash of samples.jsonl, so a run killed between the writes
+    leaves a mismatch that the rebuild notices instead of trusting stale counts."""
+    text = jsonl(samples)
+    write_text_atomic(leaf_dir / SAMPLES, text)
+    write_text_atomic(leaf_dir / REJECTED, jsonl(rejected))
+    write_json_atomic(leaf_dir / LEAF_RECORD, {**record, "samples_sha256": digest(text)})
+
+
+@dataclass
+class LeafOutput:
+    path: str  # the leaf path (taxonomy-relative qna.yaml); its folder is its place under --output
+    kind: str
+    samples: list[dict]
+    rejected: list[dict]
+    summary: dict
+    heldout: list[dict] = field(default_factory=list)
+
+
+def leaf_folders(output: Path):
+    """Every folder under `output` holding a samples.jsonl, skipping hidden folders (the call cache)."""
+    for folder, dirs, files in os.walk(output):
+        dirs[:] = sorted(d for d in dirs if not d.startswith("."))
+        if SAMPLES in files and Path(folder) != Path(output):
+            yield Path(folder)
+
+
+def read_leaf(output: Path, folder: Path) -> LeafOutput:
+    rel = folder.relative_to(output).as_posix()
+    path = f"{rel}/{LEAF_FILE}"
+    text = (folder / SAMPLES).read_text(encoding="utf-8")
+    samples, rejected = _parse_jsonl(folder / SAMPLES, text), _parse_jsonl(folder / REJECTED)
+    try:
+        record = json.loads((folder / LEAF_RECORD).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        record = None
+    if isinstance(record, dict) and isinstance(record.get("summary"), dict) and record.get("samples_sha256") == digest(text):
+        leaf = record.get("leaf")
+        path = leaf if isinstance(leaf, str) and leaf.rsplit("/", 1)[0] == rel else path
+        heldout = [h for h in record["heldout"] if isinstance(h, dict)] if isinstance(record.get("heldout"), list) else []
+        kind = record["summary"].get("kind")
+        return LeafOutput(path, kind if kind in KINDS else kind_of(path), samples, rejected, record["summary"], heldout)
+    kind = kind_of(path)
+    summary = {
+        "kind": kind,
+        **dict.fromkeys(COUNTS, 0),
+        "requested": len(samples),
+        "generated": len(samples) + len(rejected),
+        "accepted": len(samples),
+        "rejected": dict(Counter(str(r.get("reason")) for r in rejected)),
+        "rejected_by_stage": dict(Counter(str(r.get("stage")) for r in rejected)),
+        "seconds": 0.0,
+        "note": f"{LEAF_RECORD} is missing or does not match {SAMPLES} (an older labtax or an interrupted run): counts rebuilt from the files, held-out seeds unknown; re-run generate on this leaf (its calls are cached)",
+    }
+    return LeafOutput(path, kind, samples, rejected, summary)
+
+
+def _parse_jsonl(path: Path, text: str | None = None) -> list[dict]:
+    """The records of a per-leaf .jsonl (none if it is missing); a damaged line is an error naming the fix,
+    never a sample silently dropped from the buckets."""
+    if text is None:
+        if not path.is_file():
+            return []
+        text = path.read_text(encoding="utf-8")
+    records = []
+    for number, line in enumerate(text.splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+        except ValueError:
+            record = None
+        if not isinstance(record, dict):
+            raise LabtaxError(f"{path}:{number} is not a JSON object (a damaged file?); delete the folder {path.parent} and re-run generate on that leaf (its calls are cached)")
+        records.append(record)
+    return records
+
+
+def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
+    """Rebuild the bucket files, rejected.jsonl, heldout.jsonl and summary.json from every leaf folder
+    under `output`, in leaf-path order (byte-identical for identical leaf files); return the summary."""
+    output = Path(output)
+    try:
+        leaves = sorted((read_leaf(output, folder) for folder in leaf_folders(output)), key=lambda leaf: leaf.path)
+    except (OSError, UnicodeDecodeError) as exc:
+        raise LabtaxError(f"cannot read the earlier output under --output {output}: {exc}; delete the damaged leaf folder or pass another --output") from None
+    grouped = {bucket: [] for bucket in buckets}
+    for leaf in leaves:
+        grouped.setdefault(leaf.kind, []).extend(leaf.samples)
+    for bucket, records in grouped.items():
         write_text_atomic(output / f"{bucket}.jsonl", jsonl(records))
-    write_text_atomic(output / "rejected.jsonl", jsonl(rejected))
-    write_text_atomic(output / "heldout.jsonl", jsonl(heldout))
+    write_text_atomic(output / REJECTED, jsonl([r for leaf in leaves for r in leaf.rejected]))
+    write_text_atomic(output / "heldout.jsonl", jsonl([h for leaf in leaves for h in leaf.heldout]))
+    per_leaf = {leaf.path: leaf.summary for leaf in leaves}
+    totals = {key: sum(_count(leaf.get(key)) for leaf in per_leaf.values()) for key in COUNTS}
+    totals["rejected"] = dict(sum((Counter({str(k): _count(v) for k, v in _as_dict(leaf.get("rejected")).items()}) for leaf in per_leaf.values()), Counter()))
+    summary = {"run": run, "leaves": per_leaf, "totals": totals}
     write_json_atomic(output / "summary.json", summary)
+    return summary
+
+
+def _as_dict(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _count(value) -> int:
+    return value if isinstance(value, int) and not isinstance(value, bool) else 0

@@ -180,36 +180,38 @@ def now_iso() -> str:
 
 
 async def run_generation(leaves: list, teacher, output: Path, settings: Settings, *, progress=None, on_leaf_done=None) -> dict:
-    """Generate for every leaf concurrently (the teacher bounds concurrency); write artifacts; return the summary."""
+    """Generate for every leaf concurrently (the teacher bounds concurrency); write artifacts; return the summary.
+
+    Holds the output folder's lock throughout (a second run on it refuses with artifacts.OutputBusy). The
+    summary and bucket files cover every leaf folder under `output`, earlier runs' too; `run.leaves`
+    lists the leaves this run generated.
+    """
     from labtax import artifacts
 
     started, wall = now_iso(), time.monotonic()
     output = Path(output)
-    cache = CallCache(output / ".cache" / "calls")
-    commit = head_commit(leaves[0].root) if leaves else None
-    jobs = [make_job(leaf, teacher, cache, settings, progress) for leaf in leaves]
+    with artifacts.output_lock(output, started):
+        cache = CallCache(output / ".cache" / "calls")
+        commit = head_commit(leaves[0].root) if leaves else None
+        jobs = [make_job(leaf, teacher, cache, settings, progress) for leaf in leaves]
 
-    async def one(job):
-        result = await generate_leaf(job, settings)
-        samples = [sample_record(result, a, teacher, commit) for a in result.accepted]
-        rejected = [rejected_record(result, i, r) for i, r in result.rejected]
-        artifacts.write_leaf(output, leaf_output_dir(output, job.leaf), samples, rejected)
-        if on_leaf_done:
-            on_leaf_done(result)
-        return result, samples, rejected
+        async def one(job):
+            result = await generate_leaf(job, settings)
+            samples = [sample_record(result, a, teacher, commit) for a in result.accepted]
+            rejected = [rejected_record(result, i, r) for i, r in result.rejected]
+            record = {
+                "leaf": job.leaf.path,
+                "summary": {**leaf_summary(result, settings.num_samples), "generated_at": started},
+                "heldout": [heldout_record(job.leaf, item) for item in result.heldout],
+            }
+            # In a thread: a big leaf's writes would otherwise stall the calls of the leaves still running.
+            await asyncio.to_thread(artifacts.write_leaf, leaf_output_dir(output, job.leaf), samples, rejected, record)
+            if on_leaf_done:
+                on_leaf_done(result)
+            return result
 
-    done = await asyncio.gather(*(one(job) for job in jobs))
-    buckets = {bucket: [] for bucket in BUCKETS}
-    all_rejected, heldout, per_leaf = [], [], {}
-    for result, samples, rejected in done:
-        buckets[result.leaf.kind] += samples
-        all_rejected += rejected
-        heldout += [heldout_record(result.leaf, item) for item in result.heldout]
-        per_leaf[result.leaf.path] = leaf_summary(result, settings.num_samples)
-    totals = {key: sum(leaf[key] for leaf in per_leaf.values()) for key in ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens")}
-    totals["rejected"] = dict(sum((Counter(leaf["rejected"]) for leaf in per_leaf.values()), Counter()))
-    summary = {
-        "run": {
+        done = await asyncio.gather(*(one(job) for job in jobs))
+        run = {
             "teacher": teacher.name,
             "model": teacher.model,
             "commit": commit,
@@ -218,10 +220,7 @@ async def run_generation(leaves: list, teacher, output: Path, settings: Settings
             "num_samples": settings.num_samples,
             "max_attempts": settings.max_attempts,
             "dedup_threshold": settings.dedup_threshold,
-            "pipeline_versions": sorted({r.prompts for r, _, _ in done}),
-        },
-        "leaves": per_leaf,
-        "totals": totals,
-    }
-    artifacts.write_run(output, buckets, all_rejected, heldout, summary)
-    return summary
+            "pipeline_versions": sorted({r.prompts for r in done}),
+            "leaves": sorted(r.leaf.path for r in done),
+        }
+        return artifacts.write_run(output, BUCKETS, run)

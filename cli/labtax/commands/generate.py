@@ -8,6 +8,7 @@ from pathlib import Path
 
 import click
 
+from labtax.errors import LabtaxError
 from labtax.select import selection_options
 
 
@@ -48,7 +49,7 @@ def print_plan(leaves, settings) -> None:
 @click.command("generate")
 @selection_options
 @click.option("-n", "--num-samples", type=click.IntRange(1, 100000), default=5, show_default=True, help="Accepted samples wanted per leaf (an exact target).")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("generated"), show_default=True)
+@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("generated"), show_default=True, help="Output folder. One generate at a time per folder (a second one exits 2 naming the first). Bucket files and summary.json cover every leaf folder in it, earlier runs' too. A symlinked file inside it is refused, never replaced.")
 @click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True, help="Teacher requests in flight at once.")
 @click.option("--max-attempts", type=click.IntRange(1, 100), default=4, show_default=True, help="Candidates tried per requested sample, at most.")
 @click.option("--model", default=None, help="Teacher model name (OpenAI-compatible endpoint).")
@@ -93,13 +94,22 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
 
     try:
         summary = asyncio.run(go())
+    except OSError as exc:  # a file or the disk, not the teacher (a teacher's failure only rejects a candidate)
+        where = f"{exc.filename}" if exc.filename else f"under --output {output}"
+        raise LabtaxError(f"{exc.strerror or exc}: {where}; free space or fix the permissions there (or pass another --output), then re-run: finished calls are cached") from None
     finally:
         bar.close()
-    for path, leaf in summary["leaves"].items():
+    this_run = summary["run"]["leaves"]
+    for path in this_run:
+        leaf = summary["leaves"][path]
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(leaf["rejected"].items())) or "none"
         click.echo(f"{path}: accepted {leaf['accepted']}/{leaf['requested']}, rejected: {rejected}; teacher calls {leaf['teacher_calls']}, cached {leaf['cached_calls']}, {leaf['seconds']:.1f}s")
         if leaf["note"]:
             click.echo(f"  note: {leaf['note']}")
-    totals = summary["totals"]
-    click.echo(f"wrote {output}/: {totals['accepted']} sample(s) for {len(summary['leaves'])} leaf/leaves ({totals['teacher_calls']} teacher calls, {totals['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s")
+    earlier = [path for path in summary["leaves"] if path not in set(this_run)]
+    if earlier:
+        shown = ", ".join(earlier[:5]) + (f" and {len(earlier) - 5} more" if len(earlier) > 5 else "")
+        click.echo(f"kept from earlier runs in {output}/ (in the bucket files and summary too; delete a leaf's folder there to drop it): {shown}")
+    calls = {key: sum(summary["leaves"][path][key] for path in this_run) for key in ("teacher_calls", "cached_calls")}
+    click.echo(f"wrote {output}/: {summary['totals']['accepted']} sample(s) for {len(summary['leaves'])} leaf/leaves ({calls['teacher_calls']} teacher calls, {calls['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s")
     sys.exit(1 if skipped else 0)

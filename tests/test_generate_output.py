@@ -1,0 +1,160 @@
+"""The output folder across runs: every leaf folder stays in the buckets and summary, one run at a time,
+files readable under the user's umask. Real fake server, real client, real `labtax` subprocesses."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import stat
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from labtax.artifacts import LOCK_FILE, OutputBusy
+from labtax.generate import Settings, run_generation
+from labtax.teacher.openai_backend import OpenAITeacher
+
+from .conftest import run_labtax
+from .fake_openai import FakeOpenAI
+from .test_generate import LEAVES, leaves_of, make_taxonomy, read_jsonl
+from .test_generate_cli import _env, _labtax_cmd
+
+RUN_FILES = ("knowledge.jsonl", "foundational.jsonl", "compositional.jsonl", "rejected.jsonl", "heldout.jsonl")
+A, B = LEAVES["freeform"] + "/qna.yaml", LEAVES["knowledge"] + "/qna.yaml"
+
+
+def _generate(fake, leaves, out, n=2):
+    async def go():
+        teacher = OpenAITeacher(fake.base_url, "test-key", "fake-teacher")
+        try:
+            return await run_generation(leaves, teacher, out, Settings(num_samples=n))
+        finally:
+            await teacher.aclose()
+
+    return asyncio.run(go())
+
+
+def _bytes(out: Path) -> dict[str, bytes]:
+    return {name: (out / name).read_bytes() for name in RUN_FILES}
+
+
+def test_a_second_leaf_keeps_the_first_in_buckets_and_summary_byte_for_byte(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+    by_path = {leaf.path: leaf for leaf in leaves_of(root)}
+    with FakeOpenAI() as fake:
+        _generate(fake, [by_path[A]], tmp_path / "seq")
+        summary = _generate(fake, [by_path[B]], tmp_path / "seq")
+        together = _generate(fake, [by_path[A], by_path[B]], tmp_path / "both")
+    seq = tmp_path / "seq"
+    assert sorted(summary["leaves"]) == [A, B] and summary["run"]["leaves"] == [B]
+    assert summary["totals"]["accepted"] == together["totals"]["accepted"] == 4
+    assert {s["leaf"] for s in read_jsonl(seq / "compositional.jsonl")} == {A}
+    assert {s["leaf"] for s in read_jsonl(seq / "knowledge.jsonl")} == {B}
+    assert {h["leaf"] for h in read_jsonl(seq / "heldout.jsonl")} == {A, B}
+    assert json.loads((seq / "summary.json").read_text())["leaves"][A]["accepted"] == 2
+    # What `train` reads does not depend on how the leaves were split over runs.
+    assert _bytes(seq) == _bytes(tmp_path / "both")
+    varying = ("seconds", "generated_at")
+    assert {k: v for k, v in summary["leaves"][A].items() if k not in varying} == {k: v for k, v in together["leaves"][A].items() if k not in varying}
+
+
+def test_leaf_folder_without_its_record_is_kept_with_a_note(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+    by_path = {leaf.path: leaf for leaf in leaves_of(root)}
+    out = tmp_path / "gen"
+    with FakeOpenAI() as fake:
+        _generate(fake, [by_path[A]], out)
+        (out / LEAVES["freeform"] / "leaf.json").unlink()  # as an older labtax left it
+        summary = _generate(fake, [by_path[B]], out)
+    assert summary["leaves"][A]["accepted"] == 2 and "leaf.json is missing" in summary["leaves"][A]["note"]
+    assert len(read_jsonl(out / "compositional.jsonl")) == 2 and summary["totals"]["accepted"] == 4
+
+
+def test_cli_second_leaf_keeps_the_first_and_says_so(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+    out = tmp_path / "gen"
+    with FakeOpenAI() as fake:
+        first = run_labtax("generate", LEAVES["freeform"], "-n", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
+        assert first.returncode == 0, first.stderr
+        second = run_labtax("generate", LEAVES["knowledge"], "-n", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
+    assert second.returncode == 0, second.stderr
+    assert f"kept from earlier runs in {out}/" in second.stdout and A in second.stdout
+    assert f"wrote {out}/: 4 sample(s) for 2 leaf/leaves" in second.stdout
+    assert [s["leaf"] for s in read_jsonl(out / "compositional.jsonl")] == [A, A]
+    assert sorted(json.loads((out / "summary.json").read_text())["leaves"]) == [A, B]
+
+
+def test_second_run_on_the_same_output_refuses_naming_the_first(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+    out = tmp_path / "gen"
+    args = ["generate", "-n", "3", "--concurrency", "1", "--no-progress", "--output", str(out)]
+    with FakeOpenAI(latency=0.25) as fake:  # 24 calls one at a time: about 6 s, while the second starts
+        first = subprocess.Popen([*_labtax_cmd(), *args], cwd=root, env={**os.environ, **_env(fake)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while fake.calls() < 2 and time.monotonic() < deadline:
+            time.sleep(0.02)
+        second = run_labtax(*args, cwd=root, env=_env(fake))
+        still_running = first.poll() is None
+        _, first_err = first.communicate(timeout=120)
+    assert second.returncode == 2 and "Traceback" not in second.stderr, second.stdout + second.stderr
+    assert still_running, "the first run ended before the second was refused: the test proves nothing"
+    assert "in use by another `labtax generate`" in second.stderr and f"pid {first.pid} " in second.stderr
+    assert first.returncode == 0, first_err
+    # The folder is exactly what the first run wrote: each leaf's samples agree with the buckets.
+    for path in (A, B):
+        leaf_samples = read_jsonl(out / path.rsplit("/", 1)[0] / "samples.jsonl")
+        bucket = read_jsonl(out / ("knowledge.jsonl" if path == B else "compositional.jsonl"))
+        assert [s for s in bucket if s["leaf"] == path] == leaf_samples and len(leaf_samples) == 3
+
+
+def test_lock_is_exclusive_within_a_process_and_released_after(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    leaves = leaves_of(root)
+    out = tmp_path / "gen"
+
+    async def both(fake):
+        teachers = [OpenAITeacher(fake.base_url, "k", "fake-teacher") for _ in range(2)]
+        try:
+            return await asyncio.gather(*(run_generation(leaves, t, out, Settings(num_samples=2)) for t in teachers), return_exceptions=True)
+        finally:
+            for t in teachers:
+                await t.aclose()
+
+    with FakeOpenAI(latency=0.02) as fake:
+        results = asyncio.run(both(fake))
+        assert sorted(type(r).__name__ for r in results) == ["OutputBusy", "dict"]
+        busy = next(r for r in results if isinstance(r, OutputBusy))
+        assert f"pid {os.getpid()} " in str(busy) and busy.exit_code == 2
+        assert _generate(fake, leaves, out)["totals"]["accepted"] == 2  # released: the next run proceeds
+    assert (out / LOCK_FILE).is_file()
+
+
+@pytest.mark.parametrize("mask,expected", [(0o022, 0o644), (0o077, 0o600)])
+def test_generated_files_honour_the_umask(tmp_path, mask, expected):
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    out = tmp_path / "gen"
+    old = os.umask(mask)
+    try:
+        with FakeOpenAI() as fake:
+            proc = run_labtax("generate", "-n", "1", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
+    finally:
+        os.umask(old)
+    assert proc.returncode == 0, proc.stderr
+    files = [p for p in out.rglob("*") if p.is_file() and p.name != LOCK_FILE]
+    assert len(files) > 8 and {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(expected)}
+
+
+def test_symlinked_file_in_the_output_is_refused_not_replaced(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    out = tmp_path / "gen"
+    out.mkdir()
+    target = tmp_path / "precious.json"
+    target.write_text("keep")
+    (out / "summary.json").symlink_to(target)
+    with FakeOpenAI() as fake:
+        proc = run_labtax("generate", "-n", "1", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "summary.json is a symlink" in proc.stderr and target.read_text() == "keep" and (out / "summary.json").is_symlink()
