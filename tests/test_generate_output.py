@@ -158,3 +158,18 @@ def test_symlinked_file_in_the_output_is_refused_not_replaced(tmp_path):
         proc = run_labtax("generate", "-n", "1", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "summary.json is a symlink" in proc.stderr and target.read_text() == "keep" and (out / "summary.json").is_symlink()
+
+
+def test_unwritable_output_is_a_clear_usage_error(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    blocked = tmp_path / "blocked"
+    blocked.mkdir()
+    (blocked / "compositional_skills").write_text("a file where a leaf folder goes")
+    (tmp_path / "plain-file").write_text("")
+    with FakeOpenAI() as fake:
+        in_the_way = run_labtax("generate", "-n", "1", "--no-progress", "--output", str(blocked), cwd=root, env=_env(fake))
+        under_a_file = run_labtax("generate", "-n", "1", "--no-progress", "--output", str(tmp_path / "plain-file" / "out"), cwd=root, env=_env(fake))
+    for proc in (in_the_way, under_a_file):
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot write {blocked / LEAVES['freeform']}: Not a directory" in in_the_way.stderr and "pass another --output" in in_the_way.stderr
+    assert f"cannot use --output {tmp_path / 'plain-file' / 'out'}: Not a directory" in under_a_file.stderr

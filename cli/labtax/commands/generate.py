@@ -96,7 +96,7 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
         summary = asyncio.run(go())
     except OSError as exc:  # a file or the disk, not the teacher (a teacher's failure only rejects a candidate)
         where = f"{exc.filename}" if exc.filename else f"under --output {output}"
-        raise LabtaxError(f"{exc.strerror or exc}: {where}; free space or fix the permissions there (or pass another --output), then re-run: finished calls are cached") from None
+        raise LabtaxError(f"cannot write {where}: {exc.strerror or exc}; fix that path (a file in the way, permissions, a full disk) or pass another --output, then re-run: finished calls are cached") from None
     finally:
         bar.close()
     this_run = summary["run"]["leaves"]
