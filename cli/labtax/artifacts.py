@@ -26,7 +26,7 @@ from labtax.fileio import write_json_atomic, write_text_atomic
 from labtax.taxonomy.kinds import LEAF_FILE, TREES, kind_of
 
 LOCK_FILE = ".labtax-generate.lock"
-LEAF_RECORD = "leaf.json"  # per leaf: its summary, held-out seeds and run, beside samples.jsonl
+LEAF_RECORD = "leaf.json"  # per leaf, beside samples.jsonl: its summary, held-out seeds, a hash of samples.jsonl
 SAMPLES, REJECTED = "samples.jsonl", "rejected.jsonl"
 KINDS = tuple(TREES.values())
 COUNTS = ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens")
@@ -92,10 +92,14 @@ class LeafOutput:
 
 def leaf_folders(output: Path):
     """Every folder under `output` holding a samples.jsonl, skipping hidden folders (the call cache)."""
-    for folder, dirs, files in os.walk(output):
+    for folder, dirs, files in os.walk(output, onerror=_raise):  # an unreadable folder is an error, not a dropped leaf
         dirs[:] = sorted(d for d in dirs if not d.startswith("."))
         if SAMPLES in files and Path(folder) != Path(output):
             yield Path(folder)
+
+
+def _raise(exc: OSError) -> None:
+    raise exc
 
 
 def read_leaf(output: Path, folder: Path) -> LeafOutput:
