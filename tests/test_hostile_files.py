@@ -186,3 +186,16 @@ def test_utf16_is_an_encoding_finding_that_names_the_encoding(repo):
     code, report = lint(repo)
     assert code == 1 and found(report) == {("compositional_skills/writing/a/qna.yaml", "LT005")}
     assert "UTF-16 LE" in report["findings"][0]["message"]
+
+
+@pytest.mark.parametrize("name", [".yamllint.yaml", ".labtax.toml"])
+def test_settings_files_are_read_through_the_same_guard(repo, name):
+    (repo / name).symlink_to("/dev/zero")
+    proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"cannot read {name}" in proc.stderr or f"from {name}" in proc.stderr
+    assert "symlink points outside the repository (to /dev/zero)" in proc.stderr
+    (repo / name).unlink()
+    os.mkfifo(repo / name)
+    proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+    assert proc.returncode == 2 and "not a regular file (a FIFO)" in proc.stderr, proc.stderr

@@ -31,13 +31,24 @@ DISABLE_FILE = re.compile(r"^#\s*yamllint disable-file\s*$")  # yamllint's own f
 
 @functools.cache
 def _config(inline: str | None, root: Path):
-    from yamllint.config import YamlLintConfig
+    from yamllint.config import YamlLintConfig, YamlLintConfigError
+
+    from labtax.errors import LabtaxError
+    from labtax.taxonomy.files import read_bytes
+    from labtax.taxonomy.problems import LoadProblem
 
     if inline is not None:
         return YamlLintConfig(content=inline)
     for name in CONFIG_FILES:
-        if (root / name).is_file():
-            return YamlLintConfig(file=str(root / name))
+        path = root / name
+        if not (path.exists() or path.is_symlink()):
+            continue
+        try:  # the config comes with the repository: read it through the same guard as the leaves
+            return YamlLintConfig(content=read_bytes(path, root, 1024 * 1024).decode("utf-8", errors="replace"))
+        except LoadProblem as problem:
+            raise LabtaxError(f"cannot read {name}: {problem.message}") from None
+        except YamlLintConfigError as exc:
+            raise LabtaxError(f"{name}: {exc}; fix the yamllint configuration") from None
     return YamlLintConfig(file=str(BUILTIN))
 
 
