@@ -65,6 +65,30 @@ def test_pipeline_generates_for_exactly_the_changed_leaf_and_renders_the_comment
     assert inline(NEW_LEAF) in comment and inline(BASE_LEAF) not in comment
 
 
+def test_pipeline_runs_from_the_base_checkout_on_the_pull_request_files(pr_repo, tmp_path):
+    """The CI layout (generate.yml): the base commit's script in base/, run inside the pull request's
+    checkout, writing outside it; a teacher endpoint (a fake on 127.0.0.1) and no training keep it fast."""
+    from .fake_openai import FakeOpenAI
+
+    script = tmp_path / "base" / ".github" / "scripts" / "pr-pipeline.sh"
+    script.parent.mkdir(parents=True)
+    shutil.copy(SCRIPT, script)
+    with FakeOpenAI() as fake:
+        env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GITHUB_", "LABTAX_"))}
+        env.update({"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "BASE_REF": "main", "NUM_SAMPLES": "2",
+                    "TRAIN": "0", "OUTPUT": "../generated", "COMMENT": "../comment.md", "OPENAI_BASE_URL": fake.base_url,
+                    "OPENAI_API_KEY": "test-key", "LABTAX_TEACHER_MODEL": fake.model})
+        proc = subprocess.run(["bash", "../base/.github/scripts/pr-pipeline.sh"], cwd=pr_repo, env=env,
+                              capture_output=True, text=True, timeout=600)
+    assert proc.returncode == 0, proc.stderr[-6000:]
+    assert "teacher: endpoint from OPENAI_BASE_URL" in proc.stderr
+    summary = json.loads((tmp_path / "generated" / "summary.json").read_text())
+    assert list(summary["leaves"]) == [f"{NEW_LEAF}/qna.yaml"] and summary["leaves"][f"{NEW_LEAF}/qna.yaml"]["accepted"] == 2
+    assert inline(NEW_LEAF) in (tmp_path / "comment.md").read_text()
+    # the pull request's checkout is only read: nothing written into it
+    assert git(pr_repo, "status", "--porcelain", "--untracked-files=all").stdout == ""
+
+
 def test_pipeline_with_no_changed_leaf_does_nothing_and_succeeds(pr_repo):
     """Fast path (no teacher, no torch): a branch that changes no leaf."""
     git(pr_repo, "checkout", "-q", "main")

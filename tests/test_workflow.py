@@ -7,6 +7,7 @@ import itertools
 import json
 import os
 import re
+import shlex
 import shutil
 import subprocess
 import sys
@@ -21,6 +22,7 @@ from .conftest import CORPUS, REPO, run_labtax
 BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 TEACHER_SECRETS = {"OPENAI_BASE_URL", "OPENAI_API_KEY"}
+SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
 ATTRIBUTION = "Title of work: t\nLink to work: original\nRevision: 1\nLicense of the work: CC-BY-4.0\nCreator names: test\n"
 
 
@@ -250,7 +252,7 @@ def test_jobs_running_pull_request_code_have_no_write_permission_and_no_secrets(
             for step in job["steps"]:
                 for key, value in (step.get("env") or {}).items():
                     if "secrets." in str(value):
-                        assert "github.event.pull_request.head.repo.full_name == github.repository" in value, (path.name, key)
+                        assert SAME_REPO in value, (path.name, key)
     assert checked >= 2
 
 
@@ -274,6 +276,58 @@ def test_the_workflow_run_job_never_checks_out_pull_request_code():
         download = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/download-artifact@"))
         install = next(i for i, s in enumerate(steps) if "pip install" in str(s.get("run", "")))
         assert install < download and steps[download]["with"]["path"].startswith("${{ runner.temp }}")
+
+
+def test_pull_request_jobs_install_and_run_labtax_only_from_the_base_checkout():
+    """A pull request's files are data: labtax and the pipeline script come from a second checkout of the
+    base commit, in a folder of its own. Nothing is installed from the pull request's checkout or run out of it."""
+    checked = 0
+    for path in WORKFLOWS:
+        workflow = load_workflow(path)
+        if "pull_request" not in triggers(workflow):
+            continue
+        for name, job in workflow["jobs"].items():
+            checkouts = checkout_steps(job)
+            if not checkouts:
+                continue
+            checked += 1
+            where = f"{path.name}:{name}"
+            base = [s for s in checkouts if "github.event.pull_request.base.sha" in str(s["with"].get("ref", ""))]
+            assert len(base) == 1, f"{where}: check out the base commit (ref: pull_request.base.sha) into a folder"
+            pr = [s for s in checkouts if s is not base[0]]
+            assert len(pr) == 1 and "ref" not in pr[0]["with"] and "repository" not in pr[0]["with"], where
+            base_dir, pr_dir = base[0]["with"].get("path"), pr[0]["with"].get("path")
+            assert base_dir and pr_dir and base_dir.strip("./") != "" and pr_dir.strip("./") != "", where
+            assert not (base_dir + "/").startswith(pr_dir + "/") and not (pr_dir + "/").startswith(base_dir + "/"), where
+            installed = 0
+            for step in job["steps"]:
+                for line in str(step.get("run", "")).splitlines():
+                    if "pip install" not in line:
+                        continue
+                    args = shlex.split(line)[shlex.split(line).index("install") + 1:]
+                    assert not {"-e", "--editable", "-r", "--requirement", "-c"} & set(args), f"{where}: {line.strip()}"
+                    local = [a for a in args if a.startswith((".", "/", "~")) or a.split("[")[0].endswith(("/", pr_dir, base_dir))]
+                    for arg in local:
+                        assert re.fullmatch(rf"\./{re.escape(base_dir)}(\[[\w,]+\])?", arg), f"{where}: installs {arg!r}, not ./{base_dir}"
+                    installed += len(local)
+                if "labtax" in str(step.get("run", "")) or ".sh" in str(step.get("run", "")):
+                    assert step.get("working-directory") == pr_dir, f"{where}: {step.get('name')}: run in {pr_dir}/"
+                    for token in shlex.split(str(step["run"]).replace("\n", " ; ")):
+                        if token.endswith((".sh", ".py")):
+                            assert token.startswith(f"../{base_dir}/"), f"{where}: runs {token!r} from outside the base checkout"
+                cache_key = str((step.get("with") or {}).get("cache-dependency-path", "")) + str((step.get("with") or {}).get("key", ""))
+                assert "pyproject.toml" not in cache_key or f"{base_dir}/pyproject.toml" in cache_key, f"{where}: {cache_key}"
+            assert installed == 1, f"{where}: labtax must be installed once, from ./{base_dir}"
+    assert checked >= 2
+
+
+def test_generate_job_runs_the_base_pipeline_script_on_the_pull_request_files():
+    job = load_workflow(REPO / ".github" / "workflows" / "generate.yml")["jobs"]["generate"]
+    step = next(s for s in job["steps"] if "pr-pipeline.sh" in str(s.get("run", "")))
+    assert step["working-directory"] == "pr" and step["run"].strip() == "bash ../base/.github/scripts/pr-pipeline.sh"
+    assert step["env"]["OUTPUT"] == "../generated" and step["env"]["COMMENT"] == "../comment.md"  # outside the data
+    upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert upload["with"]["path"].split() == ["generated/", "comment.md", "pr-number.txt"]
 
 
 def _validate_step():
@@ -312,6 +366,36 @@ def test_comment_workflow_validates_the_pr_number_from_the_artifact(tmp_path, co
     else:
         assert proc.returncode == 0 and output.read_text() == f"number={expected}\n"
         assert calls.read_text().split() == ["api", f"repos/o/r/pulls/{expected}", "--jq", ".head.sha"]
+
+
+def _render_step():
+    job = load_workflow(REPO / ".github" / "workflows" / "comment.yml")["jobs"]["comment"]
+    return next(s for s in job["steps"] if "labtax comment" in str(s.get("run", "")))
+
+
+@pytest.mark.parametrize("head_repo,unverified", [("o/r", False), ("fork/r", True), ("", True)])
+def test_comment_workflow_marks_a_forks_values_as_not_verified(tmp_path, head_repo, unverified):
+    """Runs the workflow's own render step with a stand-in `labtax` that records its arguments."""
+    artifact = tmp_path / "artifact"
+    (artifact / "generated" / "train").mkdir(parents=True)
+    for name in ("summary.json", "lint.json", "train/train_report.json"):
+        (artifact / "generated" / name).write_text("{}")
+    fake_bin = tmp_path / "bin"
+    fake_bin.mkdir()
+    calls = tmp_path / "labtax-args"
+    (fake_bin / "labtax").write_text(f'#!/bin/sh\nprintf "%s\\n" "$@" > {calls}\n')
+    (fake_bin / "labtax").chmod(0o755)
+    step = _render_step()
+    assert set(step["env"]) == {"ARTIFACT", "GITHUB_TOKEN", "REPO", "HEAD_REPO", "PR"}
+    assert step["env"]["HEAD_REPO"] == "${{ github.event.workflow_run.head_repository.full_name }}"
+    env = {**os.environ, "ARTIFACT": str(artifact), "GITHUB_TOKEN": "x", "REPO": "o/r", "HEAD_REPO": head_repo, "PR": "42",
+           "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
+    assert proc.returncode == 0, proc.stderr
+    args = calls.read_text().split("\n")
+    assert args[0] == "comment" and ["--post", "--repo", "o/r", "--pr", "42"] == args[-6:-1]
+    assert ("--unverified" in args) is unverified
+    assert "--train-report" in args and "--lint-report" in args
 
 
 def test_every_install_that_pulls_torch_pins_it():
