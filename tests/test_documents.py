@@ -16,5 +16,5 @@ def test_chunks_respect_the_budget_and_lose_no_text():
 def test_a_long_paragraph_is_split_at_sentences_and_headings_stick():
     text = "# Title\n\n" + " ".join(f"Sentence number {n} ends here." for n in range(40))
     chunks = chunk_text(text, 40)
-    assert len(chunks) > 1 and chunks[0].startswith("# Title\nSentence number 0")
+    assert len(chunks) > 1 and chunks[0].startswith("# Title\n\nSentence number 0")
     assert all(c.rstrip().endswith(".") for c in chunks)

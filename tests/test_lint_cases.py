@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -27,6 +28,7 @@ from .conftest import run_labtax
 CASES = Path(__file__).resolve().parent / "lint_cases"
 CASE_NAMES = sorted(p.name for p in CASES.iterdir() if (p / "expected.json").is_file())
 SKILL = "compositional_skills/writing/poetry/haiku/qna.yaml"
+KNOWLEDGE = "knowledge/science/astronomy/planets/qna.yaml"
 ATTRIBUTION = "Title of work: Haiku seeds\nLink to work: https://example.com/haiku\nLicense of the work: CC-BY-4.0\nCreator names: Alice Example\n"
 
 
@@ -123,7 +125,35 @@ def gen_dangling_symlink(root: Path):
     return [{"path": SKILL, "rule_id": "LT021", "line": 1, "col": 1, "message_contains": "cannot read file"}]
 
 
-GENERATED = {f.__name__.removeprefix("gen_"): f for f in (gen_non_utf8, gen_binary, gen_over_default_size, gen_symlink_escape, gen_symlink_inside, gen_dangling_symlink)}
+def gen_document_pattern_matches_nothing(root: Path):
+    """LT022 needs a real repository to fetch: a bare one beside the taxonomy, reached by a file:// URL."""
+    work, bare = root.parent / "docs-work", root.parent / "docs.git"
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_GLOBAL": os.devnull}
+    work.mkdir()
+    (work / "planets.md").write_text("# Planets\n\nEight planets orbit the Sun.\n")
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "docs"]):
+        subprocess.run(["git", *args], cwd=work, check=True, env=env)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, check=True, env=env, capture_output=True, text=True).stdout.strip()
+    subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True, env=env)
+    valid = CASES / "valid_knowledge_v3_in_repo_documents" / KNOWLEDGE
+    text = valid.read_text().replace("repo: ./documents/planets", f"repo: file://{bare}").replace("commit: HEAD", f"commit: {sha}")
+    text = text.replace('    - "*.md"', '    - "*.md"\n    - moons/*.md')
+    _leaf(root, KNOWLEDGE, text)
+    (root / ".labtax.toml").write_text("[rules.LT022]\nenabled = true\n")
+    line = text.splitlines().index("    - moons/*.md") + 1
+    return [{"path": KNOWLEDGE, "rule_id": "LT022", "line": line, "col": 7, "message_contains": "pattern 'moons/*.md' matches no file"}]
+
+
+GENERATED = {
+    f.__name__.removeprefix("gen_"): f
+    for f in (gen_non_utf8, gen_binary, gen_over_default_size, gen_symlink_escape, gen_symlink_inside, gen_dangling_symlink, gen_document_pattern_matches_nothing)
+}
+SKILL_CASES = [f for f in GENERATED.values() if f not in (gen_symlink_inside, gen_document_pattern_matches_nothing)]  # bad skill leaves
+
+
+@pytest.fixture(autouse=True)
+def _document_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("LABTAX_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.mark.parametrize("name", sorted(GENERATED))
@@ -141,7 +171,7 @@ def test_corpus_covers_every_rule_with_valid_and_invalid_cases(tmp_path):
     expected = {name: json.loads((CASES / name / "expected.json").read_text()) for name in CASE_NAMES}
     invalid = [n for n, e in expected.items() if e]
     valid = [n for n, e in expected.items() if not e and n.startswith("valid_")]
-    assert len(invalid) + sum(1 for f in GENERATED.values() if f is not gen_symlink_inside) >= 40
+    assert len(invalid) + len(SKILL_CASES) >= 40
     assert len(valid) >= 6
     generated = set()
     for name, make in GENERATED.items():  # the cases made at test time (binary, huge, symlinks...) count too
@@ -228,7 +258,7 @@ def test_cli_bad_inputs_never_give_a_traceback(tmp_path):
     root = tmp_path / "taxonomy"
     root.mkdir()
     expected_rules = set()
-    for i, make in enumerate(f for f in GENERATED.values() if f is not gen_symlink_inside):
+    for i, make in enumerate(SKILL_CASES):
         sub = tmp_path / f"gen{i}"
         sub.mkdir()
         for entry in make(sub):

@@ -24,6 +24,7 @@ COMMANDS = {
     "train": "Phased LoRA smoke training on generated data.",
     "comment": "Render (and post) the pull-request comment.",
     "new": "Scaffold a new leaf.",
+    "cache": "List or prune fetched knowledge-document repositories.",
     "tree": "Print the taxonomy with leaf counts.",
 }
 

@@ -19,8 +19,10 @@ from labtax.select import selection_options
 @click.option("--ignore", multiple=True, help="Skip these rules (id or name); repeatable or comma-separated.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
 @click.option("--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None, help="Also write the JSON report to this file; '-' = stdout (the report in --format then goes to stderr). A symlink or non-regular file is refused (exit 2).")
+@click.option("--check-documents/--no-check-documents", default=None, help="Fetch knowledge documents and check the commit and patterns (LT022). Default: on when $CI is set, off otherwise (the pre-commit hook stays offline).")
+@click.option("--offline", is_flag=True, help="Check documents only from the cache; never fetch.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU for 100+ files, else 1).")
-def command(selection, fmt, profile, select, ignore, strict, output, jobs):
+def command(selection, fmt, profile, select, ignore, strict, output, check_documents, offline, jobs):
     """Check leaves (qna.yaml) against the schemas and lint rules.
 
     With no PATHS, the whole taxonomy; with PATHS (files or folders), just those; with --changed or
@@ -40,6 +42,11 @@ def command(selection, fmt, profile, select, ignore, strict, output, jobs):
         check_output(output)
     root = selection.root
     config = load_config(root, profile=profile, select=split(select), ignore=split(ignore))
+    if check_documents is not None or offline:
+        options = config.rules.setdefault("LT022", {})
+        if check_documents is not None:
+            options["enabled"] = check_documents
+        options["offline"] = offline
     result = lint(selection, config, jobs=jobs)
     # With --output -, stdout carries only the JSON (for a pipe); the usual report moves to stderr.
     human = sys.stderr if output is not None and str(output) == "-" else sys.stdout

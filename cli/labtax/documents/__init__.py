@@ -1,182 +1,158 @@
-"""Where a knowledge leaf's documents are, and reading them.
+"""A knowledge leaf's documents: where they are, fetching them, reading them, chunking them.
 
-Two sources: InstructLab's remote `repo` + `commit` + `patterns`, and (labtax) documents kept in this
-repository: `repo` is a path relative to the taxonomy root starting with './', and `commit` is HEAD,
-meaning the working tree. In-repo documents work offline and show up in `labtax diff`.
+Two sources: InstructLab's `repo` (any URL or path git can fetch) + `commit` + `patterns`, fetched with
+real git into a shared cache (fetch.py); and (labtax) documents kept in this repository: `repo` is a
+path relative to the taxonomy root starting with './', and `commit` is HEAD, meaning the working tree
+(local.py). Either way the matched files are read (read.py) and cut into chunks (chunk.py) whose ids
+name the document, the commit and the byte range.
 """
 
 from __future__ import annotations
 
 import hashlib
-import os
-import re
-from dataclasses import dataclass
-from pathlib import Path, PurePosixPath
+from dataclasses import dataclass, field
+from pathlib import Path
 
-LOCAL_PREFIX = "./"
-LOCAL_COMMIT = "HEAD"
+from labtax.documents.chunk import chunk_spans, chunk_text, count_tokens
+from labtax.documents.local import LOCAL_COMMIT, LOCAL_PREFIX, LocalFiles, glob_match, is_local, local_files, local_folder, scan_local
 
+__all__ = [
+    "LOCAL_COMMIT", "LOCAL_PREFIX", "Chunk", "DocumentSet", "Problem", "LocalFiles", "chunk_spans", "chunk_text", "chunks_for",
+    "count_tokens", "glob_match", "is_local", "local_files", "local_folder", "resolve", "scan_local",
+]
 
-def is_local(document: dict) -> bool:
-    repo = document.get("repo")
-    return isinstance(repo, str) and repo.startswith(LOCAL_PREFIX)
-
-
-def local_folder(root: Path, document: dict) -> Path:
-    return (root / PurePosixPath(document["repo"])).resolve()
-
-
-MAX_WALK_ENTRIES = 20_000  # files and folders looked at per document folder: a bound, not a real limit
-MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
-
-
-def glob_match(pattern: str, rel: str) -> bool:
-    """Does `rel` match a glob pattern as glob.glob(pattern, recursive=True) would find it (hidden names
-    only by a pattern part that starts with '.')?"""
-    import fnmatch
-
-    def match(pat: list[str], parts: list[str]) -> bool:
-        if not pat:
-            return not parts
-        if pat[0] == "**":
-            return any(match(pat[1:], parts[i:]) for i in range(len(parts) + 1) if not any(p.startswith(".") for p in parts[:i]))
-        if not parts or (parts[0].startswith(".") and not pat[0].startswith(".")):
-            return False
-        return fnmatch.fnmatchcase(parts[0], pat[0]) and match(pat[1:], parts[1:])
-
-    return match([p for p in pattern.split("/") if p not in ("", ".")], rel.split("/"))
-
-
-@dataclass
-class LocalFiles:
-    files: list[Path]  # regular files inside the repository that the patterns match, sorted
-    problems: list[str]  # matched entries that are not read, and why
-
-
-def scan_local(root: Path, document: dict) -> LocalFiles:
-    """Walk an in-repo document folder once, bounded, never following a folder link (`a -> .` or `-> /`
-    would make a glob walk forever or out of the repository); matched file links are read only when
-    they resolve to a regular file inside the repository."""
-    from labtax.taxonomy.files import resolve_inside
-    from labtax.taxonomy.problems import LoadProblem
-
-    root = root.resolve()
-    folder = local_folder(root, document)
-    patterns = [p for p in document.get("patterns") or [] if isinstance(p, str)]
-    found, problems, seen = [], [], 0
-    if not patterns or not folder.is_relative_to(root) or not folder.is_dir():
-        return LocalFiles([], [])
-    for current, dirs, names in os.walk(folder):  # followlinks=False: folder links are listed, not entered
-        seen += len(dirs) + len(names)
-        if seen > MAX_WALK_ENTRIES:
-            problems.append(f"more than {MAX_WALK_ENTRIES} files and folders under '{document['repo']}'; stopped looking (narrow the folder)")
-            break
-        dirs.sort()
-        rel_dir = os.path.relpath(current, folder).replace(os.sep, "/")
-        for name in sorted(names + [d for d in dirs if os.path.islink(os.path.join(current, d))]):
-            rel = name if rel_dir == "." else f"{rel_dir}/{name}"
-            if not any(glob_match(p, rel) for p in patterns):
-                continue
-            path = Path(current, name)
-            try:
-                real = resolve_inside(path, root)
-            except LoadProblem as problem:
-                problems.append(f"document '{rel}' is not read: {problem.message}")
-                continue
-            if not real.is_file():
-                problems.append(f"document '{rel}' is not read: it is not a regular file")
-            elif path.is_symlink() and not real.is_relative_to(folder):
-                problems.append(f"document '{rel}' is not read: it links outside the documents folder (to {real.relative_to(root)})")
-            else:
-                found.append(path)
-    return LocalFiles(sorted(set(found)), problems)
-
-
-def local_files(root: Path, document: dict) -> list[Path]:
-    """Files matched by the patterns inside an in-repo document folder, sorted, never outside the root."""
-    return scan_local(root, document).files
-
-
-# --- reading and chunking ---------------------------------------------------------------------------
-
-TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
-_TOKEN = re.compile(r"\w+|[^\w\s]")
+MAX_FILES = 500  # matched files per leaf
+MAX_FILE_BYTES = 50 * 1024 * 1024
+MAX_TOTAL_BYTES = 200 * 1024 * 1024
 
 
 @dataclass(frozen=True)
 class Chunk:
-    id: str  # "<file relative to the taxonomy root>#<n>"
-    source: str
+    id: str  # "<path>@<commit>#<start>-<end>": byte range in the document's extracted text
+    source: str  # the document's path (inside its repository; for in-repo documents, from the taxonomy root)
     text: str
     hash: str
+    page: int | None = None  # PDF page (1-based)
+    heading: str | None = None  # the nearest heading before the chunk
+    repo: str = ""  # as the leaf wrote it (credentials removed)
+    commit: str = ""  # the full SHA, or HEAD for in-repo documents
 
 
-def count_tokens(text: str) -> int:
-    """Word-piece estimate (words and punctuation): close to BPE counts for English prose, and free."""
-    return len(_TOKEN.findall(text))
+@dataclass(frozen=True)
+class Problem:
+    field: str  # the leaf's key to point at: repo | commit | patterns
+    message: str
+    unreachable: bool = False  # the repository could not be reached: nothing is known about the leaf
+    index: int | None = None  # which pattern, for problems of one pattern
+
+    @property
+    def node(self) -> tuple:
+        """Where in the leaf to point: ("document", field[, pattern index])."""
+        return ("document", self.field) if self.index is None else ("document", self.field, self.index)
 
 
-def _blocks(text: str) -> list[str]:
-    """Markdown split into paragraphs; a heading sticks to the paragraph after it."""
-    blocks, pending = [], ""
-    for para in re.split(r"\n\s*\n", text):
-        para = para.strip()
-        if not para:
-            continue
-        if para.startswith("#") and "\n" not in para:
-            pending = f"{pending}\n{para}".strip()
-            continue
-        blocks.append(f"{pending}\n{para}".strip() if pending else para)
-        pending = ""
-    if pending:
-        blocks.append(pending)
-    return blocks
+@dataclass
+class DocumentSet:
+    """What a leaf's `document:` resolved to: files (path -> bytes) and every reason something is missing."""
+
+    repo: str
+    commit: str
+    files: dict[str, bytes] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    fetched: bool = False
 
 
-def _pack(pieces: list[str], max_tokens: int, joiner: str) -> list[str]:
-    """Greedily join consecutive pieces while the result stays within max_tokens."""
-    out, current = [], ""
-    for piece in pieces:
-        candidate = f"{current}{joiner}{piece}".strip()
-        if current and count_tokens(candidate) > max_tokens:
-            out.append(current)
-            current = piece
-        else:
-            current = candidate
-    if current:
-        out.append(current)
+def resolve(root: Path, document: dict, *, offline: bool = False) -> DocumentSet:
+    """The leaf's documents: matched, bounded, read from the working tree (./path) or from git's cache."""
+    from labtax.documents import fetch
+
+    repo, commit = str(document.get("repo", "")), str(document.get("commit", ""))
+    raw_patterns = document.get("patterns") or []
+    patterns = [(i, p) for i, p in enumerate(raw_patterns if isinstance(raw_patterns, list) else []) if isinstance(p, str)]
+    if is_local(document):
+        from labtax.taxonomy.files import read_bytes
+        from labtax.taxonomy.problems import LoadProblem
+
+        out = DocumentSet(repo, LOCAL_COMMIT)
+        scan = scan_local(root, document)
+        out.problems += [Problem("patterns", p) for p in scan.problems]
+        base = root.resolve()
+        for path in scan.files[:MAX_FILES]:
+            try:
+                out.files[path.relative_to(base).as_posix()] = read_bytes(path, root, MAX_FILE_BYTES)
+            except LoadProblem as problem:
+                out.problems.append(Problem("patterns", f"{path.relative_to(base).as_posix()}: {problem.message}"))
+        return out
+    safe_repo = fetch.redact(repo)
+    try:
+        snap = fetch.snapshot(repo, commit, offline=offline)
+    except fetch.FetchError as exc:
+        return DocumentSet(safe_repo, commit, problems=[Problem(exc.field, exc.message, exc.unreachable)])
+    out = DocumentSet(safe_repo, snap.commit, fetched=snap.fetched)
+    tree = snap.files()
+    wanted = []
+    for index, pattern in patterns:
+        matched = [f for f in tree if glob_match(pattern, f.path)]
+        if not matched:
+            out.problems.append(Problem("patterns", f"pattern '{pattern}' matches no file in {safe_repo} at {snap.commit[:12]}", index=index))
+        for entry in matched:
+            if entry.mode == "120000":
+                out.problems.append(Problem("patterns", f"{entry.path} is a symlink in {safe_repo}; documents must be plain files", index=index))
+            elif entry.mode == "160000":
+                out.problems.append(Problem("patterns", f"{entry.path} is a submodule in {safe_repo}; documents must be plain files", index=index))
+            elif entry.size > MAX_FILE_BYTES:
+                out.problems.append(Problem("patterns", f"{entry.path} is {entry.size} bytes, over the limit of {MAX_FILE_BYTES}", index=index))
+            elif entry not in wanted:
+                wanted.append(entry)
+    if len(wanted) > MAX_FILES:
+        out.problems.append(Problem("patterns", f"the patterns match {len(wanted)} files; at most {MAX_FILES} are read"))
+        wanted = wanted[:MAX_FILES]
+    total, kept = 0, []
+    for entry in wanted:
+        total += entry.size
+        if total > MAX_TOTAL_BYTES:
+            out.problems.append(Problem("patterns", f"the matched documents pass {MAX_TOTAL_BYTES} bytes in all; the rest are not read"))
+            break
+        kept.append(entry)
+    blobs = snap.read([e.blob for e in kept])
+    out.files = {e.path: blobs[e.blob] for e in kept}
     return out
 
 
-def chunk_text(text: str, max_tokens: int) -> list[str]:
-    """Pack paragraphs into chunks of at most max_tokens, splitting only paragraphs that are too long."""
-    pieces = []
-    for block in _blocks(text):
-        if count_tokens(block) > max_tokens:
-            pieces += _pack(re.split(r"(?<=[.!?])\s+", block), max_tokens, " ")
-        else:
-            pieces.append(block)
-    return _pack(pieces, max_tokens, "\n\n")
+def chunks_for(root: Path, document: dict, max_tokens: int = 350, *, offline: bool = False) -> tuple[list[Chunk], str | None]:
+    """Chunks of a leaf's documents, and a note saying why there are none (or what was left out)."""
+    from labtax.documents.read import READABLE_SUFFIXES, ReadError, read
 
-
-def chunks_for(root: Path, document: dict, max_tokens: int = 350) -> tuple[list[Chunk], str | None]:
-    """Chunks of a leaf's in-repo documents, and a note when there are none (remote or missing)."""
     if not isinstance(document, dict):
         return [], "the leaf has no document section"
-    if not is_local(document):
-        return [], f"documents in remote repository {document.get('repo')} are not fetched (offline); keep documents in this repository (repo: ./path, commit: HEAD)"
-    from labtax.taxonomy.files import read_bytes
-    from labtax.taxonomy.problems import LoadProblem
-
+    docs = resolve(root, document, offline=offline)
+    notes = [p.message for p in docs.problems]
     chunks = []
-    for path in local_files(root, document):
-        if path.suffix.lower() not in TEXT_SUFFIXES:
+    for path, data in sorted(docs.files.items()):
+        if not path.lower().endswith(READABLE_SUFFIXES):
+            notes.append(f"{path}: not a Markdown, text or PDF document; not read")
             continue
-        rel = path.relative_to(root.resolve()).as_posix()
         try:
-            text = read_bytes(path, root, MAX_DOCUMENT_BYTES).decode("utf-8", errors="replace")
-        except LoadProblem:
-            continue  # lint (LT017) reports it; generation grounds in the documents it can read
-        for n, piece in enumerate(chunk_text(text, max_tokens)):
-            chunks.append(Chunk(f"{rel}#{n}", rel, piece, hashlib.sha256(piece.encode()).hexdigest()[:16]))
-    return chunks, None if chunks else "no Markdown or text document matched the patterns"
+            sections = read(path, data)
+        except ReadError as exc:
+            notes.append(f"{path}: {exc}")
+            continue
+        for section in sections:
+            chunks += _section_chunks(docs, path, section, max_tokens)
+    if not chunks and not notes:
+        notes.append("no Markdown, text or PDF document matched the patterns")
+    return chunks, "; ".join(notes) or None
+
+
+def _section_chunks(docs: DocumentSet, path: str, section, max_tokens: int) -> list[Chunk]:
+    out = []
+    for start, end in chunk_spans(section.text, max_tokens):
+        text = section.text[start:end]
+        byte_start = section.offset + len(section.text[:start].encode("utf-8"))
+        byte_end = byte_start + len(text.encode("utf-8"))
+        heading = next((title for at, title in reversed(section.headings) if at <= start), None)
+        out.append(Chunk(
+            f"{path}@{docs.commit}#{byte_start}-{byte_end}", path, text, hashlib.sha256(text.encode()).hexdigest()[:16],
+            section.page, heading, docs.repo, docs.commit,
+        ))
+    return out

@@ -22,6 +22,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from labtax.cachedir import cache_root
 from labtax.errors import LabtaxError
 from labtax.teacher.weights import MODEL_NAME, GGUFWeights, locate_gguf
 
@@ -29,15 +30,6 @@ CACHE_FORMAT = 1  # bump when the cached layout changes: old caches are then sim
 MARKER = "labtax-cache.json"  # written last, inside the temp dir: present means the cache is complete
 INSTALL_EXTRA = "pip install 'labtax[local]' torch==2.13.0"
 LOCAL_MODULES = ("torch", "transformers", "gguf", "safetensors")
-
-
-def cache_root() -> Path:
-    """$LABTAX_CACHE_DIR, else $XDG_CACHE_HOME/labtax, else ~/.cache/labtax."""
-    if os.environ.get("LABTAX_CACHE_DIR"):
-        return Path(os.environ["LABTAX_CACHE_DIR"]).expanduser()
-    if os.environ.get("XDG_CACHE_HOME"):
-        return Path(os.environ["XDG_CACHE_HOME"]).expanduser() / "labtax"
-    return Path.home() / ".cache" / "labtax"
 
 
 def cache_dir_for(weights: GGUFWeights) -> Path:

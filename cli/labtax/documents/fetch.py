@@ -1,0 +1,251 @@
+"""A knowledge leaf's remote documents, fetched with real git into a cache shared by every run.
+
+Guarantees:
+- git itself does the fetching, so the user's git configuration applies as for any git tool
+  (`url.<base>.insteadOf` mirrors, credential helpers, SSH keys, proxies); git never prompts (a
+  missing credential is an error, not a hang) and every call has a time limit.
+- Only the pinned commit is fetched (shallow) where the server allows it; otherwise the repository's
+  branches and tags are, once. A commit already in the cache is used with no network at all.
+- Files are never checked out: the tree at the commit is listed and its blobs read from git's object
+  store, so a symlink, `..` or a submodule in the documents repository cannot reach anything else.
+- Two processes fetching the same repository take turns (a lock per repository).
+- Credentials in a URL (`https://user:token@host/...`) never appear in a message.
+
+Cache layout: `<cache root>/documents/<sha256(url)[:24]>.git`, a bare repository per URL; git's object
+store is content-addressed, so a commit fetched once serves every leaf and run that pins it.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import hashlib
+import os
+import re
+import shutil
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+from labtax.cachedir import cache_root
+
+GIT_TIMEOUT_S = 300
+FULL_SHA = re.compile(r"[0-9a-f]{40}")
+HEX = re.compile(r"[0-9a-fA-F]{4,40}")
+
+
+class FetchError(Exception):
+    """Why a repository or commit could not be had; `field` is the leaf's key to point at (repo/commit)."""
+
+    def __init__(self, message: str, field: str = "repo", *, unreachable: bool = False):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.unreachable = unreachable  # no network (or no cache offline): "not checked", not a verdict
+
+
+@dataclass(frozen=True)
+class TreeFile:
+    path: str  # inside the documents repository, POSIX
+    mode: str  # git mode: 100644 / 100755 regular, 120000 symlink, 160000 submodule
+    blob: str
+    size: int
+
+
+@dataclass(frozen=True)
+class Snapshot:
+    """One repository at one commit, ready to be read from the cache."""
+
+    url: str  # as the leaf wrote it
+    commit: str  # the full SHA it resolved to
+    git_dir: Path
+    fetched: bool  # False: served from the cache with no network
+
+    def files(self) -> list[TreeFile]:
+        out = _git(self.git_dir, "ls-tree", "-r", "-z", "--long", "--full-tree", self.commit, url=self.url)
+        files = []
+        for entry in filter(None, out.split("\0")):
+            meta, path = entry.split("\t", 1)
+            mode, _kind, blob, size = meta.split()
+            files.append(TreeFile(path, mode, blob, int(size) if size.isdigit() else 0))
+        return files
+
+    def read(self, blobs: list[str]) -> dict[str, bytes]:
+        """Blob contents by id, through one `git cat-file --batch`."""
+        if not blobs:
+            return {}
+        proc = subprocess.run(["git", "--git-dir", str(self.git_dir), "cat-file", "--batch"], input="".join(f"{b}\n" for b in blobs).encode(),
+                              capture_output=True, timeout=GIT_TIMEOUT_S, env=_env())
+        if proc.returncode != 0:
+            raise FetchError(f"cannot read documents from the cache of {redact(self.url)}: {proc.stderr.decode(errors='replace').strip()}")
+        out, data, at = {}, proc.stdout, 0
+        for blob in blobs:
+            header_end = data.index(b"\n", at)
+            header = data[at:header_end].split()
+            size = int(header[2])
+            out[blob] = data[header_end + 1 : header_end + 1 + size]
+            at = header_end + 1 + size + 1
+        return out
+
+
+def redact(url: str) -> str:
+    """The URL without any user or password it carries."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "<unparsable URL>"
+    if parts.username or parts.password:
+        host = parts.hostname or ""
+        if parts.port:
+            host += f":{parts.port}"
+        return urlunsplit((parts.scheme, host, parts.path, parts.query, parts.fragment))
+    return url
+
+
+def documents_cache() -> Path:
+    return cache_root() / "documents"
+
+
+def _git_dir_for(url: str) -> Path:
+    return documents_cache() / f"{hashlib.sha256(url.encode()).hexdigest()[:24]}.git"
+
+
+def _env() -> dict:
+    # Never wait for a password on a terminal; keep the user's config (insteadOf, credential helpers, proxies).
+    return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"), "LC_ALL": "C"}
+
+
+def _git(git_dir: Path, *args: str, url: str, check: bool = True) -> str:
+    try:
+        proc = subprocess.run(["git", "--git-dir", str(git_dir), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT_S, env=_env(), errors="replace")
+    except subprocess.TimeoutExpired:
+        raise FetchError(f"git {args[0]} of {redact(url)} took over {GIT_TIMEOUT_S} s; check the network or use a mirror (url.<base>.insteadOf)", unreachable=True) from None
+    except FileNotFoundError:
+        raise FetchError("git is not installed; install git to fetch knowledge documents") from None
+    if check and proc.returncode != 0:
+        raise FetchError(_explain(proc.stderr, url), unreachable=bool(_UNREACHABLE.search(proc.stderr)))
+    return proc.stdout
+
+
+_UNREACHABLE = re.compile(
+    r"Could not resolve host|Connection refused|Failed to connect|Connection timed out|Network is unreachable|"
+    r"unable to connect|Could not read from remote repository|Operation timed out|No route to host|Temporary failure in name resolution",
+    re.I,
+)
+
+
+def _explain(stderr: str, url: str) -> str:
+    text = " ".join(line.strip() for line in stderr.strip().splitlines() if line.strip())
+    text = text.replace(url, redact(url))
+    return f"cannot fetch {redact(url)}: {text}"
+
+
+def _has_commit(git_dir: Path, ref: str, url: str) -> str | None:
+    out = _git(git_dir, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}", url=url, check=False).strip()
+    return out if FULL_SHA.fullmatch(out) else None
+
+
+class _Lock:
+    """One process at a time per repository in the cache (fcntl: released if the holder dies)."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __enter__(self):
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.handle = open(self.path, "a")  # noqa: SIM115 - held for the with-block
+        fcntl.flock(self.handle, fcntl.LOCK_EX)
+        return self
+
+    def __exit__(self, *exc):
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def snapshot(url: str, commit: str, *, offline: bool = False) -> Snapshot:
+    """The repository at `url` at `commit` (full or abbreviated SHA, branch or tag), from the cache when
+    it is there, else fetched. Raises FetchError with the reason and the fix."""
+    commit = commit.strip()
+    git_dir = _git_dir_for(url)
+    if FULL_SHA.fullmatch(commit) and git_dir.is_dir() and _has_commit(git_dir, commit, url):
+        _touch(git_dir)
+        return Snapshot(url, commit, git_dir, fetched=False)
+    with _Lock(git_dir.with_suffix(".lock")):
+        if not (git_dir / "HEAD").is_file():
+            shutil.rmtree(git_dir, ignore_errors=True)  # a half-made repository from a killed run
+            git_dir.mkdir(parents=True, exist_ok=True)
+            _git(git_dir, "init", "--bare", "--quiet", url=url)
+            _git(git_dir, "config", "remote.origin.url", url, url=url)
+        found = _has_commit(git_dir, commit, url) if HEX.fullmatch(commit) else None
+        if found and FULL_SHA.fullmatch(commit):  # another process fetched it while we waited
+            _touch(git_dir)
+            return Snapshot(url, found, git_dir, fetched=False)
+        if offline:
+            raise FetchError(f"commit {commit} of {redact(url)} is not in the cache and --offline forbids fetching; run once with the network, or point url.<base>.insteadOf at a mirror", "commit", unreachable=True)
+        sha = _fetch(git_dir, url, commit)
+        _touch(git_dir)
+        return Snapshot(url, sha, git_dir, fetched=True)
+
+
+def _fetch(git_dir: Path, url: str, commit: str) -> str:
+    if FULL_SHA.fullmatch(commit):
+        # Shallow fetch of exactly the pinned commit (servers that allow fetching a SHA: GitHub, git >= 2.x with v2).
+        shallow = _git(git_dir, "fetch", "--quiet", "--no-tags", "--depth=1", "origin", commit, url=url, check=False)
+        del shallow
+        found = _has_commit(git_dir, commit, url)
+        if found:
+            return found
+    # Abbreviated SHAs, branch and tag names, or servers that refuse a SHA: every branch and tag, once.
+    args = ["fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
+    if (git_dir / "shallow").exists():
+        args.insert(2, "--unshallow")
+    _git(git_dir, *args, url=url)
+    for ref in (commit, f"refs/tags/{commit}", f"refs/heads/{commit}"):
+        found = _has_commit(git_dir, ref, url)
+        if found:
+            return found
+    raise FetchError(f"commit '{commit}' is not in {redact(url)} (no such commit, branch or tag); check document.commit: `git ls-remote {redact(url)}` lists what exists", "commit")
+
+
+def _touch(git_dir: Path) -> None:
+    """Last use, for `labtax cache prune --older-than`."""
+    try:
+        (git_dir / "labtax-last-used").write_text(f"{time.time():.0f}\n")
+    except OSError:
+        pass
+
+
+@dataclass(frozen=True)
+class CachedRepository:
+    url: str
+    git_dir: Path
+    size_bytes: int
+    last_used: float
+
+
+def cached_repositories() -> list[CachedRepository]:
+    repos = []
+    for git_dir in sorted(documents_cache().glob("*.git")):
+        url = _git(git_dir, "config", "--get", "remote.origin.url", url="", check=False).strip()
+        size = sum(p.stat().st_size for p in git_dir.rglob("*") if p.is_file() and not p.is_symlink())
+        try:
+            used = float((git_dir / "labtax-last-used").read_text())
+        except (OSError, ValueError):
+            used = git_dir.stat().st_mtime
+        repos.append(CachedRepository(url, git_dir, size, used))
+    return repos
+
+
+def prune(older_than_days: float | None = None) -> list[CachedRepository]:
+    """Remove cached repositories (all, or those unused for the given days), each under its lock."""
+    cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+    removed = []
+    for repo in cached_repositories():
+        if cutoff is not None and repo.last_used >= cutoff:
+            continue
+        with _Lock(repo.git_dir.with_suffix(".lock")):
+            shutil.rmtree(repo.git_dir, ignore_errors=True)
+        repo.git_dir.with_suffix(".lock").unlink(missing_ok=True)
+        removed.append(repo)
+    return removed
