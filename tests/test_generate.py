@@ -170,4 +170,4 @@ def test_remote_documents_give_a_clear_note_and_no_calls(tmp_path):
         summary = generate(root, fake, tmp_path / "gen", n=2, max_attempts=1)
         assert fake.calls() == 0
     leaf = next(iter(summary["leaves"].values()))
-    assert leaf["rejected"] == {"no_documents": 2} and "remote repository" in leaf["note"]
+    assert leaf["rejected"] == {"no_documents": 2} and "cannot fetch https://example.invalid/docs.git" in leaf["note"]
