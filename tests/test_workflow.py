@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 import yaml
+from packaging.requirements import Requirement
 
 from .conftest import CORPUS, REPO, run_labtax
 
@@ -23,6 +24,7 @@ BIN = Path(sys.executable).parent
 WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 TEACHER_SECRETS = {"OPENAI_BASE_URL", "OPENAI_API_KEY"}
 SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
+COMMENT_LOCK = REPO / ".github" / "requirements-comment.txt"
 ATTRIBUTION = "Title of work: t\nLink to work: original\nRevision: 1\nLicense of the work: CC-BY-4.0\nCreator names: test\n"
 
 
@@ -328,6 +330,45 @@ def test_generate_job_runs_the_base_pipeline_script_on_the_pull_request_files():
     assert step["env"]["OUTPUT"] == "../generated" and step["env"]["COMMENT"] == "../comment.md"  # outside the data
     upload = next(s for s in job["steps"] if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
     assert upload["with"]["path"].split() == ["generated/", "comment.md", "pr-number.txt"]
+
+
+def test_comment_job_installs_only_hash_pinned_dependencies():
+    """The job holding the write token resolves nothing at run time: a hash-pinned lock, wheels only,
+    then labtax itself without dependencies, index or build isolation."""
+    job = load_workflow(REPO / ".github" / "workflows" / "comment.yml")["jobs"]["comment"]
+    installs = [shlex.split(line) for s in job["steps"] for line in str(s.get("run", "")).splitlines() if "pip install" in line]
+    assert len(installs) == 2, installs
+    locked, itself = installs
+    assert {"--require-hashes", "--only-binary"} <= set(locked) and locked[locked.index("-r") + 1] == ".github/requirements-comment.txt"
+    assert {"--no-deps", "--no-index", "--no-build-isolation"} <= set(itself) and itself[-1] == ".", itself
+
+
+def _locked() -> dict[str, tuple[str, list[str]]]:
+    """name -> (version, hashes) from the lock; every entry must be `name==version` with sha256 hashes."""
+    text = COMMENT_LOCK.read_text().replace("\\\n", " ")
+    locked = {}
+    for line in text.splitlines():
+        line = line.split(" #", 1)[0].strip() if not line.lstrip().startswith("#") else ""
+        if not line:
+            continue
+        requirement, *options = line.split()
+        match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!-]*)", requirement)
+        assert match, f"not an exact pin: {line[:120]}"
+        hashes = [o.removeprefix("--hash=sha256:") for o in options]
+        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), f"{requirement}: every option must be a sha256 --hash"
+        locked[match.group(1).lower().replace("_", "-")] = (match.group(2), hashes)
+    return locked
+
+
+def test_comment_lock_pins_every_core_dependency_by_hash():
+    locked = _locked()
+    pyproject = tomllib.loads((REPO / "pyproject.toml").read_text())
+    wanted = [Requirement(d) for d in pyproject["project"]["dependencies"] + pyproject["build-system"]["requires"]]
+    for requirement in wanted:
+        name = requirement.name.lower().replace("_", "-")
+        assert name in locked, f"{name} is a core dependency missing from {COMMENT_LOCK.name}: regenerate it (docs/ci.md)"
+        assert requirement.specifier.contains(locked[name][0], prereleases=True), (name, locked[name][0], str(requirement.specifier))
+    assert not {"torch", "transformers", "peft"} & set(locked)  # core only: the comment job never trains
 
 
 def _validate_step():
