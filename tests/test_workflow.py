@@ -1,5 +1,5 @@
 """The contribution workflow, tested for real: pre-commit in a temp git repo, the GitHub workflows
-through jactionlint and fork-safety checks read from their YAML, `labtax new` and `labtax tree`."""
+through jactionlint, zizmor and fork-safety checks read from their YAML, `labtax new` and `labtax tree`."""
 
 from __future__ import annotations
 
@@ -221,6 +221,50 @@ def test_jactionlint_catches_an_unsafe_workflow(tmp_path):
     assert proc.returncode == 1 and len(json.loads(proc.stdout)) >= 2, proc.stdout
 
 
+def _zizmor(*args, cwd=REPO):
+    exe = BIN / "zizmor"
+    if not exe.is_file():
+        pytest.fail("zizmor is not installed: pip install -e '.[test]'")
+    # --offline: no GitHub API (the online audits need a token); --no-config: suppressions are inline only
+    return subprocess.run([str(exe), "--offline", "--no-config", "--no-progress", "--format", "json", *args], cwd=cwd,
+                          capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("persona", ["regular", "auditor"])
+def test_zizmor_finds_no_problem_in_the_workflows(persona):
+    """zizmor's audits (the auditor persona too: false positives allowed); a remaining finding must be
+    suppressed inline with its reason, which the next test checks."""
+    proc = _zizmor("--persona", persona, ".github/workflows")
+    findings = json.loads(proc.stdout or "null")
+    assert proc.returncode == 0 and findings == [], json.dumps(findings, indent=1)[:4000] + proc.stderr[-2000:]
+
+
+def test_every_zizmor_suppression_is_needed_and_says_why():
+    """Each `# zizmor: ignore[rule]` names its reason, and each still suppresses a real finding."""
+    ignored = []
+    for path in WORKFLOWS:
+        for line in path.read_text().splitlines():
+            if match := re.search(r"#\s*zizmor:\s*ignore\[([^\]]+)\](.*)", line):
+                assert len(match.group(2).strip()) >= 20, f"{path.name}: say why: {line.strip()}"
+                ignored += [rule.strip() for rule in match.group(1).split(",")]
+    proc = _zizmor("--persona", "auditor", "--no-ignores", ".github/workflows")
+    found = sorted(f["ident"] for f in json.loads(proc.stdout))
+    assert found == sorted(ignored) == ["dangerous-triggers"], (found, ignored)
+
+
+def test_zizmor_catches_an_unsafe_workflow(tmp_path):
+    """The zizmor check can fail: the same unsafe pull_request_target workflow as above is reported."""
+    unsafe = tmp_path / "unsafe.yml"
+    unsafe.write_text(
+        "on: pull_request_target\njobs:\n  x:\n    runs-on: ubuntu-latest\n    steps:\n"
+        "      - uses: actions/checkout@v4\n        with:\n          ref: ${{ github.event.pull_request.head.sha }}\n"
+        "      - run: echo ${{ github.event.pull_request.title }}\n"
+    )
+    proc = _zizmor(str(unsafe), cwd=tmp_path)
+    found = {f["ident"] for f in json.loads(proc.stdout)}
+    assert proc.returncode != 0 and {"dangerous-triggers", "template-injection", "unpinned-uses"} <= found, found
+
+
 def test_shellcheck_passes_the_pipeline_script():
     script = REPO / ".github" / "scripts" / "pr-pipeline.sh"
     proc = subprocess.run([str(BIN / "shellcheck"), str(script)], capture_output=True, text=True, timeout=60)
@@ -255,6 +299,9 @@ def test_jobs_running_pull_request_code_have_no_write_permission_and_no_secrets(
                 for key, value in (step.get("env") or {}).items():
                     if "secrets." in str(value):
                         assert SAME_REPO in value, (path.name, key)
+            if secrets_used(job):  # the secrets live in an environment that only same-repository runs enter
+                environment = str(job.get("environment", ""))
+                assert re.fullmatch(r"\$\{\{ " + re.escape(SAME_REPO) + r" && '\w+' \|\| '' \}\}", environment), environment
     assert checked >= 2
 
 
