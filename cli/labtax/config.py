@@ -23,7 +23,7 @@ PROFILES: dict[str, dict] = {
         "duplicate-keys-fatal": False,
         "rules": {
             "LT009": {"level": "warning"},
-            "LT011": {"config": INSTRUCTLAB_YAMLLINT, "skip-version-1": True, "min-level": "error"},
+            "LT011": {"config": INSTRUCTLAB_YAMLLINT, "skip-version-1": True, "min-level": "error", "errors": "yamllint"},
             "LT012": {"stray-files": False},
         },
     },

@@ -23,6 +23,9 @@ DEFAULTS = {
     "config": None,  # inline yamllint config; None: <root>/.yamllint.yaml, .yamllint.yml, .yamllint, else built-in
     "skip-version-1": False,  # InstructLab never yamllinted version-1 files
     "min-level": "warning",  # report yamllint problems at or above this level
+    # Style never breaks generation, so by default every yamllint problem is a warning (advice; --strict
+    # fails on it). "yamllint": yamllint's errors are errors, as InstructLab's CI counts them.
+    "errors": "none",
 }
 CONFIG_FILES = (".yamllint.yaml", ".yamllint.yml", ".yamllint")
 BUILTIN = Path(__file__).resolve().parent.parent / "data" / "yamllint.yaml"
@@ -61,12 +64,33 @@ def style_problems(text: str, conf, path: str):
     return cosmetic_problems(text, conf, path)
 
 
+def _lines_inside_scalars(text: str) -> set[int]:
+    """Lines (1-based) inside multi-line scalars after their first: blank lines there are content, and
+    yamllint's empty-lines advice would change the text."""
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    inside: set[int] = set()
+    try:
+        for token in yaml.scan(text, Loader=loader):
+            if isinstance(token, yaml.ScalarToken) and token.end_mark.line > token.start_mark.line:
+                inside.update(range(token.start_mark.line + 2, token.end_mark.line + 2))
+    except yaml.YAMLError:
+        pass
+    return inside
+
+
 def check(leaf, ctx):
     options = ctx.options
     if options["skip-version-1"] and leaf.version <= 1:
         return
+    inside = None
     for problem in style_problems(leaf.text, _config(options["config"], leaf.root), leaf.path):
+        if problem.rule == "empty-lines":
+            inside = _lines_inside_scalars(leaf.text) if inside is None else inside
+            if problem.line in inside:
+                continue
         if problem.level == "warning" and options["min-level"] == "error":
             continue
-        level = "error" if problem.level == "error" and ctx.level == "error" else "warning"
+        level = "error" if problem.level == "error" and ctx.level == "error" and options["errors"] == "yamllint" else "warning"
         yield ctx.finding(leaf.path, problem.line, problem.column, f"{problem.desc} [{problem.rule}]", level=level)

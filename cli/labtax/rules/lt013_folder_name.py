@@ -6,7 +6,7 @@ from labtax.taxonomy.kinds import folders_below_tree
 
 ID = "LT013"
 NAME = "folder-name"
-LEVEL = "error"
+LEVEL = "warning"  # naming style is advice: InstructLab's own tree has folders like STEM
 SCOPE = "path"
 SUMMARY = "Folder names in the taxonomy path are lowercase snake_case (a-z, 0-9, single underscores)."
 WHY = "The path becomes the leaf's identity in data and reports; mixed case and spaces collide across file systems."

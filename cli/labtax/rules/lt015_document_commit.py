@@ -6,10 +6,10 @@ from labtax import documents
 
 ID = "LT015"
 NAME = "document-commit"
-LEVEL = "error"
+LEVEL = "warning"  # a short SHA or a branch still resolves (the full SHA goes into provenance): advice
 SCOPE = "leaf"
 SUMMARY = "document.commit is a full 40-character hex SHA (or HEAD for documents kept in this repository)."
-WHY = "A short SHA or a branch name can point at different content tomorrow; the data must be reproducible."
+WHY = "A short SHA can become ambiguous and a branch name can point at different content tomorrow; the data must be reproducible."
 HINT = "use the full SHA: git rev-parse <commit> in the documents repository"
 DEFAULTS: dict = {}
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
