@@ -531,14 +531,17 @@ def test_new_scaffold_fails_lint_until_filled_in(tmp_path, kind, path, tree):
     report = json.loads(unfilled.stdout)
     assert unfilled.returncode == 1
     rules = {f["rule_id"] for f in report["findings"] if f["level"] == "error"}
-    assert rules >= {"LT001", "LT018"}, rules
+    # InstructLab requires attribution.txt on compositional and knowledge leaves; on foundational ones it is advice.
+    required = kind != "foundational"
+    assert rules >= ({"LT001", "LT018"} if required else {"LT001"}), rules
+    assert any(f["rule_id"] == "LT018" for f in report["findings"])
     empty_lines = {i for i, line in enumerate(text.splitlines(), 1) if '""  # TODO' in line}
     flagged_lines = {f["line"] for f in report["findings"] if f["rule_id"] == "LT001"}
     assert empty_lines <= flagged_lines  # every TODO is pointed at, at its own line
 
     (leaf / "qna.yaml").write_text(fill_scaffold(text, tree))
     still_no_attribution = run_labtax("lint", cwd=tmp_path)
-    assert still_no_attribution.returncode == 1 and "LT018" in still_no_attribution.stdout
+    assert still_no_attribution.returncode == (1 if required else 0) and "LT018" in still_no_attribution.stdout
     (leaf / "attribution.txt").write_text(ATTRIBUTION)
     if kind == "knowledge":
         (tmp_path / "documents" / tree).mkdir(parents=True)

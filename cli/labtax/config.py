@@ -23,9 +23,12 @@ PROFILES: dict[str, dict] = {
         "duplicate-keys-fatal": False,
         "rules": {
             "LT009": {"level": "warning"},
-            "LT011": {"config": INSTRUCTLAB_YAMLLINT, "skip-version-1": True, "min-level": "error", "errors": "yamllint"},
+            "LT011": {"config": INSTRUCTLAB_YAMLLINT, "skip-version-1": True, "min-level": "error", "errors": "yamllint", "universal-newlines": True},
             "LT012": {"stray-files": False},
         },
+        # InstructLab's lint workflow checks the files a pull request changes at the latest schema version
+        # (it sets no SCHEMA_VERSION for them), so a touched version-1 file must meet version 3.
+        "changed-files": {"rules": {"LT001": {"version": "latest"}, "LT011": {"skip-version-1": False}}},
     },
 }
 
@@ -41,6 +44,7 @@ class Config:
     max_nodes: int = 100_000
     duplicate_keys_fatal: bool = True
     teacher: dict = field(default_factory=dict)
+    changed_files: dict = field(default_factory=dict)  # settings that apply when linting a branch's changed files
     source: str | None = None  # the file settings came from, for messages
 
     def rule_options(self, rule) -> dict:
@@ -79,7 +83,7 @@ def _read_settings(root: Path) -> tuple[dict, str | None]:
 
 
 def _merge(config: Config, settings: dict) -> None:
-    known = {"profile", "select", "ignore", "rules", "max-file-bytes", "max-nodes", "duplicate-keys-fatal", "teacher"}
+    known = {"profile", "select", "ignore", "rules", "max-file-bytes", "max-nodes", "duplicate-keys-fatal", "teacher", "changed-files"}
     unknown = set(settings) - known
     if unknown:
         raise LabtaxError(f"unknown labtax setting(s) {sorted(unknown)} in {config.source}; known: {sorted(known)}")
@@ -92,6 +96,7 @@ def _merge(config: Config, settings: dict) -> None:
     config.max_nodes = int(settings.get("max-nodes", config.max_nodes))
     config.duplicate_keys_fatal = bool(settings.get("duplicate-keys-fatal", config.duplicate_keys_fatal))
     config.teacher.update(settings.get("teacher", {}))
+    config.changed_files.update(settings.get("changed-files", {}))
 
 
 def load_config(root: Path, *, profile: str | None = None, select=None, ignore=None) -> Config:
@@ -109,6 +114,14 @@ def load_config(root: Path, *, profile: str | None = None, select=None, ignore=N
         config.select = list(select)
     if ignore:
         config.ignore += list(ignore)
+    return config
+
+
+def for_changed_files(config: Config) -> Config:
+    """The config as it applies to a branch's changed files (`--changed`/`--base`): the profile's
+    `changed-files` settings on top."""
+    if config.changed_files:
+        _merge(config, {k: v for k, v in config.changed_files.items() if k != "changed-files"})
     return config
 
 

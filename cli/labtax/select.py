@@ -346,7 +346,7 @@ def selection_options(func):
 
     @click.argument("paths", nargs=-1, type=click.Path())
     @click.option("--changed", is_flag=True, help="Only the leaves changed since the merge-base with the base branch (see labtax diff).")
-    @click.option("--base", metavar="REF", default=None, help="Base for --changed (implies it): branch, tag or commit; 'empty' = every leaf. Default: $GITHUB_BASE_REF, upstream, origin/main, main, master.")
+    @click.option("--base", "--taxonomy-base", metavar="REF", default=None, help="Base for --changed (implies it): branch, tag or commit; 'empty' = every leaf. Default: $GITHUB_BASE_REF, upstream, origin/main, main, master.")
     @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Taxonomy root (default: found from the current folder).")
     @functools.wraps(func)
     def wrapper(*args, paths, changed, base, root, **kwargs):

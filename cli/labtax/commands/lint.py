@@ -19,10 +19,11 @@ from labtax.select import selection_options
 @click.option("--ignore", multiple=True, help="Skip these rules (id or name); repeatable or comma-separated.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
 @click.option("--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None, help="Also write the JSON report to this file; '-' = stdout (the report in --format then goes to stderr). A symlink or non-regular file is refused (exit 2).")
+@click.option("--yaml-rules", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="A yamllint config file for the style rules (LT011), as InstructLab's --yaml-rules.")
 @click.option("--check-documents/--no-check-documents", default=None, help="Fetch knowledge documents and check the commit and patterns (LT022). Default: on when $CI is set, off otherwise (the pre-commit hook stays offline).")
 @click.option("--offline", is_flag=True, help="Check documents only from the cache; never fetch.")
 @click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU for 100+ files, else 1).")
-def command(selection, fmt, profile, select, ignore, strict, output, check_documents, offline, jobs):
+def command(selection, fmt, profile, select, ignore, strict, output, yaml_rules, check_documents, offline, jobs):
     """Check leaves (qna.yaml) against the schemas and lint rules.
 
     With no PATHS, the whole taxonomy; with PATHS (files or folders), just those; with --changed or
@@ -42,6 +43,12 @@ def command(selection, fmt, profile, select, ignore, strict, output, check_docum
         check_output(output)
     root = selection.root
     config = load_config(root, profile=profile, select=split(select), ignore=split(ignore))
+    if selection.changes is not None:
+        from labtax.config import for_changed_files
+
+        for_changed_files(config)
+    if yaml_rules is not None:  # InstructLab's --yaml-rules: a yamllint config that replaces the built-in style rules
+        config.rules.setdefault("LT011", {})["config"] = yaml_rules.read_text(encoding="utf-8")
     if check_documents is not None or offline:
         options = config.rules.setdefault("LT022", {})
         if check_documents is not None:

@@ -26,6 +26,8 @@ DEFAULTS = {
     # Style never breaks generation, so by default every yamllint problem is a warning (advice; --strict
     # fails on it). "yamllint": yamllint's errors are errors, as InstructLab's CI counts them.
     "errors": "none",
+    # Read the file as InstructLab does (Python text mode): CRLF line endings become LF before yamllint.
+    "universal-newlines": False,
 }
 CONFIG_FILES = (".yamllint.yaml", ".yamllint.yml", ".yamllint")
 BUILTIN = Path(__file__).resolve().parent.parent / "data" / "yamllint.yaml"
@@ -85,9 +87,10 @@ def check(leaf, ctx):
     if options["skip-version-1"] and leaf.version <= 1:
         return
     inside = None
-    for problem in style_problems(leaf.text, _config(options["config"], leaf.root), leaf.path):
+    text = leaf.text.replace("\r\n", "\n") if options["universal-newlines"] else leaf.text
+    for problem in style_problems(text, _config(options["config"], leaf.root), leaf.path):
         if problem.rule == "empty-lines":
-            inside = _lines_inside_scalars(leaf.text) if inside is None else inside
+            inside = _lines_inside_scalars(text) if inside is None else inside
             if problem.line in inside:
                 continue
         if problem.level == "warning" and options["min-level"] == "error":

@@ -8,6 +8,7 @@ never an exception escaping to the user.
 from __future__ import annotations
 
 import hashlib
+import re
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +23,8 @@ __all__ = ["LoadLimits", "LoadProblem", "load_leaf", "parse_text", "read_text", 
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
+MERGE_TAG = "tag:yaml.org,2002:merge"
+_OPENED = re.compile(r"quoted scalar|flow sequence|flow mapping")
 DEFAULT_MAX_BYTES = 1024 * 1024
 DEFAULT_MAX_NODES = 100_000
 
@@ -92,16 +95,36 @@ class _Builder:
         self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict = {}
+            merges = []
             for key_node, value_node in node.value:
+                if key_node.tag == MERGE_TAG:  # `<<: *anchor` (or a list of them), as yaml.safe_load merges
+                    merges.append(value_node)
+                    continue
                 key = self.build_key(key_node)
                 if key in out and self.limits.duplicate_keys_fatal:
                     raise LoadProblem("duplicate-key", f"duplicate key '{key}'", key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 self.key_positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 out[key] = self.build(value_node, path + (key,), via_alias)
+            for value_node in merges:
+                self.merge(out, value_node, path, via_alias)
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self.build(item, path + (i,), via_alias) for i, item in enumerate(node.value)]
         return self.loader.construct_object(node)
+
+    def merge(self, out: dict, value_node, path: tuple, via_alias) -> None:
+        """Keys of merged mappings that the mapping does not set itself; earlier sources win (YAML 1.1 merge)."""
+        sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
+        for source in sources:
+            if not isinstance(source, yaml.MappingNode):
+                raise LoadProblem("syntax", "a merge key (<<) takes a mapping or a list of mappings", source.start_mark.line + 1, source.start_mark.column + 1)
+            line, col = value_node.start_mark.line + 1, value_node.start_mark.column + 1
+            merged = self.build(source, path + ("<<",), via_alias or (line, col))
+            for key, value in merged.items():
+                if key not in out:
+                    out[key] = value
+                    self.positions[path + (key,)] = self.positions.get(path + ("<<", key), (line, col))
+                    self.key_positions[path + (key,)] = self.key_positions.get(path + ("<<", key), (line, col))
 
     def build_key(self, node):
         if not isinstance(node, yaml.ScalarNode):
@@ -125,6 +148,10 @@ def parse_text(text: str, limits: LoadLimits) -> tuple[object, dict, dict]:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         context = f" ({exc.context})" if exc.context else ""
+        if exc.context_mark and exc.problem_mark and exc.context and _OPENED.search(exc.context) and exc.context_mark.line != exc.problem_mark.line:
+            # An unclosed quote or bracket breaks far away (often at the end of the file): point where it opens.
+            opened = (exc.context_mark.line + 1, exc.context_mark.column + 1)
+            raise LoadProblem("syntax", f"YAML syntax error: {exc.problem}{context} that starts here; it breaks at line {line}, col {col}", *opened) from None
         raise LoadProblem("syntax", f"YAML syntax error: {exc.problem}{context}", line, col) from None
     except yaml.YAMLError as exc:
         raise LoadProblem("syntax", f"YAML error: {exc}") from None
