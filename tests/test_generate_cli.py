@@ -60,6 +60,13 @@ def test_invalid_leaf_is_skipped_with_located_error(tmp_path):
     assert "unit_conversion/qna.yaml:" in proc.stderr and "LT001" in proc.stderr and "Traceback" not in proc.stderr
     summary = json.loads((tmp_path / "out" / "summary.json").read_text())
     assert list(summary["leaves"]) == ["compositional_skills/writing/business/ceo_earnings_email/qna.yaml"]
+    # Never narrowed silently: the skipped leaf and its errors are in summary.json and in the PR comment.
+    (skipped,) = summary["run"]["skipped"]
+    assert skipped["leaf"] == "foundational_skills/reasoning/unit_conversion/qna.yaml"
+    assert any("LT001" in error and "created_by" in error for error in skipped["errors"])
+    comment = run_labtax("comment", "--summary", str(tmp_path / "out" / "summary.json"), cwd=root)
+    assert "1 leaf not generated** because of lint errors" in comment.stdout and "unit&#95;conversion" in comment.stdout
+    assert "labtax: ❌ needs changes" in comment.stdout
 
 
 def test_kill_9_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_path):

@@ -179,7 +179,7 @@ def now_iso() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-async def run_generation(leaves: list, teacher, output: Path, settings: Settings, *, progress=None, on_leaf_done=None) -> dict:
+async def run_generation(leaves: list, teacher, output: Path, settings: Settings, *, progress=None, on_leaf_done=None, skipped: list | None = None) -> dict:
     """Generate for every leaf concurrently (the teacher bounds concurrency); write artifacts; return the summary.
 
     Holds the output folder's lock throughout (a second run on it refuses with artifacts.OutputBusy). The
@@ -222,5 +222,6 @@ async def run_generation(leaves: list, teacher, output: Path, settings: Settings
             "dedup_threshold": settings.dedup_threshold,
             "pipeline_versions": sorted({r.prompts for r in done}),
             "leaves": sorted(r.leaf.path for r in done),
+            "skipped": skipped or [],  # selected leaves not generated (lint errors), with the errors
         }
         return artifacts.write_run(output, BUCKETS, run)

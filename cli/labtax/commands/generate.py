@@ -23,8 +23,10 @@ def load_valid_leaves(selection, config):
     errors = [f for f in result.findings if f.level == "error"]
     if errors:
         click.echo(render("text", replace(result, findings=errors)), err=True, nl=False)
-    bad = {f.path for f in errors}
-    return [leaf for leaf in result.leaves if leaf.path not in bad], sorted(bad)
+    skipped: dict[str, list[str]] = {}
+    for f in errors:
+        skipped.setdefault(f.path, []).append(f"{f.line}:{f.col} {f.rule_id} {f.message}")
+    return [leaf for leaf in result.leaves if leaf.path not in skipped], [{"leaf": path, "errors": found} for path, found in sorted(skipped.items())]
 
 
 def print_plan(leaves, settings) -> None:
@@ -68,7 +70,7 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
     leaves, skipped = load_valid_leaves(selection, config)
     settings = Settings(num_samples=num_samples, max_attempts=max_attempts)
     if skipped:
-        click.echo(f"skipping {len(skipped)} leaf/leaves with lint errors (fix them, then re-run): {', '.join(skipped)}", err=True)
+        click.echo(f"skipping {len(skipped)} leaf/leaves with lint errors (fix them, then re-run; warnings never skip a leaf): {', '.join(s['leaf'] for s in skipped)}", err=True)
     if not leaves:
         click.echo("no leaves to generate for" + "".join(f" ({note})" for note in selection.notes))
         sys.exit(1 if skipped else 0)
@@ -88,7 +90,7 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
     async def go():
         teacher = make_teacher(config, base_url=base_url, model=model, concurrency=concurrency)
         try:
-            return await run_generation(leaves, teacher, output, settings, progress=bar)
+            return await run_generation(leaves, teacher, output, settings, progress=bar, skipped=skipped)
         finally:
             await teacher.aclose()
 

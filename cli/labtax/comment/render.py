@@ -201,7 +201,8 @@ def render_header(summary: dict, lint: dict | None, train: dict | None, unverifi
         parts.append(("Lint", ls))
     if (ts := train_status(train)) is not None:
         parts.append(("Training", ts))
-    overall = _worst(*(status for _, (status, _) in parts))
+    skipped = [s for s in _as_list(_as_dict(summary.get("run")).get("skipped")) if isinstance(s, dict)]
+    overall = _worst(*(status for _, (status, _) in parts), *([FAIL] if skipped else []))
     mark = NOT_VERIFIED if unverified else ""
     lines = [MARKER, f"## 🧪 labtax: {overall} {_TITLE[overall]}{mark}", ""]
     lines.append(" · ".join(f"**{name}:** {status} {text}{mark}" for name, (status, text) in parts))
@@ -227,6 +228,9 @@ def render_header(summary: dict, lint: dict | None, train: dict | None, unverifi
         meta.append("prompts " + ", ".join(inline(v, 40) for v in versions[:6]))
     if meta:
         lines += ["<sub>" + " · ".join(meta) + "</sub>", ""]
+    if skipped:  # never narrow the selection silently: the reviewer sees what got no data, and why
+        names = ", ".join(code(s.get("leaf", "?"), 120) for s in skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
+        lines += [f"⚠️ **{len(skipped)} {'leaf' if len(skipped) == 1 else 'leaves'} not generated** because of lint errors (fix them, then push again): {names}", ""]
     return "\n".join(lines) + "\n"
 
 
