@@ -11,6 +11,10 @@ generator), whoever it shares a batch with; bf16 arithmetic over a different bat
 change the text, so a seed makes a run repeatable, not a request's text independent of its batch. Greedy output of this model loops, so sampling uses top-k/top-p and a repetition penalty
 (over generated tokens only, so an answer may still quote its prompt). bf16 is used where the CPU has
 native bf16 instructions (measured: several times faster than fp32 there), fp32 elsewhere.
+
+For `labtax serve`, a request may also carry stop strings (checked on the text as it is decoded, so a
+stopped choice costs no further forward passes), a callback that receives each choice's text as it grows
+(streaming), and a cancel event (a client that went away frees its rows at the next step).
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ import queue
 import random
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labtax.teacher.base import Completion, TeacherError
@@ -68,7 +73,14 @@ class _Request:
     temperature: float
     max_tokens: int
     seed: int | None
+    stop: list[str] = field(default_factory=list)
+    on_text: Callable[[int, str, str | None], None] | None = None
+    cancel: threading.Event | None = None
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel is not None and self.cancel.is_set()
 
 
 class EmbeddedTeacher:
@@ -109,10 +121,28 @@ class EmbeddedTeacher:
         await asyncio.to_thread(self.close)
 
     # -- thread-safe entry points ---------------------------------------------------------------------
-    def submit(self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None) -> concurrent.futures.Future:
-        """Queue one chat completion; the future gets `n` Completions or a TeacherError."""
-        _check_request(messages, n, temperature, max_tokens)
-        request = _Request(list(messages), int(n), float(temperature), int(max_tokens), seed)
+    def submit(
+        self,
+        messages,
+        *,
+        n: int = 1,
+        temperature: float = 0.7,
+        max_tokens: int = 256,
+        seed: int | None = None,
+        stop: list[str] | None = None,
+        on_text: Callable[[int, str, str | None], None] | None = None,
+        cancel: threading.Event | None = None,
+    ) -> concurrent.futures.Future:
+        """Queue one chat completion; the future gets `n` Completions or a TeacherError.
+
+        `stop`: strings that end a choice where they first appear (cut off, finish_reason "stop", usage
+        counts the tokens up to there). `on_text(choice, text, finish)` is called on the worker thread with
+        each piece of a choice's text as it is decoded (never part of a stop string; `finish` is set on the
+        choice's last call); it must return at once. Setting `cancel` drops the request at the next step
+        and fails its future with a TeacherError.
+        """
+        _check_request(messages, n, temperature, max_tokens, stop or [])
+        request = _Request(list(messages), int(n), float(temperature), int(max_tokens), seed, list(stop or []), on_text, cancel)
         with self._lock:
             if self._closed:
                 raise TeacherError("the embedded teacher is closed")
@@ -194,7 +224,7 @@ class EmbeddedTeacher:
                 request.future.set_result(result)
 
 
-def _check_request(messages, n, temperature, max_tokens) -> None:
+def _check_request(messages, n, temperature, max_tokens, stop) -> None:
     if not isinstance(messages, list) or not messages:
         raise TeacherError("messages must be a non-empty list of {role, content}")
     for message in messages:
@@ -206,6 +236,8 @@ def _check_request(messages, n, temperature, max_tokens) -> None:
         raise TeacherError(f"max_tokens must be a positive integer, got {max_tokens!r}")
     if not isinstance(temperature, (int, float)) or temperature < 0:
         raise TeacherError(f"temperature must be >= 0, got {temperature!r}")
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+        raise TeacherError(f"stop must be a list of non-empty strings, got {stop!r}")
 
 
 class _Decoder:
@@ -245,6 +277,9 @@ class _Decoder:
         results: list = [None] * len(requests)
         rows = []  # (request index, choice, prompt ids, temperature, max new tokens, seed)
         for index, request in enumerate(requests):
+            if request.cancelled:
+                results[index] = TeacherError("the request was cancelled")
+                continue
             try:
                 prompt = self.encode(request.messages)
             except Exception as exc:
@@ -259,9 +294,11 @@ class _Decoder:
                 rows.append((index, choice, prompt, request.temperature, min(request.max_tokens, room), seed))
         if rows:
             with torch.inference_mode():
-                outputs = self._decode(rows)
+                outputs = self._decode(rows, requests)
             for index, request in enumerate(requests):
-                if results[index] is None:
+                if request.cancelled:
+                    results[index] = TeacherError("the request was cancelled")
+                elif results[index] is None:
                     choices = sorted((out for out in outputs if out[0] == index), key=lambda out: out[1])
                     prompt_tokens = len(next(row[2] for row in rows if row[0] == index))
                     results[index] = [
@@ -271,7 +308,7 @@ class _Decoder:
                     ]
         return results
 
-    def _decode(self, rows) -> list[tuple]:
+    def _decode(self, rows, requests) -> list[tuple]:
         import torch
         from transformers import DynamicCache
 
@@ -286,6 +323,9 @@ class _Decoder:
         tokens: list[list[int]] = [[] for _ in rows]
         finished: dict[int, str] = {}
         seen = torch.zeros(len(rows), self.model.config.vocab_size, dtype=torch.bool)
+        owners = [requests[r[0]] for r in rows]
+        # Text is followed token by token only where someone needs it (stop strings, streaming).
+        texts = [_Text(self.tokenizer, o.stop) if o.stop or o.on_text else None for o in owners]
         cache = DynamicCache()
         step_ids = ids
         while live:
@@ -293,15 +333,29 @@ class _Decoder:
             chosen = self._sample(out.logits[:, -1, :].float(), temperatures, [generators[r] for r in live], seen)
             keep = []
             for slot, row in enumerate(live):
+                owner, text = owners[row], texts[row]
+                if owner.cancelled:
+                    finished[row] = "cancelled"
+                    continue
                 token = int(chosen[slot])
                 if token in self.stop_ids:
                     finished[row] = "stop"
-                    continue
-                tokens[row].append(token)
-                if len(tokens[row]) >= limits[row]:
-                    finished[row] = "length"
-                    continue
-                keep.append(slot)
+                else:
+                    tokens[row].append(token)
+                    if text is not None and text.add(tokens[row]):
+                        finished[row] = "stop"  # a stop string appeared: no more forward passes for it
+                    elif len(tokens[row]) >= limits[row]:
+                        finished[row] = "length"
+                if text is not None:
+                    done = finished.get(row)
+                    if done is not None and not text.stopped and text.add(tokens[row], final=True):
+                        done = finished[row] = "stop"
+                    if owner.on_text is not None:
+                        piece = text.take(final=done is not None)
+                        if piece or done:
+                            owner.on_text(rows[row][1], piece, done)
+                if row not in finished:
+                    keep.append(slot)
             if not keep:
                 break
             if len(keep) < len(live):
@@ -313,7 +367,7 @@ class _Decoder:
             mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=-1)
             positions = positions[:, -1:] + 1
         return [
-            (row[0], row[1], self.tokenizer.decode(tokens[k], skip_special_tokens=True), finished.get(k, "length"), len(tokens[k]))
+            (row[0], row[1], texts[k].text if texts[k] is not None else self.tokenizer.decode(tokens[k], skip_special_tokens=True), finished.get(k, "length"), len(tokens[k]))
             for k, row in enumerate(rows)
         ]
 
@@ -336,3 +390,51 @@ class _Decoder:
                 chosen[slot] = top_ids[slot, pick[0]]
         seen[torch.arange(len(chosen)), chosen] = True
         return chosen
+
+
+class _Text:
+    """One choice's text as its tokens arrive: incremental decoding, stop strings, what is safe to stream.
+
+    Decoding only the last few tokens each step (the prefix/read offsets of TGI and vLLM) keeps the cost
+    flat however long the answer; a piece that ends in U+FFFD is half a UTF-8 character, so it waits.
+    """
+
+    def __init__(self, tokenizer, stop: list[str]):
+        self.tokenizer = tokenizer
+        self.stop = stop
+        self.longest = max((len(s) for s in stop), default=0)
+        self.text = ""
+        self.stopped = False  # a stop string appeared; the text ends before it
+        self.sent = 0  # characters of `text` handed out by `take`
+        self._prefix = 0  # tokens[_prefix:_read] decode to the context for the next piece
+        self._read = 0
+
+    def add(self, tokens: list[int], *, final: bool = False) -> bool:
+        """Take in the grown token list; True when a stop string appeared. `final`: flush half characters too."""
+        before = self._decode(tokens[self._prefix : self._read])
+        after = self._decode(tokens[self._prefix :])
+        if len(after) <= len(before) or (after.endswith("\ufffd") and not final):
+            return False
+        start = max(0, len(self.text) - self.longest + 1)
+        self.text += after[len(before) :]
+        self._prefix, self._read = self._read, len(tokens)
+        cuts = [i for i in (self.text.find(s, start) for s in self.stop) if i >= 0]
+        if cuts:
+            self.text, self.stopped = self.text[: min(cuts)], True
+        return self.stopped
+
+    def take(self, *, final: bool = False) -> str:
+        """The text not handed out yet, less a tail that could still grow into a stop string."""
+        end = len(self.text) if final or self.stopped else len(self.text) - self._held()
+        piece = self.text[self.sent : end] if end > self.sent else ""
+        self.sent = max(self.sent, end)
+        return piece
+
+    def _held(self) -> int:
+        for size in range(min(len(self.text), self.longest - 1), 0, -1):
+            if any(s.startswith(self.text[-size:]) for s in self.stop):
+                return size
+        return 0
+
+    def _decode(self, ids: list[int]) -> str:
+        return self.tokenizer.decode(ids, skip_special_tokens=True)
