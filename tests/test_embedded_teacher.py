@@ -1,4 +1,6 @@
-"""The embedded teacher on the real SmolLM2-135M-Instruct: cache, batched generation, teacher info, serve.
+"""The embedded teacher on the real SmolLM2-135M-Instruct: cache, batched generation, teacher info.
+
+`labtax serve` has its own module, tests/test_serve.py.
 
 One cold cache is built per session (by two processes racing, which is itself the concurrency test);
 everything else loads from it warm. Generations are a few tokens long: these check properties (text,
@@ -12,7 +14,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -160,49 +161,6 @@ def test_teacher_info_precedence(tmp_path):
 
     no_model = run_labtax("teacher", "info", cwd=REPO, env={**NO_ENDPOINT, "OPENAI_BASE_URL": "http://127.0.0.1:8/v1"})
     assert no_model.returncode == 2 and "no model named for the endpoint" in no_model.stdout
-
-
-def test_serve_refuses_remote_hosts():
-    refused = run_labtax("serve", "--host", "0.0.0.0", "--port", "0")
-    assert refused.returncode == 2 and "--allow-remote" in refused.stderr
-
-
-def test_serve_answers_the_openai_client(model_cache):
-    import openai
-
-    exe = str(Path(sys.executable).parent / "labtax")
-    env = {**os.environ, "LABTAX_CACHE_DIR": str(model_cache)}
-    server = subprocess.Popen([exe, "serve", "--port", "0"], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    try:
-        line = _readline_within(server, 120)
-        assert "serving SmolLM2-135M-Instruct" in line, line
-        base_url = line.split(" at ")[1].split()[0]
-        client = openai.OpenAI(base_url=base_url, api_key="unused", max_retries=0, timeout=120)
-        assert [m.id for m in client.models.list().data] == ["SmolLM2-135M-Instruct"]
-        response = client.chat.completions.create(model="SmolLM2-135M-Instruct", messages=ask("Describe the moon."), n=2, max_tokens=8, temperature=0.5)
-        assert len(response.choices) == 2
-        for choice in response.choices:
-            assert choice.message.role == "assistant" and choice.message.content.strip()
-            assert choice.finish_reason in {"stop", "length"}
-        assert 2 <= response.usage.completion_tokens <= 16 and response.usage.prompt_tokens > 5
-        with pytest.raises(openai.BadRequestError):
-            client.chat.completions.create(model="SmolLM2-135M-Instruct", messages=[], max_tokens=8)
-    finally:
-        server.terminate()
-        out, err = server.communicate(timeout=30)
-    assert server.returncode == 0, err
-    assert "stopped serving" in out
-
-
-def _readline_within(proc, seconds: float) -> str:
-    lines: list[str] = []
-    reader = threading.Thread(target=lambda: lines.append(proc.stdout.readline()), daemon=True)
-    reader.start()
-    reader.join(seconds)
-    if not lines:
-        proc.kill()
-        pytest.fail(f"labtax serve printed nothing within {seconds}s: {proc.stderr.read()}")
-    return lines[0]
 
 
 def test_missing_extra_or_weights_name_the_install_command(monkeypatch, tmp_path):

@@ -1,0 +1,387 @@
+"""The HTTP side of `labtax serve`: the embedded teacher behind OpenAI's chat-completions API.
+
+Every request goes through the same batching EmbeddedTeacher, so concurrent clients share forward passes.
+Streaming is OpenAI's Server-Sent Events (`data: {chat.completion.chunk}` lines, then `data: [DONE]`),
+fed from the decoder as each token is decoded, because that is what the `llm` CLI, LangChain's
+`.stream()` and chat UIs ask for by default. A client that goes away (a failed write, or a socket closed
+while it waits) cancels its generation, so an abandoned request costs no more forward passes. Parameters
+the model cannot honour (JSON mode, tools, logprobs) are refused by name rather than silently ignored.
+Loopback only by default: the API has no authentication.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures
+import ipaddress
+import json
+import queue
+import select
+import signal
+import socket
+import sys
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import unquote, urlsplit
+
+from labtax.errors import LabtaxError
+
+MAX_BODY_BYTES = 4 * 1024 * 1024
+MAX_N = 16
+MAX_TOKENS_LIMIT = 4096
+POLL_SECONDS = 0.2  # how often a waiting request checks whether its client is still there
+ROLE_ALIASES = {"system": "system", "developer": "system", "user": "user", "assistant": "assistant"}
+UNSUPPORTED = {  # parameter: why the embedded model cannot honour it
+    "response_format": "SmolLM2-135M has no JSON or schema-constrained mode; ask for JSON in the prompt instead",
+    "tools": "SmolLM2-135M cannot call tools",
+    "tool_choice": "SmolLM2-135M cannot call tools",
+    "functions": "SmolLM2-135M cannot call functions",
+    "function_call": "SmolLM2-135M cannot call functions",
+    "logprobs": "labtax serve does not return log probabilities",
+    "top_logprobs": "labtax serve does not return log probabilities",
+}
+NEUTRAL = {"response_format": ({"type": "text"},), "tool_choice": ("none",), "logprobs": (False,), "tools": ([],), "functions": ([],)}
+
+
+class BadRequest(Exception):
+    """A request OpenAI would refuse with 400: the message and the offending parameter."""
+
+    def __init__(self, message: str, param: str | None = None, code: str | None = None):
+        super().__init__(message)
+        self.param = param
+        self.code = code
+
+
+class ClientGone(Exception):
+    """The client closed its connection: its generation is cancelled and nothing more is written."""
+
+
+def is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def parse_chat_request(body: dict) -> dict:
+    """The teacher's arguments (plus `stream`, `include_usage`) from an OpenAI chat-completions body."""
+    if not isinstance(body, dict):
+        raise BadRequest("the body must be a JSON object")
+    for name, why in UNSUPPORTED.items():
+        if body.get(name) is not None and body[name] not in NEUTRAL.get(name, ()):
+            raise BadRequest(f"{name} is not supported by labtax serve: {why}", name, "unsupported_parameter")
+    stream = body.get("stream") or False
+    if not isinstance(stream, bool):
+        raise BadRequest("stream must be a boolean", "stream")
+    options = body.get("stream_options")
+    if options is not None and not stream:
+        raise BadRequest("stream_options is only allowed when stream is true", "stream_options")
+    if options is not None and (not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool)):
+        raise BadRequest("stream_options must be an object like {\"include_usage\": true}", "stream_options")
+    messages = body.get("messages")
+    if not isinstance(messages, list) or not messages:
+        raise BadRequest("messages must be a non-empty array", "messages")
+    chat = []
+    for i, message in enumerate(messages):
+        role = ROLE_ALIASES.get(message.get("role")) if isinstance(message, dict) else None
+        if role is None:
+            raise BadRequest(f"messages[{i}].role must be one of {sorted(ROLE_ALIASES)}", f"messages[{i}].role")
+        chat.append({"role": role, "content": _text_content(message.get("content"), i)})
+    n = _integer(body, "n", 1, 1, MAX_N)
+    max_tokens = body.get("max_completion_tokens", body.get("max_tokens"))
+    max_tokens = _integer({"max_tokens": max_tokens}, "max_tokens", 256, 1, MAX_TOKENS_LIMIT)
+    temperature = body.get("temperature", 0.7)
+    if temperature is None:
+        temperature = 0.7
+    if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
+        raise BadRequest("temperature must be a number from 0 to 2", "temperature")
+    seed = body.get("seed")
+    if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+        raise BadRequest("seed must be an integer", "seed")
+    stop = body.get("stop") or []
+    stop = [stop] if isinstance(stop, str) else stop
+    if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
+        raise BadRequest("stop must be a string or an array of strings", "stop")
+    return {
+        "messages": chat, "n": n, "max_tokens": max_tokens, "temperature": float(temperature), "seed": seed, "stop": stop,
+        "stream": stream, "include_usage": bool((options or {}).get("include_usage")),
+    }
+
+
+def _text_content(content, index: int) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content):
+        return "".join(p["text"] for p in content)
+    raise BadRequest(f"messages[{index}].content must be text", f"messages[{index}].content")
+
+
+def _integer(body: dict, key: str, default: int, low: int, high: int) -> int:
+    value = body.get(key)
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int) or not low <= value <= high:
+        raise BadRequest(f"{key} must be an integer from {low} to {high}", key)
+    return value
+
+
+def _usage(completions) -> dict:
+    prompt_tokens = sum(c.prompt_tokens for c in completions)
+    completion_tokens = sum(c.completion_tokens for c in completions)
+    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+
+
+def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestHandler]:
+    """The request handler class; `active` holds the cancel events of requests in flight (for shutdown)."""
+    from labtax.teacher.base import TeacherError
+
+    model = {"id": teacher.model, "object": "model", "created": 0, "owned_by": "labtax"}
+
+    class Handler(BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+        server_version = "labtax-serve"
+
+        def do_GET(self) -> None:
+            path = urlsplit(self.path).path.rstrip("/")
+            if path == "/v1/models":
+                self._send(200, {"object": "list", "data": [model]})
+            elif path.startswith("/v1/models/"):
+                name = unquote(path[len("/v1/models/"):])
+                if name == teacher.model:
+                    self._send(200, model)
+                else:
+                    self._error(404, f"The model `{name}` does not exist; this server has `{teacher.model}`", "invalid_request_error", "model", "model_not_found")
+            else:
+                self._error(404, f"no route GET {self.path}; try /v1/models or POST /v1/chat/completions", "not_found_error")
+
+        def do_POST(self) -> None:
+            if urlsplit(self.path).path.rstrip("/") != "/v1/chat/completions":
+                self._error(404, f"no route POST {self.path}; try /v1/chat/completions", "not_found_error")
+                return
+            try:
+                request = parse_chat_request(self._read_json())
+            except BadRequest as exc:
+                self._error(400, str(exc), "invalid_request_error", exc.param, exc.code)
+                return
+            stream, include_usage = request.pop("stream"), request.pop("include_usage")
+            cancel = threading.Event()
+            active.add(cancel)
+            try:
+                if stream:
+                    self._stream(request, cancel, include_usage)
+                else:
+                    self._complete(request, cancel)
+            except ClientGone:
+                cancel.set()
+                self.close_connection = True
+                self.log_message("%s", "client disconnected; its generation was cancelled")
+            finally:
+                active.discard(cancel)
+
+        def _complete(self, request: dict, cancel: threading.Event) -> None:
+            future = self._submit(request, cancel)
+            if future is None:
+                return
+            while True:
+                try:
+                    completions = future.result(timeout=POLL_SECONDS)
+                    break
+                except concurrent.futures.TimeoutError:
+                    self._check_client()
+                except Exception as exc:
+                    self._teacher_error(exc)
+                    return
+            choices = [
+                {"index": index, "message": {"role": "assistant", "content": c.text}, "finish_reason": c.finish_reason, "logprobs": None}
+                for index, c in enumerate(completions)
+            ]
+            self._send(200, {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": teacher.model,
+                "choices": choices,
+                "usage": _usage(completions),
+            })
+
+        def _stream(self, request: dict, cancel: threading.Event, include_usage: bool) -> None:
+            """SSE as OpenAI sends it; headers wait for the first token, so an early failure is a plain error."""
+            events: queue.Queue = queue.Queue()
+            future = self._submit(request, cancel, lambda choice, text, finish: events.put((choice, text, finish)))
+            if future is None:
+                return
+            future.add_done_callback(lambda _: events.put(None))  # after every on_text call: the end marker
+            chunk = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()), "model": teacher.model}
+            extra = {"usage": None} if include_usage else {}
+
+            def send(choices: list, **fields) -> None:
+                self._write_event({**chunk, "choices": choices, **extra, **fields})
+
+            def begin() -> None:
+                self._start_stream()
+                for i in range(request["n"]):  # one choice per chunk, as OpenAI sends them
+                    send([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}])
+
+            started = False
+            while True:
+                try:
+                    event = events.get(timeout=POLL_SECONDS)
+                except queue.Empty:
+                    self._check_client()
+                    continue
+                if event is None:
+                    break
+                if not started:
+                    begin()
+                    started = True
+                choice, text, finish = event
+                if text:
+                    send([{"index": choice, "delta": {"content": text}, "logprobs": None, "finish_reason": None}])
+                if finish:
+                    send([{"index": choice, "delta": {}, "logprobs": None, "finish_reason": finish}])
+            try:
+                completions = future.result()
+            except Exception as exc:
+                if not started:
+                    self._teacher_error(exc)
+                    return
+                self._write_event({"error": {"message": str(exc), "type": "server_error", "param": None, "code": None}})
+            else:
+                if not started:  # every choice ended before its first token: the role chunks still come first
+                    begin()
+                    for i, c in enumerate(completions):
+                        send([{"index": i, "delta": {}, "logprobs": None, "finish_reason": c.finish_reason}])
+                if include_usage:
+                    send([], usage=_usage(completions))
+            self._write_chunk(b"data: [DONE]\n\n")
+            self._write_chunk(b"")  # the end of the chunked body
+
+        def _submit(self, request: dict, cancel: threading.Event, on_text: Callable | None = None) -> concurrent.futures.Future | None:
+            try:
+                return teacher.submit(**request, on_text=on_text, cancel=cancel)
+            except Exception as exc:
+                self._teacher_error(exc)
+                return None
+
+        def _teacher_error(self, exc: Exception) -> None:
+            if isinstance(exc, TeacherError):
+                if exc.retryable:
+                    self._error(503, str(exc), "server_error")
+                else:
+                    self._error(400, str(exc), "invalid_request_error")
+            else:  # e.g. LabtaxError: the model could not load
+                self._error(500, str(exc), "server_error")
+
+        def _check_client(self) -> None:
+            """Raise ClientGone when the peer has closed the socket (readable with nothing to read)."""
+            try:
+                readable, _, _ = select.select([self.connection], [], [], 0)
+                if readable and not self.connection.recv(1, socket.MSG_PEEK):
+                    raise ClientGone
+            except OSError:
+                raise ClientGone from None
+
+        def _read_json(self):
+            try:
+                length = int(self.headers.get("Content-Length", ""))
+            except ValueError:
+                raise BadRequest("a Content-Length header is required") from None
+            if not 0 < length <= MAX_BODY_BYTES:
+                raise BadRequest(f"the body must be 1 to {MAX_BODY_BYTES} bytes")
+            try:
+                return json.loads(self.rfile.read(length))
+            except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+                raise BadRequest(f"the body is not valid JSON: {exc}") from None
+
+        def _error(self, status: int, message: str, kind: str, param: str | None = None, code: str | None = None) -> None:
+            self._send(status, {"error": {"message": message, "type": kind, "param": param, "code": code}})
+
+        def _send(self, status: int, payload: dict) -> None:
+            data = json.dumps(payload, ensure_ascii=False).encode("utf-8")
+            try:
+                self.send_response(status)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+            except ConnectionError:
+                raise ClientGone from None
+
+        def _start_stream(self) -> None:
+            try:
+                self.send_response(200)
+                self.send_header("Content-Type", "text/event-stream; charset=utf-8")
+                self.send_header("Cache-Control", "no-cache")
+                self.send_header("Transfer-Encoding", "chunked")
+                self.end_headers()
+            except ConnectionError:
+                raise ClientGone from None
+
+        def _write_event(self, payload: dict) -> None:
+            self._write_chunk(b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n\n")
+
+        def _write_chunk(self, data: bytes) -> None:
+            """One HTTP/1.1 chunk, written through at once (wfile is unbuffered); a dead peer is ClientGone."""
+            try:
+                self.wfile.write(b"%X\r\n%s\r\n" % (len(data), data))
+            except ConnectionError:
+                raise ClientGone from None
+
+        def log_message(self, format, *args) -> None:
+            sys.stderr.write(f"labtax serve: {self.address_string()} {format % args}\n")
+
+    return Handler
+
+
+def _server_class(host: str) -> type[ThreadingHTTPServer]:
+    class Server(ThreadingHTTPServer):
+        address_family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        daemon_threads = True
+
+        def handle_error(self, request, client_address) -> None:
+            """A client that vanished mid-request is a log line, not a traceback; real bugs still show one."""
+            error = sys.exc_info()[1]
+            if isinstance(error, ConnectionError):
+                sys.stderr.write(f"labtax serve: {client_address[0]} connection lost: {type(error).__name__}\n")
+            else:
+                super().handle_error(request, client_address)
+
+    return Server
+
+
+def _stop_on_sigterm(signum, frame) -> None:
+    raise KeyboardInterrupt  # the same clean shutdown as Ctrl-C
+
+
+def serve(host: str = "127.0.0.1", port: int = 8000, *, allow_remote: bool = False, batch_size: int | None = None) -> int:
+    """Load the model, serve until Ctrl-C or SIGTERM, return the exit status; LabtaxError when it cannot start."""
+    if not is_loopback(host) and not allow_remote:
+        raise LabtaxError(f"refusing to serve on {host}: the API has no authentication; use 127.0.0.1, or pass --allow-remote to expose it")
+    from labtax.teacher.embedded import EmbeddedTeacher
+
+    teacher = EmbeddedTeacher(**({"batch_size": batch_size} if batch_size else {}))
+    teacher.load()
+    active: set[threading.Event] = set()
+    try:
+        server = _server_class(host)((host, port), make_handler(teacher, active))
+    except OSError as exc:
+        teacher.close()
+        raise LabtaxError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
+    bound_host, bound_port = server.server_address[:2]
+    shown = f"[{bound_host}]" if ":" in bound_host else bound_host
+    print(f"labtax: serving {teacher.model} ({teacher.dtype}) at http://{shown}:{bound_port}/v1 (Ctrl-C to stop)", flush=True)
+    signal.signal(signal.SIGTERM, _stop_on_sigterm)
+    try:
+        server.serve_forever()
+    except KeyboardInterrupt:
+        print("labtax: stopped serving", flush=True)
+    finally:
+        for cancel in list(active):  # no waiting for generations nobody will read
+            cancel.set()
+        server.server_close()
+        teacher.close()
+    return 0
