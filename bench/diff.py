@@ -171,7 +171,7 @@ def median_ms(cmd: list[str], root: Path, runs: int) -> tuple[float, str]:
 
 def in_process_ms(root: Path, runs: int, base: str) -> tuple[float, list]:
     sys.path.insert(0, str(REPO / "cli"))
-    from labtax.select import changed_leaves
+    from labtax.changes.leaves import changed_leaves
 
     os.environ["GITHUB_BASE_REF"] = ""
     changed_leaves(root, base)  # imports warm

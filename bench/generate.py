@@ -153,8 +153,8 @@ def make_taxonomy(root: Path, copies: int) -> Path:
 
 def load_leaves(root: Path, expected: int) -> list:
     from labtax.config import load_config
-    from labtax.lint import lint
-    from labtax.select import select
+    from labtax.lint.engine import lint
+    from labtax.changes import select
 
     # Copies repeat their seed questions, which lint reports across leaves; every copy still loads.
     leaves = lint(select(root), load_config(root)).leaves
@@ -164,7 +164,7 @@ def load_leaves(root: Path, expected: int) -> list:
 
 
 def calls_per_candidate(leaves) -> float:
-    from labtax.pipelines import pipeline_for
+    from labtax.generate.pipelines import pipeline_for
 
     return sum(len(pipeline_for(leaf).STAGES) for leaf in leaves) / len(leaves)
 
@@ -194,7 +194,7 @@ class LocalTeacher:
 
 def run_once(leaves, server, concurrency: int, num_samples: int, profile: Path | None = None) -> dict:
     """One run_generation into a fresh output folder (empty cache); server None = LocalTeacher."""
-    from labtax.generate import Settings, run_generation
+    from labtax.generate.run import Settings, run_generation
     from labtax.teacher.openai_backend import OpenAITeacher
 
     out = Path(tempfile.mkdtemp(prefix="labtax-bench-gen-"))

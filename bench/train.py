@@ -51,11 +51,11 @@ def status_kb(field: str) -> int:
 
 def seed_data(folder: Path) -> Path:
     """A generate-shaped data folder from the taxonomy's seeds (no teacher needed)."""
-    from labtax import seeds
+    from labtax.generate import seeds
     from labtax.config import load_config
-    from labtax.generate import heldout_record
-    from labtax.lint import lint
-    from labtax.select import select
+    from labtax.generate.run import heldout_record
+    from labtax.lint.engine import lint
+    from labtax.changes import select
 
     buckets = {"knowledge": [], "foundational": [], "compositional": []}
     heldout = []

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from labtax.artifacts import LOCK_FILE, OutputBusy
-from labtax.generate import Settings, run_generation
+from labtax.generate.artifacts import LOCK_FILE, OutputBusy
+from labtax.generate.run import Settings, run_generation
 from labtax.teacher.openai_backend import OpenAITeacher
 
 from .conftest import run_labtax

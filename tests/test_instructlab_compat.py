@@ -7,8 +7,8 @@ import json
 import pytest
 
 from labtax.config import load_config
-from labtax.lint import lint
-from labtax.select import Selection
+from labtax.lint.engine import lint
+from labtax.taxonomy.select import Selection
 
 from .conftest import CORPUS, run_labtax
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from labtax import schema
+from labtax.lint import schema
 from labtax.config import load_config
-from labtax.lint import lint
-from labtax.rules import all_rules
-from labtax.select import select
+from labtax.lint.engine import lint
+from labtax.lint.rules import all_rules
+from labtax.changes import select
 
 from .conftest import run_labtax
 

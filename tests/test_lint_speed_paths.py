@@ -22,14 +22,14 @@ import yaml
 from yamllint import linter
 from yamllint.config import YamlLintConfig
 
-from labtax import schema
+from labtax.lint import schema
 from labtax.config import load_config
-from labtax.lint import lint, worker_count
-from labtax.rules.lt011_yaml_style import BUILTIN, style_problems
-from labtax.schema_fast import is_valid
-from labtax.select import select
+from labtax.lint.engine import lint, worker_count
+from labtax.lint.rules.lt011_yaml_style import BUILTIN, style_problems
+from labtax.lint.schema_fast import is_valid
+from labtax.changes import select
 from labtax.taxonomy.loader import LoadLimits, LoadProblem, load_leaf
-from labtax.yamllint_libyaml import usable
+from labtax.lint.yamllint_libyaml import usable
 
 from .conftest import CORPUS, REPO
 
@@ -114,7 +114,7 @@ def test_validate_reports_the_same_errors_with_the_fast_path(monkeypatch):
     leaves = list(_leaves())[:60]
     cases = [(leaf.kind, leaf.version, _mutate(leaf.data, rng)) for leaf in leaves for _ in range(3)]
     with_fast = [schema.validate(*case) for case in cases]
-    monkeypatch.setattr("labtax.schema_fast.is_valid", lambda *args: None)
+    monkeypatch.setattr("labtax.lint.schema_fast.is_valid", lambda *args: None)
     assert with_fast == [schema.validate(*case) for case in cases]
     assert sum(bool(errors) for errors in with_fast) > len(cases) // 2
 
@@ -200,8 +200,8 @@ _COMPARE_IN_FRESH_PROCESS = """
 import json, sys, threading
 from pathlib import Path
 from labtax.config import load_config
-from labtax.lint import lint
-from labtax.select import select
+from labtax.lint.engine import lint
+from labtax.changes import select
 root = Path(sys.argv[1])
 selection, config = select(root), load_config(root)
 assert threading.active_count() == 1  # else lint() would quietly stay in-process

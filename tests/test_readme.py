@@ -1,7 +1,7 @@
 """The README documents every lint rule, from the rule modules themselves, and the two quick-start commands."""
 
 from labtax.commands.rules import markdown_table
-from labtax.rules import all_rules
+from labtax.lint.rules import all_rules
 
 from .conftest import REPO
 

@@ -28,7 +28,7 @@ def command(paths, base, fmt, include_deleted, run_lint, profile, root):
     Exit status: 0 listed, 1 lint errors (with --lint), 2 usage, git or shallow-clone problem.
     """
     from labtax.config import find_root
-    from labtax.select import changed_selection
+    from labtax.changes.leaves import changed_selection
 
     root = (root or find_root()).resolve()
     selection = changed_selection(root, base, paths)
@@ -47,7 +47,7 @@ def command(paths, base, fmt, include_deleted, run_lint, profile, root):
 def _lint(selection, profile):
     """Lint the selected files and count each leaf's lint errors as problems that make it invalid."""
     from labtax.config import load_config
-    from labtax.lint import lint
+    from labtax.lint.engine import lint
 
     result = lint(selection, load_config(selection.root, profile=profile))
     by_path = {c.path: c for c in selection.changes}
@@ -86,7 +86,7 @@ def _json(selection, shown, hidden, result) -> str:
         "notes": selection.notes,
     }
     if result is not None:
-        from labtax.report import render
+        from labtax.lint.report import render
 
         payload["lint"] = json.loads(render("json", result))
     return json.dumps(payload, indent=2) + "\n"
@@ -94,7 +94,7 @@ def _json(selection, shown, hidden, result) -> str:
 
 def _printable_change(change: dict) -> dict:
     """A leaf change with every path and message escaped (odd bytes, newlines) as reporters print them."""
-    from labtax.report import printable
+    from labtax.lint.report import printable
 
     out = {key: printable(value) if isinstance(value, str) else value for key, value in change.items()}
     for key in ("reasons", "problems"):
@@ -128,7 +128,7 @@ def _text(selection, shown, hidden, result) -> str:
     lines += [f"note: {note}" for note in selection.changeset.notes]
     text = "\n".join(lines) + "\n"
     if result is not None:
-        from labtax.report import render
+        from labtax.lint.report import render
 
         text += "\n" + render("text", result, color=sys.stdout.isatty())
     return text

@@ -9,15 +9,15 @@ from pathlib import Path
 import click
 
 from labtax.errors import LabtaxError
-from labtax.select import selection_options
+from labtax.commands.options import selection_options
 
 
 def load_valid_leaves(selection, config):
     """Leaves that pass lint (errors only); the rest are reported and skipped, never half-generated."""
     from dataclasses import replace
 
-    from labtax.lint import lint
-    from labtax.report import render
+    from labtax.lint.engine import lint
+    from labtax.lint.report import render
 
     result = lint(selection, config)
     errors = [f for f in result.findings if f.level == "error"]
@@ -31,7 +31,7 @@ def load_valid_leaves(selection, config):
 
 def print_plan(leaves, settings) -> None:
     from labtax import documents
-    from labtax.pipelines import pipeline_for
+    from labtax.generate.pipelines import pipeline_for
 
     total_min = total_max = 0
     click.echo(f"plan: {len(leaves)} leaf/leaves, {settings.num_samples} sample(s) each, at most {settings.max_attempts} candidates per sample")
@@ -64,7 +64,7 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
     Re-running is incremental (cached calls are replayed, never repeated) and resumes an interrupted run.
     """
     from labtax.config import load_config
-    from labtax.generate import Settings, run_generation
+    from labtax.generate.run import Settings, run_generation
 
     config = load_config(selection.root)
     leaves, skipped = load_valid_leaves(selection, config)
@@ -78,8 +78,8 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
         print_plan(leaves, settings)
         sys.exit(1 if skipped else 0)
 
-    from labtax.pipelines import pipeline_for
-    from labtax.progress import StageProgress
+    from labtax.generate.pipelines import pipeline_for
+    from labtax.generate.progress import StageProgress
     from labtax.teacher.resolve import describe_teacher, make_teacher
 
     info = describe_teacher(config, base_url=base_url, model=model)

@@ -7,8 +7,8 @@ from pathlib import Path
 
 import click
 
-from labtax.report import FORMATS
-from labtax.select import selection_options
+from labtax.lint.report import FORMATS
+from labtax.commands.options import selection_options
 
 
 @click.command("lint")
@@ -31,8 +31,8 @@ def command(selection, fmt, profile, select, ignore, strict, output, yaml_rules,
     Exit status: 0 clean, 1 errors found, 2 usage or internal error.
     """
     from labtax.config import load_config
-    from labtax.lint import lint
-    from labtax.report import render
+    from labtax.lint.engine import lint
+    from labtax.lint.report import render
 
     def split(values):
         return [v.strip() for value in values for v in value.split(",") if v.strip()]

@@ -126,7 +126,7 @@ def check_real_folders(root: Path, folder: Path) -> None:
 def folder_pattern(root: Path) -> str:
     """LT013's pattern as this taxonomy configures it, so `new` never creates a folder that lint rejects."""
     from labtax.config import load_config
-    from labtax.rules import rule_by_id
+    from labtax.lint.rules import rule_by_id
 
     return load_config(root).rule_options(rule_by_id("LT013"))["pattern"]
 

@@ -4,7 +4,7 @@ import click
 
 
 def markdown_table() -> str:
-    from labtax.rules import all_rules
+    from labtax.lint.rules import all_rules
 
     rows = ["| ID | Name | Level | What it checks | Why | How to fix |", "|---|---|---|---|---|---|"]
     for rule in all_rules():
@@ -17,7 +17,7 @@ def markdown_table() -> str:
 @click.option("--format", "fmt", type=click.Choice(["text", "markdown"]), default="text", show_default=True)
 def command(fmt):
     """List every lint rule: id, name, default level, what it checks, why, and how to fix."""
-    from labtax.rules import all_rules
+    from labtax.lint.rules import all_rules
 
     if fmt == "markdown":
         click.echo(markdown_table(), nl=False)

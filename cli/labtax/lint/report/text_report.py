@@ -1,6 +1,6 @@
 """`path:line:col: LEVEL ID message` with the fix hint beneath: what a person reads in a terminal."""
 
-from labtax.report import printable
+from labtax.lint.report import printable
 
 _COLORS = {"error": "\033[31m", "warning": "\033[33m"}
 

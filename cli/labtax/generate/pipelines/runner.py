@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass, field
 
-from labtax.pipelines.outcome import Reject
-from labtax.pipelines.prompts import PromptSet
-from labtax.store import CallCache, call_key
+from labtax.generate.pipelines.outcome import Reject
+from labtax.generate.pipelines.prompts import PromptSet
+from labtax.generate.cache import CallCache, call_key
 from labtax.teacher.base import Completion, TeacherError
 
 # Replies longer than max_tokens x this many characters are rejected as oversized. Generous on purpose:

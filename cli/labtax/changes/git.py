@@ -137,7 +137,7 @@ def _branch_name(ref: str) -> str:
 
 
 def choose_base(repo, base: str | None, branch: str | None, shallow: bool, env) -> tuple[str, str]:
-    """The ref to compare against and why it was chosen (see the module docstring of labtax.select)."""
+    """The ref to compare against and why it was chosen (see labtax.changes.leaves)."""
     if base:
         if base == EMPTY or _commit(repo, base):
             return base, "--base"

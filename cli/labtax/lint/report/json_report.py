@@ -2,7 +2,7 @@
 
 import json
 
-from labtax.report import printable
+from labtax.lint.report import printable
 
 
 def render(result, *, color: bool = False) -> str:

@@ -1,6 +1,6 @@
 """LT020 duplicate-question-across-leaves: a question is not also a seed of another leaf."""
 
-from labtax.textnorm import normalize
+from labtax.taxonomy.textnorm import normalize
 
 ID = "LT020"
 NAME = "duplicate-question-across-leaves"

@@ -3,7 +3,7 @@ and every pattern matches a readable Markdown, text or PDF file.
 
 It needs the network (or documents already in the cache), so by default it runs where CI is set (CI=true,
 as GitHub Actions sets it) and not in the pre-commit hook, which stays offline and fast; `labtax lint
---check-documents` / `--no-check-documents`, or `enabled = true|false` under [tool.labtax.rules.LT022],
+--check-documents` / `--no-check-documents`, or `enabled = true|false` under [tool.labtax.lint.rules.LT022],
 decide otherwise. A repository that cannot be reached is a warning saying the documents were not checked,
 never an error.
 """

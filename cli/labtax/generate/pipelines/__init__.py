@@ -5,7 +5,7 @@ from __future__ import annotations
 
 def pipeline_for(leaf):
     """freeform skills, grounded skills (seed examples with context), or knowledge."""
-    from labtax.pipelines import knowledge, skill_freeform, skill_grounded
+    from labtax.generate.pipelines import knowledge, skill_freeform, skill_grounded
 
     if leaf.kind == "knowledge":
         return knowledge

@@ -1,6 +1,6 @@
 """LT001 schema: the leaf matches the JSON Schema for its kind and version."""
 
-from labtax import schema
+from labtax.lint import schema
 
 ID = "LT001"
 NAME = "schema"

@@ -28,4 +28,4 @@ def printable(text: str) -> str:
 def render(fmt: str, result, *, color: bool = False) -> str:
     if fmt == "auto":
         fmt = "github" if os.environ.get("GITHUB_ACTIONS") == "true" else "text"
-    return importlib.import_module(f"labtax.report.{fmt}_report").render(result, color=color)
+    return importlib.import_module(f"labtax.lint.report.{fmt}_report").render(result, color=color)

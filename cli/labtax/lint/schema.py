@@ -18,7 +18,7 @@ from labtax.taxonomy.kinds import KIND_TREE
 def _schema_dir() -> Path:
     """An installed package carries its copy of schema/ as labtax/schemas (see pyproject.toml); a source
     checkout or editable install reads schema/ itself, so there is one source of truth and no symlink."""
-    here = Path(__file__).resolve().parent
+    here = Path(__file__).resolve().parent.parent  # the labtax package
     packaged = here / "schemas"
     return packaged if packaged.is_dir() else here.parents[1] / "schema"
 
@@ -125,7 +125,7 @@ def validate(kind: str, version: int, data: dict) -> list[SchemaError]:
         return [SchemaError(("version",), f"unsupported {kind} version {version}", f"use one of the supported versions: {versions}")]
     if schema.get("deprecated"):
         return [SchemaError(("version",), schema["description"], "convert the file to version 3 (see README: knowledge leaves)")]
-    from labtax.schema_fast import is_valid
+    from labtax.lint.schema_fast import is_valid
 
     if is_valid(schema, data, _schemas_by_id().get):
         return []  # the usual case, proved without importing jsonschema; errors are always jsonschema's

@@ -59,7 +59,7 @@ def _config(inline: str | None, root: Path):
 
 def style_problems(text: str, conf, path: str):
     """yamllint.linter.run without its syntax pass: same file filters, same directives, same problems."""
-    from labtax.yamllint_libyaml import cosmetic_problems
+    from labtax.lint.yamllint_libyaml import cosmetic_problems
 
     if conf.is_file_ignored(path) or DISABLE_FILE.match(text.split("\n", 1)[0]):
         return ()

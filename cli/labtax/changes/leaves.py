@@ -1,6 +1,8 @@
-"""The one place that decides which files and leaves a command works on.
+"""A branch's changed leaves: which files changed (labtax.changes.git) mapped onto leaves.
 
-lint, generate, train and comment all select through here, so the set can never disagree between them.
+Steps: classify each changed file (a leaf, a misnamed YAML file, an attribution.txt, something else) ->
+map attribution and in-repo document changes to the leaves they belong to -> describe each leaf (kind,
+version, problems). `labtax diff` lists the result and every --changed command selects through it.
 """
 
 from __future__ import annotations
@@ -11,69 +13,9 @@ from pathlib import Path
 
 from labtax.errors import LabtaxError
 from labtax.taxonomy.kinds import LEAF_FILE, TREES
+from labtax.taxonomy.select import YAML_SUFFIXES, Selection, relative_path, tree_files
 
-YAML_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass
-class Selection:
-    root: Path
-    files: list[str]  # paths relative to root, POSIX separators, sorted
-    explicit: bool = False  # paths were named by the user (or pre-commit), not discovered
-    notes: list[str] = field(default_factory=list)
-    changes: list | None = None  # with --changed: every LeafChange (deleted ones too), else None
-    changeset: object = None  # with --changed: the gitdiff.ChangeSet (base, merge-base, head)
-
-
-def tree_files(root: Path) -> list[str]:
-    """Every YAML file under the three trees (misnamed ones included, so lint can flag them)."""
-    found = []
-    for tree in TREES:
-        base = root / tree
-        if not base.is_dir():
-            continue
-        for folder, dirs, files in os.walk(base):
-            dirs[:] = [d for d in dirs if not d.startswith(".")]
-            rel_folder = os.path.relpath(folder, root).replace(os.sep, "/")
-            found += [f"{rel_folder}/{name}" for name in files if name.lower().endswith(YAML_SUFFIXES)]
-    return sorted(found)
-
-
-def _relative(root: Path, path: Path) -> str:
-    absolute = path if path.is_absolute() else Path.cwd() / path
-    absolute = Path(os.path.normpath(absolute))
-    try:
-        return absolute.relative_to(root).as_posix()
-    except ValueError:
-        raise LabtaxError(f"{path} is outside the taxonomy root {root}; run labtax from inside the taxonomy or pass --root") from None
-
-
-def files_for_paths(root: Path, paths: list[str]) -> list[str]:
-    """Files named on the command line: YAML files as given, folders walked, attribution.txt -> its leaf."""
-    selected: set[str] = set()
-    for raw in paths:
-        path = Path(raw)
-        rel = _relative(root, path)
-        full = root / rel
-        if full.is_dir():
-            for folder, dirs, files in os.walk(full):
-                dirs[:] = [d for d in dirs if not d.startswith(".")]
-                sub = os.path.relpath(folder, root).replace(os.sep, "/")
-                selected.update(f"{sub}/{n}".removeprefix("./") for n in files if n.lower().endswith(YAML_SUFFIXES))
-        elif not full.exists() and not full.is_symlink():
-            raise LabtaxError(f"{raw}: no such file or folder")
-        elif rel.lower().endswith(YAML_SUFFIXES):
-            selected.add(rel)
-        elif full.name == "attribution.txt" and (full.parent / LEAF_FILE).is_file():
-            selected.add(str(Path(rel).parent / LEAF_FILE).replace(os.sep, "/"))
-    return sorted(selected)
-
-
-
-
-# --- changed leaves: `--changed` / `--base REF` ------------------------------------------------------
-#
-# Which leaves changed = which files changed (labtax.gitdiff: merge-base of the base and HEAD, to the
+## Which leaves changed = which files changed (labtax.changes.git: merge-base of the base and HEAD, to the
 # working tree) mapped onto leaves: a qna.yaml under a tree is a leaf; a change to the attribution.txt
 # beside it, or to an in-repo document a knowledge leaf reads (document: {repo: ./path, patterns}),
 # marks that leaf modified, with the reason. Default base, first that exists: $GITHUB_BASE_REF
@@ -213,7 +155,7 @@ def _describe(root: Path, change: LeafChange, old_text: bytes | None = None) -> 
 def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[LeafChange], list[str], object]:
     """Leaves changed on this branch (see above) -> (leaf changes sorted by path, other changed YAML files
     in the trees that still exist (misnamed leaves, for lint), the gitdiff.ChangeSet)."""
-    from labtax import gitdiff
+    from labtax.changes import git as gitdiff
 
     root = Path(root).resolve()
     if not (root.is_dir()):
@@ -314,7 +256,7 @@ def changed_selection(root: Path, base: str | None = None, paths: list[str] | tu
     root = Path(root).resolve()
     changes, stray, changeset = changed_leaves(root, base, env=env)
     if paths:
-        scopes = [_relative(root, Path(p)) for p in paths]
+        scopes = [relative_path(root, Path(p)) for p in paths]
         changes = [c for c in changes if _under(c.path, scopes) or (c.old_path and _under(c.old_path, scopes))]
         stray = [s for s in stray if _under(s, scopes)]
     files = sorted({c.path for c in changes if c.status != "deleted"} | set(stray))
@@ -325,34 +267,3 @@ def changed_selection(root: Path, base: str | None = None, paths: list[str] | tu
     return Selection(root, files, explicit=False, notes=notes, changes=changes, changeset=changeset)
 
 
-def select(root: Path, paths: list[str] | tuple = (), *, changed: bool = False, base: str | None = None, env=None) -> Selection:
-    """The files a command works on: PATHS, or the whole taxonomy; with changed/base, only changed leaves."""
-    if changed or base is not None:
-        return changed_selection(root, base, paths, env=env)
-    if paths:
-        return Selection(root, files_for_paths(root, list(paths)), explicit=True)
-    return Selection(root, tree_files(root))
-
-
-def selection_options(func):
-    """Click decorator: PATHS..., --changed, --base REF, --root; the command receives `selection`.
-
-    Every command that works on leaves uses this, so lint, generate, train and comment select alike.
-    git (gitpython) is only imported when --changed or --base is given.
-    """
-    import functools
-
-    import click
-
-    @click.argument("paths", nargs=-1, type=click.Path())
-    @click.option("--changed", is_flag=True, help="Only the leaves changed since the merge-base with the base branch (see labtax diff).")
-    @click.option("--base", "--taxonomy-base", metavar="REF", default=None, help="Base for --changed (implies it): branch, tag or commit; 'empty' = every leaf. Default: $GITHUB_BASE_REF, upstream, origin/main, main, master.")
-    @click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Taxonomy root (default: found from the current folder).")
-    @functools.wraps(func)
-    def wrapper(*args, paths, changed, base, root, **kwargs):
-        from labtax.config import find_root
-
-        root = (root or find_root()).resolve()
-        return func(*args, selection=select(root, paths, changed=changed, base=base), **kwargs)
-
-    return wrapper

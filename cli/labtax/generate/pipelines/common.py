@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from labtax.pipelines import parse
-from labtax.pipelines.outcome import Reject
+from labtax.generate.pipelines import parse
+from labtax.generate.pipelines.outcome import Reject
 
 
 def rotate(items: list, index: int, count: int) -> list:

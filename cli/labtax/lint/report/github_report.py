@@ -1,7 +1,7 @@
 """GitHub Actions workflow commands, so findings show as annotations on the pull request's diff."""
 
 
-from labtax.report import printable
+from labtax.lint.report import printable
 
 
 def _escape_data(text: str) -> str:

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from labtax.pipelines import parse
-from labtax.pipelines.common import judge, judge_examples, mismatched, rotate
-from labtax.pipelines.outcome import Accepted
+from labtax.generate.pipelines import parse
+from labtax.generate.pipelines.common import judge, judge_examples, mismatched, rotate
+from labtax.generate.pipelines.outcome import Accepted
 
 PROMPTS = "skill_freeform"
 STAGES = ("question", "judge_question", "answer", "judge_pair")

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from rapidfuzz.distance import LCSseq
 
-from labtax.textnorm import normalize
+from labtax.taxonomy.textnorm import normalize
 
 DEFAULT_THRESHOLD = 0.7
 

@@ -16,14 +16,15 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from labtax import documents, seeds
-from labtax.gitdiff import head_commit
-from labtax.pipelines import pipeline_for
-from labtax.pipelines.dedup import NearDuplicateFilter
-from labtax.pipelines.outcome import Accepted, Reject
-from labtax.pipelines.prompts import load as load_prompts
-from labtax.pipelines.runner import StageRunner
-from labtax.store import CallCache
+from labtax import documents
+from labtax.generate import seeds
+from labtax.changes.git import head_commit
+from labtax.generate.pipelines import pipeline_for
+from labtax.generate.pipelines.dedup import NearDuplicateFilter
+from labtax.generate.pipelines.outcome import Accepted, Reject
+from labtax.generate.pipelines.prompts import load as load_prompts
+from labtax.generate.pipelines.runner import StageRunner
+from labtax.generate.cache import CallCache
 
 SYSTEM_PROMPT = "You are a helpful, accurate assistant."
 BUCKETS = ("knowledge", "foundational", "compositional")
@@ -186,7 +187,7 @@ async def run_generation(leaves: list, teacher, output: Path, settings: Settings
     summary and bucket files cover every leaf folder under `output`, earlier runs' too; `run.leaves`
     lists the leaves this run generated.
     """
-    from labtax import artifacts
+    from labtax.generate import artifacts
 
     started, wall = now_iso(), time.monotonic()
     output = Path(output)

@@ -1,6 +1,6 @@
 """LT019 duplicate-question: a question appears only once within a leaf."""
 
-from labtax.textnorm import normalize
+from labtax.taxonomy.textnorm import normalize
 
 ID = "LT019"
 NAME = "duplicate-question"
