@@ -46,13 +46,17 @@ def leaf_path(i: int) -> str:
 
 
 def skill(i: int, edit: int = 0) -> str:
-    examples = "".join(f"  - question: What is {i} plus {k}?\n    answer: {i} plus {k} is {i + k}.\n" for k in range(1, 6))
+    examples = "".join(
+        f"  - question: What is {i} plus {k}?\n    answer: {i} plus {k} is {i + k}.\n" for k in range(1, 6)
+    )
     return f"version: 3\ncreated_by: bench\ntask_description: Add numbers to {i} (edit {edit}).\nseed_examples:\n{examples}"
 
 
 def knowledge(i: int) -> str:
     qas = "".join(f"      - question: Question {j} about {i}?\n        answer: Answer {j}.\n" for j in range(3))
-    examples = "".join(f"  - context: Context {k} of document {i}.\n    questions_and_answers:\n{qas}" for k in range(5))
+    examples = "".join(
+        f"  - context: Context {k} of document {i}.\n    questions_and_answers:\n{qas}" for k in range(5)
+    )
     return f"version: 3\ncreated_by: bench\ndomain: d\ndocument_outline: Outline {i}.\nseed_examples:\n{examples}document:\n  repo: ./documents/doc_{i % 1000}\n  commit: HEAD\n  patterns:\n    - '*.md'\n"
 
 
@@ -68,7 +72,9 @@ class Stream:
         self.mark = 0
         self.clock = 1_700_000_000
 
-    def commit(self, branch: str, message: str, ops: list[tuple], parent: int | None = None, merge: int | None = None) -> int:
+    def commit(
+        self, branch: str, message: str, ops: list[tuple], parent: int | None = None, merge: int | None = None
+    ) -> int:
         self.mark += 1
         self.clock += 60
         out = [f"commit refs/heads/{branch}\nmark :{self.mark}\ncommitter bench <b@x> {self.clock} +0000\n".encode()]
@@ -99,7 +105,10 @@ def build(root: Path, leaves: int, commits: int) -> dict[str, set]:
     s = Stream()
     ops = []
     for i in range(leaves):
-        ops += [("M", leaf_path(i), text_of(i)), ("M", leaf_path(i).replace("qna.yaml", "attribution.txt"), attribution(i))]
+        ops += [
+            ("M", leaf_path(i), text_of(i)),
+            ("M", leaf_path(i).replace("qna.yaml", "attribution.txt"), attribution(i)),
+        ]
     ops += [("M", f"documents/doc_{d}/doc.md", f"# Document {d}\n") for d in range(1000)]
     main = s.commit("main", "all leaves", ops)
     small = commits - 1
@@ -119,7 +128,10 @@ def build(root: Path, leaves: int, commits: int) -> dict[str, set]:
             op, expect["modified"] = [("M", path, skill(i, 1000 + n))], expect["modified"] | {path}
         elif kind < 7:
             new = f"compositional_skills/new/leaf_{n}/qna.yaml"
-            op, expect["added"] = [("M", new, skill(100_000 + n)), ("M", new.replace("qna.yaml", "attribution.txt"), attribution(n))], expect["added"] | {new}
+            op, expect["added"] = (
+                [("M", new, skill(100_000 + n)), ("M", new.replace("qna.yaml", "attribution.txt"), attribution(n))],
+                expect["added"] | {new},
+            )
         elif kind == 7:  # rename, every other one into another tree
             new = f"{TREES[n % 2]}/moved/leaf_{i}/qna.yaml"
             op = [("R", path.rsplit("/", 1)[0], new.rsplit("/", 1)[0])]
@@ -127,9 +139,14 @@ def build(root: Path, leaves: int, commits: int) -> dict[str, set]:
         elif kind == 8:
             op, expect["deleted"] = [("D", path.rsplit("/", 1)[0])], expect["deleted"] | {path}
         else:
-            op, expect["modified"] = [("M", path.replace("qna.yaml", "attribution.txt"), attribution(i) + f"edit {n}\n")], expect["modified"] | {path}
+            op, expect["modified"] = (
+                [("M", path.replace("qna.yaml", "attribution.txt"), attribution(i) + f"edit {n}\n")],
+                expect["modified"] | {path},
+            )
         feature = s.commit("feature", f"feature {n}", op, parent=feature)
-    feature = s.commit("feature", "edit document 3", [("M", "documents/doc_3/doc.md", "# Document 3, revised\n")], parent=feature)
+    feature = s.commit(
+        "feature", "edit document 3", [("M", "documents/doc_3/doc.md", "# Document 3, revised\n")], parent=feature
+    )
     small, expect_small = fork, {"added": set(), "modified": set(), "renamed": set(), "deleted": set()}
     for n in range(SMALL_COMMITS):  # a typical pull request: a few leaves edited, one added
         i = next(pool)
@@ -141,7 +158,9 @@ def build(root: Path, leaves: int, commits: int) -> dict[str, set]:
             ops_ = [("M", leaf_path(i), skill(i, 9000 + n))]
             expect_small["modified"].add(leaf_path(i))
         small = s.commit("small", f"small {n}", ops_, parent=small)
-    expect["modified"] |= {leaf_path(i) for i in range(leaves) if leaf_path(i).startswith("knowledge/") and i % 1000 == 3}
+    expect["modified"] |= {
+        leaf_path(i) for i in range(leaves) if leaf_path(i).startswith("knowledge/") and i % 1000 == 3
+    }
     side = None
     for n in range(main_after - 1):  # main after the fork, with a side branch merged in every 50 commits
         i = skills[(n * 11) % (len(skills) // 2)]
@@ -193,9 +212,15 @@ def main() -> None:
         root = Path(tmp) / "taxonomy"
         start = time.perf_counter()
         expected = build(root, args.leaves, args.commits)
-        count = subprocess.run(["git", "rev-list", "--count", "--all"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
-        print(f"built {args.leaves} leaves, {count} commits in {time.perf_counter() - start:.1f}s (in {tmp}, removed afterwards)")
-        subprocess.run(["git", "status", "--porcelain"], cwd=root, capture_output=True, check=True)  # settle the index, as in any used clone
+        count = subprocess.run(
+            ["git", "rev-list", "--count", "--all"], cwd=root, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        print(
+            f"built {args.leaves} leaves, {count} commits in {time.perf_counter() - start:.1f}s (in {tmp}, removed afterwards)"
+        )
+        subprocess.run(
+            ["git", "status", "--porcelain"], cwd=root, capture_output=True, check=True
+        )  # settle the index, as in any used clone
 
         rows, ok, verdicts = [], True, []
         for branch, expect in (("small", expected["small"]), ("feature", expected["feature"])):
@@ -206,7 +231,9 @@ def main() -> None:
             rows.append(("  git diff --name-only main...HEAD", git_ms, git_ms, len(git_out.split())))
             cli_ms, _ = median_ms([*LABTAX, "diff", "--base", "main", "--include-deleted"], root, args.runs)
             rows.append(("  labtax diff --base main (CLI, end to end)", cli_ms, git_ms, None))
-            json_ms, out = median_ms([*LABTAX, "diff", "--base", "main", "--include-deleted", "--format", "json"], root, args.runs)
+            json_ms, out = median_ms(
+                [*LABTAX, "diff", "--base", "main", "--include-deleted", "--format", "json"], root, args.runs
+            )
             rows.append(("  labtax diff --base main --format json", json_ms, git_ms, len(json.loads(out)["leaves"])))
             lib_ms, changes = in_process_ms(root, args.runs, "main")
             rows.append(("  select.changed_leaves() in process", lib_ms, git_ms, len(changes)))
@@ -214,7 +241,9 @@ def main() -> None:
             if got != expect:
                 ok = False
                 for status in expect:
-                    print(f"  {branch} {status}: missing {sorted(expect[status] - got[status])[:5]} extra {sorted(got[status] - expect[status])[:5]}")
+                    print(
+                        f"  {branch} {status}: missing {sorted(expect[status] - got[status])[:5]} extra {sorted(got[status] - expect[status])[:5]}"
+                    )
             verdicts.append((branch, cli_ms, git_ms, lib_ms))
         status_ms, _ = median_ms(["git", "status", "--porcelain", "--untracked-files=all"], root, args.runs)
         rows.append(("[floors]", None, None, None))
@@ -235,7 +264,9 @@ def main() -> None:
                 continue
             ratio = f"{ms / ref:.1f}" if ref else ""
             print(f"{name:<{width}}  {ms:>9.1f}  {ratio:>6}  {'' if n is None else n:>12}")
-        print(f"\nmedian of {args.runs} runs; labtax's answer {'matches the known changes' if ok else 'DIFFERS from the known changes'}")
+        print(
+            f"\nmedian of {args.runs} runs; labtax's answer {'matches the known changes' if ok else 'DIFFERS from the known changes'}"
+        )
         for branch, cli_ms, git_ms, lib_ms in verdicts:
             met = cli_ms <= 3 * git_ms and cli_ms < 1000
             floor = git_ms + status_ms  # git answering the same question: committed range + working tree

@@ -72,7 +72,9 @@ def bench_responder(fake_module):
 
     def responder(request: dict):
         text = json.dumps(request["messages"], sort_keys=True)
-        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=6).digest(), "big") ^ (request.get("seed") or 0)
+        seed = int.from_bytes(hashlib.blake2b(text.encode(), digest_size=6).digest(), "big") ^ (
+            request.get("seed") or 0
+        )
         return good_teacher({"messages": request["messages"], "seed": seed})
 
     return responder
@@ -145,16 +147,18 @@ def make_taxonomy(root: Path, copies: int) -> Path:
             if "task_description: |\n" in text:
                 text = text.replace("task_description: |\n", f"task_description: |\n  Variant {copy}.\n", 1)
             else:
-                text = re.sub(r"^domain: (\S+)", lambda m: f"domain: {m.group(1)}_variant_{copy}", text, count=1, flags=re.M)
+                text = re.sub(
+                    r"^domain: (\S+)", lambda m: f"domain: {m.group(1)}_variant_{copy}", text, count=1, flags=re.M
+                )
             (dest / "qna.yaml").write_text(text, encoding="utf-8")
     shutil.copytree(REPO / "documents", root / "documents")
     return root
 
 
 def load_leaves(root: Path, expected: int) -> list:
+    from labtax.changes import select
     from labtax.config import load_config
     from labtax.lint.engine import lint
-    from labtax.changes import select
 
     # Copies repeat their seed questions, which lint reports across leaves; every copy still loads.
     leaves = lint(select(root), load_config(root)).leaves
@@ -238,9 +242,14 @@ def run_once(leaves, server, concurrency: int, num_samples: int, profile: Path |
         sys.exit(f"bench setup is wrong: {totals}, the teacher saw {served} requests")
     first, last = (min(s for s, _ in window), max(e for _, e in window)) if window else (t0, t1)
     return {
-        "calls": totals["teacher_calls"], "accepted": totals["accepted"], "wall": t1 - t0, "cpu": cpu,
+        "calls": totals["teacher_calls"],
+        "accepted": totals["accepted"],
+        "wall": t1 - t0,
+        "cpu": cpu,
         "server_cpu": None if after["cpu_s"] is None else after["cpu_s"] - before["cpu_s"],
-        "before_first": first - t0, "calling": last - first, "after_last": t1 - last,
+        "before_first": first - t0,
+        "calling": last - first,
+        "after_last": t1 - last,
     }
 
 
@@ -249,7 +258,11 @@ def bare_client(server, concurrency: int, calls: int) -> dict:
     import openai
 
     system = "You write new tasks for a training dataset. Reply with one new task only."
-    user = "Skill: " + " ".join(["summarise the quarter's earnings for the staff"] * 12) + "\n\nExample tasks:\n1. ...\n2. ...\n3. ..."
+    user = (
+        "Skill: "
+        + " ".join(["summarise the quarter's earnings for the staff"] * 12)
+        + "\n\nExample tasks:\n1. ...\n2. ...\n3. ..."
+    )
 
     async def go():
         client = openai.AsyncOpenAI(base_url=server.base_url, api_key="bench", timeout=60.0, max_retries=4)
@@ -258,8 +271,12 @@ def bare_client(server, concurrency: int, calls: int) -> dict:
         async def one(i):
             async with gate:
                 response = await client.chat.completions.create(
-                    model="fake-teacher", messages=[{"role": "system", "content": system}, {"role": "user", "content": f"{i} {user}"}],
-                    n=1, temperature=0.7, max_tokens=96, seed=i,
+                    model="fake-teacher",
+                    messages=[{"role": "system", "content": system}, {"role": "user", "content": f"{i} {user}"}],
+                    n=1,
+                    temperature=0.7,
+                    max_tokens=96,
+                    seed=i,
                 )
                 return response.choices[0].message.content
 
@@ -337,7 +354,7 @@ def ilab_side(base_url: str) -> str:
         )
     if facts.get("import", "").startswith("failed"):
         reasons.append(
-            f"`import instructlab.sdg` fails in {ILAB_VENV}: {facts['import'][len('failed '):]} (its requirements not installed there: "
+            f"`import instructlab.sdg` fails in {ILAB_VENV}: {facts['import'][len('failed ') :]} (its requirements not installed there: "
             f"{facts.get('missing', '?')}; docling pulls an unpinned torch with CUDA, and tesserocr builds against the tesseract C library)"
         )
     if reasons:
@@ -361,9 +378,13 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=2, help="runs per row; the fastest counts")
     parser.add_argument("--copies", type=int, default=4, help="copies of each of the 9 repo leaves")
     parser.add_argument("--server", choices=("process", "thread"), default="process")
-    parser.add_argument("--http10", action="store_true", help="close the connection after each request (as the tests' fake)")
+    parser.add_argument(
+        "--http10", action="store_true", help="close the connection after each request (as the tests' fake)"
+    )
     parser.add_argument("--quick", action="store_true", help="shorter runs (rounds 40, one repeat)")
-    parser.add_argument("--profile", type=Path, help="cProfile each labtax run (wall clock) to PATH.c<concurrency>.prof")
+    parser.add_argument(
+        "--profile", type=Path, help="cProfile each labtax run (wall clock) to PATH.c<concurrency>.prof"
+    )
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
@@ -377,10 +398,12 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="labtax-bench-tax-") as tmp:
         root = make_taxonomy(Path(tmp) / "taxonomy", args.copies)
         leaves = load_leaves(root, len(LEAVES) * args.copies)
-        print(f"synthetic taxonomy: {len(leaves)} leaves ({args.copies} copies of the repo's {len(LEAVES)}), "
-              f"{calls_per_candidate(leaves):.2f} calls per candidate; fake server in its own {args.server}, "
-              f"{'HTTP/1.0 (connection per call)' if args.http10 else 'HTTP/1.1 keep-alive'}; "
-              f"{os.cpu_count()} cores, load average {load:.1f} at start")
+        print(
+            f"synthetic taxonomy: {len(leaves)} leaves ({args.copies} copies of the repo's {len(LEAVES)}), "
+            f"{calls_per_candidate(leaves):.2f} calls per candidate; fake server in its own {args.server}, "
+            f"{'HTTP/1.0 (connection per call)' if args.http10 else 'HTTP/1.1 keep-alive'}; "
+            f"{os.cpu_count()} cores, load average {load:.1f} at start"
+        )
 
         rows = []
         server = Server(args.latency, args.http10)
@@ -389,8 +412,8 @@ def main() -> None:
             for conc in concurrencies:
                 n = samples_for(conc, leaves, args.rounds)
                 prof = args.profile.with_suffix(f".c{conc}.prof") if args.profile else None
-                labtax = best_of(args.repeats, lambda: run_once(leaves, server, conc, n, prof))
-                bare = best_of(args.repeats, lambda: bare_client(server, conc, labtax["calls"]))
+                labtax = best_of(args.repeats, lambda: run_once(leaves, server, conc, n, prof))  # noqa: B023 - called at once
+                bare = best_of(args.repeats, lambda: bare_client(server, conc, labtax["calls"]))  # noqa: B023 - called at once
                 rows.append((conc, n, labtax, bare))
             ilab = ilab_side(server.base_url)
         finally:
@@ -406,31 +429,51 @@ def main() -> None:
             zero.close()
         alone = best_of(args.repeats, lambda: run_once(leaves, None, 32, n32))
 
-    print(f"\nlatency {args.latency * 1000:.0f} ms; limit = concurrency / latency; labtax = the whole run_generation call "
-          "(setup, calls, artifact writes); bare = the plain openai client making as many calls, nothing else")
-    print(f"{'conc':>4} {'n/leaf':>6} {'calls':>5} {'limit/s':>7} | {'labtax/s':>8} {'of limit':>8} {'CPU':>4} "
-          f"{'setup s':>7} {'calls s':>7} {'writes s':>8} | {'bare/s':>6} {'of limit':>8} {'CPU':>4} | {'labtax/bare':>11}  verdict")
+    print(
+        f"\nlatency {args.latency * 1000:.0f} ms; limit = concurrency / latency; labtax = the whole run_generation call "
+        "(setup, calls, artifact writes); bare = the plain openai client making as many calls, nothing else"
+    )
+    print(
+        f"{'conc':>4} {'n/leaf':>6} {'calls':>5} {'limit/s':>7} | {'labtax/s':>8} {'of limit':>8} {'CPU':>4} "
+        f"{'setup s':>7} {'calls s':>7} {'writes s':>8} | {'bare/s':>6} {'of limit':>8} {'CPU':>4} | {'labtax/bare':>11}  verdict"
+    )
     for conc, n, r, b in rows:
         limit = conc / args.latency
         rate, bare_rate = r["calls"] / r["wall"], b["calls"] / b["wall"]
-        verdict = (("PASS" if rate / limit >= TARGET else "FAIL") + f" (target {TARGET:.0%} of the limit)") if conc == 32 else ""
-        print(f"{conc:>4} {n:>6} {r['calls']:>5} {limit:>7.0f} | {rate:>8.0f} {rate / limit:>8.1%} {r['cpu'] / r['wall']:>4.0%} "
-              f"{r['before_first']:>7.2f} {r['calling']:>7.2f} {r['after_last']:>8.2f} | {bare_rate:>6.0f} {bare_rate / limit:>8.1%} "
-              f"{b['cpu'] / b['wall']:>4.0%} | {rate / bare_rate:>11.0%}  {verdict}")
+        verdict = (
+            (("PASS" if rate / limit >= TARGET else "FAIL") + f" (target {TARGET:.0%} of the limit)")
+            if conc == 32
+            else ""
+        )
+        print(
+            f"{conc:>4} {n:>6} {r['calls']:>5} {limit:>7.0f} | {rate:>8.0f} {rate / limit:>8.1%} {r['cpu'] / r['wall']:>4.0%} "
+            f"{r['before_first']:>7.2f} {r['calling']:>7.2f} {r['after_last']:>8.2f} | {bare_rate:>6.0f} {bare_rate / limit:>8.1%} "
+            f"{b['cpu'] / b['wall']:>4.0%} | {rate / bare_rate:>11.0%}  {verdict}"
+        )
 
     print("\nper-sample overhead (CPU of the client process; the server's latency and CPU are not in it):")
-    print(f"  labtax alone (in-process scripted teacher, no HTTP): {alone['cpu'] / alone['accepted'] * 1000:.2f} ms per accepted sample, "
-          f"{alone['cpu'] / alone['calls'] * 1000:.2f} ms per call")
-    print(f"  labtax + openai client over HTTP (latency 0, concurrency 32): {z['cpu'] / z['accepted'] * 1000:.2f} ms per accepted sample, "
-          f"{z['cpu'] / z['calls'] * 1000:.2f} ms per call; {z['calls'] / z['wall']:.0f} calls/s end to end")
-    print(f"  bare openai client over HTTP (latency 0, concurrency 32): {zb['cpu'] / zb['calls'] * 1000:.2f} ms per call; "
-          f"{zb['calls'] / zb['wall']:.0f} calls/s end to end")
+    print(
+        f"  labtax alone (in-process scripted teacher, no HTTP): {alone['cpu'] / alone['accepted'] * 1000:.2f} ms per accepted sample, "
+        f"{alone['cpu'] / alone['calls'] * 1000:.2f} ms per call"
+    )
+    print(
+        f"  labtax + openai client over HTTP (latency 0, concurrency 32): {z['cpu'] / z['accepted'] * 1000:.2f} ms per accepted sample, "
+        f"{z['cpu'] / z['calls'] * 1000:.2f} ms per call; {z['calls'] / z['wall']:.0f} calls/s end to end"
+    )
+    print(
+        f"  bare openai client over HTTP (latency 0, concurrency 32): {zb['cpu'] / zb['calls'] * 1000:.2f} ms per call; "
+        f"{zb['calls'] / zb['wall']:.0f} calls/s end to end"
+    )
     if z["server_cpu"] is not None:
-        print(f"  fake server: {z['server_cpu'] / z['calls'] * 1000:.2f} ms CPU per call (its own ceiling on one core: ~{z['calls'] / z['server_cpu']:.0f} calls/s)")
+        print(
+            f"  fake server: {z['server_cpu'] / z['calls'] * 1000:.2f} ms CPU per call (its own ceiling on one core: ~{z['calls'] / z['server_cpu']:.0f} calls/s)"
+        )
     need = 1000 * args.latency / (32 * TARGET)
-    print(f"  {TARGET:.0%} of the limit at concurrency 32 needs <= {need:.2f} ms of client CPU per call on one free core; "
-          f"labtax + client spend {z['cpu'] / z['calls'] * 1000:.2f} (ceiling ~{z['calls'] / z['cpu']:.0f} calls/s), "
-          f"the bare client {zb['cpu'] / zb['calls'] * 1000:.2f}")
+    print(
+        f"  {TARGET:.0%} of the limit at concurrency 32 needs <= {need:.2f} ms of client CPU per call on one free core; "
+        f"labtax + client spend {z['cpu'] / z['calls'] * 1000:.2f} (ceiling ~{z['calls'] / z['cpu']:.0f} calls/s), "
+        f"the bare client {zb['cpu'] / zb['calls'] * 1000:.2f}"
+    )
     print(f"\ninstructlab-sdg, same leaves, same server: {ilab}")
 
 

@@ -39,15 +39,98 @@ BIN = Path(sys.executable).parent
 LABTAX = shutil.which("labtax", path=str(BIN)) or "labtax"
 WHOLE_TARGET, SINGLE_TARGET_MS = 20.0, 150.0
 
-WORDS = (
-    "river mountain signal protein engine harbor lantern orbit pattern ledger canyon meadow theorem "
-    "circuit compass glacier harvest island journal kernel lattice marble nebula oxygen pillar quartz "
-    "rhythm saddle timber velvet willow anchor beacon cobalt delta ember falcon garnet hollow ivory "
-    "jasper kindle lumen mosaic nectar onyx prairie quiver ripple summit thistle umbra vortex wander "
-    "yarrow zephyr archive balance channel density element fiction gradient horizon insight junction "
-    "keystone language measure network outline passage question reason section texture unit variable "
-    "weather analysis budget climate culture design economy energy history industry method policy"
-).split()
+WORDS = [
+    "river",
+    "mountain",
+    "signal",
+    "protein",
+    "engine",
+    "harbor",
+    "lantern",
+    "orbit",
+    "pattern",
+    "ledger",
+    "canyon",
+    "meadow",
+    "theorem",
+    "circuit",
+    "compass",
+    "glacier",
+    "harvest",
+    "island",
+    "journal",
+    "kernel",
+    "lattice",
+    "marble",
+    "nebula",
+    "oxygen",
+    "pillar",
+    "quartz",
+    "rhythm",
+    "saddle",
+    "timber",
+    "velvet",
+    "willow",
+    "anchor",
+    "beacon",
+    "cobalt",
+    "delta",
+    "ember",
+    "falcon",
+    "garnet",
+    "hollow",
+    "ivory",
+    "jasper",
+    "kindle",
+    "lumen",
+    "mosaic",
+    "nectar",
+    "onyx",
+    "prairie",
+    "quiver",
+    "ripple",
+    "summit",
+    "thistle",
+    "umbra",
+    "vortex",
+    "wander",
+    "yarrow",
+    "zephyr",
+    "archive",
+    "balance",
+    "channel",
+    "density",
+    "element",
+    "fiction",
+    "gradient",
+    "horizon",
+    "insight",
+    "junction",
+    "keystone",
+    "language",
+    "measure",
+    "network",
+    "outline",
+    "passage",
+    "question",
+    "reason",
+    "section",
+    "texture",
+    "unit",
+    "variable",
+    "weather",
+    "analysis",
+    "budget",
+    "climate",
+    "culture",
+    "design",
+    "economy",
+    "energy",
+    "history",
+    "industry",
+    "method",
+    "policy",
+]
 DOMAINS = ("science", "history", "arts", "finance", "geography", "technology", "health", "language", "law", "sports")
 TOPICS = ("alpha", "beta", "gamma", "delta", "epsilon", "zeta", "eta", "theta", "iota", "kappa", "lambda", "sigma")
 
@@ -95,11 +178,15 @@ def _knowledge(rng: random.Random, i: int, topic: str) -> str:
         out.append(f"  - context: {_block(_paragraph(rng, rng.randint(30, 50), topic), 6)}")
         out.append("    questions_and_answers:\n")
         for k in range(3):
-            out.append(f"      - question: {_block(f'Leaf {i} passage {j} question {k}: ' + _paragraph(rng, 5, topic), 10)}")
+            out.append(
+                f"      - question: {_block(f'Leaf {i} passage {j} question {k}: ' + _paragraph(rng, 5, topic), 10)}"
+            )
             out.append(f"        answer: {_block(_paragraph(rng, rng.randint(6, 12), topic), 10)}")
     out.append(f"document_outline: {_block(_paragraph(rng, 20, topic), 2)}")
-    sha = "%040x" % rng.getrandbits(160)
-    out.append(f"document:\n  repo: https://github.com/example/{topic}-docs\n  commit: {sha}\n  patterns:\n    - \"{topic}/*.md\"\n")
+    sha = f"{rng.getrandbits(160):040x}"
+    out.append(
+        f'document:\n  repo: https://github.com/example/{topic}-docs\n  commit: {sha}\n  patterns:\n    - "{topic}/*.md"\n'
+    )
     return "".join(out)
 
 
@@ -162,7 +249,9 @@ def _cpu() -> float:
     return usage.ru_utime + usage.ru_stime
 
 
-def _timed(cmd: list[str], cwd: Path, env: dict, stdin: str | None = None) -> tuple[float, float, subprocess.CompletedProcess]:
+def _timed(
+    cmd: list[str], cwd: Path, env: dict, stdin: str | None = None
+) -> tuple[float, float, subprocess.CompletedProcess]:
     """Wall seconds, CPU seconds (the process and everything it ran), and the finished process."""
     cpu, start = _cpu(), time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, env=env, input=stdin, capture_output=True, text=True)
@@ -208,7 +297,15 @@ def labtax_one(root: Path, file: str, env: dict):
 
 def import_breakdown(root: Path, file: str, env: dict, top: int) -> list[tuple[str, float]]:
     """Cumulative import time (ms) of the top-level modules `labtax lint <file>` imports."""
-    cmd = [sys.executable, "-X", "importtime", "-c", "import sys; from labtax.main import main; sys.argv = ['labtax', *sys.argv[1:]]; main()", "lint", file]
+    cmd = [
+        sys.executable,
+        "-X",
+        "importtime",
+        "-c",
+        "import sys; from labtax.main import main; sys.argv = ['labtax', *sys.argv[1:]]; main()",
+        "lint",
+        file,
+    ]
     proc = subprocess.run(cmd, cwd=root, env=env, capture_output=True, text=True)
     totals: dict[str, float] = {}
     for line in proc.stderr.splitlines():
@@ -225,9 +322,15 @@ def row(*cells, widths=(44, 14, 14, 18)) -> str:
 
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--leaves", type=int, default=None, help="leaves in the generated taxonomy (default 2000; 200 with --quick)")
-    parser.add_argument("--quick", action="store_true", help="200 leaves and fewer repeats: a smoke run, not the target measurement")
-    parser.add_argument("--keep", type=Path, default=None, help="build the taxonomy here and keep it (default: a temp folder, removed)")
+    parser.add_argument(
+        "--leaves", type=int, default=None, help="leaves in the generated taxonomy (default 2000; 200 with --quick)"
+    )
+    parser.add_argument(
+        "--quick", action="store_true", help="200 leaves and fewer repeats: a smoke run, not the target measurement"
+    )
+    parser.add_argument(
+        "--keep", type=Path, default=None, help="build the taxonomy here and keep it (default: a temp folder, removed)"
+    )
     args = parser.parse_args(argv)
     leaves = args.leaves or (200 if args.quick else 2000)
     single_runs = 5 if args.quick else 15
@@ -247,17 +350,23 @@ def main(argv=None) -> int:
         files = build_taxonomy(root, leaves)
         sizes = [(root / f).stat().st_size for f in files]
         print(f"load average at start: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
-        print(f"taxonomy: {leaves} leaves in {root}, {sum(sizes) / 1024:.0f} KB, {min(sizes)}-{max(sizes)} bytes per qna.yaml; "
-              f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}\n")
+        print(
+            f"taxonomy: {leaves} leaves in {root}, {sum(sizes) / 1024:.0f} KB, {min(sizes)}-{max(sizes)} bytes per qna.yaml; "
+            f"{os.cpu_count()} CPUs; python {sys.version.split()[0]}\n"
+        )
 
         env = _env()
-        subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__import__("labtax").__file__).parent)], check=True)
+        subprocess.run(
+            [sys.executable, "-m", "compileall", "-q", str(Path(__import__("labtax").__file__).parent)], check=True
+        )
         runs = 1 if args.quick else 3
         wall, cpu, report = labtax_tree(root, env, runs)
         if report["files"] != leaves or report["errors"] or report["warnings"]:
-            print(f"WARNING: labtax reports {report['errors']} errors, {report['warnings']} warnings on {report['files']} files "
-                  f"(expected a clean tree of {leaves}): {report['findings'][:3]}")
-        wall1, cpu1, _ = labtax_tree(root, env, runs, "--jobs", "1")
+            print(
+                f"WARNING: labtax reports {report['errors']} errors, {report['warnings']} warnings on {report['files']} files "
+                f"(expected a clean tree of {leaves}): {report['findings'][:3]}"
+            )
+        wall1, _cpu1, _ = labtax_tree(root, env, runs, "--jobs", "1")
 
         il = il_cpu = None
         if have_instructlab:
@@ -280,12 +389,33 @@ def main(argv=None) -> int:
         print(row(f"whole tree, {leaves} leaves, wall s", f"{wall:.2f}", f"{il:.2f}" if il else na, ratio(wall, il)))
         print(row("  same, CPU s", f"{cpu:.2f}", f"{il_cpu:.2f}" if il_cpu else na, ratio(cpu, il_cpu)))
         print(row("  labtax --jobs 1, wall s", f"{wall1:.2f}", f"{il:.2f}" if il else na, ratio(wall1, il)))
-        print(row(f"one file, median of {single_runs}, wall ms", f"{one:.0f}", f"{il_one:.0f}" if il_one else na, ratio(one, il_one)))
-        print(row("  same, CPU ms", f"{one_cpu:.0f}", f"{il_one_cpu:.0f}" if il_one_cpu else na, ratio(one_cpu, il_one_cpu)))
-        print(f"\nload average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other jobs on this machine stretch wall times)\n")
+        print(
+            row(
+                f"one file, median of {single_runs}, wall ms",
+                f"{one:.0f}",
+                f"{il_one:.0f}" if il_one else na,
+                ratio(one, il_one),
+            )
+        )
+        print(
+            row(
+                "  same, CPU ms",
+                f"{one_cpu:.0f}",
+                f"{il_one_cpu:.0f}" if il_one_cpu else na,
+                ratio(one_cpu, il_one_cpu),
+            )
+        )
+        print(
+            f"\nload average now: {' '.join(f'{x:.2f}' for x in os.getloadavg())} (other jobs on this machine stretch wall times)\n"
+        )
         met = il is not None and il / wall >= WHOLE_TARGET
-        print(f"target whole tree >= {WHOLE_TARGET:.0f}x faster: " + ("n/a" if il is None else f"{il / wall:.1f}x {'MET' if met else 'MISSED'}"))
-        print(f"target one file < {SINGLE_TARGET_MS:.0f} ms wall: {one:.0f} ms median, {one_fastest:.0f} fastest, {'MET' if one < SINGLE_TARGET_MS else 'MISSED'}")
+        print(
+            f"target whole tree >= {WHOLE_TARGET:.0f}x faster: "
+            + ("n/a" if il is None else f"{il / wall:.1f}x {'MET' if met else 'MISSED'}")
+        )
+        print(
+            f"target one file < {SINGLE_TARGET_MS:.0f} ms wall: {one:.0f} ms median, {one_fastest:.0f} fastest, {'MET' if one < SINGLE_TARGET_MS else 'MISSED'}"
+        )
         print()
         print("imports of `labtax lint <file>` (python -X importtime, cumulative ms, top level):")
         for name, ms in import_breakdown(root, sample, env, 12):

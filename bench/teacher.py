@@ -66,7 +66,12 @@ def startup(cache_dir: str) -> dict:
 def throughput(teacher, batch: int, max_tokens: int) -> dict:
     async def run():
         prompts = [PROMPTS[i % len(PROMPTS)] for i in range(batch)]
-        return await asyncio.gather(*(teacher.complete([{"role": "user", "content": p}], temperature=0.5, max_tokens=max_tokens, seed=i) for i, p in enumerate(prompts)))
+        return await asyncio.gather(
+            *(
+                teacher.complete([{"role": "user", "content": p}], temperature=0.5, max_tokens=max_tokens, seed=i)
+                for i, p in enumerate(prompts)
+            )
+        )
 
     batches = teacher.stats["batches"]
     cpu, wall = time.process_time(), time.monotonic()
@@ -84,9 +89,18 @@ def transformers_fp32_batch1(max_tokens: int, threads: int) -> dict:
 
     torch.set_num_threads(threads)
     model, tokenizer = load_model_and_tokenizer(dtype=torch.float32)
-    text = tokenizer.apply_chat_template([{"role": "user", "content": PROMPTS[0]}], tokenize=False, add_generation_prompt=True)
+    text = tokenizer.apply_chat_template(
+        [{"role": "user", "content": PROMPTS[0]}], tokenize=False, add_generation_prompt=True
+    )
     inputs = tokenizer(text, return_tensors="pt")
-    kwargs = dict(do_sample=True, temperature=0.5, top_p=0.9, max_new_tokens=max_tokens, min_new_tokens=max_tokens, pad_token_id=tokenizer.eos_token_id)
+    kwargs = dict(
+        do_sample=True,
+        temperature=0.5,
+        top_p=0.9,
+        max_new_tokens=max_tokens,
+        min_new_tokens=max_tokens,
+        pad_token_id=tokenizer.eos_token_id,
+    )
     with torch.inference_mode():
         model.generate(**inputs, **{**kwargs, "max_new_tokens": 4, "min_new_tokens": 4})  # warm-up
         cpu, wall = time.process_time(), time.monotonic()
@@ -126,21 +140,29 @@ def main() -> None:
     teacher.load()
     throughput(teacher, 2, 8)  # warm-up: first-call kernel set-up is not decode speed
     print()
-    print(f"{'decode (max_tokens=' + str(args.max_tokens) + ')':42} {'tokens':>7} {'wall s':>7} {'tok/s':>7} {'tok/CPU-s x threads':>20} {'passes':>7}")
+    print(
+        f"{'decode (max_tokens=' + str(args.max_tokens) + ')':42} {'tokens':>7} {'wall s':>7} {'tok/s':>7} {'tok/CPU-s x threads':>20} {'passes':>7}"
+    )
     best = 0.0
     for batch in [int(b) for b in args.batches.split(",")]:
         r = throughput(teacher, batch, args.max_tokens)
         rate = r["tokens"] / r["wall"]
         best = max(best, rate)
-        print(f"{'embedded, batch ' + str(batch):42} {r['tokens']:7d} {r['wall']:7.2f} {rate:7.1f} {r['tokens'] / r['cpu'] * threads:20.1f} {r['passes']:7d}")
+        print(
+            f"{'embedded, batch ' + str(batch):42} {r['tokens']:7d} {r['wall']:7.2f} {rate:7.1f} {r['tokens'] / r['cpu'] * threads:20.1f} {r['passes']:7d}"
+        )
     teacher.close()
     if not args.no_reference:
         r = transformers_fp32_batch1(args.max_tokens, threads)
-        print(f"{'transformers generate fp32, batch 1 (here)':42} {r['tokens']:7d} {r['wall']:7.2f} {r['tokens'] / r['wall']:7.1f} {r['tokens'] / r['cpu'] * threads:20.1f} {'':>7}")
+        print(
+            f"{'transformers generate fp32, batch 1 (here)':42} {r['tokens']:7d} {r['wall']:7.2f} {r['tokens'] / r['wall']:7.1f} {r['tokens'] / r['cpu'] * threads:20.1f} {'':>7}"
+        )
     print(f"{'reference: transformers fp32 (issue)':42} {'':>7} {'':>7} {TRANSFORMERS_FP32_REFERENCE:7.1f}")
     print(f"{'reference: llama.cpp Q4_1, 1 stream (issue)':42} {'':>7} {'':>7} {LLAMA_CPP_REFERENCE:7.1f}")
     verdict = "met" if best >= LLAMA_CPP_REFERENCE else "NOT met"
-    print(f"\ntarget batched aggregate >= {LLAMA_CPP_REFERENCE:.0f} tok/s: {verdict} (best {best:.1f}); load average at end {os.getloadavg()[0]:.1f}")
+    print(
+        f"\ntarget batched aggregate >= {LLAMA_CPP_REFERENCE:.0f} tok/s: {verdict} (best {best:.1f}); load average at end {os.getloadavg()[0]:.1f}"
+    )
 
 
 if __name__ == "__main__":

@@ -24,6 +24,7 @@ Target (issue 6): both phases of the demo under 3 minutes wall on 2 cores.
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import os
 import random
@@ -51,17 +52,19 @@ def status_kb(field: str) -> int:
 
 def seed_data(folder: Path) -> Path:
     """A generate-shaped data folder from the taxonomy's seeds (no teacher needed)."""
-    from labtax.generate import seeds
+    from labtax.changes import select
     from labtax.config import load_config
+    from labtax.generate import seeds
     from labtax.generate.run import heldout_record
     from labtax.lint.engine import lint
-    from labtax.changes import select
 
     buckets = {"knowledge": [], "foundational": [], "compositional": []}
     heldout = []
     for leaf in lint(select(REPO), load_config(REPO)).leaves:
         prompt_items, held = seeds.split(leaf)
-        buckets[leaf.kind] += [{**heldout_record(leaf, item), "id": f"{leaf.path}#{n}"} for n, item in enumerate(prompt_items)]
+        buckets[leaf.kind] += [
+            {**heldout_record(leaf, item), "id": f"{leaf.path}#{n}"} for n, item in enumerate(prompt_items)
+        ]
         heldout += [heldout_record(leaf, item) for item in held]
     folder.mkdir(parents=True, exist_ok=True)
     for bucket, records in buckets.items():
@@ -98,19 +101,43 @@ def worker(mode: str, threads: int, data: Path, steps: int) -> dict:
     pad = pad_token_id(tokenizer)
     run_steps(model, optimizer, stream, 1, pad, None)  # warm-up: first-call allocations, optimizer state
     stamps = [time.perf_counter()]
-    result = run_steps(model, optimizer, stream, steps, pad, None, on_step=lambda *_: stamps.append(time.perf_counter()))
-    per_step = [b - a for a, b in zip(stamps, stamps[1:])]
+    result = run_steps(
+        model, optimizer, stream, steps, pad, None, on_step=lambda *_: stamps.append(time.perf_counter())
+    )
+    per_step = [b - a for a, b in itertools.pairwise(stamps)]
     return {
-        "mode": mode, "threads": threads, "steps": result.steps, "s_per_step": statistics.median(per_step),
-        "peak_mb": status_kb("VmHWM") / 1024, "loaded_mb": loaded_kb / 1024, "trainable": trainable, "total": total,
-        "loss_first": result.losses[0], "loss_last": result.losses[-1],
+        "mode": mode,
+        "threads": threads,
+        "steps": result.steps,
+        "s_per_step": statistics.median(per_step),
+        "peak_mb": status_kb("VmHWM") / 1024,
+        "loaded_mb": loaded_kb / 1024,
+        "trainable": trainable,
+        "total": total,
+        "loss_first": result.losses[0],
+        "loss_last": result.losses[-1],
     }
 
 
 def run_worker(mode: str, threads: int, data: Path, steps: int) -> dict:
     env = {**os.environ, "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.run([sys.executable, __file__, "--worker", mode, "--threads", str(threads), "--data", str(data), "--steps", str(steps)],
-                          capture_output=True, text=True, env=env)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            __file__,
+            "--worker",
+            mode,
+            "--threads",
+            str(threads),
+            "--data",
+            str(data),
+            "--steps",
+            str(steps),
+        ],
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     if proc.returncode != 0:
         raise SystemExit(f"worker {mode}/{threads} failed:\n{proc.stderr[-3000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -152,26 +179,38 @@ def main() -> None:
         print(f"data: {data}  cores: {cores}  load average (1 min): {load_before:.1f}")
         rows = [run_worker(mode, t, data, args.steps) for mode in ("lora", "full") for t in threads]
         print(f"\nper step, batch {BATCH}, median of {args.steps} steps after 1 warm-up (fresh process each)")
-        print(f"{'mode':<6} {'threads':>7} {'trainable':>12} {'s/step':>8} {'peak RSS MB':>12} {'after load MB':>14} {'loss first->last':>18}")
+        print(
+            f"{'mode':<6} {'threads':>7} {'trainable':>12} {'s/step':>8} {'peak RSS MB':>12} {'after load MB':>14} {'loss first->last':>18}"
+        )
         for r in rows:
-            print(f"{r['mode']:<6} {r['threads']:>7} {r['trainable']:>12,} {r['s_per_step']:>8.2f} {r['peak_mb']:>12.0f} {r['loaded_mb']:>14.0f} "
-                  f"{r['loss_first']:>8.3f} -> {r['loss_last']:.3f}")
+            print(
+                f"{r['mode']:<6} {r['threads']:>7} {r['trainable']:>12,} {r['s_per_step']:>8.2f} {r['peak_mb']:>12.0f} {r['loaded_mb']:>14.0f} "
+                f"{r['loss_first']:>8.3f} -> {r['loss_last']:.3f}"
+            )
         for t in threads:
             lora = next(r for r in rows if r["mode"] == "lora" and r["threads"] == t)
             full = next(r for r in rows if r["mode"] == "full" and r["threads"] == t)
-            print(f"  {t} thread(s): LoRA is {full['s_per_step'] / lora['s_per_step']:.2f}x faster per step, "
-                  f"peak memory {full['peak_mb'] - lora['peak_mb']:+.0f} MB for full fine-tuning")
+            print(
+                f"  {t} thread(s): LoRA is {full['s_per_step'] / lora['s_per_step']:.2f}x faster per step, "
+                f"peak memory {full['peak_mb'] - lora['peak_mb']:+.0f} MB for full fine-tuning"
+            )
         if not args.skip_demo:
             demo = run_demo(data, tmp / "demo-out")
             report = demo["report"]
             print(f"\n`labtax train` with defaults (both phases), threads chosen: {report['settings']['threads']}")
             print(f"{'phase':<10} {'samples':>8} {'steps':>6} {'seconds':>8} {'verdict':>16}")
             for p in report["phases"]:
-                print(f"{p['name']:<10} {p['samples']:>5}+{p['replay']:<2} {p['steps']:>6} {p['seconds']:>8.1f} {p['verdict']:>16}")
+                print(
+                    f"{p['name']:<10} {p['samples']:>5}+{p['replay']:<2} {p['steps']:>6} {p['seconds']:>8.1f} {p['verdict']:>16}"
+                )
             verdict = "meets" if demo["wall"] <= DEMO_TARGET_S else "MISSES"
-            print(f"wall (fresh process, everything): {demo['wall']:.1f} s -> {verdict} the {DEMO_TARGET_S:.0f} s target")
+            print(
+                f"wall (fresh process, everything): {demo['wall']:.1f} s -> {verdict} the {DEMO_TARGET_S:.0f} s target"
+            )
             print(f"verdict: {report['verdict_line']}")
-        print(f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f} (other jobs on this machine stretch every number)")
+        print(
+            f"\nload average (1 min) at the end: {os.getloadavg()[0]:.1f} (other jobs on this machine stretch every number)"
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

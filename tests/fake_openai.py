@@ -16,11 +16,53 @@ import time
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
-WORDS = (
-    "river budget lantern harvest orbit canvas velvet glacier ledger compass meadow signal quartz ember "
-    "harbor fossil prism tundra violin beacon cedar mosaic nectar pylon saddle thimble walnut yarrow zephyr "
-    "anchor bramble cobalt dune falcon garnet hazel iris jasper kettle lotus marble nutmeg opal pepper quill"
-).split()
+WORDS = [
+    "river",
+    "budget",
+    "lantern",
+    "harvest",
+    "orbit",
+    "canvas",
+    "velvet",
+    "glacier",
+    "ledger",
+    "compass",
+    "meadow",
+    "signal",
+    "quartz",
+    "ember",
+    "harbor",
+    "fossil",
+    "prism",
+    "tundra",
+    "violin",
+    "beacon",
+    "cedar",
+    "mosaic",
+    "nectar",
+    "pylon",
+    "saddle",
+    "thimble",
+    "walnut",
+    "yarrow",
+    "zephyr",
+    "anchor",
+    "bramble",
+    "cobalt",
+    "dune",
+    "falcon",
+    "garnet",
+    "hazel",
+    "iris",
+    "jasper",
+    "kettle",
+    "lotus",
+    "marble",
+    "nutmeg",
+    "opal",
+    "pepper",
+    "quill",
+]
 
 
 @dataclass
@@ -64,7 +106,9 @@ def good_teacher(request: dict) -> Reply:
     if stage == "context":
         return Reply("Notes: " + " ".join(words_for(seed + k, 6, salt) for k in range(5)) + ".")
     if stage == "qa":
-        return Reply(f"Question: What links {words_for(seed, 6, salt)} in the document?\nAnswer: The document says {words_for(seed, 5, 'a')}.")
+        return Reply(
+            f"Question: What links {words_for(seed, 6, salt)} in the document?\nAnswer: The document says {words_for(seed, 5, 'a')}."
+        )
     if stage.startswith("judge"):
         return Reply("3")
     return Reply(f"Answer: A clear reply about {words_for(seed, 5, 'ans')}.")
@@ -124,7 +168,15 @@ class FakeOpenAI:
 
             def do_GET(self):
                 if self.path.rstrip("/").endswith("/models"):
-                    self._send(200, json.dumps({"object": "list", "data": [{"id": fake.model, "object": "model", "created": 0, "owned_by": "fake"}]}).encode())
+                    self._send(
+                        200,
+                        json.dumps(
+                            {
+                                "object": "list",
+                                "data": [{"id": fake.model, "object": "model", "created": 0, "owned_by": "fake"}],
+                            }
+                        ).encode(),
+                    )
                 else:
                     self._send(404, b'{"error": {"message": "not found"}}')
 
@@ -142,7 +194,11 @@ class FakeOpenAI:
                     self._send(reply.status, reply.raw_body, reply.headers)
                     return
                 if reply.status != 200:
-                    self._send(reply.status, json.dumps({"error": {"message": f"injected {reply.status}", "type": "fake"}}).encode(), reply.headers)
+                    self._send(
+                        reply.status,
+                        json.dumps({"error": {"message": f"injected {reply.status}", "type": "fake"}}).encode(),
+                        reply.headers,
+                    )
                     return
                 prompt_tokens = sum(len(m["content"].split()) for m in request["messages"])
                 completion_tokens = len(reply.content.split())
@@ -151,8 +207,18 @@ class FakeOpenAI:
                     "object": "chat.completion",
                     "created": int(time.time()),
                     "model": request.get("model", fake.model),
-                    "choices": [{"index": 0, "message": {"role": "assistant", "content": reply.content}, "finish_reason": reply.finish_reason}],
-                    "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens},
+                    "choices": [
+                        {
+                            "index": 0,
+                            "message": {"role": "assistant", "content": reply.content},
+                            "finish_reason": reply.finish_reason,
+                        }
+                    ],
+                    "usage": {
+                        "prompt_tokens": prompt_tokens,
+                        "completion_tokens": completion_tokens,
+                        "total_tokens": prompt_tokens + completion_tokens,
+                    },
                 }
                 self._send(200, json.dumps(body).encode(), reply.headers)
 

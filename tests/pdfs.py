@@ -26,14 +26,23 @@ def make_pdf(pages: list[list[tuple[float, str]]], *, encrypted: bool = False) -
         content_id, page_id = next_id, next_id + 1
         next_id += 2
         body.append((content_id, b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream"))
-        body.append((page_id, f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R /Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode()))
+        body.append(
+            (
+                page_id,
+                f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {content_id} 0 R /Resources << /Font << /F1 {font_id} 0 R >> >> >>".encode(),
+            )
+        )
         page_ids.append(page_id)
     objects.append((1, b"<< /Type /Catalog /Pages 2 0 R >>"))
-    objects.append((2, f"<< /Type /Pages /Kids [{' '.join(f'{i} 0 R' for i in page_ids)}] /Count {len(page_ids)} >>".encode()))
+    objects.append(
+        (2, f"<< /Type /Pages /Kids [{' '.join(f'{i} 0 R' for i in page_ids)}] /Count {len(page_ids)} >>".encode())
+    )
     objects.append((3, b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>"))
     objects += body
     if encrypted:
-        objects.append((next_id, b"<< /Filter /Standard /V 1 /R 2 /O <" + b"11" * 32 + b"> /U <" + b"22" * 32 + b"> /P -4 >>"))
+        objects.append(
+            (next_id, b"<< /Filter /Standard /V 1 /R 2 /O <" + b"11" * 32 + b"> /U <" + b"22" * 32 + b"> /P -4 >>")
+        )
     out = bytearray(b"%PDF-1.4\n")
     offsets = {}
     for number, data in sorted(objects):

@@ -42,7 +42,10 @@ def make_sample(leaf: str, kind: str, number: int, question: str, answer: str) -
         "leaf": leaf,
         "kind": kind,
         "provenance": {"seed_example": number % 5, "teacher": "embedded", "prompt_version": "knowledge-qa@1"},
-        "judge": {"scores": {"faithfulness": 3, "relevance": 2}, "reasons": {"faithfulness": "supported by the document"}},
+        "judge": {
+            "scores": {"faithfulness": 3, "relevance": 2},
+            "reasons": {"faithfulness": "supported by the document"},
+        },
     }
 
 
@@ -51,9 +54,15 @@ def write_run(root: Path, leaves: dict, rejected: list | None = None, *, request
     generated = root / "generated"
     rejected = rejected or []
     summary = {
-        "run": {"teacher": "embedded", "model": "SmolLM2-135M-Instruct", "commit": "3f2a9c1d0e4b5a6978877665544332211",
-                "started": "2025-11-25T12:00:00+00:00", "seconds": 95.4, "num_samples": 5,
-                "pipeline_versions": ["compositional@1", "knowledge@1"]},
+        "run": {
+            "teacher": "embedded",
+            "model": "SmolLM2-135M-Instruct",
+            "commit": "3f2a9c1d0e4b5a6978877665544332211",
+            "started": "2025-11-25T12:00:00+00:00",
+            "seconds": 95.4,
+            "num_samples": 5,
+            "pipeline_versions": ["compositional@1", "knowledge@1"],
+        },
         "leaves": {},
         "totals": {},
     }
@@ -88,16 +97,47 @@ def write_run(root: Path, leaves: dict, rejected: list | None = None, *, request
 
 
 def normal_run(root: Path, accepted: int = 4) -> Path:
-    astro = [make_sample(ASTRO, "knowledge", i, f"What makes pulsar number {i} spin so fast?",
-                         f"Pulsar {i} keeps the angular momentum of its collapsed parent star.") for i in range(accepted)]
-    poems = [make_sample(POEMS, "compositional", i, f"Write a haiku about rain, take {i}.",
-                         "Soft rain on the roof\nthe kettle begins to sing\nthe cat does not move") for i in range(5)]
+    astro = [
+        make_sample(
+            ASTRO,
+            "knowledge",
+            i,
+            f"What makes pulsar number {i} spin so fast?",
+            f"Pulsar {i} keeps the angular momentum of its collapsed parent star.",
+        )
+        for i in range(accepted)
+    ]
+    poems = [
+        make_sample(
+            POEMS,
+            "compositional",
+            i,
+            f"Write a haiku about rain, take {i}.",
+            "Soft rain on the roof\nthe kettle begins to sing\nthe cat does not move",
+        )
+        for i in range(5)
+    ]
     rejected = [
-        {"leaf": ASTRO, "stage": "judge", "reason": "unfaithful", "detail": "faithfulness 1 < 2",
-         "candidate": {"messages": [{"role": "user", "content": "Are pulsars made of cheese?"},
-                                    {"role": "assistant", "content": "Yes, mostly cheddar."}]}},
-        {"leaf": ASTRO, "stage": "dedup", "reason": "duplicate", "detail": "ROUGE-L 0.97 with: What is a pulsar?",
-         "candidate": {"question": "What is a pulsar, really?", "answer": "A spinning neutron star."}, "sample_index": 3},
+        {
+            "leaf": ASTRO,
+            "stage": "judge",
+            "reason": "unfaithful",
+            "detail": "faithfulness 1 < 2",
+            "candidate": {
+                "messages": [
+                    {"role": "user", "content": "Are pulsars made of cheese?"},
+                    {"role": "assistant", "content": "Yes, mostly cheddar."},
+                ]
+            },
+        },
+        {
+            "leaf": ASTRO,
+            "stage": "dedup",
+            "reason": "duplicate",
+            "detail": "ROUGE-L 0.97 with: What is a pulsar?",
+            "candidate": {"question": "What is a pulsar, really?", "answer": "A spinning neutron star."},
+            "sample_index": 3,
+        },
     ]
     return write_run(root, {ASTRO: astro, POEMS: poems}, rejected)
 
@@ -107,16 +147,49 @@ def train_report(path: Path, verdict: str = "learned") -> Path:
         "verdict": verdict,
         "verdict_line": "held-out loss fell on 2 of 2 changed leaves after phase knowledge",
         "phases": [
-            {"name": "knowledge", "samples": 4, "replay": 0, "steps": 40, "seconds": 61.0, "train_loss_first": 2.91,
-             "train_loss_last": 1.12, "verdict": "learned",
-             "heldout": {ASTRO: {"loss_before": 2.8, "loss_after": 1.4, "ppl_before": 16.4, "ppl_after": 4.1, "role": "trained"}}},
-            {"name": "skills", "samples": 5, "replay": 2, "steps": 30, "seconds": 44.0, "train_loss_first": 2.5,
-             "train_loss_last": 1.3, "verdict": "did not learn",
-             "heldout": {POEMS: {"loss_before": 2.6, "loss_after": 1.9, "role": "trained"},
-                         ASTRO: {"loss_before": 1.4, "loss_after": 1.45, "role": "replayed"}}},
+            {
+                "name": "knowledge",
+                "samples": 4,
+                "replay": 0,
+                "steps": 40,
+                "seconds": 61.0,
+                "train_loss_first": 2.91,
+                "train_loss_last": 1.12,
+                "verdict": "learned",
+                "heldout": {
+                    ASTRO: {
+                        "loss_before": 2.8,
+                        "loss_after": 1.4,
+                        "ppl_before": 16.4,
+                        "ppl_after": 4.1,
+                        "role": "trained",
+                    }
+                },
+            },
+            {
+                "name": "skills",
+                "samples": 5,
+                "replay": 2,
+                "steps": 30,
+                "seconds": 44.0,
+                "train_loss_first": 2.5,
+                "train_loss_last": 1.3,
+                "verdict": "did not learn",
+                "heldout": {
+                    POEMS: {"loss_before": 2.6, "loss_after": 1.9, "role": "trained"},
+                    ASTRO: {"loss_before": 1.4, "loss_after": 1.45, "role": "replayed"},
+                },
+            },
         ],
-        "examples": [{"leaf": ASTRO, "question": "What is a pulsar?", "reference": "A rotating, magnetised neutron star.",
-                      "before": "A pulsar is a planet.", "after": "A rotating neutron star."}],
+        "examples": [
+            {
+                "leaf": ASTRO,
+                "question": "What is a pulsar?",
+                "reference": "A rotating, magnetised neutron star.",
+                "before": "A pulsar is a planet.",
+                "after": "A rotating neutron star.",
+            }
+        ],
         "markdown": "<img src=https://evil.example/x.png> raw markdown must not be pasted",
     }
     path.write_text(json.dumps(report), encoding="utf-8")
@@ -164,7 +237,7 @@ def assert_cells_intact(markdown: str) -> None:
     for number, line in enumerate(lines):
         if re.fullmatch(r"(\|---)+\|", line):
             columns = line.count("|")
-            for row in lines[number + 1:]:
+            for row in lines[number + 1 :]:
                 if not row.startswith("|"):
                     break
                 assert row.count("|") == columns, row
@@ -189,12 +262,46 @@ def table_rows(tokens) -> list[int]:
 def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
     summary = normal_run(tmp_path, accepted=4)
     lint = tmp_path / "lint.json"
-    lint.write_text(json.dumps({"files": 2, "errors": 1, "warnings": 1, "findings": [
-        {"path": ASTRO, "line": 7, "col": 5, "rule_id": "LT001", "level": "error", "message": "missing required field 'created_by'", "hint": "add 'created_by:'"},
-        {"path": POEMS, "line": 3, "col": 1, "rule_id": "LT009", "level": "warning", "message": "question ends without '?'", "hint": ""},
-    ]}), encoding="utf-8")
-    proc = run_labtax("comment", "--summary", str(summary), "--lint-report", str(lint),
-                      "--train-report", str(train_report(tmp_path / "train_report.json")), cwd=tmp_path)
+    lint.write_text(
+        json.dumps(
+            {
+                "files": 2,
+                "errors": 1,
+                "warnings": 1,
+                "findings": [
+                    {
+                        "path": ASTRO,
+                        "line": 7,
+                        "col": 5,
+                        "rule_id": "LT001",
+                        "level": "error",
+                        "message": "missing required field 'created_by'",
+                        "hint": "add 'created_by:'",
+                    },
+                    {
+                        "path": POEMS,
+                        "line": 3,
+                        "col": 1,
+                        "rule_id": "LT009",
+                        "level": "warning",
+                        "message": "question ends without '?'",
+                        "hint": "",
+                    },
+                ],
+            }
+        ),
+        encoding="utf-8",
+    )
+    proc = run_labtax(
+        "comment",
+        "--summary",
+        str(summary),
+        "--lint-report",
+        str(lint),
+        "--train-report",
+        str(train_report(tmp_path / "train_report.json")),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     md = proc.stdout
     assert md.startswith(MARKER)
@@ -204,7 +311,10 @@ def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
     tokens = assert_safe_markdown(md)
     assert set(table_rows(tokens)) == {7, 4, 5}  # leaf table, lint table, phase/held-out tables
     assert_cells_intact(md)
-    assert re.search(r"\| ⚠️ \| <code>knowledge/science/astronomy/pulsars/qna\.yaml</code> \| knowledge \| 4 / 5 \| 2: duplicate 1, unfaithful 1 \| 14 \(1\) \| 50\.0 s \|", md)
+    assert re.search(
+        r"\| ⚠️ \| <code>knowledge/science/astronomy/pulsars/qna\.yaml</code> \| knowledge \| 4 / 5 \| 2: duplicate 1, unfaithful 1 \| 14 \(1\) \| 50\.0 s \|",
+        md,
+    )
     assert "| ✅ | <code>compositional&#95;skills/writing/poems/haiku/qna.yaml</code> | compositional | 5 / 5 |" in md
     # 3 samples per leaf by default, each in its own <details> with the question as summary
     assert md.count("<details><summary>Sample ") == 6
@@ -215,11 +325,19 @@ def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
     assert "❌ unfaithful at judge: Are pulsars made of cheese?" in md and "faithfulness 1 &lt; 2" in md
     assert "❌ duplicate at dedup: What is a pulsar, really?" in md and "**Question**" in md
     assert "| ❌ error | <code>knowledge/science/astronomy/pulsars/qna.yaml</code>:7:5 | LT001 |" in md
-    assert "### Training smoke test: ✅ learned" in md and "| knowledge | 40 | 1 min 01 s | 2.910 → 1.120 | ✅ learned |" in md
+    assert (
+        "### Training smoke test: ✅ learned" in md
+        and "| knowledge | 40 | 1 min 01 s | 2.910 → 1.120 | ✅ learned |" in md
+    )
     assert "| skills | 30 | 44.0 s | 2.500 → 1.300 | ❌ did not learn |" in md
-    assert "| <code>knowledge/science/astronomy/pulsars/qna.yaml</code> (replayed) | skills | 1.400 | 1.450 | +3.6% |" in md
+    assert (
+        "| <code>knowledge/science/astronomy/pulsars/qna.yaml</code> (replayed) | skills | 1.400 | 1.450 | +3.6% |"
+        in md
+    )
     assert "pipelines" not in md and "prompts compositional@&#8203;1, knowledge@&#8203;1" in md
-    assert "-50.0%" in md and "A rotating neutron star.\n" in fences and "A rotating, magnetised neutron star.\n" in fences
+    assert (
+        "-50.0%" in md and "A rotating neutron star.\n" in fences and "A rotating, magnetised neutron star.\n" in fences
+    )
     assert "raw markdown must not be pasted" not in md
     assert "Cut to fit" not in md
 
@@ -241,7 +359,10 @@ def test_unverified_marks_every_verdict_from_a_forks_run(tmp_path):
     verdicts = md.splitlines()[3]
     assert verdicts.count("_(not verified)_") == 3 and "**Training:** ✅ learned _(not verified)_" in verdicts
     assert "Values from the fork's run, not verified." in md
-    assert "### Training smoke test: ✅ learned _(not verified)_" in md and "### Lint: ✅ 0 errors, 0 warnings in 2 files _(not verified)_" in md
+    assert (
+        "### Training smoke test: ✅ learned _(not verified)_" in md
+        and "### Lint: ✅ 0 errors, 0 warnings in 2 files _(not verified)_" in md
+    )
     tokens = assert_safe_markdown(md)
     assert any(t.type == "blockquote_open" for t in tokens)
     small = run_labtax(*args, "--unverified", "--max-chars", "2000", cwd=tmp_path)  # cut to the bone, still marked
@@ -254,7 +375,9 @@ def test_samples_option_and_missing_sample_files_are_tolerated(tmp_path):
     (tmp_path / "generated" / "rejected.jsonl").unlink()
     with open(tmp_path / "generated" / ASTRO.removesuffix("qna.yaml") / "samples.jsonl", "a") as handle:
         handle.write("{not json\n")
-    proc = run_labtax("comment", "--summary", str(summary), "--samples", "5", "--output", str(tmp_path / "out.md"), cwd=tmp_path)
+    proc = run_labtax(
+        "comment", "--summary", str(summary), "--samples", "5", "--output", str(tmp_path / "out.md"), cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert proc.stdout == ""
     md = (tmp_path / "out.md").read_text(encoding="utf-8")
@@ -273,7 +396,10 @@ def test_missing_or_broken_summary_is_a_clear_error(tmp_path):
 def test_real_lint_report_is_rendered(tmp_path):
     leaf = tmp_path / "compositional_skills" / "writing" / "poems" / "qna.yaml"
     leaf.parent.mkdir(parents=True)
-    leaf.write_text('version: 3\ntask_description: "poems"\nseed_examples:\n  - question: "<img src=x> @org/team |"\n    answer: "ok"\n', encoding="utf-8")
+    leaf.write_text(
+        'version: 3\ntask_description: "poems"\nseed_examples:\n  - question: "<img src=x> @org/team |"\n    answer: "ok"\n',
+        encoding="utf-8",
+    )
     lint_proc = run_labtax("lint", "--format", "json", "--output", str(tmp_path / "lint.json"), cwd=tmp_path)
     assert lint_proc.returncode == 1, lint_proc.stderr
     lint = json.loads((tmp_path / "lint.json").read_text())
@@ -281,7 +407,9 @@ def test_real_lint_report_is_rendered(tmp_path):
     proc = run_labtax("comment", "--summary", str(summary), "--lint-report", str(tmp_path / "lint.json"), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert f"### Lint: ❌ {lint['errors']} error" in proc.stdout
-    assert proc.stdout.count("| ❌ error | <code>compositional&#95;skills/writing/poems/qna.yaml</code>") == lint["errors"]
+    assert (
+        proc.stdout.count("| ❌ error | <code>compositional&#95;skills/writing/poems/qna.yaml</code>") == lint["errors"]
+    )
     assert_safe_markdown(proc.stdout)
 
 
@@ -299,10 +427,19 @@ HOSTILE_QUESTIONS = [
 def hostile_run(root: Path) -> Path:
     leaf = "knowledge/<img src=x>|@org/team`/qna.yaml"
     big = "A" * 40_000 + "\n````\n</details>\n" + "B" * 60_000  # a 100 KB answer with a fence and a closing tag inside
-    samples = [make_sample(leaf, "knowledge", i, q, big if i == 0 else f"{q} ... answer {i} @org/team </details>")
-               for i, q in enumerate(HOSTILE_QUESTIONS)]
-    rejected = [{"leaf": leaf, "stage": "judge", "reason": "bad|reason<img src=x>", "detail": "@org/team </details>",
-                 "candidate": {"question": "</details> @org/team", "answer": "`" * 10}}]
+    samples = [
+        make_sample(leaf, "knowledge", i, q, big if i == 0 else f"{q} ... answer {i} @org/team </details>")
+        for i, q in enumerate(HOSTILE_QUESTIONS)
+    ]
+    rejected = [
+        {
+            "leaf": leaf,
+            "stage": "judge",
+            "reason": "bad|reason<img src=x>",
+            "detail": "@org/team </details>",
+            "candidate": {"question": "</details> @org/team", "answer": "`" * 10},
+        }
+    ]
     path = write_run(root, {leaf: samples}, rejected)
     summary = json.loads(path.read_text())
     summary["leaves"][leaf]["note"] = "</details> <img src=x> @org/team | note"
@@ -314,14 +451,56 @@ def hostile_run(root: Path) -> Path:
 def test_hostile_text_cannot_break_out(tmp_path):
     summary = hostile_run(tmp_path)
     lint = tmp_path / "lint.json"
-    lint.write_text(json.dumps({"files": 1, "errors": 1, "warnings": 0, "findings": [
-        {"path": "knowledge/<img src=x>|@org/team`/qna.yaml", "line": 2, "col": 3, "rule_id": "LT|1",
-         "level": "error", "message": "question '</details> @org/team | <img src=x>' too long", "hint": "![x](https://evil.example)"}]}))
+    lint.write_text(
+        json.dumps(
+            {
+                "files": 1,
+                "errors": 1,
+                "warnings": 0,
+                "findings": [
+                    {
+                        "path": "knowledge/<img src=x>|@org/team`/qna.yaml",
+                        "line": 2,
+                        "col": 3,
+                        "rule_id": "LT|1",
+                        "level": "error",
+                        "message": "question '</details> @org/team | <img src=x>' too long",
+                        "hint": "![x](https://evil.example)",
+                    }
+                ],
+            }
+        )
+    )
     train = tmp_path / "train.json"
-    train.write_text(json.dumps({"verdict": "<b>learned</b>", "verdict_line": "@org/team </details>",
-                                 "phases": [{"name": "k|n", "steps": "<img>", "seconds": 1, "heldout": {"<img src=x>": {"loss_before": 2, "loss_after": 1}}}],
-                                 "examples": [{"leaf": "x", "question": "</details>@org", "before": "```", "after": "<img src=x>"}]}))
-    proc = run_labtax("comment", "--summary", str(summary), "--samples", "5", "--lint-report", str(lint), "--train-report", str(train), cwd=tmp_path)
+    train.write_text(
+        json.dumps(
+            {
+                "verdict": "<b>learned</b>",
+                "verdict_line": "@org/team </details>",
+                "phases": [
+                    {
+                        "name": "k|n",
+                        "steps": "<img>",
+                        "seconds": 1,
+                        "heldout": {"<img src=x>": {"loss_before": 2, "loss_after": 1}},
+                    }
+                ],
+                "examples": [{"leaf": "x", "question": "</details>@org", "before": "```", "after": "<img src=x>"}],
+            }
+        )
+    )
+    proc = run_labtax(
+        "comment",
+        "--summary",
+        str(summary),
+        "--samples",
+        "5",
+        "--lint-report",
+        str(lint),
+        "--train-report",
+        str(train),
+        cwd=tmp_path,
+    )
     assert proc.returncode == 0, proc.stderr
     md = proc.stdout
     tokens = assert_safe_markdown(md)
@@ -329,7 +508,10 @@ def test_hostile_text_cannot_break_out(tmp_path):
     assert set(table_rows(tokens)) <= {7, 4, 5} and table_rows(tokens)
     assert_cells_intact(md)
     cells = [t.content for t in tokens if t.type == "inline"]
-    assert any(c.startswith("<code>knowledge/&lt;img src&#61;x&gt;&#124;@&#8203;org/team&#96;/qna.yaml</code><br><sub>") for c in cells)
+    assert any(
+        c.startswith("<code>knowledge/&lt;img src&#61;x&gt;&#124;@&#8203;org/team&#96;/qna.yaml</code><br><sub>")
+        for c in cells
+    )
     # each sample is one <details> with 2 code blocks, the rejected candidate one with 2, the training example 3
     fences = [t for t in tokens if t.type == "fence"]
     assert len(fences) == 5 * 2 + 2 + 3
@@ -362,8 +544,18 @@ def test_gh_issue_references_are_inert_like_hash_references(tmp_path):
     data["run"]["model"] = "GH-77"
     summary.write_text(json.dumps(data))
     with open(tmp_path / "generated" / "rejected.jsonl", "a") as handle:
-        handle.write(json.dumps({"leaf": ASTRO, "stage": "judge", "reason": "GH-1", "detail": text,
-                                 "candidate": {"question": text, "answer": "GH-2 inside code stays as written"}}) + "\n")
+        handle.write(
+            json.dumps(
+                {
+                    "leaf": ASTRO,
+                    "stage": "judge",
+                    "reason": "GH-1",
+                    "detail": text,
+                    "candidate": {"question": text, "answer": "GH-2 inside code stays as written"},
+                }
+            )
+            + "\n"
+        )
     proc = run_labtax("comment", "--summary", str(summary), "--rejected", "5", cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     tokens = assert_safe_markdown(proc.stdout)
@@ -388,7 +580,9 @@ def test_inline_and_code_block_escaping_units():
 def test_leaf_path_cannot_read_outside_generated(tmp_path):
     secret = tmp_path / "secret"
     secret.mkdir()
-    (secret / "samples.jsonl").write_text(json.dumps(make_sample("../secret/qna.yaml", "knowledge", 0, "SECRET QUESTION", "SECRET")) + "\n")
+    (secret / "samples.jsonl").write_text(
+        json.dumps(make_sample("../secret/qna.yaml", "knowledge", 0, "SECRET QUESTION", "SECRET")) + "\n"
+    )
     summary = write_run(tmp_path, {ASTRO: []})
     data = json.loads(summary.read_text())
     data["leaves"]["../secret/qna.yaml"] = data["leaves"][ASTRO]
@@ -400,12 +594,18 @@ def test_leaf_path_cannot_read_outside_generated(tmp_path):
     (linked / "samples.jsonl").symlink_to(secret / "samples.jsonl")
     (tmp_path / "generated" / "rejected.jsonl").unlink()
     (tmp_path / "generated" / "rejected.jsonl").symlink_to(secret / "rejected.jsonl")
-    (secret / "rejected.jsonl").write_text(json.dumps({"leaf": ASTRO, "stage": "judge", "reason": "SECRET", "candidate": "SECRET"}) + "\n")
+    (secret / "rejected.jsonl").write_text(
+        json.dumps({"leaf": ASTRO, "stage": "judge", "reason": "SECRET", "candidate": "SECRET"}) + "\n"
+    )
     data["leaves"]["knowledge/linked/qna.yaml"] = data["leaves"][ASTRO]
     summary.write_text(json.dumps(data))
     proc = run_labtax("comment", "--summary", str(summary), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
-    assert "SECRET" not in proc.stdout and "../secret/qna.yaml" in proc.stdout and "knowledge/linked/qna.yaml" in proc.stdout
+    assert (
+        "SECRET" not in proc.stdout
+        and "../secret/qna.yaml" in proc.stdout
+        and "knowledge/linked/qna.yaml" in proc.stdout
+    )
 
 
 # --------------------------------------------------------------------------- size limit
@@ -415,13 +615,39 @@ def test_many_leaves_fit_the_github_limit_and_say_what_was_cut(tmp_path):
     leaves = {}
     for n in range(120):
         leaf = f"knowledge/topic_{n:03d}/sub/qna.yaml"
-        leaves[leaf] = [make_sample(leaf, "knowledge", i, f"Question {i} about topic {n}? " + "🙂" * 50,
-                                    "An answer with multi-byte text: " + "🙂é" * 700) for i in range(5)]
+        leaves[leaf] = [
+            make_sample(
+                leaf,
+                "knowledge",
+                i,
+                f"Question {i} about topic {n}? " + "🙂" * 50,
+                "An answer with multi-byte text: " + "🙂é" * 700,
+            )
+            for i in range(5)
+        ]
     summary = write_run(tmp_path, leaves)
     lint = tmp_path / "lint.json"
-    lint.write_text(json.dumps({"files": 120, "errors": 0, "warnings": 300, "findings": [
-        {"path": f"knowledge/topic_{n % 120:03d}/sub/qna.yaml", "line": n, "col": 1, "rule_id": "LT009", "level": "warning",
-         "message": "question should end with '?' " + "x" * 100, "hint": "add '?'"} for n in range(300)]}))
+    lint.write_text(
+        json.dumps(
+            {
+                "files": 120,
+                "errors": 0,
+                "warnings": 300,
+                "findings": [
+                    {
+                        "path": f"knowledge/topic_{n % 120:03d}/sub/qna.yaml",
+                        "line": n,
+                        "col": 1,
+                        "rule_id": "LT009",
+                        "level": "warning",
+                        "message": "question should end with '?' " + "x" * 100,
+                        "hint": "add '?'",
+                    }
+                    for n in range(300)
+                ],
+            }
+        )
+    )
     proc = run_labtax("comment", "--summary", str(summary), "--lint-report", str(lint), cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     md = proc.stdout
@@ -446,16 +672,50 @@ def test_max_chars_option_and_post_refuses_more_than_github_allows(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.encode()) <= 3000 and "Cut to fit" in proc.stdout
     lint = tmp_path / "lint.json"
-    lint.write_text(json.dumps({"files": 2, "errors": 60, "warnings": 0, "findings": [
-        {"path": ASTRO, "line": n, "col": 1, "rule_id": "LT001", "level": "error", "message": "m" * 200, "hint": "h" * 150}
-        for n in range(60)]}))
-    proc = run_labtax("comment", "--summary", str(summary), "--lint-report", str(lint), "--max-chars", "20000", cwd=tmp_path)
+    lint.write_text(
+        json.dumps(
+            {
+                "files": 2,
+                "errors": 60,
+                "warnings": 0,
+                "findings": [
+                    {
+                        "path": ASTRO,
+                        "line": n,
+                        "col": 1,
+                        "rule_id": "LT001",
+                        "level": "error",
+                        "message": "m" * 200,
+                        "hint": "h" * 150,
+                    }
+                    for n in range(60)
+                ],
+            }
+        )
+    )
+    proc = run_labtax(
+        "comment", "--summary", str(summary), "--lint-report", str(lint), "--max-chars", "20000", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.encode()) <= 20000
-    assert proc.stdout.count("| ❌ error |") == 10 and "50 lint findings" in proc.stdout  # cut from 50 shown to 10, and said so
+    assert (
+        proc.stdout.count("| ❌ error |") == 10 and "50 lint findings" in proc.stdout
+    )  # cut from 50 shown to 10, and said so
     assert_cells_intact(proc.stdout)
-    proc = run_labtax("comment", "--summary", str(summary), "--max-chars", "100000", "--post", "--repo", REPO_NAME, "--pr", "1",
-                      cwd=tmp_path, env={"GITHUB_TOKEN": TOKEN})
+    proc = run_labtax(
+        "comment",
+        "--summary",
+        str(summary),
+        "--max-chars",
+        "100000",
+        "--post",
+        "--repo",
+        REPO_NAME,
+        "--pr",
+        "1",
+        cwd=tmp_path,
+        env={"GITHUB_TOKEN": TOKEN},
+    )
     assert proc.returncode == 2 and "65,536" in proc.stderr
 
 
@@ -481,8 +741,14 @@ class FakeGitHub:
 
     def add(self, pr: int, body: str, login: str = "alice", kind: str = "User") -> int:
         self.next_id += 1
-        self.comments.setdefault(pr, []).append({"id": self.next_id, "body": body, "user": {"login": login, "type": kind},
-                                                 "html_url": f"https://github.example/{REPO_NAME}/pull/{pr}#issuecomment-{self.next_id}"})
+        self.comments.setdefault(pr, []).append(
+            {
+                "id": self.next_id,
+                "body": body,
+                "user": {"login": login, "type": kind},
+                "html_url": f"https://github.example/{REPO_NAME}/pull/{pr}#issuecomment-{self.next_id}",
+            }
+        )
         return self.next_id
 
     def _handler(self):
@@ -512,7 +778,7 @@ class FakeGitHub:
                     return self._reply(302, {}, [("Location", fake.redirect_to + self.path)])
                 for old, new in fake.moved.items():
                     if url.path.startswith(old):
-                        location = fake.url + new + self.path[len(old):]
+                        location = fake.url + new + self.path[len(old) :]
                         return self._reply(301 if method == "GET" else 307, {}, [("Location", location)])
                 if fake.fail_status:  # echo the credentials back, as a careless proxy might
                     return self._reply(fake.fail_status, {"message": f"failed for {auth}"})
@@ -529,11 +795,16 @@ class FakeGitHub:
                         per_page = min(int(query.get("per_page", ["30"])[0]), fake.page_size)
                         page = int(query.get("page", ["1"])[0])
                         items = fake.comments.get(pr, [])
-                        chunk = items[(page - 1) * per_page: page * per_page]
+                        chunk = items[(page - 1) * per_page : page * per_page]
                         headers = []
                         if page * per_page < len(items):
-                            headers.append(("Link", f'<{fake.url}{url.path}?per_page={per_page}&page={page + 1}>; rel="next", '
-                                                    f'<{fake.url}{url.path}?per_page={per_page}&page=99>; rel="last"'))
+                            headers.append(
+                                (
+                                    "Link",
+                                    f'<{fake.url}{url.path}?per_page={per_page}&page={page + 1}>; rel="next", '
+                                    f'<{fake.url}{url.path}?per_page={per_page}&page=99>; rel="last"',
+                                )
+                            )
                         return self._reply(200, chunk, headers)
                     if method == "POST":
                         author = (fake.user_login, "User") if fake.user_login else ("github-actions[bot]", "Bot")
@@ -596,8 +867,14 @@ def test_post_creates_then_updates_the_same_comment(tmp_path, github):
     assert github.comments[7][0]["body"] == "Looks good to me!"
     listing = "/repos/octo/taxonomy/issues/7/comments"
     calls = [(method, path.split("?")[0]) for method, path in github.requests]
-    assert calls == [("GET", "/user"), ("GET", listing), ("POST", listing),
-                     ("GET", "/user"), ("GET", listing), ("PATCH", f"/repos/octo/taxonomy/issues/comments/{comment_id}")]
+    assert calls == [
+        ("GET", "/user"),
+        ("GET", listing),
+        ("POST", listing),
+        ("GET", "/user"),
+        ("GET", listing),
+        ("PATCH", f"/repos/octo/taxonomy/issues/comments/{comment_id}"),
+    ]
     assert TOKEN not in first.stdout + first.stderr + second.stdout + second.stderr
 
 
@@ -662,8 +939,16 @@ def test_post_as_another_app_names_its_bot_login(tmp_path, github):
     actions = github.add(7, MARKER + "\nActions' report", "github-actions[bot]", "Bot")
     app = github.add(7, MARKER + "\nthe app's report", "labtax-app[bot]", "Bot")
     env = {"LABTAX_BOT_LOGIN": "labtax-app[bot]"}
-    proc = run_labtax("comment", "--summary", str(normal_run(tmp_path)), "--post", "--pr", "7", cwd=tmp_path,
-                      env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO_NAME, **env})
+    proc = run_labtax(
+        "comment",
+        "--summary",
+        str(normal_run(tmp_path)),
+        "--post",
+        "--pr",
+        "7",
+        cwd=tmp_path,
+        env={"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO_NAME, **env},
+    )
     assert proc.returncode == 0, proc.stderr
     assert github.requests[-1] == ("PATCH", f"/repos/octo/taxonomy/issues/comments/{app}")
     assert next(c for c in github.comments[7] if c["id"] == actions)["body"] == MARKER + "\nActions' report"
@@ -753,8 +1038,16 @@ def test_wrong_token_and_missing_settings(tmp_path, github):
     assert proc.returncode == 2 and "401" in proc.stderr and "ghp_wrongwrongwrong" not in proc.stdout + proc.stderr
     proc = post(summary, github, token="")
     assert proc.returncode == 2 and "GITHUB_TOKEN is not set" in proc.stderr
-    proc = run_labtax("comment", "--summary", str(summary), "--post", "--pr", "7", cwd=tmp_path,
-                      env={"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": ""})
+    proc = run_labtax(
+        "comment",
+        "--summary",
+        str(summary),
+        "--post",
+        "--pr",
+        "7",
+        cwd=tmp_path,
+        env={"GITHUB_TOKEN": TOKEN, "GITHUB_REPOSITORY": ""},
+    )
     assert proc.returncode == 2 and "--repo OWNER/NAME" in proc.stderr
     assert github.requests[-1][0] == "GET" and len(github.requests) == 1  # only the wrong-token attempt reached it
 
@@ -762,10 +1055,14 @@ def test_wrong_token_and_missing_settings(tmp_path, github):
 def test_unreachable_or_insecure_api_url(tmp_path):
     summary = normal_run(tmp_path)
     env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": "http://127.0.0.1:9"}
-    proc = run_labtax("comment", "--summary", str(summary), "--post", "--repo", REPO_NAME, "--pr", "1", cwd=tmp_path, env=env)
+    proc = run_labtax(
+        "comment", "--summary", str(summary), "--post", "--repo", REPO_NAME, "--pr", "1", cwd=tmp_path, env=env
+    )
     assert proc.returncode == 2 and "could not reach the GitHub API at http://127.0.0.1:9" in proc.stderr
     env["GITHUB_API_URL"] = "http://github.example.com/api/v3"
-    proc = run_labtax("comment", "--summary", str(summary), "--post", "--repo", REPO_NAME, "--pr", "1", cwd=tmp_path, env=env)
+    proc = run_labtax(
+        "comment", "--summary", str(summary), "--post", "--repo", REPO_NAME, "--pr", "1", cwd=tmp_path, env=env
+    )
     assert proc.returncode == 2 and "plain http" in proc.stderr
     assert TOKEN not in proc.stdout + proc.stderr
 
@@ -773,7 +1070,12 @@ def test_unreachable_or_insecure_api_url(tmp_path):
 def test_pr_number_from_the_actions_event(tmp_path, github):
     event = tmp_path / "event.json"
     event.write_text(json.dumps({"action": "synchronize", "number": 12, "pull_request": {"number": 12}}))
-    env = {"GITHUB_TOKEN": TOKEN, "GITHUB_API_URL": github.url, "GITHUB_REPOSITORY": REPO_NAME, "GITHUB_EVENT_PATH": str(event)}
+    env = {
+        "GITHUB_TOKEN": TOKEN,
+        "GITHUB_API_URL": github.url,
+        "GITHUB_REPOSITORY": REPO_NAME,
+        "GITHUB_EVENT_PATH": str(event),
+    }
     proc = run_labtax("comment", "--summary", str(normal_run(tmp_path)), "--post", cwd=tmp_path, env=env)
     assert proc.returncode == 0, proc.stderr
     assert len(github.bot_comments(12)) == 1

@@ -30,13 +30,17 @@ def git(cwd: Path, *args: str) -> str:
 
 def skill(n: int, version: int = 3) -> str:
     """A small valid skill leaf whose questions depend on n (so leaves never duplicate each other)."""
-    examples = "".join(f"  - question: What is {n} plus {i}?\n    answer: {n} plus {i} is {n + i}.\n" for i in range(1, 6))
+    examples = "".join(
+        f"  - question: What is {n} plus {i}?\n    answer: {n} plus {i} is {n + i}.\n" for i in range(1, 6)
+    )
     return f"version: {version}\ncreated_by: tester\ntask_description: Add small numbers to {n}.\nseed_examples:\n{examples}"
 
 
 def knowledge(folder: str) -> str:
     qas = "".join(f"      - question: Question {j} about the topic?\n        answer: Answer {j}.\n" for j in range(3))
-    examples = "".join(f"  - context: Context {i} from the document.\n    questions_and_answers:\n{qas}" for i in range(5))
+    examples = "".join(
+        f"  - context: Context {i} from the document.\n    questions_and_answers:\n{qas}" for i in range(5)
+    )
     return (
         "version: 3\ncreated_by: tester\ndomain: topic\ndocument_outline: An outline of the topic document.\n"
         f"seed_examples:\n{examples}document:\n  repo: ./{folder}\n  commit: HEAD\n  patterns:\n    - '*.md'\n"
@@ -51,7 +55,11 @@ def write(root: Path, rel: str, text: str) -> None:
 
 def add_leaf(root: Path, folder: str, n: int, version: int = 3) -> str:
     write(root, f"{folder}/qna.yaml", skill(n, version))
-    write(root, f"{folder}/attribution.txt", f"Title of work: leaf {n}\nLink to work: here\nLicense of the work: CC0\nCreator names: t\n")
+    write(
+        root,
+        f"{folder}/attribution.txt",
+        f"Title of work: leaf {n}\nLink to work: here\nLicense of the work: CC0\nCreator names: t\n",
+    )
     return f"{folder}/qna.yaml"
 
 
@@ -90,7 +98,10 @@ def test_committed_add_modify_and_default_base(repo):
     write(repo, "compositional_skills/writing/a/qna.yaml", skill(11))
     commit(repo, "change")
     report = diff(repo)
-    assert listed(report) == {"compositional_skills/writing/a/qna.yaml": "modified", "compositional_skills/writing/new/qna.yaml": "added"}
+    assert listed(report) == {
+        "compositional_skills/writing/a/qna.yaml": "modified",
+        "compositional_skills/writing/new/qna.yaml": "added",
+    }
     assert report["base"] == "main" and report["base_reason"] == "default branch"  # no remote at all
     assert report["merge_base"] == git(repo, "rev-parse", "main")
     added = next(leaf for leaf in report["leaves"] if leaf["status"] == "added")
@@ -103,9 +114,15 @@ def test_rename_and_move_between_trees(repo):
     commit(repo, "move")
     leaves = {leaf["path"]: leaf for leaf in diff(repo)["leaves"]}
     assert set(leaves) == {"compositional_skills/writing/renamed/qna.yaml", "foundational_skills/math/b/qna.yaml"}
-    assert leaves["compositional_skills/writing/renamed/qna.yaml"]["old_path"] == "compositional_skills/writing/a/qna.yaml"
+    assert (
+        leaves["compositional_skills/writing/renamed/qna.yaml"]["old_path"] == "compositional_skills/writing/a/qna.yaml"
+    )
     moved = leaves["foundational_skills/math/b/qna.yaml"]
-    assert (moved["status"], moved["old_path"], moved["kind"]) == ("renamed", "compositional_skills/writing/b/qna.yaml", "foundational")
+    assert (moved["status"], moved["old_path"], moved["kind"]) == (
+        "renamed",
+        "compositional_skills/writing/b/qna.yaml",
+        "foundational",
+    )
 
 
 def test_delete_hidden_unless_asked(repo):
@@ -114,7 +131,9 @@ def test_delete_hidden_unless_asked(repo):
     report = diff(repo)
     assert report["leaves"] == [] and report["counts"]["deleted"] == 1 and report["deleted_hidden"] == 1
     shown = diff(repo, "--include-deleted")["leaves"]
-    assert [(leaf["path"], leaf["status"], leaf["kind"], leaf["version"]) for leaf in shown] == [("foundational_skills/math/c/qna.yaml", "deleted", "foundational", 2)]
+    assert [(leaf["path"], leaf["status"], leaf["kind"], leaf["version"]) for leaf in shown] == [
+        ("foundational_skills/math/c/qna.yaml", "deleted", "foundational", 2)
+    ]
     text = run_labtax("diff", "--include-deleted", cwd=repo, env=CLEAN_ENV).stdout
     assert "D foundational_skills/math/c/qna.yaml" in text
 
@@ -179,7 +198,9 @@ def test_detached_head(repo):
 def test_attribution_change_marks_its_leaf(repo):
     write(repo, "compositional_skills/writing/b/attribution.txt", "Title of work: new title\n")
     leaves = diff(repo)["leaves"]
-    assert [(leaf["path"], leaf["status"]) for leaf in leaves] == [("compositional_skills/writing/b/qna.yaml", "modified")]
+    assert [(leaf["path"], leaf["status"]) for leaf in leaves] == [
+        ("compositional_skills/writing/b/qna.yaml", "modified")
+    ]
     assert "attribution.txt modified" in leaves[0]["reasons"]
 
 
@@ -193,7 +214,9 @@ def test_in_repo_document_change_marks_the_knowledge_leaf(repo):
     git(repo, "merge", "-q", "main")
     write(repo, "documents/topic/topic.md", "# Topic\nSecond version.\n")
     leaves = diff(repo)["leaves"]
-    assert [(leaf["path"], leaf["status"], leaf["kind"]) for leaf in leaves] == [("knowledge/science/topic/qna.yaml", "modified", "knowledge")]
+    assert [(leaf["path"], leaf["status"], leaf["kind"]) for leaf in leaves] == [
+        ("knowledge/science/topic/qna.yaml", "modified", "knowledge")
+    ]
     assert leaves[0]["reasons"] == ["document documents/topic/topic.md modified"]
     git(repo, "checkout", "--", "documents/topic/topic.md")
     write(repo, "documents/other/other.md", "# Other, changed\n")  # no leaf reads it
@@ -212,7 +235,11 @@ def test_invalid_changed_leaf_is_flagged_and_lint_fails(repo):
     findings = json.loads(linted.stdout)["lint"]["findings"]
     assert {f["path"] for f in findings} == {"compositional_skills/writing/a/qna.yaml"}
     # Loadable but failing a lint rule (schema: no task_description) also counts as invalid with --lint.
-    write(repo, "compositional_skills/writing/a/qna.yaml", skill(60).replace("task_description: Add small numbers to 60.\n", ""))
+    write(
+        repo,
+        "compositional_skills/writing/a/qna.yaml",
+        skill(60).replace("task_description: Add small numbers to 60.\n", ""),
+    )
     assert diff(repo)["invalid"] == 0
     linted = json.loads(run_labtax("diff", "--lint", "--format", "json", cwd=repo, env=CLEAN_ENV).stdout)
     assert linted["invalid"] == 1 and linted["lint"]["errors"] >= 1
@@ -337,7 +364,10 @@ def test_errors_name_the_fix(repo, tmp_path):
     assert proc.returncode == 2 and "not inside a git repository" in proc.stderr
     assert run_labtax("lint", "--changed", cwd=plain, env=CLEAN_ENV).returncode == 2
     every = diff(plain, "--base", "empty")  # every leaf needs no history
-    assert listed(every) == {"compositional_skills/writing/a/qna.yaml": "added"} and every["base_reason"] == "not a git repository"
+    assert (
+        listed(every) == {"compositional_skills/writing/a/qna.yaml": "added"}
+        and every["base_reason"] == "not a git repository"
+    )
     assert run_labtax("lint", cwd=plain, env=CLEAN_ENV).returncode == 0  # without --changed git is not needed
 
 
@@ -346,7 +376,10 @@ def test_text_output_lists_status_kind_and_version(repo):
     add_leaf(repo, "foundational_skills/math/new", 120, version=2)
     out = run_labtax("diff", cwd=repo, env=CLEAN_ENV).stdout.splitlines()
     assert out[0].startswith("base main (default branch), merge-base ")
-    assert "R compositional_skills/writing/a/qna.yaml -> compositional_skills/writing/z/qna.yaml  [compositional v3]" in out
+    assert (
+        "R compositional_skills/writing/a/qna.yaml -> compositional_skills/writing/z/qna.yaml  [compositional v3]"
+        in out
+    )
     assert "A foundational_skills/math/new/qna.yaml  [foundational v2]" in out
     assert out[-1] == "2 leaf(s) changed (1 added, 1 renamed)"
 
@@ -357,7 +390,10 @@ def test_document_reference_forms_and_untracked_knowledge_leaf(repo):
     commit(repo, "document")
     git(repo, "switch", "-q", "feature")
     git(repo, "merge", "-q", "main")
-    flow = knowledge("documents/topic").split("document:\n")[0] + "document: {repo: './documents/topic/', commit: HEAD, patterns: ['**/*.md']}\n"
+    flow = (
+        knowledge("documents/topic").split("document:\n")[0]
+        + "document: {repo: './documents/topic/', commit: HEAD, patterns: ['**/*.md']}\n"
+    )
     write(repo, "knowledge/flow/qna.yaml", flow)  # untracked, flow style, quoted path with a trailing slash
     commit(repo, "flow leaf")
     write(repo, "knowledge/block/qna.yaml", knowledge("documents/topic").replace("'*.md'", "'part/*.md'"))  # untracked
@@ -385,6 +421,10 @@ def test_attribution_moved_between_leaves_marks_both(repo):
     git(repo, "mv", "compositional_skills/writing/a/attribution.txt", "compositional_skills/writing/d/attribution.txt")
     leaves = {leaf["path"]: leaf["reasons"] for leaf in diff(repo)["leaves"]}
     assert leaves == {
-        "compositional_skills/writing/a/qna.yaml": ["attribution.txt moved to compositional_skills/writing/d/attribution.txt"],
-        "compositional_skills/writing/d/qna.yaml": ["attribution.txt renamed from compositional_skills/writing/a/attribution.txt"],
+        "compositional_skills/writing/a/qna.yaml": [
+            "attribution.txt moved to compositional_skills/writing/d/attribution.txt"
+        ],
+        "compositional_skills/writing/d/qna.yaml": [
+            "attribution.txt renamed from compositional_skills/writing/a/attribution.txt"
+        ],
     }

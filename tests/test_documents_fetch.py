@@ -44,8 +44,18 @@ class Daemon:
 
     def start(self) -> None:
         self.proc = subprocess.Popen(
-            ["git", "daemon", "--reuseaddr", "--export-all", f"--base-path={self.base}", "--listen=127.0.0.1", f"--port={self.port}", str(self.base)],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+            [
+                "git",
+                "daemon",
+                "--reuseaddr",
+                "--export-all",
+                f"--base-path={self.base}",
+                "--listen=127.0.0.1",
+                f"--port={self.port}",
+                str(self.base),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
         )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
@@ -73,8 +83,17 @@ def served(tmp_path):
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "first")
     first = git(work, "rev-parse", "HEAD")
-    (work / "guide.md").write_text("# Guide\n\nApples grow on trees in orchards.\n\n## Pears\n\nPears ripen after picking.\n", encoding="utf-8")
-    (work / "manual.pdf").write_bytes(make_pdf([[(20, "Installing"), (11, "Unpack the box and plug it in.")], [(20, "Cleaning"), (11, "Wipe the lens with a dry cloth.")]]))
+    (work / "guide.md").write_text(
+        "# Guide\n\nApples grow on trees in orchards.\n\n## Pears\n\nPears ripen after picking.\n", encoding="utf-8"
+    )
+    (work / "manual.pdf").write_bytes(
+        make_pdf(
+            [
+                [(20, "Installing"), (11, "Unpack the box and plug it in.")],
+                [(20, "Cleaning"), (11, "Wipe the lens with a dry cloth.")],
+            ]
+        )
+    )
     (work / "link.md").symlink_to("/etc/hostname")
     git(work, "add", "-A")
     git(work, "commit", "-q", "-m", "second")
@@ -98,7 +117,9 @@ def cache(tmp_path, monkeypatch):
 
 def knowledge_leaf(root: Path, repo: str, commit: str, patterns: list[str]) -> str:
     def qas(i: int) -> str:
-        return "".join(f"      - question: Question {j} about fruit number {i}?\n        answer: Answer {j}.\n" for j in range(3))
+        return "".join(
+            f"      - question: Question {j} about fruit number {i}?\n        answer: Answer {j}.\n" for j in range(3)
+        )
 
     examples = "".join(f"  - context: Context {i} about fruit.\n    questions_and_answers:\n{qas(i)}" for i in range(5))
     pattern_lines = "".join(f"    - '{p}'\n" for p in patterns)
@@ -114,14 +135,18 @@ def knowledge_leaf(root: Path, repo: str, commit: str, patterns: list[str]) -> s
 
 
 def lint_documents(root: Path, *args: str) -> tuple[int, list[dict]]:
-    proc = run_labtax("lint", "--format", "json", "--check-documents", "--select", "LT022", *args, cwd=root, timeout=120)
+    proc = run_labtax(
+        "lint", "--format", "json", "--check-documents", "--select", "LT022", *args, cwd=root, timeout=120
+    )
     assert proc.returncode in (0, 1) and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
     return proc.returncode, json.loads(proc.stdout)["findings"]
 
 
 def test_a_pinned_commit_is_fetched_shallow_and_read_markdown_and_pdf(served, cache):
     daemon, _, second = served
-    chunks, note = documents.chunks_for(Path("."), {"repo": daemon.url, "commit": second, "patterns": ["*.md", "*.pdf"]}, 350)
+    chunks, note = documents.chunks_for(
+        Path("."), {"repo": daemon.url, "commit": second, "patterns": ["*.md", "*.pdf"]}, 350
+    )
     assert "link.md is a symlink" in note  # a committed link is never followed, and says so
     by_source = {c.source: c for c in chunks if c.source == "guide.md"}
     assert by_source["guide.md"].commit == second and by_source["guide.md"].id.startswith(f"guide.md@{second}#0-")
@@ -161,7 +186,9 @@ def test_an_unreachable_host_is_not_checked_rather_than_an_error(tmp_path):
     root = tmp_path / "taxonomy"
     knowledge_leaf(root, f"git://127.0.0.1:{free_port()}/nothing.git", "a" * 40, ["*.md"])
     code, findings = lint_documents(root)
-    assert code == 0 and [(f["level"], f["message"].split(":")[0]) for f in findings] == [("warning", "documents not checked")]
+    assert code == 0 and [(f["level"], f["message"].split(":")[0]) for f in findings] == [
+        ("warning", "documents not checked")
+    ]
     proc = run_labtax("lint", "--format", "json", "--select", "LT022", cwd=root)  # outside CI, off by default
     assert proc.returncode == 0 and json.loads(proc.stdout)["findings"] == []
 
@@ -171,25 +198,31 @@ def test_two_processes_fetch_at_once_then_the_cache_serves_with_the_server_stopp
     root = tmp_path / "taxonomy"
     knowledge_leaf(root, daemon.url, second, ["guide.md", "manual.pdf"])
     exe = [str(Path(os.sys.executable).parent / "labtax"), "lint", "--check-documents", "--select", "LT022"]
-    procs = [subprocess.Popen(exe, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(exe, cwd=root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)
+    ]
     outputs = [p.communicate(timeout=120) for p in procs]
     assert [p.returncode for p in procs] == [0, 0], outputs
     assert len(list((cache / "documents").glob("*.git"))) == 1
     daemon.stop()
     assert lint_documents(root, "--offline") == (0, [])
     assert lint_documents(root) == (0, [])  # a cached full SHA needs no network at all
-    chunks, note = documents.chunks_for(root, {"repo": daemon.url, "commit": second, "patterns": ["guide.md"]}, 350, offline=True)
+    chunks, note = documents.chunks_for(
+        root, {"repo": daemon.url, "commit": second, "patterns": ["guide.md"]}, 350, offline=True
+    )
     assert note is None and "Apples grow on trees" in chunks[0].text
 
 
 def test_offline_with_an_empty_cache_says_what_to_do(served):
     daemon, _, second = served
     docs = documents.resolve(Path("."), {"repo": daemon.url, "commit": second, "patterns": ["*.md"]}, offline=True)
-    assert docs.problems[0].unreachable and "not in the cache and --offline forbids fetching" in docs.problems[0].message
+    assert (
+        docs.problems[0].unreachable and "not in the cache and --offline forbids fetching" in docs.problems[0].message
+    )
 
 
 def test_credentials_in_the_url_never_reach_a_message(served, capfd):
-    daemon, _, _ = served
+    _daemon, _, _ = served
     url = f"http://user:s3cr3t-token@127.0.0.1:{free_port()}/docs.git"
     docs = documents.resolve(Path("."), {"repo": url, "commit": "b" * 40, "patterns": ["*.md"]})
     assert docs.problems and all("s3cr3t" not in p.message for p in docs.problems)
@@ -212,9 +245,14 @@ def test_a_broken_or_encrypted_pdf_is_a_located_finding(tmp_path):
     docs.mkdir(parents=True)
     (docs / "locked.pdf").write_bytes(make_pdf([[(11, "secret")]], encrypted=True))
     (docs / "broken.pdf").write_bytes(make_pdf([[(11, "text")]])[:150])
-    chunks, note = documents.chunks_for(root, {"repo": "./documents/fruit", "commit": "HEAD", "patterns": ["*.pdf"]}, 350)
+    chunks, note = documents.chunks_for(
+        root, {"repo": "./documents/fruit", "commit": "HEAD", "patterns": ["*.pdf"]}, 350
+    )
     assert chunks == []
-    assert "documents/fruit/locked.pdf: the PDF is encrypted" in note and "documents/fruit/broken.pdf: the PDF cannot be read" in note
+    assert (
+        "documents/fruit/locked.pdf: the PDF is encrypted" in note
+        and "documents/fruit/broken.pdf: the PDF cannot be read" in note
+    )
 
 
 @pytest.fixture
@@ -223,7 +261,9 @@ def summit_mirror(tmp_path, monkeypatch) -> Path:
     if not BUNDLE.is_file():
         pytest.fail(f"shared corpus missing at {BUNDLE}")
     mirror = tmp_path / "Summit_knowledge"
-    subprocess.run(["git", "clone", "-q", "--bare", str(BUNDLE), str(mirror)], check=True, env={**os.environ, **GIT_ENV})
+    subprocess.run(
+        ["git", "clone", "-q", "--bare", str(BUNDLE), str(mirror)], check=True, env={**os.environ, **GIT_ENV}
+    )
     config = tmp_path / "gitconfig"
     config.write_text(f'[url "file://{mirror}"]\n\tinsteadOf = {SUMMIT_URL}.git\n\tinsteadOf = {SUMMIT_URL}\n')
     monkeypatch.setenv("GIT_CONFIG_GLOBAL", str(config))
@@ -239,7 +279,9 @@ def test_instructlab_knowledge_leaves_unchanged_lint_and_chunk_from_their_real_d
     document = yaml.safe_load(leaf.read_text())["document"]
     chunks, note = documents.chunks_for(HEAD_TAXONOMY, document, 350)
     assert note is None and len(chunks) > 5
-    assert {c.source for c in chunks} == {"chickadee.md"} and chunks[0].commit == "5f7158a5ce83c4ff493bfe341fe31ecad64ff697"
+    assert {c.source for c in chunks} == {"chickadee.md"} and chunks[
+        0
+    ].commit == "5f7158a5ce83c4ff493bfe341fe31ecad64ff697"
     assert chunks[0].repo == SUMMIT_URL and chunks[0].heading == "Black-capped chickadee"
     shutil.rmtree(summit_mirror)  # the mirror is gone: the cache alone serves the pinned commit
     assert documents.chunks_for(HEAD_TAXONOMY, document, 350)[0] == chunks

@@ -38,9 +38,14 @@ def cold_start(tmp_path_factory):
     """Two first runs at once on an empty cache dir: what each reported, and the dir."""
     cache = tmp_path_factory.mktemp("labtax-cache")
     env = {**os.environ, "LABTAX_CACHE_DIR": str(cache)}
-    procs = [subprocess.Popen([sys.executable, "-c", BUILD_ONCE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for _ in range(2)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUILD_ONCE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
     outputs = [proc.communicate(timeout=300) for proc in procs]
-    for proc, (out, err) in zip(procs, outputs):
+    for proc, (_out, err) in zip(procs, outputs):
         assert proc.returncode == 0, err
     return cache, [json.loads(out) for out, _ in outputs]
 
@@ -72,7 +77,9 @@ def test_concurrent_first_runs_convert_once(cold_start):
     assert reports[0]["path"] == reports[1]["path"]
     built = Path(reports[0]["path"])
     assert built.parent == cache
-    assert {"model.safetensors", "config.json", "tokenizer.json", "labtax-cache.json"} <= {p.name for p in built.iterdir()}
+    assert {"model.safetensors", "config.json", "tokenizer.json", "labtax-cache.json"} <= {
+        p.name for p in built.iterdir()
+    }
     assert not [p for p in cache.iterdir() if ".build-" in p.name], "a staging dir was left behind"
     marker = json.loads((built / "labtax-cache.json").read_text())
     from labtax.teacher.weights import locate_gguf
@@ -95,10 +102,21 @@ def test_warm_cache_loads_the_same_weights_without_converting(model_cache, monke
 
 
 def test_concurrent_calls_share_a_batch_and_report_tokens(teacher):
-    prompts = ["Name a color.", "What is 2 + 2?", "Write a long essay about the history of Rome.", "Say hello.", "List three fruits."]
+    prompts = [
+        "Name a color.",
+        "What is 2 + 2?",
+        "Write a long essay about the history of Rome.",
+        "Say hello.",
+        "List three fruits.",
+    ]
 
     async def run():
-        return await asyncio.gather(*(teacher.complete(ask(p), n=2 if i == 0 else 1, temperature=0.5, max_tokens=12, seed=i) for i, p in enumerate(prompts)))
+        return await asyncio.gather(
+            *(
+                teacher.complete(ask(p), n=2 if i == 0 else 1, temperature=0.5, max_tokens=12, seed=i)
+                for i, p in enumerate(prompts)
+            )
+        )
 
     batches_before = teacher.stats["batches"]
     results = asyncio.run(run())
@@ -126,7 +144,12 @@ def test_seeded_sampling_repeats_and_caps_length(teacher):
 def test_bad_requests_fail_as_teacher_errors(teacher):
     from labtax.teacher.base import TeacherError
 
-    for messages, kwargs in [([], {}), ([{"role": "robot", "content": "x"}], {}), (ask("x"), {"max_tokens": 0}), (ask("x"), {"n": 0})]:
+    for messages, kwargs in [
+        ([], {}),
+        ([{"role": "robot", "content": "x"}], {}),
+        (ask("x"), {"max_tokens": 0}),
+        (ask("x"), {"n": 0}),
+    ]:
         with pytest.raises(TeacherError):
             asyncio.run(teacher.complete(messages, **kwargs))
 
@@ -136,7 +159,14 @@ def test_teacher_info_embedded_default(model_cache, tmp_path):
     assert ready.returncode == 0, ready.stderr
     assert ready.stdout.splitlines()[0] == "teacher: embedded SmolLM2-135M-Instruct"
     assert "no endpoint configured" in ready.stdout and "(ready)" in ready.stdout
-    cold = run_labtax("teacher", "info", "--format", "json", cwd=tmp_path, env={**NO_ENDPOINT, "LABTAX_CACHE_DIR": str(tmp_path / "empty")})
+    cold = run_labtax(
+        "teacher",
+        "info",
+        "--format",
+        "json",
+        cwd=tmp_path,
+        env={**NO_ENDPOINT, "LABTAX_CACHE_DIR": str(tmp_path / "empty")},
+    )
     info = json.loads(cold.stdout)
     assert info["name"] == "embedded" and info["details"]["cached"] is False
     assert info["details"]["gguf"].endswith("SmolLM2-135M-Instruct.Q4_1.gguf")
@@ -156,8 +186,25 @@ def test_teacher_info_precedence(tmp_path):
     assert "why: OPENAI_BASE_URL is set" in from_env.stdout and "http://127.0.0.1:8/v1" in from_env.stdout
     assert from_env.stdout.splitlines()[0] == "teacher: openai from-env"
 
-    flags = json.loads(run_labtax("teacher", "info", "--format", "json", "--base-url", "http://127.0.0.1:7/v1", "--model", "m", cwd=tmp_path, env=env).stdout)
-    assert flags["details"]["base_url"] == "http://127.0.0.1:7/v1" and flags["reason"] == "--base-url given" and flags["model"] == "m"
+    flags = json.loads(
+        run_labtax(
+            "teacher",
+            "info",
+            "--format",
+            "json",
+            "--base-url",
+            "http://127.0.0.1:7/v1",
+            "--model",
+            "m",
+            cwd=tmp_path,
+            env=env,
+        ).stdout
+    )
+    assert (
+        flags["details"]["base_url"] == "http://127.0.0.1:7/v1"
+        and flags["reason"] == "--base-url given"
+        and flags["model"] == "m"
+    )
 
     no_model = run_labtax("teacher", "info", cwd=REPO, env={**NO_ENDPOINT, "OPENAI_BASE_URL": "http://127.0.0.1:8/v1"})
     assert no_model.returncode == 2 and "no model named for the endpoint" in no_model.stdout
@@ -195,5 +242,7 @@ def test_describing_the_teacher_imports_no_torch(tmp_path):
         "heavy = [m for m in ('torch', 'transformers', 'openai') if m in sys.modules]; "
         "assert not heavy, heavy"
     )
-    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, **NO_ENDPOINT}, capture_output=True, text=True)
+    proc = subprocess.run(
+        [sys.executable, "-c", code], cwd=tmp_path, env={**os.environ, **NO_ENDPOINT}, capture_output=True, text=True
+    )
     assert proc.returncode == 0, proc.stderr

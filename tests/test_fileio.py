@@ -68,6 +68,6 @@ def test_a_symlink_is_refused_not_replaced(tmp_path):
 def test_a_non_regular_file_is_refused(tmp_path):
     fifo = tmp_path / "fifo"
     os.mkfifo(fifo)
-    with pytest.raises(LabtaxError, match="not a regular file .a pipe."):
+    with pytest.raises(LabtaxError, match=r"not a regular file .a pipe."):
         write_text_atomic(fifo, "x")
     assert stat.S_ISFIFO(fifo.lstat().st_mode)

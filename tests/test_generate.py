@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
+from labtax.changes import select
 from labtax.config import load_config
 from labtax.generate.run import Settings, run_generation
 from labtax.lint.engine import lint
-from labtax.changes import select
 from labtax.teacher.openai_backend import OpenAITeacher
 
 from .conftest import REPO
@@ -43,7 +43,9 @@ def generate(root, fake, out, n=3, concurrency=8, max_attempts=4, **teacher_kw):
     async def go():
         teacher = OpenAITeacher(fake.base_url, "test-key", "fake-teacher", concurrency=concurrency, **teacher_kw)
         try:
-            return await run_generation(leaves_of(root), teacher, out, Settings(num_samples=n, max_attempts=max_attempts))
+            return await run_generation(
+                leaves_of(root), teacher, out, Settings(num_samples=n, max_attempts=max_attempts)
+            )
         finally:
             await teacher.aclose()
 
@@ -69,11 +71,17 @@ def test_every_stage_runs_and_outputs_are_complete(tmp_path):
         for sample in samples:
             assert [m["role"] for m in sample["messages"]] == ["system", "user", "assistant"]
             prov = sample["provenance"]
-            assert prov["leaf"] == path and prov["teacher_model"] == "fake-teacher" and prov["prompt_version"].endswith("@v6")
+            assert (
+                prov["leaf"] == path
+                and prov["teacher_model"] == "fake-teacher"
+                and prov["prompt_version"].endswith("@v6")
+            )
             assert prov["seed_hash"] and "git_commit" in prov
             assert sample["judge"]["scores"]
     knowledge = read_jsonl(out / "knowledge.jsonl")
-    assert len(knowledge) == 3 and all(s["provenance"]["chunk"].startswith("documents/photosynthesis/") for s in knowledge)
+    assert len(knowledge) == 3 and all(
+        s["provenance"]["chunk"].startswith("documents/photosynthesis/") for s in knowledge
+    )
     assert len(read_jsonl(out / "compositional.jsonl")) == 6 and len(read_jsonl(out / "foundational.jsonl")) == 3
     heldout = read_jsonl(out / "heldout.jsonl")
     assert {h["leaf"] for h in heldout} == set(summary["leaves"])
@@ -90,7 +98,9 @@ def test_rerun_makes_zero_teacher_calls(tmp_path):
         samples_before = read_jsonl(tmp_path / "gen" / "knowledge.jsonl")
         second = generate(root, fake, tmp_path / "gen", n=2)
         assert fake.calls() == calls
-    assert second["totals"]["teacher_calls"] == 0 and second["totals"]["cached_calls"] == first["totals"]["teacher_calls"]
+    assert (
+        second["totals"]["teacher_calls"] == 0 and second["totals"]["cached_calls"] == first["totals"]["teacher_calls"]
+    )
     assert read_jsonl(tmp_path / "gen" / "knowledge.jsonl") == samples_before
 
 
@@ -109,7 +119,12 @@ def _rejecting(stage_name, reply):
         ("freeform", "judge_question", lambda r: Reply("I think it is fine."), "parse_failure"),
         ("freeform", "answer", lambda r: Reply("Answer: it goes on and on", finish_reason="length"), "truncated"),
         ("freeform", "judge_pair", lambda r: Reply("1"), "judge_score"),
-        ("freeform", "question", lambda r: Reply("Write the same email about the same quarter every time please."), "duplicate"),
+        (
+            "freeform",
+            "question",
+            lambda r: Reply("Write the same email about the same quarter every time please."),
+            "duplicate",
+        ),
         ("knowledge", "qa", lambda r: Reply("Photosynthesis is nice."), "parse_failure"),
         ("knowledge", "judge_knowledge", lambda r: Reply("1"), "judge_score"),
         ("knowledge", "judge_knowledge", lambda r: Reply("Yes, 15 out of 10."), "parse_failure"),
@@ -151,6 +166,7 @@ def test_transient_failures_are_retried(tmp_path):
 
 def test_persistent_failure_rejects_candidates_but_run_goes_on(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+
     def responder(request):
         return Reply(status=500) if stage_of(request) == "qa" else good_teacher(request)
 
@@ -165,7 +181,11 @@ def test_persistent_failure_rejects_candidates_but_run_goes_on(tmp_path):
 def test_remote_documents_give_a_clear_note_and_no_calls(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("knowledge",))
     qna = root / LEAVES["knowledge"] / "qna.yaml"
-    qna.write_text(qna.read_text().replace("repo: ./documents/photosynthesis", "repo: https://example.invalid/docs.git").replace("commit: HEAD", "commit: " + "a" * 40))
+    qna.write_text(
+        qna.read_text()
+        .replace("repo: ./documents/photosynthesis", "repo: https://example.invalid/docs.git")
+        .replace("commit: HEAD", "commit: " + "a" * 40)
+    )
     with FakeOpenAI() as fake:
         summary = generate(root, fake, tmp_path / "gen", n=2, max_attempts=1)
         assert fake.calls() == 0

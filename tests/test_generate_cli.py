@@ -80,7 +80,13 @@ def test_kill_9_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_pat
         reference_ids = sorted(s["id"] for s in _all_samples(tmp_path / "ref"))
 
         out = tmp_path / "out"
-        proc = subprocess.Popen([*_labtax_cmd(), *args, "--output", str(out)], cwd=root, env={**os.environ, **_env(fake)}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        proc = subprocess.Popen(
+            [*_labtax_cmd(), *args, "--output", str(out)],
+            cwd=root,
+            env={**os.environ, **_env(fake)},
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
         deadline = time.monotonic() + 60
         while fake.calls() < full_calls + full_calls // 2 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -108,7 +114,14 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform",))
     args = ["generate", "-n", "6", "--concurrency", "1", "--no-progress", "--output", str(tmp_path / "out")]
     with FakeOpenAI(latency=0.05) as fake:
-        proc = subprocess.Popen([*_labtax_cmd(), *args], cwd=root, env={**os.environ, **_env(fake)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [*_labtax_cmd(), *args],
+            cwd=root,
+            env={**os.environ, **_env(fake)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while fake.calls() < 5 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -124,7 +137,9 @@ def test_samples_record_the_commit_they_were_generated_from(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform",))
     for args in (["init", "-q"], ["add", "-A"], ["-c", "user.name=t", "-c", "user.email=t@t", "commit", "-qm", "leaf"]):
         subprocess.run(["git", *args], cwd=root, check=True)
-    head = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True).stdout.strip()
+    head = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
+    ).stdout.strip()
     with FakeOpenAI() as fake:
         proc = run_labtax("generate", "-n", "1", "--output", str(tmp_path / "out"), cwd=root, env=_env(fake))
     assert proc.returncode == 0, proc.stderr

@@ -15,7 +15,6 @@ from .test_generate import make_taxonomy, read_jsonl
 KNOWN_REASONS = {"parse_failure", "truncated", "judge_score", "duplicate", "teacher_error", "no_documents"}
 
 
-
 def test_embedded_teacher_generates_judged_samples_with_provenance(tmp_path, monkeypatch):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("LABTAX_TEACHER_MODEL", raising=False)
@@ -27,7 +26,7 @@ def test_embedded_teacher_generates_judged_samples_with_provenance(tmp_path, mon
 
     summary = json.loads((out / "summary.json").read_text())
     assert summary["run"]["teacher"] == "embedded"
-    (path, leaf), = summary["leaves"].items()
+    ((path, leaf),) = summary["leaves"].items()
     assert leaf["teacher_calls"] > 0 and leaf["tokens"] > 0
     rejected = read_jsonl(out / "rejected.jsonl")
     assert leaf["generated"] == leaf["accepted"] + len(rejected) == leaf["accepted"] + sum(leaf["rejected"].values())

@@ -58,7 +58,9 @@ def test_a_second_leaf_keeps_the_first_in_buckets_and_summary_byte_for_byte(tmp_
     # What `train` reads does not depend on how the leaves were split over runs.
     assert _bytes(seq) == _bytes(tmp_path / "both")
     varying = ("seconds", "generated_at")
-    assert {k: v for k, v in summary["leaves"][A].items() if k not in varying} == {k: v for k, v in together["leaves"][A].items() if k not in varying}
+    assert {k: v for k, v in summary["leaves"][A].items() if k not in varying} == {
+        k: v for k, v in together["leaves"][A].items() if k not in varying
+    }
 
 
 def test_leaf_folder_without_its_record_is_kept_with_a_note(tmp_path):
@@ -77,9 +79,13 @@ def test_cli_second_leaf_keeps_the_first_and_says_so(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
     out = tmp_path / "gen"
     with FakeOpenAI() as fake:
-        first = run_labtax("generate", LEAVES["freeform"], "-n", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
+        first = run_labtax(
+            "generate", LEAVES["freeform"], "-n", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake)
+        )
         assert first.returncode == 0, first.stderr
-        second = run_labtax("generate", LEAVES["knowledge"], "-n", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
+        second = run_labtax(
+            "generate", LEAVES["knowledge"], "-n", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake)
+        )
     assert second.returncode == 0, second.stderr
     assert f"kept from earlier runs in {out}/" in second.stdout and A in second.stdout
     assert f"wrote {out}/: 4 sample(s) for 2 leaf/leaves" in second.stdout
@@ -92,7 +98,14 @@ def test_second_run_on_the_same_output_refuses_naming_the_first(tmp_path):
     out = tmp_path / "gen"
     args = ["generate", "-n", "3", "--concurrency", "1", "--no-progress", "--output", str(out)]
     with FakeOpenAI(latency=0.25) as fake:  # 24 calls one at a time: about 6 s, while the second starts
-        first = subprocess.Popen([*_labtax_cmd(), *args], cwd=root, env={**os.environ, **_env(fake)}, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        first = subprocess.Popen(
+            [*_labtax_cmd(), *args],
+            cwd=root,
+            env={**os.environ, **_env(fake)},
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 30
         while fake.calls() < 2 and time.monotonic() < deadline:
             time.sleep(0.02)
@@ -118,7 +131,9 @@ def test_lock_is_exclusive_within_a_process_and_released_after(tmp_path):
     async def both(fake):
         teachers = [OpenAITeacher(fake.base_url, "k", "fake-teacher") for _ in range(2)]
         try:
-            return await asyncio.gather(*(run_generation(leaves, t, out, Settings(num_samples=2)) for t in teachers), return_exceptions=True)
+            return await asyncio.gather(
+                *(run_generation(leaves, t, out, Settings(num_samples=2)) for t in teachers), return_exceptions=True
+            )
         finally:
             for t in teachers:
                 await t.aclose()
@@ -144,7 +159,11 @@ def test_generated_files_honour_the_umask(tmp_path, mask, expected):
         os.umask(old)
     assert proc.returncode == 0, proc.stderr
     files = [p for p in out.rglob("*") if p.is_file()]
-    assert len(files) > 8 and out / LOCK_FILE in files and {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(expected)}
+    assert (
+        len(files) > 8
+        and out / LOCK_FILE in files
+        and {oct(stat.S_IMODE(p.stat().st_mode)) for p in files} == {oct(expected)}
+    )
 
 
 def test_symlinked_file_in_the_output_is_refused_not_replaced(tmp_path):
@@ -157,7 +176,11 @@ def test_symlinked_file_in_the_output_is_refused_not_replaced(tmp_path):
     with FakeOpenAI() as fake:
         proc = run_labtax("generate", "-n", "1", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
-    assert "summary.json is a symlink" in proc.stderr and target.read_text() == "keep" and (out / "summary.json").is_symlink()
+    assert (
+        "summary.json is a symlink" in proc.stderr
+        and target.read_text() == "keep"
+        and (out / "summary.json").is_symlink()
+    )
 
 
 def test_unwritable_output_is_a_clear_usage_error(tmp_path):
@@ -167,9 +190,23 @@ def test_unwritable_output_is_a_clear_usage_error(tmp_path):
     (blocked / "compositional_skills").write_text("a file where a leaf folder goes")
     (tmp_path / "plain-file").write_text("")
     with FakeOpenAI() as fake:
-        in_the_way = run_labtax("generate", "-n", "1", "--no-progress", "--output", str(blocked), cwd=root, env=_env(fake))
-        under_a_file = run_labtax("generate", "-n", "1", "--no-progress", "--output", str(tmp_path / "plain-file" / "out"), cwd=root, env=_env(fake))
+        in_the_way = run_labtax(
+            "generate", "-n", "1", "--no-progress", "--output", str(blocked), cwd=root, env=_env(fake)
+        )
+        under_a_file = run_labtax(
+            "generate",
+            "-n",
+            "1",
+            "--no-progress",
+            "--output",
+            str(tmp_path / "plain-file" / "out"),
+            cwd=root,
+            env=_env(fake),
+        )
     for proc in (in_the_way, under_a_file):
         assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
-    assert f"cannot write {blocked / LEAVES['freeform']}: Not a directory" in in_the_way.stderr and "pass another --output" in in_the_way.stderr
+    assert (
+        f"cannot write {blocked / LEAVES['freeform']}: Not a directory" in in_the_way.stderr
+        and "pass another --output" in in_the_way.stderr
+    )
     assert f"cannot use --output {tmp_path / 'plain-file' / 'out'}: Not a directory" in under_a_file.stderr

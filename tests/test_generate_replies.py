@@ -52,7 +52,18 @@ def test_lone_surrogate_through_the_cli_writes_the_summary(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform",))
     out = tmp_path / "gen"
     with FakeOpenAI(responder=_bad_answer_for_seed_0(SURROGATE)) as fake:
-        proc = run_labtax("generate", "-n", "2", "--max-attempts", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
+        proc = run_labtax(
+            "generate",
+            "-n",
+            "2",
+            "--max-attempts",
+            "2",
+            "--no-progress",
+            "--output",
+            str(out),
+            cwd=root,
+            env=_env(fake),
+        )
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "invalid_text 1" in proc.stdout
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -66,7 +77,10 @@ def test_reply_far_over_max_tokens_is_rejected_as_oversized(tmp_path):
         summary = generate(root, fake, out, n=2, max_attempts=2)
         answer_request = next(r for r in fake.requests if stage_of(r) == "answer" and r.get("seed") == 0)
     record = _check_one_rejection(out, summary, "oversized")
-    assert f"max_tokens {answer_request['max_tokens']}" in record["detail"] and f"{len(HUGE):,} characters" in record["detail"]
+    assert (
+        f"max_tokens {answer_request['max_tokens']}" in record["detail"]
+        and f"{len(HUGE):,} characters" in record["detail"]
+    )
     assert len(record["candidate"]) < 3000  # a preview, not 5 MB
     assert all(len(s["messages"][2]["content"]) < 10_000 for s in read_jsonl(out / "compositional.jsonl"))
     assert (out / "rejected.jsonl").stat().st_size < 10_000

@@ -51,7 +51,17 @@ def found(report: dict) -> set[tuple[str, str]]:
 
 
 def planned(root: Path, *args: str) -> str:
-    proc = run_labtax("generate", "--dry-run", "--no-progress", "--base-url", "http://127.0.0.1:9/v1", *args, cwd=root, env=ENV, timeout=60)
+    proc = run_labtax(
+        "generate",
+        "--dry-run",
+        "--no-progress",
+        "--base-url",
+        "http://127.0.0.1:9/v1",
+        *args,
+        cwd=root,
+        env=ENV,
+        timeout=60,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc.stdout + proc.stderr
 
@@ -169,11 +179,18 @@ def test_odd_bytes_and_newlines_in_paths_are_escaped_in_every_reporter(repo):
         assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
         if fmt == "json":
             paths = {f["path"] for f in json.loads(proc.stdout)["findings"]}
-            assert {"compositional_skills/writing/bad\\xff/qna.yaml", "compositional_skills/writing/two\\nlines/qna.yaml"} <= paths
+            assert {
+                "compositional_skills/writing/bad\\xff/qna.yaml",
+                "compositional_skills/writing/two\\nlines/qna.yaml",
+            } <= paths
         else:
-            assert "bad\\xff" in proc.stdout and "two\\nlines" in proc.stdout, proc.stdout  # one finding per line: a newline in a path never starts a new one
+            assert "bad\\xff" in proc.stdout and "two\\nlines" in proc.stdout, (
+                proc.stdout
+            )  # one finding per line: a newline in a path never starts a new one
             lines = [line for line in proc.stdout.splitlines() if "LT001" in line]
-            assert len(lines) == 6 and all(line.startswith(("compositional_skills/", "::error file=compositional_skills/")) for line in lines)
+            assert len(lines) == 6 and all(
+                line.startswith(("compositional_skills/", "::error file=compositional_skills/")) for line in lines
+            )
     commit(repo, "odd names")
     proc = run_labtax("diff", cwd=repo, env=ENV, timeout=60)
     assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr

@@ -69,7 +69,11 @@ def test_default_profile_errors_on_history_are_a_subset_of_instructlabs():
         blob, relpath = key.split("/", 1)
         root = CORPUS / "history" / blob
         result = lint(Selection(root, [relpath], explicit=True), load_config(root))
-        errors = [f"{f.line}:{f.col} {f.rule_id} {f.message}" for f in result.findings if f.level == "error" and f.rule_id not in CORPUS_ARTIFACTS]
+        errors = [
+            f"{f.line}:{f.col} {f.rule_id} {f.message}"
+            for f in result.findings
+            if f.level == "error" and f.rule_id not in CORPUS_ARTIFACTS
+        ]
         failed_instructlab = verdict["ci_relaxed"]["raised"] or verdict["ci_relaxed"]["errors"] > 0
         if errors and not failed_instructlab:
             extra[key] = errors

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from labtax.lint import schema
+from labtax.changes import select
 from labtax.config import load_config
+from labtax.lint import schema
 from labtax.lint.engine import lint
 from labtax.lint.rules import all_rules
-from labtax.changes import select
 
 from .conftest import run_labtax
 
@@ -34,7 +34,9 @@ ATTRIBUTION = "Title of work: Haiku seeds\nLink to work: https://example.com/hai
 
 def run_case(root: Path, settings: dict | None = None):
     settings = settings or {}
-    config = load_config(root, profile=settings.get("profile"), select=settings.get("select"), ignore=settings.get("ignore"))
+    config = load_config(
+        root, profile=settings.get("profile"), select=settings.get("select"), ignore=settings.get("ignore")
+    )
     return lint(select(root, [str(root / p) for p in settings.get("paths", [])]), config)
 
 
@@ -44,7 +46,11 @@ def assert_findings(findings, expected: list[dict]) -> None:
     missing = []
     for want in expected:
         for f in left:
-            if (f.path, f.rule_id, f.line, f.col) == (want["path"], want["rule_id"], want["line"], want["col"]) and f.level == want.get("level", f.level) and want.get("message_contains", "") in f.message:
+            if (
+                (f.path, f.rule_id, f.line, f.col) == (want["path"], want["rule_id"], want["line"], want["col"])
+                and f.level == want.get("level", f.level)
+                and want.get("message_contains", "") in f.message
+            ):
                 left.remove(f)
                 break
         else:
@@ -74,7 +80,12 @@ def test_case(name):
 
 
 def _skill_text(n: int = 5) -> str:
-    lines = ["version: 3", "created_by: alice", "task_description: Write a short haiku about the topic the user names.", "seed_examples:"]
+    lines = [
+        "version: 3",
+        "created_by: alice",
+        "task_description: Write a short haiku about the topic the user names.",
+        "seed_examples:",
+    ]
     for i in range(n):
         lines += [f"  - question: Write haiku number {i}.", f"    answer: Haiku {i} is about the rain on the roof."]
     return "\n".join(lines) + "\n"
@@ -91,7 +102,9 @@ def _leaf(root: Path, rel: str = SKILL, content: bytes | str | None = None) -> P
 
 def gen_non_utf8(root: Path):
     _leaf(root, content=_skill_text().replace("alice", "Jos\xe9").encode("latin-1"))
-    return [{"path": SKILL, "rule_id": "LT005", "line": 2, "col": 16, "message_contains": "not valid UTF-8 (byte 0xe9)"}]
+    return [
+        {"path": SKILL, "rule_id": "LT005", "line": 2, "col": 16, "message_contains": "not valid UTF-8 (byte 0xe9)"}
+    ]
 
 
 def gen_binary(root: Path):
@@ -102,14 +115,30 @@ def gen_binary(root: Path):
 def gen_over_default_size(root: Path):
     text = _skill_text()
     _leaf(root, content=text + "#" * (1024 * 1024 - len(text)) + "\n")
-    return [{"path": SKILL, "rule_id": "LT007", "line": 1, "col": 1, "message_contains": "file is 1048577 bytes; the limit is 1048576"}]
+    return [
+        {
+            "path": SKILL,
+            "rule_id": "LT007",
+            "line": 1,
+            "col": 1,
+            "message_contains": "file is 1048577 bytes; the limit is 1048576",
+        }
+    ]
 
 
 def gen_symlink_escape(root: Path):
     outside = root.parent / "outside.yaml"
     outside.write_text(_skill_text())
     _leaf(root).symlink_to(outside)
-    return [{"path": SKILL, "rule_id": "LT008", "line": 1, "col": 1, "message_contains": "symlink points outside the repository"}]
+    return [
+        {
+            "path": SKILL,
+            "rule_id": "LT008",
+            "line": 1,
+            "col": 1,
+            "message_contains": "symlink points outside the repository",
+        }
+    ]
 
 
 def gen_symlink_inside(root: Path):
@@ -128,27 +157,58 @@ def gen_dangling_symlink(root: Path):
 def gen_document_pattern_matches_nothing(root: Path):
     """LT022 needs a real repository to fetch: a bare one beside the taxonomy, reached by a file:// URL."""
     work, bare = root.parent / "docs-work", root.parent / "docs.git"
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e", "GIT_CONFIG_GLOBAL": os.devnull}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@e",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@e",
+        "GIT_CONFIG_GLOBAL": os.devnull,
+    }
     work.mkdir()
     (work / "planets.md").write_text("# Planets\n\nEight planets orbit the Sun.\n")
     for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-q", "-m", "docs"]):
         subprocess.run(["git", *args], cwd=work, check=True, env=env)
-    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=work, check=True, env=env, capture_output=True, text=True).stdout.strip()
+    sha = subprocess.run(
+        ["git", "rev-parse", "HEAD"], cwd=work, check=True, env=env, capture_output=True, text=True
+    ).stdout.strip()
     subprocess.run(["git", "clone", "-q", "--bare", str(work), str(bare)], check=True, env=env)
     valid = CASES / "valid_knowledge_v3_in_repo_documents" / KNOWLEDGE
-    text = valid.read_text().replace("repo: ./documents/planets", f"repo: file://{bare}").replace("commit: HEAD", f"commit: {sha}")
+    text = (
+        valid.read_text()
+        .replace("repo: ./documents/planets", f"repo: file://{bare}")
+        .replace("commit: HEAD", f"commit: {sha}")
+    )
     text = text.replace('    - "*.md"', '    - "*.md"\n    - moons/*.md')
     _leaf(root, KNOWLEDGE, text)
     (root / ".labtax.toml").write_text("[rules.LT022]\nenabled = true\n")
     line = text.splitlines().index("    - moons/*.md") + 1
-    return [{"path": KNOWLEDGE, "rule_id": "LT022", "line": line, "col": 7, "message_contains": "pattern 'moons/*.md' matches no file"}]
+    return [
+        {
+            "path": KNOWLEDGE,
+            "rule_id": "LT022",
+            "line": line,
+            "col": 7,
+            "message_contains": "pattern 'moons/*.md' matches no file",
+        }
+    ]
 
 
 GENERATED = {
     f.__name__.removeprefix("gen_"): f
-    for f in (gen_non_utf8, gen_binary, gen_over_default_size, gen_symlink_escape, gen_symlink_inside, gen_dangling_symlink, gen_document_pattern_matches_nothing)
+    for f in (
+        gen_non_utf8,
+        gen_binary,
+        gen_over_default_size,
+        gen_symlink_escape,
+        gen_symlink_inside,
+        gen_dangling_symlink,
+        gen_document_pattern_matches_nothing,
+    )
 }
-SKILL_CASES = [f for f in GENERATED.values() if f not in (gen_symlink_inside, gen_document_pattern_matches_nothing)]  # bad skill leaves
+SKILL_CASES = [
+    f for f in GENERATED.values() if f not in (gen_symlink_inside, gen_document_pattern_matches_nothing)
+]  # bad skill leaves
 
 
 @pytest.fixture(autouse=True)
@@ -208,7 +268,9 @@ def test_cli_json_format_matches_the_case_and_writes_output(tmp_path):
     assert report["errors"] == 1 and report["warnings"] == 1 and report["files"] == 1
     expected = json.loads((root / "expected.json").read_text())
     key = ("path", "rule_id", "line", "col", "level")
-    assert sorted(tuple(f[k] for k in key) for f in report["findings"]) == sorted(tuple(e[k] for k in key) for e in expected)
+    assert sorted(tuple(f[k] for k in key) for f in report["findings"]) == sorted(
+        tuple(e[k] for k in key) for e in expected
+    )
     assert json.loads(out.read_text()) == report
 
 
@@ -219,7 +281,9 @@ def test_cli_github_format_and_auto_under_github_actions():
     assert explicit.returncode == auto.returncode == 1
     assert auto.stdout == explicit.stdout
     lines = explicit.stdout.splitlines()
-    assert lines[0].startswith(f"::error file={SKILL},line=6,col=13,title=LT001::answer must be text, found true/false%0Afix: ")
+    assert lines[0].startswith(
+        f"::error file={SKILL},line=6,col=13,title=LT001::answer must be text, found true/false%0Afix: "
+    )
     assert lines[1].startswith(f"::warning file={SKILL},line=6,col=13,title=LT011::")
 
 
@@ -248,7 +312,9 @@ def test_cli_select_ignore_and_strict():
 def test_cli_explicit_path_lints_only_that_leaf():
     root = CASES / "lt020_duplicate_question_across_leaves"
     both = json.loads(run_labtax("lint", "--format", "json", cwd=root).stdout)
-    one = json.loads(run_labtax("lint", "--format", "json", "compositional_skills/writing/poetry/tanka", cwd=root).stdout)
+    one = json.loads(
+        run_labtax("lint", "--format", "json", "compositional_skills/writing/poetry/tanka", cwd=root).stdout
+    )
     assert (both["files"], [f["rule_id"] for f in both["findings"]]) == (2, ["LT020"])
     assert (one["files"], one["findings"]) == (1, [])
 
@@ -266,7 +332,14 @@ def test_cli_bad_inputs_never_give_a_traceback(tmp_path):
         target = root / f"compositional_skills/generated/case_{i}"
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(sub / "compositional_skills/writing/poetry/haiku", target)
-    for name in ("lt002_colon_in_plain_scalar", "lt002_control_character", "lt003_duplicate_key", "lt004_alias_bomb", "lt009_empty_file", "lt010_top_level_scalar"):
+    for name in (
+        "lt002_colon_in_plain_scalar",
+        "lt002_control_character",
+        "lt003_duplicate_key",
+        "lt004_alias_bomb",
+        "lt009_empty_file",
+        "lt010_top_level_scalar",
+    ):
         source = CASES / name / SKILL
         target = root / f"compositional_skills/{name}/qna.yaml"
         target.parent.mkdir(parents=True)

@@ -63,7 +63,9 @@ def test_windows_line_endings_pass_as_in_instructlab(tmp_path):
     (leaf.parent / "attribution.txt").write_text("Title of work: synonyms\n")
     assert lint(tmp_path, "--profile", "instructlab")[0] == 0
     code, report = lint(tmp_path)
-    assert code == 0 and {f["message"] for f in report["findings"]} <= {"wrong new line character: expected \\n [new-lines]"}
+    assert code == 0 and {f["message"] for f in report["findings"]} <= {
+        "wrong new line character: expected \\n [new-lines]"
+    }
 
 
 def test_merge_keys_load_as_yaml_safe_load_reads_them(tmp_path):
@@ -78,15 +80,21 @@ def test_merge_keys_load_as_yaml_safe_load_reads_them(tmp_path):
     for profile in ("instructlab", "default"):
         code, report = lint(tmp_path, "--profile", profile)
         assert code == 0 and not [f for f in report["findings"] if f["rule_id"] == "LT002"], report
-    proc = run_labtax("generate", "--dry-run", "--no-progress", "--base-url", "http://127.0.0.1:9/v1", cwd=tmp_path, env=ENV)
-    assert proc.returncode == 0 and "compositional_skills/writing/haiku/qna.yaml: compositional" in proc.stdout, proc.stdout + proc.stderr
+    proc = run_labtax(
+        "generate", "--dry-run", "--no-progress", "--base-url", "http://127.0.0.1:9/v1", cwd=tmp_path, env=ENV
+    )
+    assert proc.returncode == 0 and "compositional_skills/writing/haiku/qna.yaml: compositional" in proc.stdout, (
+        proc.stdout + proc.stderr
+    )
     assert len(yaml.safe_load(text)["seed_examples"]) == 5
 
 
 def test_an_unclosed_quote_points_where_it_opens(tmp_path):
     leaf = tmp_path / "compositional_skills/writing/haiku/qna.yaml"
     leaf.parent.mkdir(parents=True)
-    leaf.write_text('version: 3\ncreated_by: alice\ntask_description: "Write a short haiku.\nseed_examples:\n  - question: a\n    answer: b\n')
+    leaf.write_text(
+        'version: 3\ncreated_by: alice\ntask_description: "Write a short haiku.\nseed_examples:\n  - question: a\n    answer: b\n'
+    )
     code, report = lint(tmp_path)
     (finding,) = [f for f in report["findings"] if f["rule_id"] == "LT002"]
     assert code == 1 and (finding["line"], finding["col"]) == (3, 19)
@@ -99,7 +107,7 @@ def test_yaml_rules_replaces_the_style_configuration(tmp_path):
     leaf.write_text("version: 3\ncreated_by: alice\ntask_description: Write a haiku.   \nseed_examples: []\n")
     rules = tmp_path / "rules.yaml"
     rules.write_text("extends: relaxed\nrules:\n  trailing-spaces: disable\n")
-    code, report = lint(tmp_path, "--select", "LT011")
+    _, report = lint(tmp_path, "--select", "LT011")
     assert [f["message"] for f in report["findings"]] == ["trailing spaces [trailing-spaces]"]
-    code, report = lint(tmp_path, "--select", "LT011", "--yaml-rules", str(rules))
+    _, report = lint(tmp_path, "--select", "LT011", "--yaml-rules", str(rules))
     assert report["findings"] == []

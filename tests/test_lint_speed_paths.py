@@ -14,7 +14,6 @@ import random
 import shutil
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -23,13 +22,11 @@ from yamllint import linter
 from yamllint.config import YamlLintConfig
 
 from labtax.lint import schema
-from labtax.config import load_config
-from labtax.lint.engine import lint, worker_count
+from labtax.lint.engine import worker_count
 from labtax.lint.rules.lt011_yaml_style import BUILTIN, style_problems
 from labtax.lint.schema_fast import is_valid
-from labtax.changes import select
-from labtax.taxonomy.loader import LoadLimits, LoadProblem, load_leaf
 from labtax.lint.yamllint_libyaml import usable
+from labtax.taxonomy.loader import LoadLimits, LoadProblem, load_leaf
 
 from .conftest import CORPUS, REPO
 
@@ -132,8 +129,8 @@ SNIPPETS = {
     "multi": "---\na: 1\n---\nb: 2\n...\n---\nc: 3\n",
     "directives": "# yamllint disable rule:truthy\na: yes\n# yamllint enable\nb: yes  # yamllint disable-line\nc: yes\n",
     "indent": "a:\n    b: 1\n    c:\n    - x\n    -   y\nd:\n  - e\n  -  f\n",
-    "unicode": "q: \"\U0001f642 smile\"\nr: café \U0001f642 naïve — dash\ns: |\n  \U0001d518 text\n  more\nt: 1  # \U0001f642 comment\n",
-    "tabs": "a: \"x\ty\"\nb: |\n  \ttabbed block\n",
+    "unicode": 'q: "\U0001f642 smile"\nr: café \U0001f642 naïve — dash\ns: |\n  \U0001d518 text\n  more\nt: 1  # \U0001f642 comment\n',
+    "tabs": 'a: "x\ty"\nb: |\n  \ttabbed block\n',
     "empty_values": "a:\nb: ~\nc: null\nd:\n  -\n  - x\n",
     "numbers": "a: 010\nb: 0o10\nc: .5\nd: 1e3\ne: 0x1F\nf: -.inf\n",
     "blank_lines": "a: 1   \nb: 2\n\n\n\nc: 3\n",
@@ -172,7 +169,10 @@ def test_lt011_libyaml_tokens_give_yamllints_own_problems(config):
     compared = fast = 0
     for name, text in _style_texts().items():
         try:
-            expected = [(p.line, p.column, p.rule, p.desc, p.level) for p in linter.get_cosmetic_problems(text, conf, "qna.yaml")]
+            expected = [
+                (p.line, p.column, p.rule, p.desc, p.level)
+                for p in linter.get_cosmetic_problems(text, conf, "qna.yaml")
+            ]
         except yaml.YAMLError:
             continue  # yamllint itself crashes on it (a control character); the loader refuses such files first
         got = [(p.line, p.column, p.rule, p.desc, p.level) for p in style_problems(text, conf, "qna.yaml")]
@@ -221,7 +221,9 @@ def test_worker_processes_give_the_same_findings(tmp_path):
     # A fresh interpreter: other tests leave threads behind (servers, model workers), and lint() rightly
     # refuses to fork a process that runs threads, which would make this comparison vacuous.
     root = _mixed_tree(tmp_path)
-    proc = subprocess.run([sys.executable, "-c", _COMPARE_IN_FRESH_PROCESS, str(root)], capture_output=True, text=True, timeout=300)
+    proc = subprocess.run(
+        [sys.executable, "-c", _COMPARE_IN_FRESH_PROCESS, str(root)], capture_output=True, text=True, timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     result = json.loads(proc.stdout)
     assert result["files"] > 60

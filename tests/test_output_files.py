@@ -68,7 +68,9 @@ def test_output_symlink_is_refused_and_left_alone(tmp_path, taxonomy, summary, c
 
 
 @pytest.mark.parametrize("command", ["lint", "comment"])
-@pytest.mark.parametrize("output,words", [("/proc/self/fd/1", ("is a symlink",)), ("/dev/null", ("not a regular file", "character device"))])
+@pytest.mark.parametrize(
+    "output,words", [("/proc/self/fd/1", ("is a symlink",)), ("/dev/null", ("not a regular file", "character device"))]
+)
 def test_output_that_is_not_a_regular_file_is_a_clear_usage_error(taxonomy, summary, command, output, words):
     proc = _lint(taxonomy, output) if command == "lint" else _comment(summary, output)
     _assert_usage_error(proc, output, *words)

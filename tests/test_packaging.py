@@ -26,7 +26,14 @@ OUTSIDE_LINK = "compositional_skills/writing/linked/qna.yaml"
 
 
 def run(*args, cwd=None, env=None, timeout=600) -> subprocess.CompletedProcess:
-    return subprocess.run([str(a) for a in args], cwd=cwd, env={**os.environ, **GIT_ENV, **(env or {})}, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [str(a) for a in args],
+        cwd=cwd,
+        env={**os.environ, **GIT_ENV, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+    )
 
 
 def test_the_package_list_names_every_package_of_the_source_tree():
@@ -73,7 +80,11 @@ def test_wheel_and_sdist_carry_the_schemas_of_schema_folder(dist):
     assert len(expected) == 9
     (wheel,) = dist.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
-        shipped = {n.removeprefix("labtax/schemas/"): archive.read(n) for n in archive.namelist() if n.startswith("labtax/schemas/") and n.endswith(".json")}
+        shipped = {
+            n.removeprefix("labtax/schemas/"): archive.read(n)
+            for n in archive.namelist()
+            if n.startswith("labtax/schemas/") and n.endswith(".json")
+        }
     assert shipped == expected
     (sdist,) = dist.glob("*.tar.gz")
     with tarfile.open(sdist) as archive:
@@ -112,7 +123,12 @@ def test_the_wheel_installed_in_a_fresh_venv_lints_from_another_folder(dist, tax
 
 
 def pre_commit(*args, cwd, home) -> subprocess.CompletedProcess:
-    return run(Path(sys.executable).parent / "pre-commit", *args, cwd=cwd, env={"PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"})
+    return run(
+        Path(sys.executable).parent / "pre-commit",
+        *args,
+        cwd=cwd,
+        env={"PRE_COMMIT_HOME": str(home), "PRE_COMMIT_COLOR": "never"},
+    )
 
 
 def test_the_published_hook_through_try_repo(checkout, taxonomy, tmp_path):
@@ -125,11 +141,16 @@ def test_the_published_hook_through_try_repo(checkout, taxonomy, tmp_path):
 
 def test_the_published_hook_at_a_pinned_rev_and_on_a_symlinked_leaf(checkout, taxonomy, tmp_path):
     home = tmp_path / "pre-commit-home"
-    (taxonomy / ".pre-commit-config.yaml").write_text(f"repos:\n  - repo: {checkout}\n    rev: HEAD\n    hooks:\n      - id: labtax-lint\n")
+    (taxonomy / ".pre-commit-config.yaml").write_text(
+        f"repos:\n  - repo: {checkout}\n    rev: HEAD\n    hooks:\n      - id: labtax-lint\n"
+    )
     good = pre_commit("run", "--files", LEAF, cwd=taxonomy, home=home)
     assert good.returncode == 0 and "Passed" in good.stdout, good.stdout + good.stderr
     bad = pre_commit("run", "--files", BAD, cwd=taxonomy, home=home)
     assert bad.returncode == 1 and f"{BAD}:1:1: error LT001" in bad.stdout, bad.stdout + bad.stderr
     # A leaf turned into a link to a file outside the repository: the hook must run on it, and refuse it.
     linked = pre_commit("run", "--files", OUTSIDE_LINK, cwd=taxonomy, home=home)
-    assert linked.returncode == 1 and f"{OUTSIDE_LINK}:1:1: error LT008 symlink points outside the repository" in linked.stdout, linked.stdout + linked.stderr
+    assert (
+        linked.returncode == 1
+        and f"{OUTSIDE_LINK}:1:1: error LT008 symlink points outside the repository" in linked.stdout
+    ), linked.stdout + linked.stderr

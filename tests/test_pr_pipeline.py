@@ -23,8 +23,13 @@ NEW_LEAF = "foundational_skills/reasoning/unit_conversion"
 
 
 def git(cwd, *args):
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com",
-           "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@example.com"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=True, timeout=60)
 
 
@@ -45,8 +50,17 @@ def pr_repo(tmp_path):
 
 def run_pipeline(repo, **settings):
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GITHUB_"))}
-    env.update({"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "BASE_REF": "main", "OUTPUT": "generated",
-                "COMMENT": "comment.md", "OPENAI_BASE_URL": "", "OPENAI_API_KEY": "", **settings})
+    env.update(
+        {
+            "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+            "BASE_REF": "main",
+            "OUTPUT": "generated",
+            "COMMENT": "comment.md",
+            "OPENAI_BASE_URL": "",
+            "OPENAI_API_KEY": "",
+            **settings,
+        }
+    )
     return subprocess.run(["bash", str(SCRIPT)], cwd=repo, env=env, capture_output=True, text=True, timeout=3000)
 
 
@@ -75,15 +89,34 @@ def test_pipeline_runs_from_the_base_checkout_on_the_pull_request_files(pr_repo,
     shutil.copy(SCRIPT, script)
     with FakeOpenAI() as fake:
         env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENAI_", "GITHUB_", "LABTAX_"))}
-        env.update({"PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "BASE_REF": "main", "NUM_SAMPLES": "2",
-                    "TRAIN": "0", "OUTPUT": "../generated", "COMMENT": "../comment.md", "OPENAI_BASE_URL": fake.base_url,
-                    "OPENAI_API_KEY": "test-key", "LABTAX_TEACHER_MODEL": fake.model})
-        proc = subprocess.run(["bash", "../base/.github/scripts/pr-pipeline.sh"], cwd=pr_repo, env=env,
-                              capture_output=True, text=True, timeout=600)
+        env.update(
+            {
+                "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+                "BASE_REF": "main",
+                "NUM_SAMPLES": "2",
+                "TRAIN": "0",
+                "OUTPUT": "../generated",
+                "COMMENT": "../comment.md",
+                "OPENAI_BASE_URL": fake.base_url,
+                "OPENAI_API_KEY": "test-key",
+                "LABTAX_TEACHER_MODEL": fake.model,
+            }
+        )
+        proc = subprocess.run(
+            ["bash", "../base/.github/scripts/pr-pipeline.sh"],
+            cwd=pr_repo,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=600,
+        )
     assert proc.returncode == 0, proc.stderr[-6000:]
     assert "teacher: endpoint from OPENAI_BASE_URL" in proc.stderr
     summary = json.loads((tmp_path / "generated" / "summary.json").read_text())
-    assert list(summary["leaves"]) == [f"{NEW_LEAF}/qna.yaml"] and summary["leaves"][f"{NEW_LEAF}/qna.yaml"]["accepted"] == 2
+    assert (
+        list(summary["leaves"]) == [f"{NEW_LEAF}/qna.yaml"]
+        and summary["leaves"][f"{NEW_LEAF}/qna.yaml"]["accepted"] == 2
+    )
     assert inline(NEW_LEAF) in (tmp_path / "comment.md").read_text()
     # the pull request's checkout is only read: nothing written into it
     assert git(pr_repo, "status", "--porcelain", "--untracked-files=all").stdout == ""
@@ -99,12 +132,15 @@ def test_pipeline_with_no_changed_leaf_does_nothing_and_succeeds(pr_repo):
     assert not (pr_repo / "generated" / "summary.json").exists() and not (pr_repo / "comment.md").exists()
 
 
-@pytest.mark.parametrize("settings,message", [
-    ({"NUM_SAMPLES": "two"}, "NUM_SAMPLES='two' is not a positive integer"),
-    ({"BASE_REF": ""}, "BASE_REF is empty"),
-    ({"TRAIN": "yes"}, "TRAIN='yes' must be 0 or 1"),
-    ({"LABTAX": "no-such-labtax"}, "'no-such-labtax' not found"),
-])
+@pytest.mark.parametrize(
+    "settings,message",
+    [
+        ({"NUM_SAMPLES": "two"}, "NUM_SAMPLES='two' is not a positive integer"),
+        ({"BASE_REF": ""}, "BASE_REF is empty"),
+        ({"TRAIN": "yes"}, "TRAIN='yes' must be 0 or 1"),
+        ({"LABTAX": "no-such-labtax"}, "'no-such-labtax' not found"),
+    ],
+)
 def test_pipeline_rejects_bad_settings(pr_repo, settings, message):
     proc = run_pipeline(pr_repo, **settings)
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr

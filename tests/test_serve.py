@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import socket
 import subprocess
 import sys
@@ -96,7 +95,9 @@ def test_serve_refuses_remote_hosts():
 def test_serve_answers_the_openai_client(server):
     client = server.client()
     assert [m.id for m in client.models.list().data] == [MODEL]
-    response = client.chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Describe the moon."}], n=2, max_tokens=8, temperature=0.5)
+    response = client.chat.completions.create(
+        model=MODEL, messages=[{"role": "user", "content": "Describe the moon."}], n=2, max_tokens=8, temperature=0.5
+    )
     assert len(response.choices) == 2
     for choice in response.choices:
         assert choice.message.role == "assistant" and choice.message.content.strip()
@@ -113,7 +114,9 @@ def test_models_retrieve_and_unknown_model(server):
     with pytest.raises(openai.NotFoundError) as caught:
         client.models.retrieve("gpt-4o")
     error = caught.value.response.json()["error"]
-    assert error["code"] == "model_not_found" and error["type"] == "invalid_request_error" and "gpt-4o" in error["message"]
+    assert (
+        error["code"] == "model_not_found" and error["type"] == "invalid_request_error" and "gpt-4o" in error["message"]
+    )
 
 
 def test_streaming_delivers_tokens_as_they_are_decoded(server):
@@ -127,7 +130,9 @@ def test_streaming_delivers_tokens_as_they_are_decoded(server):
         arrivals.append(time.monotonic() - started)
     assert all(c.object == "chat.completion.chunk" and c.id == chunks[0].id and c.model == MODEL for c in chunks)
     assert chunks[0].choices[0].delta.role == "assistant"
-    content = [(t, c.choices[0].delta.content) for t, c in zip(arrivals, chunks) if c.choices and c.choices[0].delta.content]
+    content = [
+        (t, c.choices[0].delta.content) for t, c in zip(arrivals, chunks) if c.choices and c.choices[0].delta.content
+    ]
     assert len(content) > 1, "the answer came in one piece"
     assert content[-1][0] - content[0][0] > 0.05, f"every piece arrived at once: {arrivals}"
     assert "".join(text for _, text in content) == plain.choices[0].message.content
@@ -139,13 +144,15 @@ def test_streaming_delivers_tokens_as_they_are_decoded(server):
 
 
 def test_streaming_wire_format_is_openais(server):
-    response = _post(server.port, {"model": MODEL, "messages": ESSAY, "max_tokens": 3, "n": 2, "temperature": 0.5, "stream": True})
+    response = _post(
+        server.port, {"model": MODEL, "messages": ESSAY, "max_tokens": 3, "n": 2, "temperature": 0.5, "stream": True}
+    )
     assert response.status == 200 and response.getheader("Content-Type").startswith("text/event-stream")
     body = response.read().decode("utf-8")  # http.client undoes the chunked transfer encoding
     events = body.split("\n\n")
     assert events[-1] == "" and events[-2] == "data: [DONE]", body[-200:]
     assert all(event.startswith("data: ") for event in events[:-1])
-    chunks = [json.loads(event[len("data: "):]) for event in events[:-2]]
+    chunks = [json.loads(event[len("data: ") :]) for event in events[:-2]]
     assert all(c["object"] == "chat.completion.chunk" and "usage" not in c for c in chunks)
     for index in (0, 1):
         mine = [c["choices"][0] for c in chunks if c["choices"][0]["index"] == index]
@@ -165,7 +172,11 @@ def test_a_stop_string_ends_generation_early(server):
     assert stopped.choices[0].message.content == text[: text.index(stop)]
     assert stopped.choices[0].finish_reason == "stop"
     assert stopped.usage.completion_tokens * 2 < full.usage.completion_tokens, (stopped.usage, full.usage)
-    pieces = [c.choices[0].delta.content or "" for c in client.chat.completions.create(**ask, stop=stop, stream=True) if c.choices]
+    pieces = [
+        c.choices[0].delta.content or ""
+        for c in client.chat.completions.create(**ask, stop=stop, stream=True)
+        if c.choices
+    ]
     assert "".join(pieces) == stopped.choices[0].message.content
     assert not any(stop in piece for piece in pieces)
 
@@ -184,9 +195,13 @@ def test_unsupported_parameters_are_refused_by_name(server):
         assert error["param"] == name and error["type"] == "invalid_request_error" and name in error["message"]
         assert error["code"] == "unsupported_parameter"
     with pytest.raises(openai.BadRequestError, match="stream_options"):
-        client.chat.completions.create(model=MODEL, messages=ESSAY, max_tokens=2, stream_options={"include_usage": True})
+        client.chat.completions.create(
+            model=MODEL, messages=ESSAY, max_tokens=2, stream_options={"include_usage": True}
+        )
     # The neutral values some clients always send are accepted.
-    ok = client.chat.completions.create(model=MODEL, messages=ESSAY, max_tokens=2, response_format={"type": "text"}, tool_choice="none")
+    ok = client.chat.completions.create(
+        model=MODEL, messages=ESSAY, max_tokens=2, response_format={"type": "text"}, tool_choice="none"
+    )
     assert ok.choices[0].message.content is not None
 
 
@@ -194,9 +209,14 @@ def test_a_client_that_goes_away_cancels_its_generation(server):
     """Closing mid-stream (or while waiting for a plain answer) frees the model at once, without a traceback."""
     for stream in (True, False):
         lines_before = server.stderr().count("client disconnected")
-        body = json.dumps({"model": MODEL, "messages": ESSAY, "max_tokens": 4096, "temperature": 0, "stream": stream}).encode()
+        body = json.dumps(
+            {"model": MODEL, "messages": ESSAY, "max_tokens": 4096, "temperature": 0, "stream": stream}
+        ).encode()
         raw = socket.create_connection(("127.0.0.1", server.port), timeout=120)
-        raw.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        raw.sendall(
+            b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s"
+            % (len(body), body)
+        )
         if stream:
             received = b""
             while b"data: " not in received:
@@ -211,7 +231,9 @@ def test_a_client_that_goes_away_cancels_its_generation(server):
             time.sleep(0.1)
         # Had the 4096-token generation gone on, this would wait minutes behind it.
         started = time.monotonic()
-        answer = server.client().chat.completions.create(model=MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=3)
+        answer = server.client().chat.completions.create(
+            model=MODEL, messages=[{"role": "user", "content": "Say hi."}], max_tokens=3
+        )
         assert answer.choices[0].message.content
         assert time.monotonic() - started < 60
     log = server.stderr()

@@ -31,10 +31,10 @@ def read_jsonl(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
+    from labtax.changes import select
     from labtax.config import load_config
     from labtax.generate.run import Settings, run_generation
     from labtax.lint.engine import lint
-    from labtax.changes import select
     from labtax.teacher.openai_backend import OpenAITeacher
 
     base = tmp_path_factory.mktemp("train")
@@ -91,7 +91,19 @@ def test_labels_cover_exactly_the_assistant_turn(tokenizer, data_dir):
 
 def test_two_phases_train_and_report_everything(data_dir, tmp_path):
     out = tmp_path / "train"
-    proc = run_labtax("train", "--data", str(data_dir), "--output", str(out), "--steps", "4", "--batch-size", "4", "--fail-if-no-improvement", timeout=600)
+    proc = run_labtax(
+        "train",
+        "--data",
+        str(data_dir),
+        "--output",
+        str(out),
+        "--steps",
+        "4",
+        "--batch-size",
+        "4",
+        "--fail-if-no-improvement",
+        timeout=600,
+    )
     assert proc.returncode in (0, 1) and (out / "train_report.json").is_file(), proc.stderr
     report = json.loads((out / "train_report.json").read_text())
     # --fail-if-no-improvement gates on the verdict, whatever it is
@@ -102,16 +114,21 @@ def test_two_phases_train_and_report_everything(data_dir, tmp_path):
     assert knowledge["samples"] == 6 and skills["samples"] == 3 and skills["replay"] >= 1 and knowledge["replay"] == 0
     for phase in report["phases"]:
         assert phase["steps"] == 4 and len(phase["train_losses"]) == 4 and phase["seconds"] > 0
-        assert phase["train_loss_first"] == phase["train_losses"][0] and phase["train_loss_last"] == phase["train_losses"][-1]
+        assert (
+            phase["train_loss_first"] == phase["train_losses"][0]
+            and phase["train_loss_last"] == phase["train_losses"][-1]
+        )
         # the loss on a fixed batch of the phase's own training samples falls: the steps really train
         assert phase["probe_loss_after"] < phase["probe_loss_before"], phase
         assert phase["verdict"] in ("learned", "did not learn")
         assert phase["heldout"], phase
-        for leaf, row in phase["heldout"].items():
+        for row in phase["heldout"].values():
             assert row["loss_before"] > 0 and row["loss_after"] > 0 and row["loss_after"] != row["loss_before"]
             assert math.isclose(row["ppl_before"], math.exp(row["loss_before"]), rel_tol=1e-3)
             assert math.isclose(row["ppl_after"], math.exp(row["loss_after"]), rel_tol=1e-3)
-    assert {leaf for leaf, row in knowledge["heldout"].items() if row["role"] == "trained"} == set(knowledge["own_leaves"])
+    assert {leaf for leaf, row in knowledge["heldout"].items() if row["role"] == "trained"} == set(
+        knowledge["own_leaves"]
+    )
     assert len(knowledge["own_leaves"]) == 2 and len(skills["own_leaves"]) == 1
     # phase 2 starts where phase 1 ended
     for leaf, row in skills["heldout"].items():
@@ -125,10 +142,16 @@ def test_two_phases_train_and_report_everything(data_dir, tmp_path):
     assert report["verdict_line"].startswith(report["verdict"] + ":") and "->" in report["verdict_line"]
     assert report["verdict_line"] in proc.stdout
     assert 2 <= len(report["examples"]) <= 3
-    assert {ex["leaf"].split("/")[0] for ex in report["examples"]} == {"knowledge", "foundational_skills", "compositional_skills"}
+    assert {ex["leaf"].split("/")[0] for ex in report["examples"]} == {
+        "knowledge",
+        "foundational_skills",
+        "compositional_skills",
+    }
     for example in report["examples"]:
         assert example["question"] and example["before"] and example["after"]
-    assert (out / "adapter" / "adapter_config.json").is_file() and (out / "adapter" / "adapter_model.safetensors").stat().st_size > 100_000
+    assert (out / "adapter" / "adapter_config.json").is_file() and (
+        out / "adapter" / "adapter_model.safetensors"
+    ).stat().st_size > 100_000
     assert json.loads((out / "adapter" / "adapter_config.json").read_text())["r"] == 16
     markdown = (out / "train_report.md").read_text()
     assert markdown == report["markdown"] and "### Training smoke test" in markdown and "knowledge" in markdown
@@ -136,10 +159,14 @@ def test_two_phases_train_and_report_everything(data_dir, tmp_path):
 
 def test_time_budget_stops_cleanly_with_a_partial_report(data_dir, tmp_path):
     out = tmp_path / "train"
-    proc = run_labtax("train", "--data", str(data_dir), "--output", str(out), "--steps", "1000", "--max-minutes", "0.05", timeout=300)
+    proc = run_labtax(
+        "train", "--data", str(data_dir), "--output", str(out), "--steps", "1000", "--max-minutes", "0.05", timeout=300
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads((out / "train_report.json").read_text())
-    assert report["verdict"] == "stopped at time budget" and report["verdict_line"].startswith("stopped at time budget:")
+    assert report["verdict"] == "stopped at time budget" and report["verdict_line"].startswith(
+        "stopped at time budget:"
+    )
     first, second = report["phases"]
     assert first["stopped_at_budget"] and first["steps"] < 1000 and len(first["train_losses"]) == first["steps"]
     assert second["steps"] == 0 and second["verdict"] == "stopped at time budget"
@@ -161,7 +188,16 @@ def test_the_loop_stops_between_steps_once_the_deadline_passes():
     from labtax.train.loop import make_optimizer, run_steps
 
     torch.manual_seed(0)
-    tiny = LlamaForCausalLM(LlamaConfig(vocab_size=32, hidden_size=16, intermediate_size=32, num_hidden_layers=1, num_attention_heads=2, num_key_value_heads=2))
+    tiny = LlamaForCausalLM(
+        LlamaConfig(
+            vocab_size=32,
+            hidden_size=16,
+            intermediate_size=32,
+            num_hidden_layers=1,
+            num_attention_heads=2,
+            num_key_value_heads=2,
+        )
+    )
     items = [Encoded([1, 2, 3, 4, 5, 6], [-100, -100, -100, 4, 5, 6], "leaf")] * 4
     stream = batches(items, 2, random.Random(0))
     deadline = time.monotonic() + 2.0  # two steps of this tiny model take milliseconds
@@ -214,20 +250,26 @@ def test_missing_extra_names_the_install_command(data_dir, tmp_path):
     shadow = tmp_path / "shadow" / "peft"
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'peft'\", name='peft')\n")
-    proc = run_labtax("train", "--data", str(data_dir), "--output", str(tmp_path / "out"), env={"PYTHONPATH": str(shadow.parent)})
+    proc = run_labtax(
+        "train", "--data", str(data_dir), "--output", str(tmp_path / "out"), env={"PYTHONPATH": str(shadow.parent)}
+    )
     assert proc.returncode == 2, proc.stderr
-    assert "pip install 'labtax[train]' torch==2.13.0" in proc.stderr and "make demo" in proc.stderr and "Traceback" not in proc.stderr
+    assert (
+        "pip install 'labtax[train]' torch==2.13.0" in proc.stderr
+        and "make demo" in proc.stderr
+        and "Traceback" not in proc.stderr
+    )
 
 
 @pytest.mark.slow
 def test_real_answers_lower_the_heldout_loss(tmp_path):
     """The other side of the measure: human-written answers (the leaves' own seeds the teacher would see)
     must lower the loss on the held-out seeds of the same leaves. Fake-teacher data above cannot show this."""
-    from labtax.generate import seeds
+    from labtax.changes import select
     from labtax.config import load_config
+    from labtax.generate import seeds
     from labtax.generate.run import heldout_record
     from labtax.lint.engine import lint
-    from labtax.changes import select
 
     data = tmp_path / "generated"
     data.mkdir()

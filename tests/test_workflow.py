@@ -25,7 +25,9 @@ WORKFLOWS = sorted((REPO / ".github" / "workflows").glob("*.yml"))
 TEACHER_SECRETS = {"OPENAI_BASE_URL", "OPENAI_API_KEY"}
 SAME_REPO = "github.event.pull_request.head.repo.full_name == github.repository"
 COMMENT_LOCK = REPO / ".github" / "requirements-comment.txt"
-ATTRIBUTION = "Title of work: t\nLink to work: original\nRevision: 1\nLicense of the work: CC-BY-4.0\nCreator names: test\n"
+ATTRIBUTION = (
+    "Title of work: t\nLink to work: original\nRevision: 1\nLicense of the work: CC-BY-4.0\nCreator names: test\n"
+)
 
 
 # --- helpers --------------------------------------------------------------------------------------------
@@ -36,25 +38,42 @@ TODO_LINE = re.compile(r'^(?P<lead>\s*(?:- )?)(?:(?P<key>\w+): )?""  # TODO:.*$'
 def fill_scaffold(text: str, tag: str) -> str:
     """What a contributor does with a scaffold: write a value over every "" marked TODO, line by line."""
     counter = itertools.count(1)
-    fixed = {"created_by": "test-user", "task_description": f"Answer questions about {tag}.", "domain": tag,
-             "document_outline": f"Short notes on {tag}.", "repo": f"./documents/{tag}", "commit": "HEAD", None: "*.md"}
+    fixed = {
+        "created_by": "test-user",
+        "task_description": f"Answer questions about {tag}.",
+        "domain": tag,
+        "document_outline": f"Short notes on {tag}.",
+        "repo": f"./documents/{tag}",
+        "commit": "HEAD",
+        None: "*.md",
+    }
 
     def value(match):
         n, key = next(counter), match.group("key")
-        text = fixed.get(key) or {
-            "question": f"What is fact {n} about {tag}?",
-            "answer": f"Fact {n} about {tag} is that it holds.",
-            "context": f"Passage {n} of the {tag} notes says that fact {n} holds.",
-        }[key]
+        text = (
+            fixed.get(key)
+            or {
+                "question": f"What is fact {n} about {tag}?",
+                "answer": f"Fact {n} about {tag} is that it holds.",
+                "context": f"Passage {n} of the {tag} notes says that fact {n} holds.",
+            }[key]
+        )
         return f'{match.group("lead")}{key + ": " if key else ""}"{text}"'
 
     return TODO_LINE.sub(value, text)
 
 
 def git(cwd, *args, check=True):
-    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@example.com", "GIT_COMMITTER_NAME": "t",
-           "GIT_COMMITTER_EMAIL": "t@example.com", "PRE_COMMIT_HOME": str(Path(cwd).parent / "pre-commit-home"),
-           "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}", "PRE_COMMIT_COLOR": "never"}
+    env = {
+        **os.environ,
+        "GIT_AUTHOR_NAME": "t",
+        "GIT_AUTHOR_EMAIL": "t@example.com",
+        "GIT_COMMITTER_NAME": "t",
+        "GIT_COMMITTER_EMAIL": "t@example.com",
+        "PRE_COMMIT_HOME": str(Path(cwd).parent / "pre-commit-home"),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",
+        "PRE_COMMIT_COLOR": "never",
+    }
     return subprocess.run(["git", *args], cwd=cwd, env=env, capture_output=True, text=True, check=check, timeout=120)
 
 
@@ -83,6 +102,7 @@ def secrets_used(node) -> set[str]:
 
 # --- pre-commit -----------------------------------------------------------------------------------------
 
+
 def hook_definition() -> dict:
     hooks = yaml.safe_load((REPO / ".pre-commit-hooks.yaml").read_text())
     return next(h for h in hooks if h["id"] == "labtax-lint")
@@ -96,7 +116,10 @@ def test_hook_installs_only_the_core_package():
     project = tomllib.loads((REPO / "pyproject.toml").read_text())["project"]
     core = [re.split(r"[<>=!~\[ ;]", d)[0].lower() for d in project["dependencies"]]
     assert not {"torch", "transformers", "peft"} & set(core), core
-    assert all("torch==2.13.0" in extra for extra in (project["optional-dependencies"]["local"], project["optional-dependencies"]["train"]))
+    assert all(
+        "torch==2.13.0" in extra
+        for extra in (project["optional-dependencies"]["local"], project["optional-dependencies"]["train"])
+    )
 
 
 def test_repo_config_uses_the_same_files_pattern_as_the_published_hook():
@@ -105,12 +128,21 @@ def test_repo_config_uses_the_same_files_pattern_as_the_published_hook():
     assert local["files"] == hook_definition()["files"] and local["entry"] == "labtax lint"
 
 
-@pytest.mark.parametrize("path,matched", [
-    ("compositional_skills/a/b/qna.yaml", True), ("knowledge/a/QNA.yml", True), ("knowledge/stray.YAML", True),
-    ("sub/foundational_skills/a/attribution.txt", True), ("attribution.txt", True),
-    (".github/workflows/lint.yml", False), ("docs/x.yaml", False), ("my_knowledge/x.yaml", False),
-    ("knowledge/a/notes.md", False), (".pre-commit-config.yaml", False),
-])
+@pytest.mark.parametrize(
+    "path,matched",
+    [
+        ("compositional_skills/a/b/qna.yaml", True),
+        ("knowledge/a/QNA.yml", True),
+        ("knowledge/stray.YAML", True),
+        ("sub/foundational_skills/a/attribution.txt", True),
+        ("attribution.txt", True),
+        (".github/workflows/lint.yml", False),
+        ("docs/x.yaml", False),
+        ("my_knowledge/x.yaml", False),
+        ("knowledge/a/notes.md", False),
+        (".pre-commit-config.yaml", False),
+    ],
+)
 def test_hook_files_pattern(path, matched):
     assert bool(re.search(hook_definition()["files"], path)) is matched
 
@@ -131,8 +163,14 @@ def taxonomy_repo(tmp_path):
     (repo / ".pre-commit-config.yaml").write_text(yaml.safe_dump({"repos": [{"repo": "local", "hooks": [local_hook]}]}))
     (repo / "README.md").write_text("mini taxonomy\n")
     git(repo, "add", ".")
-    installed = subprocess.run([str(BIN / "pre-commit"), "install"], cwd=repo, capture_output=True, text=True,
-                               env={**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")}, timeout=120)
+    installed = subprocess.run(
+        [str(BIN / "pre-commit"), "install"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PRE_COMMIT_HOME": str(tmp_path / "pre-commit-home")},
+        timeout=120,
+    )
     assert installed.returncode == 0, installed.stderr
     assert (repo / ".git" / "hooks" / "pre-commit").is_file()
     git(repo, "commit", "-q", "-m", "start")
@@ -155,7 +193,9 @@ def test_pre_commit_rejects_a_bad_leaf_with_its_location_and_accepts_a_good_one(
     output = rejected.stdout + rejected.stderr
     assert rejected.returncode != 0, output
     assert "labtax lint" in output and "Failed" in output
-    assert re.search(rf"compositional_skills/writing/poetry/haiku/qna.yaml:{bad_line + 1}:\d+: error LT003", output), output
+    assert re.search(rf"compositional_skills/writing/poetry/haiku/qna.yaml:{bad_line + 1}:\d+: error LT003", output), (
+        output
+    )
     assert git(repo, "rev-list", "--count", "HEAD").stdout.strip() == "1"  # nothing was committed
 
     (leaf / "qna.yaml").write_text(filled)
@@ -172,7 +212,9 @@ def test_pre_commit_rejects_an_unfilled_scaffold_and_a_misnamed_leaf(taxonomy_re
     git(repo, "add", ".")
     unfilled = git(repo, "commit", "-m", "scaffold", check=False)
     assert unfilled.returncode != 0
-    assert "knowledge/science/chemistry/acids/qna.yaml:7:13: error LT001" in unfilled.stdout + unfilled.stderr  # created_by ""
+    assert (
+        "knowledge/science/chemistry/acids/qna.yaml:7:13: error LT001" in unfilled.stdout + unfilled.stderr
+    )  # created_by ""
     git(repo, "reset", "-q", "--hard")
     git(repo, "clean", "-qfd")
 
@@ -186,6 +228,7 @@ def test_pre_commit_rejects_an_unfilled_scaffold_and_a_misnamed_leaf(taxonomy_re
 
 # --- the workflow files ----------------------------------------------------------------------------------
 
+
 def test_workflows_exist():
     assert {p.name for p in WORKFLOWS} >= {"lint.yml", "generate.yml", "comment.yml"}
 
@@ -195,8 +238,14 @@ def _jactionlint(*args, cwd=REPO):
     if not exe.is_file():
         pytest.fail("jactionlint is not installed: pip install -e '.[test]'")
     env = {**os.environ, "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}"}  # shellcheck from the venv
-    return subprocess.run([str(exe), "--no-online", "--format", "json", *args], cwd=cwd, env=env,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(exe), "--no-online", "--format", "json", *args],
+        cwd=cwd,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_jactionlint_finds_no_problem_in_the_workflows():
@@ -226,8 +275,13 @@ def _zizmor(*args, cwd=REPO):
     if not exe.is_file():
         pytest.fail("zizmor is not installed: pip install -e '.[test]'")
     # --offline: no GitHub API (the online audits need a token); --no-config: suppressions are inline only
-    return subprocess.run([str(exe), "--offline", "--no-config", "--no-progress", "--format", "json", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [str(exe), "--offline", "--no-config", "--no-progress", "--format", "json", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 @pytest.mark.parametrize("persona", ["regular", "auditor"])
@@ -291,9 +345,15 @@ def test_jobs_running_pull_request_code_have_no_write_permission_and_no_secrets(
                 continue
             checked += 1
             permissions = job_permissions(workflow, job)
-            assert isinstance(permissions, dict), f"{path.name}:{name}: set permissions explicitly (default tokens can write)"
-            assert all(level in ("read", "none") for level in permissions.values()), f"{path.name}:{name}: {permissions}"
-            assert all(s.get("with", {}).get("persist-credentials") is False for s in checkout_steps(job)), f"{path.name}:{name}"
+            assert isinstance(permissions, dict), (
+                f"{path.name}:{name}: set permissions explicitly (default tokens can write)"
+            )
+            assert all(level in ("read", "none") for level in permissions.values()), (
+                f"{path.name}:{name}: {permissions}"
+            )
+            assert all(s.get("with", {}).get("persist-credentials") is False for s in checkout_steps(job)), (
+                f"{path.name}:{name}"
+            )
             assert secrets_used(job) <= TEACHER_SECRETS, f"{path.name}:{name}: {secrets_used(job)}"
             for step in job["steps"]:
                 for key, value in (step.get("env") or {}).items():
@@ -301,16 +361,20 @@ def test_jobs_running_pull_request_code_have_no_write_permission_and_no_secrets(
                         assert SAME_REPO in value, (path.name, key)
             if secrets_used(job):  # the secrets live in an environment that only same-repository runs enter
                 environment = str(job.get("environment", ""))
-                assert re.fullmatch(r"\$\{\{ " + re.escape(SAME_REPO) + r" && '\w+' \|\| '' \}\}", environment), environment
+                assert re.fullmatch(r"\$\{\{ " + re.escape(SAME_REPO) + r" && '\w+' \|\| '' \}\}", environment), (
+                    environment
+                )
     assert checked >= 2
 
 
 def test_the_workflow_run_job_never_checks_out_pull_request_code():
     comment = load_workflow(REPO / ".github" / "workflows" / "comment.yml")
     assert triggers(comment) == {"workflow_run"}
-    assert comment["on"]["workflow_run"]["workflows"] == [load_workflow(REPO / ".github/workflows/generate.yml")["name"]]
+    assert comment["on"]["workflow_run"]["workflows"] == [
+        load_workflow(REPO / ".github/workflows/generate.yml")["name"]
+    ]
     assert comment.get("permissions") == {}
-    for name, job in comment["jobs"].items():
+    for _name, job in comment["jobs"].items():
         permissions = job_permissions(comment, job)
         writes = {scope for scope, level in permissions.items() if level == "write"}
         assert writes == {"pull-requests"}, permissions
@@ -322,7 +386,9 @@ def test_the_workflow_run_job_never_checks_out_pull_request_code():
         assert secrets_used(job) == set(), secrets_used(job)
         # The artifact lands outside the checkout, and labtax is installed before it is downloaded.
         steps = job["steps"]
-        download = next(i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/download-artifact@"))
+        download = next(
+            i for i, s in enumerate(steps) if str(s.get("uses", "")).startswith("actions/download-artifact@")
+        )
         install = next(i for i, s in enumerate(steps) if "pip install" in str(s.get("run", "")))
         assert install < download and steps[download]["with"]["path"].startswith("${{ runner.temp }}")
 
@@ -347,25 +413,39 @@ def test_pull_request_jobs_install_and_run_labtax_only_from_the_base_checkout():
             assert len(pr) == 1 and "ref" not in pr[0]["with"] and "repository" not in pr[0]["with"], where
             base_dir, pr_dir = base[0]["with"].get("path"), pr[0]["with"].get("path")
             assert base_dir and pr_dir and base_dir.strip("./") != "" and pr_dir.strip("./") != "", where
-            assert not (base_dir + "/").startswith(pr_dir + "/") and not (pr_dir + "/").startswith(base_dir + "/"), where
+            assert not (base_dir + "/").startswith(pr_dir + "/") and not (pr_dir + "/").startswith(base_dir + "/"), (
+                where
+            )
             installed = 0
             for step in job["steps"]:
                 for line in str(step.get("run", "")).splitlines():
                     if "pip install" not in line:
                         continue
-                    args = shlex.split(line)[shlex.split(line).index("install") + 1:]
+                    args = shlex.split(line)[shlex.split(line).index("install") + 1 :]
                     assert not {"-e", "--editable", "-r", "--requirement", "-c"} & set(args), f"{where}: {line.strip()}"
-                    local = [a for a in args if a.startswith((".", "/", "~")) or a.split("[")[0].endswith(("/", pr_dir, base_dir))]
+                    local = [
+                        a
+                        for a in args
+                        if a.startswith((".", "/", "~")) or a.split("[")[0].endswith(("/", pr_dir, base_dir))
+                    ]
                     for arg in local:
-                        assert re.fullmatch(rf"\./{re.escape(base_dir)}(\[[\w,]+\])?", arg), f"{where}: installs {arg!r}, not ./{base_dir}"
+                        assert re.fullmatch(rf"\./{re.escape(base_dir)}(\[[\w,]+\])?", arg), (
+                            f"{where}: installs {arg!r}, not ./{base_dir}"
+                        )
                     installed += len(local)
                 if "labtax" in str(step.get("run", "")) or ".sh" in str(step.get("run", "")):
                     assert step.get("working-directory") == pr_dir, f"{where}: {step.get('name')}: run in {pr_dir}/"
                     for token in shlex.split(str(step["run"]).replace("\n", " ; ")):
                         if token.endswith((".sh", ".py")):
-                            assert token.startswith(f"../{base_dir}/"), f"{where}: runs {token!r} from outside the base checkout"
-                cache_key = str((step.get("with") or {}).get("cache-dependency-path", "")) + str((step.get("with") or {}).get("key", ""))
-                assert "pyproject.toml" not in cache_key or f"{base_dir}/pyproject.toml" in cache_key, f"{where}: {cache_key}"
+                            assert token.startswith(f"../{base_dir}/"), (
+                                f"{where}: runs {token!r} from outside the base checkout"
+                            )
+                cache_key = str((step.get("with") or {}).get("cache-dependency-path", "")) + str(
+                    (step.get("with") or {}).get("key", "")
+                )
+                assert "pyproject.toml" not in cache_key or f"{base_dir}/pyproject.toml" in cache_key, (
+                    f"{where}: {cache_key}"
+                )
             assert installed == 1, f"{where}: labtax must be installed once, from ./{base_dir}"
     assert checked >= 2
 
@@ -383,10 +463,14 @@ def test_comment_job_installs_only_hash_pinned_dependencies():
     """The job holding the write token resolves nothing at run time: a hash-pinned lock, wheels only,
     then labtax itself without dependencies, index or build isolation."""
     job = load_workflow(REPO / ".github" / "workflows" / "comment.yml")["jobs"]["comment"]
-    installs = [shlex.split(line) for s in job["steps"] for line in str(s.get("run", "")).splitlines() if "pip install" in line]
+    installs = [
+        shlex.split(line) for s in job["steps"] for line in str(s.get("run", "")).splitlines() if "pip install" in line
+    ]
     assert len(installs) == 2, installs
     locked, itself = installs
-    assert {"--require-hashes", "--only-binary"} <= set(locked) and locked[locked.index("-r") + 1] == ".github/requirements-comment.txt"
+    assert {"--require-hashes", "--only-binary"} <= set(locked) and locked[
+        locked.index("-r") + 1
+    ] == ".github/requirements-comment.txt"
     assert {"--no-deps", "--no-index", "--no-build-isolation"} <= set(itself) and itself[-1] == ".", itself
 
 
@@ -402,7 +486,9 @@ def _locked() -> dict[str, tuple[str, list[str]]]:
         match = re.fullmatch(r"([A-Za-z0-9][A-Za-z0-9._-]*)==([0-9][A-Za-z0-9.+!-]*)", requirement)
         assert match, f"not an exact pin: {line[:120]}"
         hashes = [o.removeprefix("--hash=sha256:") for o in options]
-        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), f"{requirement}: every option must be a sha256 --hash"
+        assert hashes and all(re.fullmatch(r"[0-9a-f]{64}", h) for h in hashes), (
+            f"{requirement}: every option must be a sha256 --hash"
+        )
         locked[match.group(1).lower().replace("_", "-")] = (match.group(2), hashes)
     return locked
 
@@ -413,8 +499,14 @@ def test_comment_lock_pins_every_core_dependency_by_hash():
     wanted = [Requirement(d) for d in pyproject["project"]["dependencies"] + pyproject["build-system"]["requires"]]
     for requirement in wanted:
         name = requirement.name.lower().replace("_", "-")
-        assert name in locked, f"{name} is a core dependency missing from {COMMENT_LOCK.name}: regenerate it (docs/ci.md)"
-        assert requirement.specifier.contains(locked[name][0], prereleases=True), (name, locked[name][0], str(requirement.specifier))
+        assert name in locked, (
+            f"{name} is a core dependency missing from {COMMENT_LOCK.name}: regenerate it (docs/ci.md)"
+        )
+        assert requirement.specifier.contains(locked[name][0], prereleases=True), (
+            name,
+            locked[name][0],
+            str(requirement.specifier),
+        )
     assert not {"torch", "transformers", "peft"} & set(locked)  # core only: the comment job never trains
 
 
@@ -423,14 +515,17 @@ def _validate_step():
     return next(s for s in job["steps"] if s.get("id") == "pr")
 
 
-@pytest.mark.parametrize("content,api_sha,expected", [
-    ("42\n", "abc123", "42"),
-    ("42\n", "other", None),  # the PR moved on (or the number names someone else's PR): post nothing
-    ("42; curl evil.example\n", "abc123", "error"),
-    ("../../1\n", "abc123", "error"),
-    ("", "abc123", "error"),
-    ("0\n", "abc123", "error"),
-])
+@pytest.mark.parametrize(
+    "content,api_sha,expected",
+    [
+        ("42\n", "abc123", "42"),
+        ("42\n", "other", None),  # the PR moved on (or the number names someone else's PR): post nothing
+        ("42; curl evil.example\n", "abc123", "error"),
+        ("../../1\n", "abc123", "error"),
+        ("", "abc123", "error"),
+        ("0\n", "abc123", "error"),
+    ],
+)
 def test_comment_workflow_validates_the_pr_number_from_the_artifact(tmp_path, content, api_sha, expected):
     """Runs the workflow's own validation script with a stand-in `gh` that answers the API call."""
     artifact = tmp_path / "artifact"
@@ -444,9 +539,18 @@ def test_comment_workflow_validates_the_pr_number_from_the_artifact(tmp_path, co
     (fake_bin / "gh").chmod(0o755)
     output = tmp_path / "github-output"
     output.touch()
-    env = {**os.environ, "ARTIFACT": str(artifact), "GH_TOKEN": "x", "REPO": "o/r", "HEAD_SHA": "abc123",
-           "GITHUB_OUTPUT": str(output), "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", _validate_step()["run"]], env=env, capture_output=True, text=True, timeout=30)
+    env = {
+        **os.environ,
+        "ARTIFACT": str(artifact),
+        "GH_TOKEN": "x",
+        "REPO": "o/r",
+        "HEAD_SHA": "abc123",
+        "GITHUB_OUTPUT": str(output),
+        "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", _validate_step()["run"]], env=env, capture_output=True, text=True, timeout=30
+    )
     if expected == "error":
         assert proc.returncode != 0 and not calls.exists() and output.read_text() == ""
     elif expected is None:
@@ -476,12 +580,21 @@ def test_comment_workflow_marks_a_forks_values_as_not_verified(tmp_path, head_re
     step = _render_step()
     assert set(step["env"]) == {"ARTIFACT", "GITHUB_TOKEN", "REPO", "HEAD_REPO", "PR"}
     assert step["env"]["HEAD_REPO"] == "${{ github.event.workflow_run.head_repository.full_name }}"
-    env = {**os.environ, "ARTIFACT": str(artifact), "GITHUB_TOKEN": "x", "REPO": "o/r", "HEAD_REPO": head_repo, "PR": "42",
-           "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}"}
-    proc = subprocess.run(["bash", "-eo", "pipefail", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30)
+    env = {
+        **os.environ,
+        "ARTIFACT": str(artifact),
+        "GITHUB_TOKEN": "x",
+        "REPO": "o/r",
+        "HEAD_REPO": head_repo,
+        "PR": "42",
+        "PATH": f"{fake_bin}{os.pathsep}{os.environ['PATH']}",
+    }
+    proc = subprocess.run(
+        ["bash", "-eo", "pipefail", "-c", step["run"]], env=env, capture_output=True, text=True, timeout=30
+    )
     assert proc.returncode == 0, proc.stderr
     args = calls.read_text().split("\n")
-    assert args[0] == "comment" and ["--post", "--repo", "o/r", "--pr", "42"] == args[-6:-1]
+    assert args[0] == "comment" and args[-6:-1] == ["--post", "--repo", "o/r", "--pr", "42"]
     assert ("--unverified" in args) is unverified
     assert "--train-report" in args and "--lint-report" in args
 
@@ -503,17 +616,21 @@ def test_lint_workflow_lints_changed_leaves_on_prs_and_the_whole_tree_on_main():
     steps = lint["jobs"]["lint"]["steps"]
     assert checkout_steps(lint["jobs"]["lint"])[0]["with"]["fetch-depth"] == 0
     runs = {s.get("if"): s.get("run", "") for s in steps if "labtax lint" in s.get("run", "")}
-    assert "--changed --base \"origin/$BASE_REF\" --format github" in runs["github.event_name == 'pull_request'"]
+    assert '--changed --base "origin/$BASE_REF" --format github' in runs["github.event_name == 'pull_request'"]
     assert runs["github.event_name == 'push'"].strip() == "labtax lint --format github"
 
 
 # --- labtax new -------------------------------------------------------------------------------------------
 
-@pytest.mark.parametrize("kind,path,tree", [
-    ("compositional", "writing/poetry/haiku", "compositional_skills"),
-    ("foundational", "reasoning/sums", "foundational_skills"),
-    ("knowledge", "science/chemistry/acids", "knowledge"),
-])
+
+@pytest.mark.parametrize(
+    "kind,path,tree",
+    [
+        ("compositional", "writing/poetry/haiku", "compositional_skills"),
+        ("foundational", "reasoning/sums", "foundational_skills"),
+        ("knowledge", "science/chemistry/acids", "knowledge"),
+    ],
+)
 def test_new_scaffold_fails_lint_until_filled_in(tmp_path, kind, path, tree):
     created = run_labtax("new", kind, path, "--root", str(tmp_path), check=True)
     leaf = tmp_path / tree / path
@@ -560,14 +677,17 @@ def test_new_refuses_to_overwrite(tmp_path):
     assert qna.read_text() == "mine\n" and "Traceback" not in again.stderr
 
 
-@pytest.mark.parametrize("args,message", [
-    (("compositional", "Writing/Poetry"), "use 'writing'"),
-    (("compositional", "writing/haiku-poems"), "use 'haiku_poems'"),
-    (("foundational", "compositional_skills/x"), "KIND is foundational"),
-    (("knowledge", "../outside"), "'..'"),
-    (("knowledge", "knowledge"), "names no folder"),
-    (("skills", "x"), "Invalid value"),
-])
+@pytest.mark.parametrize(
+    "args,message",
+    [
+        (("compositional", "Writing/Poetry"), "use 'writing'"),
+        (("compositional", "writing/haiku-poems"), "use 'haiku_poems'"),
+        (("foundational", "compositional_skills/x"), "KIND is foundational"),
+        (("knowledge", "../outside"), "'..'"),
+        (("knowledge", "knowledge"), "names no folder"),
+        (("skills", "x"), "Invalid value"),
+    ],
+)
 def test_new_rejects_bad_paths(tmp_path, args, message):
     proc = run_labtax("new", *args, "--root", str(tmp_path))
     assert proc.returncode == 2 and message in proc.stderr, proc.stderr
@@ -583,9 +703,14 @@ def test_new_accepts_the_tree_prefix_and_refuses_a_leaf_inside_a_leaf(tmp_path):
 
 # --- labtax tree ------------------------------------------------------------------------------------------
 
+
 def test_tree_counts_leaves_per_branch_and_tree(tmp_path):
-    for kind, path in [("compositional", "writing/poetry/haiku"), ("compositional", "writing/poetry/limerick"),
-                       ("compositional", "writing/email"), ("knowledge", "science/acids")]:
+    for kind, path in [
+        ("compositional", "writing/poetry/haiku"),
+        ("compositional", "writing/poetry/limerick"),
+        ("compositional", "writing/email"),
+        ("knowledge", "science/acids"),
+    ]:
         run_labtax("new", kind, path, "--root", str(tmp_path), check=True)
     (tmp_path / "compositional_skills/empty_branch").mkdir()
     text = run_labtax("tree", "--root", str(tmp_path), check=True).stdout
@@ -608,7 +733,10 @@ def test_tree_counts_leaves_per_branch_and_tree(tmp_path):
     data = json.loads(run_labtax("tree", "--format", "json", "--root", str(tmp_path), check=True).stdout)
     assert data["leaves"] == 4
     assert [(t["name"], t["kind"], t["leaves"]) for t in data["trees"]] == [
-        ("compositional_skills", "compositional", 3), ("foundational_skills", "foundational", 0), ("knowledge", "knowledge", 1)]
+        ("compositional_skills", "compositional", 3),
+        ("foundational_skills", "foundational", 0),
+        ("knowledge", "knowledge", 1),
+    ]
     poetry = data["trees"][0]["children"][0]["children"][1]
     assert poetry["path"] == "compositional_skills/writing/poetry" and poetry["leaves"] == 2 and not poetry["leaf"]
     assert [c["leaf"] for c in poetry["children"]] == [True, True]

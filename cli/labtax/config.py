@@ -19,11 +19,30 @@ PROFILES: dict[str, dict] = {
     # Exactly what InstructLab's CI applied: its schemas at each file's own version, and yamllint
     # `relaxed` without line-length on files of version 2 and up, counting only yamllint errors.
     "instructlab": {
-        "select": ["LT001", "LT002", "LT004", "LT005", "LT006", "LT007", "LT008", "LT009", "LT010", "LT011", "LT012", "LT021"],
+        "select": [
+            "LT001",
+            "LT002",
+            "LT004",
+            "LT005",
+            "LT006",
+            "LT007",
+            "LT008",
+            "LT009",
+            "LT010",
+            "LT011",
+            "LT012",
+            "LT021",
+        ],
         "duplicate-keys-fatal": False,
         "rules": {
             "LT009": {"level": "warning"},
-            "LT011": {"config": INSTRUCTLAB_YAMLLINT, "skip-version-1": True, "min-level": "error", "errors": "yamllint", "universal-newlines": True},
+            "LT011": {
+                "config": INSTRUCTLAB_YAMLLINT,
+                "skip-version-1": True,
+                "min-level": "error",
+                "errors": "yamllint",
+                "universal-newlines": True,
+            },
             "LT012": {"stray-files": False},
         },
         # InstructLab's lint workflow checks the files a pull request changes at the latest schema version
@@ -83,7 +102,17 @@ def _read_settings(root: Path) -> tuple[dict, str | None]:
 
 
 def _merge(config: Config, settings: dict) -> None:
-    known = {"profile", "select", "ignore", "rules", "max-file-bytes", "max-nodes", "duplicate-keys-fatal", "teacher", "changed-files"}
+    known = {
+        "profile",
+        "select",
+        "ignore",
+        "rules",
+        "max-file-bytes",
+        "max-nodes",
+        "duplicate-keys-fatal",
+        "teacher",
+        "changed-files",
+    }
     unknown = set(settings) - known
     if unknown:
         raise LabtaxError(f"unknown labtax setting(s) {sorted(unknown)} in {config.source}; known: {sorted(known)}")

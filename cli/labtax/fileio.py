@@ -26,13 +26,21 @@ def check_replaceable(path: Path, what: str = "file", hint: str = "remove it or 
         raise LabtaxError(f"cannot use {what} {path}: {exc.strerror}; {hint}") from None
     if stat.S_ISLNK(mode):
         target = os.readlink(path)
-        raise LabtaxError(f"{what} {path} is a symlink (to {target}); labtax never writes through or replaces a symlink: {hint}")
+        raise LabtaxError(
+            f"{what} {path} is a symlink (to {target}); labtax never writes through or replaces a symlink: {hint}"
+        )
     if not stat.S_ISREG(mode):
         raise LabtaxError(f"{what} {path} is not a regular file ({_kind(mode)}): {hint}")
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a pipe"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISFIFO, "a pipe"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "an unusual file type"
@@ -99,4 +107,6 @@ def write_output(path: Path | str, text: str, option: str = "--output") -> None:
     except LabtaxError:
         raise
     except OSError as exc:
-        raise LabtaxError(f"cannot write {option} {path}: {exc.strerror or exc}; choose a file in a folder you can write to, or '-' for stdout") from None
+        raise LabtaxError(
+            f"cannot write {option} {path}: {exc.strerror or exc}; choose a file in a folder you can write to, or '-' for stdout"
+        ) from None

@@ -7,7 +7,9 @@ from pathlib import Path
 from labtax.taxonomy.select import Selection, files_for_paths, tree_files
 
 
-def select(root: Path, paths: list[str] | tuple = (), *, changed: bool = False, base: str | None = None, env=None) -> Selection:
+def select(
+    root: Path, paths: list[str] | tuple = (), *, changed: bool = False, base: str | None = None, env=None
+) -> Selection:
     """The files a command works on: PATHS, or the whole taxonomy; with changed/base, only changed leaves."""
     if changed or base is not None:
         from labtax.changes.leaves import changed_selection

@@ -61,7 +61,7 @@ class ChangeSet:
         for path in paths:
             try:
                 out[path] = self.repo.git.get_object_data(f"{self.merge_base}:{path}")[3]
-            except Exception:  # noqa: BLE001 - a missing blob just means "unknown"
+            except Exception:
                 continue
         return out
 
@@ -98,7 +98,9 @@ def open_repo(start: Path):
     try:
         repo = git.Repo(start, search_parent_directories=True)
     except (git.exc.InvalidGitRepositoryError, git.exc.NoSuchPathError):
-        raise LabtaxError(f"{start} is not inside a git repository; --changed/--base need git history (name PATHS instead, or run `git init`)") from None
+        raise LabtaxError(
+            f"{start} is not inside a git repository; --changed/--base need git history (name PATHS instead, or run `git init`)"
+        ) from None
     except git.exc.GitCommandNotFound:
         raise LabtaxError("the git program was not found; install git to use --changed/--base") from None
     if repo.bare or repo.working_tree_dir is None:
@@ -145,7 +147,9 @@ def choose_base(repo, base: str | None, branch: str | None, shallow: bool, env) 
             return f"origin/{base}", "--base"
         if shallow:
             raise ShallowCloneError(_shallow_fix(f"base '{base}' is not in this repository", _branch_name(base), True))
-        raise LabtaxError(f"base '{base}' is not a branch, tag or commit here; check `git branch -a`, fetch it (git fetch origin {_branch_name(base)}), or pass --base empty for every leaf")
+        raise LabtaxError(
+            f"base '{base}' is not a branch, tag or commit here; check `git branch -a`, fetch it (git fetch origin {_branch_name(base)}), or pass --base empty for every leaf"
+        )
     actions_base = env.get("GITHUB_BASE_REF")
     if actions_base:
         for candidate in (f"origin/{actions_base}", actions_base):
@@ -153,8 +157,16 @@ def choose_base(repo, base: str | None, branch: str | None, shallow: bool, env) 
                 return candidate, "$GITHUB_BASE_REF"
         fix = f"git fetch --no-tags origin {actions_base}:refs/remotes/origin/{actions_base}"
         if shallow:
-            raise ShallowCloneError(_shallow_fix(f"the pull request's base branch '{actions_base}' ($GITHUB_BASE_REF) was not fetched", actions_base, True))
-        raise LabtaxError(f"the pull request's base branch '{actions_base}' ($GITHUB_BASE_REF) was not fetched; run `{fix}` (or use actions/checkout with fetch-depth: 0), or pass --base")
+            raise ShallowCloneError(
+                _shallow_fix(
+                    f"the pull request's base branch '{actions_base}' ($GITHUB_BASE_REF) was not fetched",
+                    actions_base,
+                    True,
+                )
+            )
+        raise LabtaxError(
+            f"the pull request's base branch '{actions_base}' ($GITHUB_BASE_REF) was not fetched; run `{fix}` (or use actions/checkout with fetch-depth: 0), or pass --base"
+        )
     upstream = _try(repo, "rev-parse", "--abbrev-ref", "--symbolic-full-name", "@{upstream}") if branch else None
     # A branch's upstream is its base when it was made from another branch (git switch -c x origin/main);
     # when it is merely the branch's own pushed copy (origin/x for x), it says nothing about the fork point.
@@ -164,8 +176,12 @@ def choose_base(repo, base: str | None, branch: str | None, shallow: bool, env) 
         if _commit(repo, candidate):
             return candidate, "default branch"
     if shallow:
-        raise ShallowCloneError(_shallow_fix(f"no base branch ({', '.join(DEFAULT_BRANCHES)}) is in this clone", "main", True))
-    raise LabtaxError(f"found no base branch to compare with (tried the upstream, {', '.join(DEFAULT_BRANCHES)}); pass --base REF (a branch, tag or commit), or --base empty for every leaf")
+        raise ShallowCloneError(
+            _shallow_fix(f"no base branch ({', '.join(DEFAULT_BRANCHES)}) is in this clone", "main", True)
+        )
+    raise LabtaxError(
+        f"found no base branch to compare with (tried the upstream, {', '.join(DEFAULT_BRANCHES)}); pass --base REF (a branch, tag or commit), or --base empty for every leaf"
+    )
 
 
 def find_merge_base(repo, base: str, head: str, shallow: bool) -> str:
@@ -177,12 +193,20 @@ def find_merge_base(repo, base: str, head: str, shallow: bool) -> str:
         found = []
     if not found:
         if shallow:
-            raise ShallowCloneError(_shallow_fix(f"'{base}' and HEAD share no commit in the fetched history", _branch_name(base)))
-        raise LabtaxError(f"'{base}' and HEAD share no history (unrelated branches); pass --base with the commit to compare with, or --base empty for every leaf")
+            raise ShallowCloneError(
+                _shallow_fix(f"'{base}' and HEAD share no commit in the fetched history", _branch_name(base))
+            )
+        raise LabtaxError(
+            f"'{base}' and HEAD share no history (unrelated branches); pass --base with the commit to compare with, or --base empty for every leaf"
+        )
     merge_base = found[0]
     if shallow and merge_base not in (_commit(repo, base), head) and merge_base in _shallow_boundary(repo):
         # A boundary commit's parents are cut off: the real fork point may lie below it.
-        raise ShallowCloneError(_shallow_fix(f"the merge-base of '{base}' and HEAD is at the edge of the fetched history", _branch_name(base)))
+        raise ShallowCloneError(
+            _shallow_fix(
+                f"the merge-base of '{base}' and HEAD is at the edge of the fetched history", _branch_name(base)
+            )
+        )
     return merge_base
 
 
@@ -231,7 +255,19 @@ def _finish_untracked(lister) -> list[str]:
 
 
 def _diff_args(tree: str, pathspec: list[str]) -> list[str]:
-    return ["diff", "--name-status", "-z", "--find-renames", "--no-ext-diff", "--no-color", "--no-relative", "--ignore-submodules=all", tree, "--", *pathspec]
+    return [
+        "diff",
+        "--name-status",
+        "-z",
+        "--find-renames",
+        "--no-ext-diff",
+        "--no-color",
+        "--no-relative",
+        "--ignore-submodules=all",
+        tree,
+        "--",
+        *pathspec,
+    ]
 
 
 def _diff_with_untracked(repo, tree: str, pathspec: list[str], untracked: list[str]) -> list[FileChange]:
@@ -246,7 +282,11 @@ def _diff_with_untracked(repo, tree: str, pathspec: list[str], untracked: list[s
         with tempfile.TemporaryFile() as names:
             names.write("\0".join(untracked).encode("utf-8", "surrogateescape"))
             names.seek(0)
-            repo.git.execute(["git", "add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"], istream=names, env=env)
+            repo.git.execute(
+                ["git", "add", "--intent-to-add", "--pathspec-from-file=-", "--pathspec-file-nul"],
+                istream=names,
+                env=env,
+            )
         return parse_name_status(_git(repo, *_diff_args(tree, pathspec), env=env))
 
 
@@ -276,7 +316,9 @@ def changed_files(start: Path, base: str | None = None, pathspec: list[str] | No
             if ref == EMPTY:
                 merge_base = None
             elif head is None:
-                raise LabtaxError("this repository has no commits yet, so there is no merge-base with a branch; pass --base empty, or commit first")
+                raise LabtaxError(
+                    "this repository has no commits yet, so there is no merge-base with a branch; pass --base empty, or commit first"
+                )
             else:
                 merge_base = find_merge_base(repo, ref, head, shallow)
         tree = merge_base or _git(repo, "hash-object", "-t", "tree", os.devnull).strip()  # the empty tree

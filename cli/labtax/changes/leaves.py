@@ -123,7 +123,11 @@ def _document_users(root: Path, documents_changed: dict[str, str], knowledge_lea
         folder = os.path.normpath(document["repo"]).replace(os.sep, "/")
         patterns = [p for p in document.get("patterns") or [] if isinstance(p, str)]
         for path, status in documents_changed.items():
-            inside = path[len(folder) + 1 :] if folder != "." and path.startswith(folder + "/") else (path if folder == "." else None)
+            inside = (
+                path[len(folder) + 1 :]
+                if folder != "." and path.startswith(folder + "/")
+                else (path if folder == "." else None)
+            )
             if inside and any(documents.glob_match(p, inside) for p in patterns):
                 users.setdefault(rel, []).append(f"document {path} {status}")
     return users
@@ -182,7 +186,11 @@ def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[
     def local(path: str | None) -> str | None:
         return path[len(prefix) :] if path is not None and path.startswith(prefix) else None
 
-    leaf_renames = {c.path: c.old_path for c in changeset.changes if c.status == "renamed" and _is_leaf(local(c.path)) and _is_leaf(local(c.old_path))}
+    leaf_renames = {
+        c.path: c.old_path
+        for c in changeset.changes
+        if c.status == "renamed" and _is_leaf(local(c.path)) and _is_leaf(local(c.old_path))
+    }
 
     def moved_with(new: str, old: str) -> bool:
         return _folder(leaf_renames.get(prefix + _folder(new) + "/" + LEAF_FILE) or "") == prefix + _folder(old)
@@ -234,8 +242,12 @@ def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[
         if leaves.get(path) is None or leaves[path].status != "added":  # a new leaf's attribution is new too
             mark(path, [reason])
     if others:
-        listed = (gitdiff.tracked_files(changeset.repo, [prefix + "knowledge/"]) if changeset.repo else []) + changeset.untracked
-        knowledge = sorted({p[len(prefix):] for p in listed if p.startswith(prefix + "knowledge/") and _is_leaf(p[len(prefix):])})
+        listed = (
+            gitdiff.tracked_files(changeset.repo, [prefix + "knowledge/"]) if changeset.repo else []
+        ) + changeset.untracked
+        knowledge = sorted(
+            {p[len(prefix) :] for p in listed if p.startswith(prefix + "knowledge/") and _is_leaf(p[len(prefix) :])}
+        )
         for path, reasons in _document_users(root, others, knowledge).items():
             mark(path, reasons)
 
@@ -265,5 +277,3 @@ def changed_selection(root: Path, base: str | None = None, paths: list[str] | tu
     if gone:
         notes.append(f"{gone} deleted leaf(s) not selected")
     return Selection(root, files, explicit=False, notes=notes, changes=changes, changeset=changeset)
-
-

@@ -21,18 +21,29 @@ def list_(fmt):
 
     repos = cached_repositories()
     if fmt == "json":
-        rows = [{"url": redact(r.url), "path": str(r.git_dir), "bytes": r.size_bytes, "last_used": int(r.last_used)} for r in repos]
+        rows = [
+            {"url": redact(r.url), "path": str(r.git_dir), "bytes": r.size_bytes, "last_used": int(r.last_used)}
+            for r in repos
+        ]
         click.echo(json.dumps({"cache": str(documents_cache()), "repositories": rows}, indent=2))
         return
     click.echo(f"cache: {documents_cache()}")
     for repo in repos:
         days = (time.time() - repo.last_used) / 86400
         click.echo(f"  {redact(repo.url)}  {repo.size_bytes / 1e6:.1f} MB  used {days:.1f} day(s) ago")
-    click.echo(f"{len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}, {sum(r.size_bytes for r in repos) / 1e6:.1f} MB")
+    click.echo(
+        f"{len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}, {sum(r.size_bytes for r in repos) / 1e6:.1f} MB"
+    )
 
 
 @command.command("prune")
-@click.option("--older-than", "days", type=click.FloatRange(min=0), default=None, help="Only repositories unused for this many days (default: all).")
+@click.option(
+    "--older-than",
+    "days",
+    type=click.FloatRange(min=0),
+    default=None,
+    help="Only repositories unused for this many days (default: all).",
+)
 def prune(days):
     """Remove cached repositories; the next run that needs one fetches it again."""
     from labtax.documents.fetch import prune as prune_cache

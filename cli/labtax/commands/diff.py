@@ -4,21 +4,29 @@ from __future__ import annotations
 
 import json
 import sys
-from pathlib import Path
 
 import click
+
+from labtax.commands.options import profile_option, root_option
 
 MARK = {"added": "A", "modified": "M", "renamed": "R", "deleted": "D"}
 
 
 @click.command("diff")
 @click.argument("paths", nargs=-1, type=click.Path())
-@click.option("--base", metavar="REF", default=None, help="Compare with the merge-base of REF and HEAD; 'empty' = every leaf. Default: $GITHUB_BASE_REF, the upstream, origin/main, main, master.")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
+@click.option(
+    "--base",
+    metavar="REF",
+    default=None,
+    help="Compare with the merge-base of REF and HEAD; 'empty' = every leaf. Default: $GITHUB_BASE_REF, the upstream, origin/main, main, master.",
+)
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
 @click.option("--include-deleted", is_flag=True, help="Also list deleted leaves.")
 @click.option("--lint", "run_lint", is_flag=True, help="Lint exactly the changed leaves; exit 1 on errors.")
-@click.option("--profile", type=click.Choice(["default", "instructlab"]), default=None, help="Rule set for --lint.")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Taxonomy root (default: found from the current folder).")
+@profile_option
+@root_option
 def command(paths, base, fmt, include_deleted, run_lint, profile, root):
     """List the leaves changed since the merge-base of the base branch and HEAD, including staged,
     unstaged and untracked changes. PATHS limit the list to those files or folders.
@@ -27,8 +35,8 @@ def command(paths, base, fmt, include_deleted, run_lint, profile, root):
     change to that leaf. Leaves the loader (or, with --lint, the linter) rejects are flagged invalid.
     Exit status: 0 listed, 1 lint errors (with --lint), 2 usage, git or shallow-clone problem.
     """
-    from labtax.config import find_root
     from labtax.changes.leaves import changed_selection
+    from labtax.config import find_root
 
     root = (root or find_root()).resolve()
     selection = changed_selection(root, base, paths)
@@ -53,7 +61,9 @@ def _lint(selection, profile):
     by_path = {c.path: c for c in selection.changes}
     for finding in result.findings:
         if finding.level == "error" and finding.path in by_path:
-            by_path[finding.path].problems.append(f"{finding.rule_id} {finding.message} (line {finding.line}, col {finding.col})")
+            by_path[finding.path].problems.append(
+                f"{finding.rule_id} {finding.message} (line {finding.line}, col {finding.col})"
+            )
     return result
 
 
@@ -108,7 +118,11 @@ def _text(selection, shown, hidden, result) -> str:
     if cs.repo is None:
         where = "files on disk"
     else:
-        where = (cs.branch or f"detached HEAD {cs.head[:12]}") + " + working tree" if cs.head else "no commits yet + working tree"
+        where = (
+            (cs.branch or f"detached HEAD {cs.head[:12]}") + " + working tree"
+            if cs.head
+            else "no commits yet + working tree"
+        )
     lines = [f"base {cs.base} ({cs.base_reason}), {since} -> {where}"]
     for change in map(_printable_change, (c.as_dict() for c in shown)):
         path = f"{change['old_path']} -> {change['path']}" if change["status"] == "renamed" else change["path"]
@@ -122,7 +136,11 @@ def _text(selection, shown, hidden, result) -> str:
     counts = _counts(selection.changes)
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     invalid = sum(not c.valid for c in shown)
-    lines.append(f"{len(selection.changes)} leaf(s) changed" + (f" ({summary})" if summary else "") + (f"; {invalid} invalid" if invalid else ""))
+    lines.append(
+        f"{len(selection.changes)} leaf(s) changed"
+        + (f" ({summary})" if summary else "")
+        + (f"; {invalid} invalid" if invalid else "")
+    )
     if hidden:
         lines.append(f"{hidden} deleted leaf(s) not shown; add --include-deleted")
     lines += [f"note: {note}" for note in selection.changeset.notes]

@@ -8,8 +8,8 @@ from pathlib import Path
 
 import click
 
-from labtax.errors import LabtaxError
 from labtax.commands.options import selection_options
+from labtax.errors import LabtaxError
 
 
 def load_valid_leaves(selection, config):
@@ -26,7 +26,9 @@ def load_valid_leaves(selection, config):
     skipped: dict[str, list[str]] = {}
     for f in errors:
         skipped.setdefault(f.path, []).append(f"{f.line}:{f.col} {f.rule_id} {f.message}")
-    return [leaf for leaf in result.leaves if leaf.path not in skipped], [{"leaf": path, "errors": found} for path, found in sorted(skipped.items())]
+    return [leaf for leaf in result.leaves if leaf.path not in skipped], [
+        {"leaf": path, "errors": found} for path, found in sorted(skipped.items())
+    ]
 
 
 def print_plan(leaves, settings) -> None:
@@ -34,7 +36,9 @@ def print_plan(leaves, settings) -> None:
     from labtax.generate.pipelines import pipeline_for
 
     total_min = total_max = 0
-    click.echo(f"plan: {len(leaves)} leaf/leaves, {settings.num_samples} sample(s) each, at most {settings.max_attempts} candidates per sample")
+    click.echo(
+        f"plan: {len(leaves)} leaf/leaves, {settings.num_samples} sample(s) each, at most {settings.max_attempts} candidates per sample"
+    )
     for leaf in leaves:
         pipeline = pipeline_for(leaf)
         calls = len(pipeline.STAGES)
@@ -44,18 +48,49 @@ def print_plan(leaves, settings) -> None:
         if leaf.kind == "knowledge":
             chunks, note = documents.chunks_for(leaf.root, leaf.data.get("document"), settings.chunk_tokens)
             extra = f", {len(chunks)} document chunk(s)" + (f" ({note})" if note else "")
-        click.echo(f"  {leaf.path}: {leaf.kind}, pipeline {pipeline.PROMPTS} ({', '.join(pipeline.STAGES)}), {low}-{high} teacher calls{extra}")
+        click.echo(
+            f"  {leaf.path}: {leaf.kind}, pipeline {pipeline.PROMPTS} ({', '.join(pipeline.STAGES)}), {low}-{high} teacher calls{extra}"
+        )
     click.echo(f"expected teacher calls: {total_min}-{total_max} (fewer where cached); nothing was called (--dry-run)")
 
 
 @click.command("generate")
 @selection_options
-@click.option("-n", "--num-samples", type=click.IntRange(1, 100000), default=5, show_default=True, help="Accepted samples wanted per leaf (an exact target).")
-@click.option("--output", type=click.Path(file_okay=False, path_type=Path), default=Path("generated"), show_default=True, help="Output folder. One generate at a time per folder (a second one exits 2 naming the first). Bucket files and summary.json cover every leaf folder in it, earlier runs' too. A symlinked file inside it is refused, never replaced.")
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True, help="Teacher requests in flight at once.")
-@click.option("--max-attempts", type=click.IntRange(1, 100), default=4, show_default=True, help="Candidates tried per requested sample, at most.")
+@click.option(
+    "-n",
+    "--num-samples",
+    type=click.IntRange(1, 100000),
+    default=5,
+    show_default=True,
+    help="Accepted samples wanted per leaf (an exact target).",
+)
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("generated"),
+    show_default=True,
+    help="Output folder. One generate at a time per folder (a second one exits 2 naming the first). Bucket files and summary.json cover every leaf folder in it, earlier runs' too. A symlinked file inside it is refused, never replaced.",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 1024),
+    default=8,
+    show_default=True,
+    help="Teacher requests in flight at once.",
+)
+@click.option(
+    "--max-attempts",
+    type=click.IntRange(1, 100),
+    default=4,
+    show_default=True,
+    help="Candidates tried per requested sample, at most.",
+)
 @click.option("--model", default=None, help="Teacher model name (OpenAI-compatible endpoint).")
-@click.option("--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded teacher).")
+@click.option(
+    "--base-url",
+    default=None,
+    help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded teacher).",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan (leaves, expected calls) without calling the teacher.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
 def command(selection, num_samples, output, concurrency, max_attempts, model, base_url, dry_run, progress):
@@ -70,7 +105,10 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
     leaves, skipped = load_valid_leaves(selection, config)
     settings = Settings(num_samples=num_samples, max_attempts=max_attempts)
     if skipped:
-        click.echo(f"skipping {len(skipped)} leaf/leaves with lint errors (fix them, then re-run; warnings never skip a leaf): {', '.join(s['leaf'] for s in skipped)}", err=True)
+        click.echo(
+            f"skipping {len(skipped)} leaf/leaves with lint errors (fix them, then re-run; warnings never skip a leaf): {', '.join(s['leaf'] for s in skipped)}",
+            err=True,
+        )
     if not leaves:
         click.echo("no leaves to generate for" + "".join(f" ({note})" for note in selection.notes))
         sys.exit(1 if skipped else 0)
@@ -98,20 +136,28 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
         summary = asyncio.run(go())
     except OSError as exc:  # a file or the disk, not the teacher (a teacher's failure only rejects a candidate)
         where = f"{exc.filename}" if exc.filename else f"under --output {output}"
-        raise LabtaxError(f"cannot write {where}: {exc.strerror or exc}; fix that path (a file in the way, permissions, a full disk) or pass another --output, then re-run: finished calls are cached") from None
+        raise LabtaxError(
+            f"cannot write {where}: {exc.strerror or exc}; fix that path (a file in the way, permissions, a full disk) or pass another --output, then re-run: finished calls are cached"
+        ) from None
     finally:
         bar.close()
     this_run = summary["run"]["leaves"]
     for path in this_run:
         leaf = summary["leaves"][path]
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(leaf["rejected"].items())) or "none"
-        click.echo(f"{path}: accepted {leaf['accepted']}/{leaf['requested']}, rejected: {rejected}; teacher calls {leaf['teacher_calls']}, cached {leaf['cached_calls']}, {leaf['seconds']:.1f}s")
+        click.echo(
+            f"{path}: accepted {leaf['accepted']}/{leaf['requested']}, rejected: {rejected}; teacher calls {leaf['teacher_calls']}, cached {leaf['cached_calls']}, {leaf['seconds']:.1f}s"
+        )
         if leaf["note"]:
             click.echo(f"  note: {leaf['note']}")
     earlier = [path for path in summary["leaves"] if path not in set(this_run)]
     if earlier:
         shown = ", ".join(earlier[:5]) + (f" and {len(earlier) - 5} more" if len(earlier) > 5 else "")
-        click.echo(f"kept from earlier runs in {output}/ (in the bucket files and summary too; delete a leaf's folder there to drop it): {shown}")
+        click.echo(
+            f"kept from earlier runs in {output}/ (in the bucket files and summary too; delete a leaf's folder there to drop it): {shown}"
+        )
     calls = {key: sum(summary["leaves"][path][key] for path in this_run) for key in ("teacher_calls", "cached_calls")}
-    click.echo(f"wrote {output}/: {summary['totals']['accepted']} sample(s) for {len(summary['leaves'])} leaf/leaves ({calls['teacher_calls']} teacher calls, {calls['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s")
+    click.echo(
+        f"wrote {output}/: {summary['totals']['accepted']} sample(s) for {len(summary['leaves'])} leaf/leaves ({calls['teacher_calls']} teacher calls, {calls['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s"
+    )
     sys.exit(1 if skipped else 0)

@@ -7,22 +7,49 @@ from pathlib import Path
 
 import click
 
+from labtax.commands.options import profile_option, selection_options
 from labtax.lint.report import FORMATS
-from labtax.commands.options import selection_options
 
 
 @click.command("lint")
 @selection_options
-@click.option("--format", "fmt", type=click.Choice(FORMATS), default="auto", show_default=True, help="Output format; auto = github under GitHub Actions, else text.")
-@click.option("--profile", type=click.Choice(["default", "instructlab"]), default=None, help="Rule set; instructlab = exactly InstructLab's CI checks.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(FORMATS),
+    default="auto",
+    show_default=True,
+    help="Output format; auto = github under GitHub Actions, else text.",
+)
+@profile_option
 @click.option("--select", multiple=True, help="Only these rules (id or name); repeatable or comma-separated.")
 @click.option("--ignore", multiple=True, help="Skip these rules (id or name); repeatable or comma-separated.")
 @click.option("--strict", is_flag=True, help="Warnings fail the run too.")
-@click.option("--output", type=click.Path(dir_okay=False, allow_dash=True, path_type=Path), default=None, help="Also write the JSON report to this file; '-' = stdout (the report in --format then goes to stderr). A symlink or non-regular file is refused (exit 2).")
-@click.option("--yaml-rules", type=click.Path(exists=True, dir_okay=False, path_type=Path), default=None, help="A yamllint config file for the style rules (LT011), as InstructLab's --yaml-rules.")
-@click.option("--check-documents/--no-check-documents", default=None, help="Fetch knowledge documents and check the commit and patterns (LT022). Default: on when $CI is set, off otherwise (the pre-commit hook stays offline).")
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    default=None,
+    help="Also write the JSON report to this file; '-' = stdout (the report in --format then goes to stderr). A symlink or non-regular file is refused (exit 2).",
+)
+@click.option(
+    "--yaml-rules",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    default=None,
+    help="A yamllint config file for the style rules (LT011), as InstructLab's --yaml-rules.",
+)
+@click.option(
+    "--check-documents/--no-check-documents",
+    default=None,
+    help="Fetch knowledge documents and check the commit and patterns (LT022). Default: on when $CI is set, off otherwise (the pre-commit hook stays offline).",
+)
 @click.option("--offline", is_flag=True, help="Check documents only from the cache; never fetch.")
-@click.option("--jobs", "-j", type=click.IntRange(min=1), default=None, help="Worker processes (default: one per CPU for 100+ files, else 1).")
+@click.option(
+    "--jobs",
+    "-j",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Worker processes (default: one per CPU for 100+ files, else 1).",
+)
 def command(selection, fmt, profile, select, ignore, strict, output, yaml_rules, check_documents, offline, jobs):
     """Check leaves (qna.yaml) against the schemas and lint rules.
 

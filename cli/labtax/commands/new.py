@@ -7,12 +7,13 @@ each field still to fill in, and an unfilled scaffold can never be committed by 
 
 from __future__ import annotations
 
-import re
 import os
+import re
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 import click
 
+from labtax.commands.options import root_option
 from labtax.errors import LabtaxError
 from labtax.taxonomy.kinds import KIND_TREE, LEAF_FILE, TREES
 
@@ -57,13 +58,20 @@ def knowledge_template(folder: str, created_by: str) -> str:
     text += _q("document_outline", "a brief summary of the documents", 0)
     text += "seed_examples:\n"
     for i in range(1, KNOWLEDGE_EXAMPLES + 1):
-        text += _q("context", f"passage {i} of {KNOWLEDGE_EXAMPLES}, copied from the documents (at most 500 words)", 2, bullet=True)
+        text += _q(
+            "context",
+            f"passage {i} of {KNOWLEDGE_EXAMPLES}, copied from the documents (at most 500 words)",
+            2,
+            bullet=True,
+        )
         text += "    questions_and_answers:\n"
         for j in range(1, KNOWLEDGE_QAS + 1):
             text += _q("question", f"question {j} answerable from passage {i}", 6, bullet=True)
             text += _q("answer", f"its answer, taken from passage {i}", 8)
     text += "document:\n"
-    text += _q("repo", "git URL of the documents repository, or ./path/to/folder for documents kept in this repository", 2)
+    text += _q(
+        "repo", "git URL of the documents repository, or ./path/to/folder for documents kept in this repository", 2
+    )
     text += _q("commit", "full 40-character commit SHA of that repository (HEAD for ./path documents)", 2)
     text += "  patterns:\n"
     text += '    - ""  # TODO: glob of the document files, relative to the repository root, e.g. "*.md"\n'
@@ -91,15 +99,21 @@ def _scalar(value: str) -> str:
 def leaf_parts(kind: str, path: str) -> list[str]:
     """The folders of the leaf below its tree; a leading tree name is accepted if it is the kind's own."""
     if path.startswith(("/", "\\", "~")) or PureWindowsPath(path).drive:
-        raise LabtaxError(f"PATH '{path}' is absolute; give the folders below {KIND_TREE[kind]}/, e.g. `labtax new {kind} writing/poetry/haiku`")
+        raise LabtaxError(
+            f"PATH '{path}' is absolute; give the folders below {KIND_TREE[kind]}/, e.g. `labtax new {kind} writing/poetry/haiku`"
+        )
     raw = path.replace("\\", "/").strip("/")
     parts = [p for p in PurePosixPath(raw).parts if p not in ("", ".")] if raw else []
     if parts and parts[0] in TREES:
         if TREES[parts[0]] != kind:
-            raise LabtaxError(f"PATH starts with '{parts[0]}/' but KIND is {kind}; use `labtax new {TREES[parts[0]]} ...` or drop the tree name")
+            raise LabtaxError(
+                f"PATH starts with '{parts[0]}/' but KIND is {kind}; use `labtax new {TREES[parts[0]]} ...` or drop the tree name"
+            )
         parts = parts[1:]
     if not parts:
-        raise LabtaxError(f"PATH names no folder below {KIND_TREE[kind]}/; e.g. `labtax new {kind} writing/poetry/haiku`")
+        raise LabtaxError(
+            f"PATH names no folder below {KIND_TREE[kind]}/; e.g. `labtax new {kind} writing/poetry/haiku`"
+        )
     if ".." in parts:
         raise LabtaxError(f"PATH '{path}' contains '..'; give the folders below {KIND_TREE[kind]}/")
     return parts
@@ -110,7 +124,9 @@ def check_folder_names(parts: list[str], pattern: str) -> None:
     for part in parts:
         if not regex.fullmatch(part):
             suggestion = re.sub(r"[^a-z0-9]+", "_", part.lower()).strip("_") or "my_leaf"
-            raise LabtaxError(f"folder name '{part}' is not lowercase snake_case (a-z, 0-9, single underscores); use '{suggestion}'")
+            raise LabtaxError(
+                f"folder name '{part}' is not lowercase snake_case (a-z, 0-9, single underscores); use '{suggestion}'"
+            )
 
 
 def check_real_folders(root: Path, folder: Path) -> None:
@@ -120,7 +136,9 @@ def check_real_folders(root: Path, folder: Path) -> None:
         if part == root:
             return
         if part.is_symlink():
-            raise LabtaxError(f"{part.relative_to(root)} is a symlink; labtax new creates leaves only in real folders of the taxonomy")
+            raise LabtaxError(
+                f"{part.relative_to(root)} is a symlink; labtax new creates leaves only in real folders of the taxonomy"
+            )
 
 
 def folder_pattern(root: Path) -> str:
@@ -135,7 +153,7 @@ def folder_pattern(root: Path) -> str:
 @click.argument("kind", type=click.Choice(KINDS))
 @click.argument("path")
 @click.option("--created-by", default="", help="Your GitHub username for created_by (default: left as a TODO).")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Taxonomy root (default: found from the current folder).")
+@root_option
 def command(kind, path, created_by, root):
     """Scaffold a new leaf: KIND is knowledge, compositional or foundational; PATH is the folder below
     that tree, e.g. `labtax new compositional writing/poetry/haiku`.
@@ -162,21 +180,31 @@ def command(kind, path, created_by, root):
     check_real_folders(root, folder)
     above = [p for p in folder.parents if p != root and root in p.parents and (p / LEAF_FILE).is_file()]
     if above:
-        raise LabtaxError(f"{above[0].relative_to(root)} is already a leaf; a leaf cannot hold another leaf. Choose a PATH beside it")
+        raise LabtaxError(
+            f"{above[0].relative_to(root)} is already a leaf; a leaf cannot hold another leaf. Choose a PATH beside it"
+        )
     below = next((Path(d) for d, _, names in os.walk(folder) if LEAF_FILE in names), None)
     if below is not None:
-        raise LabtaxError(f"{below.relative_to(root)} is a leaf inside {folder_rel}; a leaf cannot hold another leaf. Choose a PATH beside it")
+        raise LabtaxError(
+            f"{below.relative_to(root)} is a leaf inside {folder_rel}; a leaf cannot hold another leaf. Choose a PATH beside it"
+        )
 
-    text = knowledge_template(folder_rel, created_by) if kind == "knowledge" else skill_template(kind, folder_rel, created_by)
+    text = (
+        knowledge_template(folder_rel, created_by)
+        if kind == "knowledge"
+        else skill_template(kind, folder_rel, created_by)
+    )
     write_text_atomic(qna, text)
     write_text_atomic(attribution, "")
 
     todos = text.count("# TODO")
     click.echo(f"created {folder_rel}/{LEAF_FILE} ({todos} fields to fill in) and {folder_rel}/attribution.txt")
     click.echo("next steps:")
-    click.echo(f"  1. fill in every \"\" marked TODO in {folder_rel}/{LEAF_FILE}")
+    click.echo(f'  1. fill in every "" marked TODO in {folder_rel}/{LEAF_FILE}')
     if kind == "knowledge":
-        click.echo("     (documents kept in this repository: repo: ./documents/<name>, commit: HEAD, patterns: ['*.md'])")
+        click.echo(
+            "     (documents kept in this repository: repo: ./documents/<name>, commit: HEAD, patterns: ['*.md'])"
+        )
     click.echo(f"  2. write {folder_rel}/attribution.txt (it is empty), one line each:")
     for name, what in ATTRIBUTION_FIELDS:
         click.echo(f"       {name}: <{what}>")

@@ -6,8 +6,18 @@ from pathlib import Path
 
 import click
 
-root_option = click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Taxonomy root (default: found from the current folder).")
-profile_option = click.option("--profile", type=click.Choice(["default", "instructlab"]), default=None, help="Rule set; instructlab = exactly InstructLab's CI checks.")
+root_option = click.option(
+    "--root",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Taxonomy root (default: found from the current folder).",
+)
+profile_option = click.option(
+    "--profile",
+    type=click.Choice(["default", "instructlab"]),
+    default=None,
+    help="Rule set; instructlab = exactly InstructLab's CI checks.",
+)
 
 
 def selection_options(func):
@@ -19,8 +29,18 @@ def selection_options(func):
     import functools
 
     @click.argument("paths", nargs=-1, type=click.Path())
-    @click.option("--changed", is_flag=True, help="Only the leaves changed since the merge-base with the base branch (see labtax diff).")
-    @click.option("--base", "--taxonomy-base", metavar="REF", default=None, help="Base for --changed (implies it): branch, tag or commit; 'empty' = every leaf. Default: $GITHUB_BASE_REF, upstream, origin/main, main, master.")
+    @click.option(
+        "--changed",
+        is_flag=True,
+        help="Only the leaves changed since the merge-base with the base branch (see labtax diff).",
+    )
+    @click.option(
+        "--base",
+        "--taxonomy-base",
+        metavar="REF",
+        default=None,
+        help="Base for --changed (implies it): branch, tag or commit; 'empty' = every leaf. Default: $GITHUB_BASE_REF, upstream, origin/main, main, master.",
+    )
     @root_option
     @functools.wraps(func)
     def wrapper(*args, paths, changed, base, root, **kwargs):

@@ -11,10 +11,23 @@ import click
 
 
 @click.command("serve")
-@click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless --allow-remote).")
-@click.option("--port", type=click.IntRange(0, 65535), default=8000, show_default=True, help="Port (0: any free port, printed at start).")
+@click.option(
+    "--host", default="127.0.0.1", show_default=True, help="Address to listen on (loopback unless --allow-remote)."
+)
+@click.option(
+    "--port",
+    type=click.IntRange(0, 65535),
+    default=8000,
+    show_default=True,
+    help="Port (0: any free port, printed at start).",
+)
 @click.option("--allow-remote", is_flag=True, help="Allow a non-loopback --host. The API has no authentication.")
-@click.option("--batch-size", type=click.IntRange(1, 256), default=None, help="Sequences per forward pass (default: the teacher's).")
+@click.option(
+    "--batch-size",
+    type=click.IntRange(1, 256),
+    default=None,
+    help="Sequences per forward pass (default: the teacher's).",
+)
 def command(host: str, port: int, allow_remote: bool, batch_size: int | None) -> None:
     """Serve the embedded SmolLM2-135M-Instruct as an OpenAI-compatible API.
 

@@ -50,7 +50,9 @@ def render_text(described) -> str:
             lines.append(f"cache: {details['cache_dir']} ({state})")
         else:
             lines.append(f"cache: {details['cache_root']}")
-        lines.append(f"compute: {details['dtype']}, {details['threads']} thread(s), up to {details['batch_size']} sequences per batch")
+        lines.append(
+            f"compute: {details['dtype']}, {details['threads']} thread(s), up to {details['batch_size']} sequences per batch"
+        )
     for problem in details.get("problems", []):
         lines.append(f"problem: {problem}")
     return "\n".join(lines)

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import click
 
+from labtax.commands.options import root_option
 from labtax.taxonomy.kinds import LEAF_FILE, TREES
 
 
@@ -21,7 +22,7 @@ class Node:
     name: str
     path: str  # relative to the taxonomy root, POSIX separators
     is_leaf: bool = False  # this folder holds a qna.yaml
-    children: dict[str, "Node"] = field(default_factory=dict)
+    children: dict[str, Node] = field(default_factory=dict)
 
     @property
     def leaves(self) -> int:
@@ -89,9 +90,17 @@ def render_json(root: Path, trees: list[Node]) -> str:
 
 
 @click.command("tree")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format.")
-@click.option("--depth", "max_depth", type=click.IntRange(1), default=None, help="Show branches only this many levels below each tree (counts still include everything).")
-@click.option("--root", type=click.Path(file_okay=False, path_type=Path), default=None, help="Taxonomy root (default: found from the current folder).")
+@click.option(
+    "--format", "fmt", type=click.Choice(["text", "json"]), default="text", show_default=True, help="Output format."
+)
+@click.option(
+    "--depth",
+    "max_depth",
+    type=click.IntRange(1),
+    default=None,
+    help="Show branches only this many levels below each tree (counts still include everything).",
+)
+@root_option
 def command(fmt, max_depth, root):
     """Print the taxonomy as a tree with the number of leaves under each branch and each tree.
 

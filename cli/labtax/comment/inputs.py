@@ -54,11 +54,23 @@ class CommentInputs:
 
 
 def load_inputs(summary_path: Path, train_path: Path | None = None, lint_path: Path | None = None) -> CommentInputs:
-    summary = load_json(summary_path, "summary", "run `labtax generate` first, or pass --summary generated/summary.json")
+    summary = load_json(
+        summary_path, "summary", "run `labtax generate` first, or pass --summary generated/summary.json"
+    )
     if not isinstance(summary.get("leaves", {}), dict):
-        raise LabtaxError(f"{summary_path}: 'leaves' must be an object mapping leaf paths to counts (is it a labtax summary.json?)")
-    train = load_json(train_path, "training report", "pass the train_report.json that `labtax train` wrote") if train_path else None
-    lint = load_json(lint_path, "lint report", "write it with `labtax lint --format json --output FILE`") if lint_path else None
+        raise LabtaxError(
+            f"{summary_path}: 'leaves' must be an object mapping leaf paths to counts (is it a labtax summary.json?)"
+        )
+    train = (
+        load_json(train_path, "training report", "pass the train_report.json that `labtax train` wrote")
+        if train_path
+        else None
+    )
+    lint = (
+        load_json(lint_path, "lint report", "write it with `labtax lint --format json --output FILE`")
+        if lint_path
+        else None
+    )
     return CommentInputs(summary=summary, generated_dir=Path(summary_path).resolve().parent, lint=lint, train=train)
 
 
@@ -103,7 +115,7 @@ def read_jsonl(path: Path | None, limit: int | None = None):
     if path is None or (limit is not None and limit <= 0):
         return
     try:
-        handle = open(path, encoding="utf-8", errors="replace")
+        handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the generator below
     except OSError:
         return
     count = 0

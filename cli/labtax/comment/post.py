@@ -62,17 +62,20 @@ class Posted:
     url: str
 
 
-def post_comment(body: str, *, repo: str, pr: int, token: str | None, api_url: str | None = None,
-                 bot_login: str | None = None) -> Posted:
+def post_comment(
+    body: str, *, repo: str, pr: int, token: str | None, api_url: str | None = None, bot_login: str | None = None
+) -> Posted:
     """Create the bot's comment on `repo`#`pr`, or update the one a previous run of the same identity left.
 
     `bot_login` names the App's bot account when the token is an installation token of an App other
     than GitHub Actions (default: github-actions[bot]); a personal token's login comes from GET /user.
     """
     if not token:
-        raise GitHubError("GITHUB_TOKEN is not set: export a token that may comment on the pull request "
-                          "(in GitHub Actions: `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` and "
-                          "`permissions: pull-requests: write`)")
+        raise GitHubError(
+            "GITHUB_TOKEN is not set: export a token that may comment on the pull request "
+            "(in GitHub Actions: `env: GITHUB_TOKEN: ${{ secrets.GITHUB_TOKEN }}` and "
+            "`permissions: pull-requests: write`)"
+        )
     if not _REPO.match(repo or ""):
         raise GitHubError(f"--repo must be OWNER/NAME, got {repo!r}")
     if not isinstance(pr, int) or pr <= 0:
@@ -80,7 +83,9 @@ def post_comment(body: str, *, repo: str, pr: int, token: str | None, api_url: s
     if not body.startswith(MARKER):
         body = f"{MARKER}\n{body}"
     if len(body.encode("utf-8")) > GITHUB_COMMENT_LIMIT:
-        raise GitHubError(f"comment is longer than GitHub's {GITHUB_COMMENT_LIMIT:,}-character limit; render it with `labtax comment` (which cuts to fit)")
+        raise GitHubError(
+            f"comment is longer than GitHub's {GITHUB_COMMENT_LIMIT:,}-character limit; render it with `labtax comment` (which cuts to fit)"
+        )
     client = _Client(_check_api_url(api_url or DEFAULT_API_URL), token)
     owner, name = repo.split("/")
     base = f"/repos/{urllib.parse.quote(owner)}/{urllib.parse.quote(name)}/issues"
@@ -93,7 +98,7 @@ def post_comment(body: str, *, repo: str, pr: int, token: str | None, api_url: s
     return Posted("created", int(data.get("id", 0)), str(data.get("html_url", "")))
 
 
-def whoami(client: "_Client", bot_login: str | None = None) -> Identity:
+def whoami(client: _Client, bot_login: str | None = None) -> Identity:
     """The token's identity: GET /user for a personal token; an App's bot when GitHub answers 403."""
     try:
         user = client.request("GET", "/user", None)
@@ -107,7 +112,7 @@ def whoami(client: "_Client", bot_login: str | None = None) -> Identity:
     return Identity(login, bot=user.get("type") == "Bot")
 
 
-def find_bot_comment(client: "_Client", path: str, identity: Identity) -> dict | None:
+def find_bot_comment(client: _Client, path: str, identity: Identity) -> dict | None:
     """The comment a previous run left: it starts with the marker and `identity` wrote it."""
     url: str | None = client.url(f"{path}?per_page=100")
     for _ in range(MAX_PAGES):
@@ -115,7 +120,12 @@ def find_bot_comment(client: "_Client", path: str, identity: Identity) -> dict |
             break
         page, url = client.get_page(url)
         for c in page:
-            if isinstance(c, dict) and "id" in c and str(c.get("body", "")).lstrip().startswith(MARKER) and identity.wrote(c):
+            if (
+                isinstance(c, dict)
+                and "id" in c
+                and str(c.get("body", "")).lstrip().startswith(MARKER)
+                and identity.wrote(c)
+            ):
                 return c
     return None
 
@@ -123,7 +133,9 @@ def find_bot_comment(client: "_Client", path: str, identity: Identity) -> dict |
 def _check_api_url(api_url: str) -> str:
     parts = urllib.parse.urlsplit(api_url.strip())
     if parts.scheme not in ("https", "http") or not parts.hostname:
-        raise GitHubError(f"GITHUB_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, got {_redact_url(api_url)!r}")
+        raise GitHubError(
+            f"GITHUB_API_URL must be an http(s) URL such as {DEFAULT_API_URL}, got {_redact_url(api_url)!r}"
+        )
     if parts.username or parts.password:
         raise GitHubError("GITHUB_API_URL must not carry credentials; the token comes from GITHUB_TOKEN")
     if parts.scheme == "http" and parts.hostname not in _LOOPBACK:
@@ -154,12 +166,21 @@ class _SameOriginRedirects(urllib.request.HTTPRedirectHandler):
     def redirect_request(self, req, fp, code, msg, headers, newurl):
         if _origin(newurl) != self.origin:
             fp.close()
-            raise GitHubError(f"the GitHub API redirected {req.get_method()} to another origin "
-                              f"({_redact_url(urllib.parse.urljoin(newurl, '/'))}); refusing to send the token there: "
-                              "check GITHUB_API_URL (it must be the REST API root that answers itself)", code)
+            raise GitHubError(
+                f"the GitHub API redirected {req.get_method()} to another origin "
+                f"({_redact_url(urllib.parse.urljoin(newurl, '/'))}); refusing to send the token there: "
+                "check GITHUB_API_URL (it must be the REST API root that answers itself)",
+                code,
+            )
         if code in (307, 308) and req.get_method() not in ("GET", "HEAD"):
-            return urllib.request.Request(newurl, data=req.data, method=req.get_method(), headers=dict(req.headers),
-                                          origin_req_host=req.origin_req_host, unverifiable=True)
+            return urllib.request.Request(
+                newurl,
+                data=req.data,
+                method=req.get_method(),
+                headers=dict(req.headers),
+                origin_req_host=req.origin_req_host,
+                unverifiable=True,
+            )
         return super().redirect_request(req, fp, code, msg, headers, newurl)
 
 
@@ -176,13 +197,17 @@ class _Client:
     def get_page(self, url: str) -> tuple[list, str | None]:
         data, headers = self._send("GET", url, None)
         if not isinstance(data, list):
-            raise GitHubError(f"unexpected answer from {self.api_url} when listing comments (not a list): is GITHUB_API_URL the REST API root?")
+            raise GitHubError(
+                f"unexpected answer from {self.api_url} when listing comments (not a list): is GITHUB_API_URL the REST API root?"
+            )
         return data, self._next_link(headers.get("Link", ""))
 
     def request(self, method: str, path: str, payload: dict | None) -> dict:
         data, _ = self._send(method, self.url(path), payload)
         if not isinstance(data, dict):
-            raise GitHubError(f"unexpected answer from {self.api_url} to {method} (not an object): is GITHUB_API_URL the REST API root?")
+            raise GitHubError(
+                f"unexpected answer from {self.api_url} to {method} (not an object): is GITHUB_API_URL the REST API root?"
+            )
         return data
 
     def _next_link(self, header: str) -> str | None:
@@ -191,7 +216,9 @@ class _Client:
             if match:
                 link = match.group(1)
                 if _origin(link) != self._origin:
-                    raise GitHubError(f"GitHub's next-page link points away from {self.api_url}; refusing to send the token there")
+                    raise GitHubError(
+                        f"GitHub's next-page link points away from {self.api_url}; refusing to send the token there"
+                    )
                 return link
         return None
 
@@ -217,13 +244,19 @@ class _Client:
             raise self._http_error(exc, method) from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
-            raise GitHubError(self._redact(f"could not reach the GitHub API at {self.api_url} ({reason}): "
-                                           "check GITHUB_API_URL and the network, then rerun")) from None
+            raise GitHubError(
+                self._redact(
+                    f"could not reach the GitHub API at {self.api_url} ({reason}): "
+                    "check GITHUB_API_URL and the network, then rerun"
+                )
+            ) from None
         try:
             return (json.loads(raw.decode("utf-8")) if raw.strip() else {}), response_headers
         except (UnicodeDecodeError, json.JSONDecodeError):
-            raise GitHubError(f"the GitHub API at {self.api_url} answered {method} with something that is not JSON: "
-                              "is GITHUB_API_URL the REST API root (e.g. https://HOST/api/v3 for GitHub Enterprise)?") from None
+            raise GitHubError(
+                f"the GitHub API at {self.api_url} answered {method} with something that is not JSON: "
+                "is GITHUB_API_URL the REST API root (e.g. https://HOST/api/v3 for GitHub Enterprise)?"
+            ) from None
 
     def _http_error(self, exc: urllib.error.HTTPError, method: str) -> GitHubError:
         status = exc.code
@@ -233,17 +266,25 @@ class _Client:
             detail = ""
         said = f" GitHub said: {str(detail)[:200]}" if detail else ""
         if status == 401:
-            text = "GitHub rejected the token (401 Unauthorized): check that GITHUB_TOKEN holds a valid, unexpired token."
+            text = (
+                "GitHub rejected the token (401 Unauthorized): check that GITHUB_TOKEN holds a valid, unexpired token."
+            )
         elif status == 403:
-            text = ("GitHub refused the request (403 Forbidden): the token may not comment here. Give the workflow "
-                    "`permissions: pull-requests: write`; pull requests from forks get a read-only GITHUB_TOKEN; "
-                    "or the API rate limit was hit (wait and rerun).")
+            text = (
+                "GitHub refused the request (403 Forbidden): the token may not comment here. Give the workflow "
+                "`permissions: pull-requests: write`; pull requests from forks get a read-only GITHUB_TOKEN; "
+                "or the API rate limit was hit (wait and rerun)."
+            )
         elif status == 404:
-            text = ("GitHub found no such repository or pull request (404 Not Found): check --repo OWNER/NAME, --pr N, "
-                    f"GITHUB_API_URL ({self.api_url}) and that the token can see the repository.")
+            text = (
+                "GitHub found no such repository or pull request (404 Not Found): check --repo OWNER/NAME, --pr N, "
+                f"GITHUB_API_URL ({self.api_url}) and that the token can see the repository."
+            )
         elif status == 422:
-            text = ("GitHub could not accept the comment (422 Unprocessable Entity): the body was refused "
-                    "(too long or malformed) or the pull request is locked.")
+            text = (
+                "GitHub could not accept the comment (422 Unprocessable Entity): the body was refused "
+                "(too long or malformed) or the pull request is locked."
+            )
         elif status >= 500:
             text = f"GitHub had a server error ({status}): nothing is wrong on your side; rerun the job later (https://www.githubstatus.com)."
         else:

@@ -120,7 +120,7 @@ def duration(value) -> str:
         return "–" if value is None else inline(value, 40)
     if value < 60:
         return f"{value:.1f} s"
-    minutes, seconds = divmod(int(round(value)), 60)
+    minutes, seconds = divmod(round(value), 60)
     if minutes < 60:
         return f"{minutes} min {seconds:02d} s"
     hours, minutes = divmod(minutes, 60)
@@ -229,8 +229,13 @@ def render_header(summary: dict, lint: dict | None, train: dict | None, unverifi
     if meta:
         lines += ["<sub>" + " · ".join(meta) + "</sub>", ""]
     if skipped:  # never narrow the selection silently: the reviewer sees what got no data, and why
-        names = ", ".join(code(s.get("leaf", "?"), 120) for s in skipped[:10]) + (f" and {len(skipped) - 10} more" if len(skipped) > 10 else "")
-        lines += [f"⚠️ **{len(skipped)} {'leaf' if len(skipped) == 1 else 'leaves'} not generated** because of lint errors (fix them, then push again): {names}", ""]
+        names = ", ".join(code(s.get("leaf", "?"), 120) for s in skipped[:10]) + (
+            f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
+        )
+        lines += [
+            f"⚠️ **{len(skipped)} {'leaf' if len(skipped) == 1 else 'leaves'} not generated** because of lint errors (fix them, then push again): {names}",
+            "",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -309,7 +314,10 @@ def render_candidate(candidate, limit: int) -> str:
     if isinstance(candidate, dict) and isinstance(candidate.get("messages"), list):
         return render_messages(candidate["messages"], limit)
     if isinstance(candidate, dict) and candidate and all(isinstance(v, str) for v in candidate.values()):
-        return "\n".join(f"**{inline(key.capitalize(), 40)}**\n\n{code_block(value, limit)}" for key, value in list(candidate.items())[:4])
+        return "\n".join(
+            f"**{inline(key.capitalize(), 40)}**\n\n{code_block(value, limit)}"
+            for key, value in list(candidate.items())[:4]
+        )
     if candidate in (None, "", {}, []):
         return "_(no candidate text)_\n"
     return code_block(candidate, limit)
@@ -362,7 +370,9 @@ def render_lint(lint: dict, max_findings: int, mark: str = "") -> str:
             icon = FAIL if f.get("level") == "error" else WARN
             where = code(f.get("path", "?")) + f":{num(f.get('line'))}:{num(f.get('col'))}"
             hint = f"<br><sub>{inline(f['hint'], 200)}</sub>" if f.get("hint") else ""
-            out.append(f"| {icon} {inline(f.get('level', '?'), 10)} | {where} | {inline(f.get('rule_id', '?'), 20)} | {inline(f.get('message', ''), 300)}{hint} |\n")
+            out.append(
+                f"| {icon} {inline(f.get('level', '?'), 10)} | {where} | {inline(f.get('rule_id', '?'), 20)} | {inline(f.get('message', ''), 300)}{hint} |\n"
+            )
     if len(findings) > max_findings:
         out.append(f"\n_… and {len(findings) - max_findings:,} more findings not shown._\n")
     return "".join(out) + "\n"
@@ -378,19 +388,31 @@ def render_train(train: dict, examples: int, mark: str = "") -> str:
         out.append("| Phase | Steps | Time | Train loss (first → last) | Verdict |\n|---|---|---|---|---|\n")
         for p in phases:
             verdict = train_status({"verdict": p["verdict"]}) if "verdict" in p else None
-            out.append(f"| {inline(p.get('name', '?'), 40)} | {num(p.get('steps'))} | {duration(p.get('seconds'))} "
-                       f"| {num(p.get('train_loss_first'), 3)} → {num(p.get('train_loss_last'), 3)} "
-                       f"| {' '.join(verdict) if verdict else '–'} |\n")
-        heldout = [(p.get("name", "?"), leaf, _as_dict(v)) for p in phases for leaf, v in _as_dict(p.get("heldout")).items()]
+            out.append(
+                f"| {inline(p.get('name', '?'), 40)} | {num(p.get('steps'))} | {duration(p.get('seconds'))} "
+                f"| {num(p.get('train_loss_first'), 3)} → {num(p.get('train_loss_last'), 3)} "
+                f"| {' '.join(verdict) if verdict else '–'} |\n"
+            )
+        heldout = [
+            (p.get("name", "?"), leaf, _as_dict(v)) for p in phases for leaf, v in _as_dict(p.get("heldout")).items()
+        ]
         if heldout:
             out.append("\n| Held-out leaf | Phase | Loss before | Loss after | Change |\n|---|---|---|---|---|\n")
             for phase, leaf, v in heldout[:40]:
                 before, after = v.get("loss_before"), v.get("loss_after")
                 change = "–"
-                if all(isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) for x in (before, after)) and before:
+                if (
+                    all(
+                        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
+                        for x in (before, after)
+                    )
+                    and before
+                ):
                     change = f"{(after - before) / before:+.1%}"
                 role = f" ({inline(v['role'], 20)})" if v.get("role") else ""
-                out.append(f"| {code(leaf)}{role} | {inline(phase, 40)} | {num(before, 3)} | {num(after, 3)} | {change} |\n")
+                out.append(
+                    f"| {code(leaf)}{role} | {inline(phase, 40)} | {num(before, 3)} | {num(after, 3)} | {change} |\n"
+                )
             if len(heldout) > 40:
                 out.append(f"\n_… and {len(heldout) - 40:,} more held-out rows not shown._\n")
         out.append("\n")
@@ -398,7 +420,11 @@ def render_train(train: dict, examples: int, mark: str = "") -> str:
         out.append(
             f"<details><summary>Before / after: {inline(ex.get('question', ''), PREVIEW_CHARS)}</summary>\n\n"
             f"Leaf {code(ex.get('leaf', '?'))}\n\n**Question**\n\n{code_block(ex.get('question', ''), EXAMPLE_TEXT_CHARS)}\n"
-            + (f"**Reference answer (held out)**\n\n{code_block(ex['reference'], EXAMPLE_TEXT_CHARS)}\n" if ex.get("reference") else "")
+            + (
+                f"**Reference answer (held out)**\n\n{code_block(ex['reference'], EXAMPLE_TEXT_CHARS)}\n"
+                if ex.get("reference")
+                else ""
+            )
             + f"**Before training**\n\n{code_block(ex.get('before', ''), EXAMPLE_TEXT_CHARS)}\n"
             f"**After training**\n\n{code_block(ex.get('after', ''), EXAMPLE_TEXT_CHARS)}\n</details>\n\n"
         )
@@ -430,8 +456,15 @@ def _first_fitting(variants, budget: _Budget, cap_bytes: int) -> tuple[int, str]
     return len(variants), ""
 
 
-def render_comment(inputs, *, samples_per_leaf: int = 3, rejected_per_leaf: int = 2, max_chars: int = GITHUB_COMMENT_LIMIT,
-                   footer: str = "", unverified: bool = False) -> str:
+def render_comment(
+    inputs,
+    *,
+    samples_per_leaf: int = 3,
+    rejected_per_leaf: int = 2,
+    max_chars: int = GITHUB_COMMENT_LIMIT,
+    footer: str = "",
+    unverified: bool = False,
+) -> str:
     """The whole comment, at most `max_chars` (UTF-8 bytes), cutting the least important pieces first.
 
     `unverified`: the inputs come from a run the pull request controlled (a fork's); every verdict says so.
@@ -446,8 +479,12 @@ def render_comment(inputs, *, samples_per_leaf: int = 3, rejected_per_leaf: int 
 
     training = ""
     if train is not None:
-        variants = [render_train(train, 3, mark), render_train(train, 1, mark), render_train({**train, "examples": []}, 0, mark),
-                    render_train({"verdict": train.get("verdict"), "verdict_line": train.get("verdict_line")}, 0, mark)]
+        variants = [
+            render_train(train, 3, mark),
+            render_train(train, 1, mark),
+            render_train({**train, "examples": []}, 0, mark),
+            render_train({"verdict": train.get("verdict"), "verdict_line": train.get("verdict_line")}, 0, mark),
+        ]
         index, training = _first_fitting(variants, budget, max_chars // 5)
         if index:
             cut.append("training details" if index < len(variants) else "the training section")
@@ -483,7 +520,7 @@ def render_comment(inputs, *, samples_per_leaf: int = 3, rejected_per_leaf: int 
     sections = []
     reduced = dropped = 0
     all_rejected = inputs.rejected(leaves, rejected_per_leaf) if rejected_per_leaf > 0 else {}
-    for number, (leaf, stats) in enumerate(leaves.items()):
+    for _number, (leaf, stats) in enumerate(leaves.items()):
         if dropped:
             dropped += 1
             continue
@@ -506,8 +543,11 @@ def render_comment(inputs, *, samples_per_leaf: int = 3, rejected_per_leaf: int 
 
     note = ""
     if cut:
-        note = (f"> ✂️ **Cut to fit GitHub's {GITHUB_COMMENT_LIMIT:,}-character comment limit:** "
-                + "; ".join(cut) + ". Run `labtax comment` locally or open the job summary for the full report.\n\n")
+        note = (
+            f"> ✂️ **Cut to fit GitHub's {GITHUB_COMMENT_LIMIT:,}-character comment limit:** "
+            + "; ".join(cut)
+            + ". Run `labtax comment` locally or open the job summary for the full report.\n\n"
+        )
     body = header + note + table + "".join(sections) + lint_text + training + foot
     if size(body) > max_chars:  # cannot happen with the reserve above; never post an over-long body
         body = header + note + f"_Report too large to show ({size(body):,} bytes)._\n" + foot

@@ -14,11 +14,34 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labtax.documents.chunk import chunk_spans, chunk_text, count_tokens
-from labtax.documents.local import LOCAL_COMMIT, LOCAL_PREFIX, LocalFiles, glob_match, is_local, local_files, local_folder, scan_local
+from labtax.documents.local import (
+    LOCAL_COMMIT,
+    LOCAL_PREFIX,
+    LocalFiles,
+    glob_match,
+    is_local,
+    local_files,
+    local_folder,
+    scan_local,
+)
 
 __all__ = [
-    "LOCAL_COMMIT", "LOCAL_PREFIX", "Chunk", "DocumentSet", "Problem", "LocalFiles", "chunk_spans", "chunk_text", "chunks_for",
-    "count_tokens", "glob_match", "is_local", "local_files", "local_folder", "resolve", "scan_local",
+    "LOCAL_COMMIT",
+    "LOCAL_PREFIX",
+    "Chunk",
+    "DocumentSet",
+    "LocalFiles",
+    "Problem",
+    "chunk_spans",
+    "chunk_text",
+    "chunks_for",
+    "count_tokens",
+    "glob_match",
+    "is_local",
+    "local_files",
+    "local_folder",
+    "resolve",
+    "scan_local",
 ]
 
 MAX_FILES = 500  # matched files per leaf
@@ -68,7 +91,9 @@ def resolve(root: Path, document: dict, *, offline: bool = False) -> DocumentSet
 
     repo, commit = str(document.get("repo", "")), str(document.get("commit", ""))
     raw_patterns = document.get("patterns") or []
-    patterns = [(i, p) for i, p in enumerate(raw_patterns if isinstance(raw_patterns, list) else []) if isinstance(p, str)]
+    patterns = [
+        (i, p) for i, p in enumerate(raw_patterns if isinstance(raw_patterns, list) else []) if isinstance(p, str)
+    ]
     if is_local(document):
         from labtax.taxonomy.files import read_bytes
         from labtax.taxonomy.problems import LoadProblem
@@ -94,24 +119,50 @@ def resolve(root: Path, document: dict, *, offline: bool = False) -> DocumentSet
     for index, pattern in patterns:
         matched = [f for f in tree if glob_match(pattern, f.path)]
         if not matched:
-            out.problems.append(Problem("patterns", f"pattern '{pattern}' matches no file in {safe_repo} at {snap.commit[:12]}", index=index))
+            out.problems.append(
+                Problem(
+                    "patterns", f"pattern '{pattern}' matches no file in {safe_repo} at {snap.commit[:12]}", index=index
+                )
+            )
         for entry in matched:
             if entry.mode == "120000":
-                out.problems.append(Problem("patterns", f"{entry.path} is a symlink in {safe_repo}; documents must be plain files", index=index))
+                out.problems.append(
+                    Problem(
+                        "patterns",
+                        f"{entry.path} is a symlink in {safe_repo}; documents must be plain files",
+                        index=index,
+                    )
+                )
             elif entry.mode == "160000":
-                out.problems.append(Problem("patterns", f"{entry.path} is a submodule in {safe_repo}; documents must be plain files", index=index))
+                out.problems.append(
+                    Problem(
+                        "patterns",
+                        f"{entry.path} is a submodule in {safe_repo}; documents must be plain files",
+                        index=index,
+                    )
+                )
             elif entry.size > MAX_FILE_BYTES:
-                out.problems.append(Problem("patterns", f"{entry.path} is {entry.size} bytes, over the limit of {MAX_FILE_BYTES}", index=index))
+                out.problems.append(
+                    Problem(
+                        "patterns",
+                        f"{entry.path} is {entry.size} bytes, over the limit of {MAX_FILE_BYTES}",
+                        index=index,
+                    )
+                )
             elif entry not in wanted:
                 wanted.append(entry)
     if len(wanted) > MAX_FILES:
-        out.problems.append(Problem("patterns", f"the patterns match {len(wanted)} files; at most {MAX_FILES} are read"))
+        out.problems.append(
+            Problem("patterns", f"the patterns match {len(wanted)} files; at most {MAX_FILES} are read")
+        )
         wanted = wanted[:MAX_FILES]
     total, kept = 0, []
     for entry in wanted:
         total += entry.size
         if total > MAX_TOTAL_BYTES:
-            out.problems.append(Problem("patterns", f"the matched documents pass {MAX_TOTAL_BYTES} bytes in all; the rest are not read"))
+            out.problems.append(
+                Problem("patterns", f"the matched documents pass {MAX_TOTAL_BYTES} bytes in all; the rest are not read")
+            )
             break
         kept.append(entry)
     blobs = snap.read([e.blob for e in kept])
@@ -119,7 +170,9 @@ def resolve(root: Path, document: dict, *, offline: bool = False) -> DocumentSet
     return out
 
 
-def chunks_for(root: Path, document: dict, max_tokens: int = 350, *, offline: bool = False) -> tuple[list[Chunk], str | None]:
+def chunks_for(
+    root: Path, document: dict, max_tokens: int = 350, *, offline: bool = False
+) -> tuple[list[Chunk], str | None]:
     """Chunks of a leaf's documents, and a note saying why there are none (or what was left out)."""
     from labtax.documents.read import READABLE_SUFFIXES, ReadError, read
 
@@ -151,8 +204,16 @@ def _section_chunks(docs: DocumentSet, path: str, section, max_tokens: int) -> l
         byte_start = section.offset + len(section.text[:start].encode("utf-8"))
         byte_end = byte_start + len(text.encode("utf-8"))
         heading = next((title for at, title in reversed(section.headings) if at <= start), None)
-        out.append(Chunk(
-            f"{path}@{docs.commit}#{byte_start}-{byte_end}", path, text, hashlib.sha256(text.encode()).hexdigest()[:16],
-            section.page, heading, docs.repo, docs.commit,
-        ))
+        out.append(
+            Chunk(
+                f"{path}@{docs.commit}#{byte_start}-{byte_end}",
+                path,
+                text,
+                hashlib.sha256(text.encode()).hexdigest()[:16],
+                section.page,
+                heading,
+                docs.repo,
+                docs.commit,
+            )
+        )
     return out

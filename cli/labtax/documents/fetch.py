@@ -75,10 +75,17 @@ class Snapshot:
         """Blob contents by id, through one `git cat-file --batch`."""
         if not blobs:
             return {}
-        proc = subprocess.run(["git", "--git-dir", str(self.git_dir), "cat-file", "--batch"], input="".join(f"{b}\n" for b in blobs).encode(),
-                              capture_output=True, timeout=GIT_TIMEOUT_S, env=_env())
+        proc = subprocess.run(
+            ["git", "--git-dir", str(self.git_dir), "cat-file", "--batch"],
+            input="".join(f"{b}\n" for b in blobs).encode(),
+            capture_output=True,
+            timeout=GIT_TIMEOUT_S,
+            env=_env(),
+        )
         if proc.returncode != 0:
-            raise FetchError(f"cannot read documents from the cache of {redact(self.url)}: {proc.stderr.decode(errors='replace').strip()}")
+            raise FetchError(
+                f"cannot read documents from the cache of {redact(self.url)}: {proc.stderr.decode(errors='replace').strip()}"
+            )
         out, data, at = {}, proc.stdout, 0
         for blob in blobs:
             header_end = data.index(b"\n", at)
@@ -113,14 +120,29 @@ def _git_dir_for(url: str) -> Path:
 
 def _env() -> dict:
     # Never wait for a password on a terminal; keep the user's config (insteadOf, credential helpers, proxies).
-    return {**os.environ, "GIT_TERMINAL_PROMPT": "0", "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"), "LC_ALL": "C"}
+    return {
+        **os.environ,
+        "GIT_TERMINAL_PROMPT": "0",
+        "GIT_SSH_COMMAND": os.environ.get("GIT_SSH_COMMAND", "ssh -o BatchMode=yes"),
+        "LC_ALL": "C",
+    }
 
 
 def _git(git_dir: Path, *args: str, url: str, check: bool = True) -> str:
     try:
-        proc = subprocess.run(["git", "--git-dir", str(git_dir), *args], capture_output=True, text=True, timeout=GIT_TIMEOUT_S, env=_env(), errors="replace")
+        proc = subprocess.run(
+            ["git", "--git-dir", str(git_dir), *args],
+            capture_output=True,
+            text=True,
+            timeout=GIT_TIMEOUT_S,
+            env=_env(),
+            errors="replace",
+        )
     except subprocess.TimeoutExpired:
-        raise FetchError(f"git {args[0]} of {redact(url)} took over {GIT_TIMEOUT_S} s; check the network or use a mirror (url.<base>.insteadOf)", unreachable=True) from None
+        raise FetchError(
+            f"git {args[0]} of {redact(url)} took over {GIT_TIMEOUT_S} s; check the network or use a mirror (url.<base>.insteadOf)",
+            unreachable=True,
+        ) from None
     except FileNotFoundError:
         raise FetchError("git is not installed; install git to fetch knowledge documents") from None
     if check and proc.returncode != 0:
@@ -154,7 +176,7 @@ class _Lock:
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a")  # noqa: SIM115 - held for the with-block
+        self.handle = open(self.path, "a")
         fcntl.flock(self.handle, fcntl.LOCK_EX)
         return self
 
@@ -182,7 +204,11 @@ def snapshot(url: str, commit: str, *, offline: bool = False) -> Snapshot:
             _touch(git_dir)
             return Snapshot(url, found, git_dir, fetched=False)
         if offline:
-            raise FetchError(f"commit {commit} of {redact(url)} is not in the cache and --offline forbids fetching; run once with the network, or point url.<base>.insteadOf at a mirror", "commit", unreachable=True)
+            raise FetchError(
+                f"commit {commit} of {redact(url)} is not in the cache and --offline forbids fetching; run once with the network, or point url.<base>.insteadOf at a mirror",
+                "commit",
+                unreachable=True,
+            )
         sha = _fetch(git_dir, url, commit)
         _touch(git_dir)
         return Snapshot(url, sha, git_dir, fetched=True)
@@ -205,7 +231,10 @@ def _fetch(git_dir: Path, url: str, commit: str) -> str:
         found = _has_commit(git_dir, ref, url)
         if found:
             return found
-    raise FetchError(f"commit '{commit}' is not in {redact(url)} (no such commit, branch or tag); check document.commit: `git ls-remote {redact(url)}` lists what exists", "commit")
+    raise FetchError(
+        f"commit '{commit}' is not in {redact(url)} (no such commit, branch or tag); check document.commit: `git ls-remote {redact(url)}` lists what exists",
+        "commit",
+    )
 
 
 def _touch(git_dir: Path) -> None:

@@ -32,7 +32,11 @@ def glob_match(pattern: str, rel: str) -> bool:
         if not pat:
             return not parts
         if pat[0] == "**":
-            return any(match(pat[1:], parts[i:]) for i in range(len(parts) + 1) if not any(p.startswith(".") for p in parts[:i]))
+            return any(
+                match(pat[1:], parts[i:])
+                for i in range(len(parts) + 1)
+                if not any(p.startswith(".") for p in parts[:i])
+            )
         if not parts or (parts[0].startswith(".") and not pat[0].startswith(".")):
             return False
         return fnmatch.fnmatchcase(parts[0], pat[0]) and match(pat[1:], parts[1:])
@@ -62,7 +66,9 @@ def scan_local(root: Path, document: dict) -> LocalFiles:
     for current, dirs, names in os.walk(folder):  # followlinks=False: folder links are listed, not entered
         seen += len(dirs) + len(names)
         if seen > MAX_WALK_ENTRIES:
-            problems.append(f"more than {MAX_WALK_ENTRIES} files and folders under '{document['repo']}'; stopped looking (narrow the folder)")
+            problems.append(
+                f"more than {MAX_WALK_ENTRIES} files and folders under '{document['repo']}'; stopped looking (narrow the folder)"
+            )
             break
         dirs.sort()
         rel_dir = os.path.relpath(current, folder).replace(os.sep, "/")
@@ -79,7 +85,9 @@ def scan_local(root: Path, document: dict) -> LocalFiles:
             if not real.is_file():
                 problems.append(f"document '{rel}' is not read: it is not a regular file")
             elif path.is_symlink() and not real.is_relative_to(folder):
-                problems.append(f"document '{rel}' is not read: it links outside the documents folder (to {real.relative_to(root)})")
+                problems.append(
+                    f"document '{rel}' is not read: it links outside the documents folder (to {real.relative_to(root)})"
+                )
             else:
                 found.append(path)
     return LocalFiles(sorted(set(found)), problems)

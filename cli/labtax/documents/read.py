@@ -37,7 +37,11 @@ def read(path: str, data: bytes) -> list[Section]:
     if suffix in PDF_SUFFIXES:
         return _read_pdf(data)
     text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
-    headings = tuple((m.start(), m.group(1).strip()) for m in _MD_HEADING.finditer(text)) if suffix in (".md", ".markdown") else ()
+    headings = (
+        tuple((m.start(), m.group(1).strip()) for m in _MD_HEADING.finditer(text))
+        if suffix in (".md", ".markdown")
+        else ()
+    )
     return [Section(text, None, 0, headings)]
 
 

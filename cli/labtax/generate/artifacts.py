@@ -57,13 +57,17 @@ def output_lock(output: Path, started: str):
         output.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
     except OSError as exc:
-        raise LabtaxError(f"cannot use --output {output}: {exc.strerror or exc} ({exc.filename or path}); choose a folder you can write to") from None
+        raise LabtaxError(
+            f"cannot use --output {output}: {exc.strerror or exc} ({exc.filename or path}); choose a folder you can write to"
+        ) from None
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             holder = os.read(fd, 4096).decode("utf-8", "replace").strip() or "a run that is just starting"
-            raise OutputBusy(f"--output {output} is in use by another `labtax generate` ({holder}); wait for it to finish, or pass another --output") from None
+            raise OutputBusy(
+                f"--output {output} is in use by another `labtax generate` ({holder}); wait for it to finish, or pass another --output"
+            ) from None
         os.ftruncate(fd, 0)
         os.write(fd, f"pid {os.getpid()} on {socket.gethostname()}, started {started}\n".encode())
         yield
@@ -111,10 +115,16 @@ def read_leaf(output: Path, folder: Path) -> LeafOutput:
         record = json.loads((folder / LEAF_RECORD).read_text(encoding="utf-8"))
     except (OSError, ValueError):
         record = None
-    if isinstance(record, dict) and isinstance(record.get("summary"), dict) and record.get("samples_sha256") == digest(text):
+    if (
+        isinstance(record, dict)
+        and isinstance(record.get("summary"), dict)
+        and record.get("samples_sha256") == digest(text)
+    ):
         leaf = record.get("leaf")
         path = leaf if isinstance(leaf, str) and leaf.rsplit("/", 1)[0] == rel else path
-        heldout = [h for h in record["heldout"] if isinstance(h, dict)] if isinstance(record.get("heldout"), list) else []
+        heldout = (
+            [h for h in record["heldout"] if isinstance(h, dict)] if isinstance(record.get("heldout"), list) else []
+        )
         kind = record["summary"].get("kind")
         return LeafOutput(path, kind if kind in KINDS else kind_of(path), samples, rejected, record["summary"], heldout)
     kind = kind_of(path)
@@ -148,7 +158,9 @@ def _parse_jsonl(path: Path, text: str | None = None) -> list[dict]:
         except ValueError:
             record = None
         if not isinstance(record, dict):
-            raise LabtaxError(f"{path}:{number} is not a JSON object (a damaged file?); delete the folder {path.parent} and re-run generate on that leaf (its calls are cached)")
+            raise LabtaxError(
+                f"{path}:{number} is not a JSON object (a damaged file?); delete the folder {path.parent} and re-run generate on that leaf (its calls are cached)"
+            )
         records.append(record)
     return records
 
@@ -160,7 +172,9 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
     try:
         leaves = sorted((read_leaf(output, folder) for folder in leaf_folders(output)), key=lambda leaf: leaf.path)
     except (OSError, UnicodeDecodeError) as exc:
-        raise LabtaxError(f"cannot read the earlier output under --output {output}: {exc}; delete the damaged leaf folder or pass another --output") from None
+        raise LabtaxError(
+            f"cannot read the earlier output under --output {output}: {exc}; delete the damaged leaf folder or pass another --output"
+        ) from None
     grouped = {bucket: [] for bucket in buckets}
     for leaf in leaves:
         grouped.setdefault(leaf.kind, []).extend(leaf.samples)
@@ -170,7 +184,15 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
     write_text_atomic(output / "heldout.jsonl", jsonl([h for leaf in leaves for h in leaf.heldout]))
     per_leaf = {leaf.path: leaf.summary for leaf in leaves}
     totals = {key: sum(_count(leaf.get(key)) for leaf in per_leaf.values()) for key in COUNTS}
-    totals["rejected"] = dict(sum((Counter({str(k): _count(v) for k, v in _as_dict(leaf.get("rejected")).items()}) for leaf in per_leaf.values()), Counter()))
+    totals["rejected"] = dict(
+        sum(
+            (
+                Counter({str(k): _count(v) for k, v in _as_dict(leaf.get("rejected")).items()})
+                for leaf in per_leaf.values()
+            ),
+            Counter(),
+        )
+    )
     summary = {"run": run, "leaves": per_leaf, "totals": totals}
     write_json_atomic(output / "summary.json", summary)
     return summary

@@ -19,7 +19,9 @@ CHOICE_COUNTS = ("prompt_tokens", "completion_tokens")
 
 
 def call_key(model: str, messages: list[dict], settings: dict) -> str:
-    payload = json.dumps({"model": model, "messages": messages, "settings": settings}, sort_keys=True, ensure_ascii=False)
+    payload = json.dumps(
+        {"model": model, "messages": messages, "settings": settings}, sort_keys=True, ensure_ascii=False
+    )
     return hashlib.sha256(payload.encode("utf-8")).hexdigest()
 
 
@@ -80,10 +82,16 @@ def valid_choices(data) -> list[dict] | None:
         return None
     out = []
     for choice in choices:
-        if not isinstance(choice, dict) or not isinstance(choice.get("text"), str) or not isinstance(choice.get("finish_reason"), str):
+        if (
+            not isinstance(choice, dict)
+            or not isinstance(choice.get("text"), str)
+            or not isinstance(choice.get("finish_reason"), str)
+        ):
             return None
         tokens = [choice.get(name, 0) for name in CHOICE_COUNTS]
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in tokens):
             return None
-        out.append({"text": choice["text"], "finish_reason": choice["finish_reason"], **dict(zip(CHOICE_COUNTS, tokens))})
+        out.append(
+            {"text": choice["text"], "finish_reason": choice["finish_reason"], **dict(zip(CHOICE_COUNTS, tokens))}
+        )
     return out

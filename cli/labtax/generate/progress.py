@@ -10,7 +10,18 @@ class StageProgress:
         from tqdm import tqdm
 
         disable = (not sys.stderr.isatty()) if enabled is None else not enabled
-        self._bars = {stage: tqdm(desc=f"{stage:>16}", unit="call", position=n, leave=True, file=sys.stderr, disable=disable, dynamic_ncols=True) for n, stage in enumerate(stages)}
+        self._bars = {
+            stage: tqdm(
+                desc=f"{stage:>16}",
+                unit="call",
+                position=n,
+                leave=True,
+                file=sys.stderr,
+                disable=disable,
+                dynamic_ncols=True,
+            )
+            for n, stage in enumerate(stages)
+        }
 
     def advance(self, stage: str) -> None:
         bar = self._bars.get(stage)

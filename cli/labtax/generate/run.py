@@ -13,18 +13,18 @@ import hashlib
 import time
 from collections import Counter
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 from labtax import documents
-from labtax.generate import seeds
 from labtax.changes.git import head_commit
+from labtax.generate import seeds
+from labtax.generate.cache import CallCache
 from labtax.generate.pipelines import pipeline_for
 from labtax.generate.pipelines.dedup import NearDuplicateFilter
 from labtax.generate.pipelines.outcome import Accepted, Reject
 from labtax.generate.pipelines.prompts import load as load_prompts
 from labtax.generate.pipelines.runner import StageRunner
-from labtax.generate.cache import CallCache
 
 SYSTEM_PROMPT = "You are a helpful, accurate assistant."
 BUCKETS = ("knowledge", "foundational", "compositional")
@@ -70,9 +70,13 @@ def leaf_output_dir(output: Path, leaf) -> Path:
 def make_job(leaf, teacher, cache: CallCache, settings: Settings, progress=None) -> LeafJob:
     pipeline = pipeline_for(leaf)
     prompt_items, heldout = seeds.split(leaf)
-    job = LeafJob(leaf, pipeline, StageRunner(teacher, cache, load_prompts(pipeline.PROMPTS), progress), prompt_items, heldout)
+    job = LeafJob(
+        leaf, pipeline, StageRunner(teacher, cache, load_prompts(pipeline.PROMPTS), progress), prompt_items, heldout
+    )
     if leaf.kind == "knowledge":
-        job.chunks, job.documents_note = documents.chunks_for(leaf.root, leaf.data.get("document"), settings.chunk_tokens)
+        job.chunks, job.documents_note = documents.chunks_for(
+            leaf.root, leaf.data.get("document"), settings.chunk_tokens
+        )
     return job
 
 
@@ -86,7 +90,13 @@ async def _run_candidate(job: LeafJob, index: int):
 async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
     started = time.monotonic()
     leaf = job.leaf
-    result = LeafResult(leaf, job.pipeline.__name__.rsplit(".", 1)[-1], job.runner.prompts.tag, stats=job.runner.stats, heldout=job.heldout)
+    result = LeafResult(
+        leaf,
+        job.pipeline.__name__.rsplit(".", 1)[-1],
+        job.runner.prompts.tag,
+        stats=job.runner.stats,
+        heldout=job.heldout,
+    )
     references = [it["question"] for it in seeds.qa_items(leaf)]  # held-out seeds too: no leakage
     dedup = NearDuplicateFilter(references, settings.dedup_threshold)
     budget = settings.num_samples * settings.max_attempts
@@ -102,7 +112,17 @@ async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
                 continue
             near = dedup.match(outcome.question)
             if near:
-                result.rejected.append((index, Reject("dedup", "duplicate", f"ROUGE-L {near[1]:.2f} with: {near[0][:200]}", {"question": outcome.question, "answer": outcome.answer})))
+                result.rejected.append(
+                    (
+                        index,
+                        Reject(
+                            "dedup",
+                            "duplicate",
+                            f"ROUGE-L {near[1]:.2f} with: {near[0][:200]}",
+                            {"question": outcome.question, "answer": outcome.answer},
+                        ),
+                    )
+                )
                 continue
             dedup.add(outcome.question)
             result.accepted.append(outcome)
@@ -146,15 +166,30 @@ def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str |
 
 
 def rejected_record(result: LeafResult, index: int, reject: Reject) -> dict:
-    return {"leaf": result.leaf.path, "stage": reject.stage, "reason": reject.reason, "candidate": reject.candidate, "detail": reject.detail, "sample_index": index}
+    return {
+        "leaf": result.leaf.path,
+        "stage": reject.stage,
+        "reason": reject.reason,
+        "candidate": reject.candidate,
+        "detail": reject.detail,
+        "sample_index": index,
+    }
 
 
 def heldout_record(leaf, item: dict) -> dict:
-    user = f"{item['context']}\n\n{item['question']}" if item.get("context") and leaf.kind != "knowledge" else item["question"]
+    user = (
+        f"{item['context']}\n\n{item['question']}"
+        if item.get("context") and leaf.kind != "knowledge"
+        else item["question"]
+    )
     return {
         "leaf": leaf.path,
         "kind": leaf.kind,
-        "messages": [{"role": "system", "content": SYSTEM_PROMPT}, {"role": "user", "content": user}, {"role": "assistant", "content": item["answer"]}],
+        "messages": [
+            {"role": "system", "content": SYSTEM_PROMPT},
+            {"role": "user", "content": user},
+            {"role": "assistant", "content": item["answer"]},
+        ],
     }
 
 
@@ -177,10 +212,19 @@ def leaf_summary(result: LeafResult, requested: int) -> dict:
 
 
 def now_iso() -> str:
-    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-async def run_generation(leaves: list, teacher, output: Path, settings: Settings, *, progress=None, on_leaf_done=None, skipped: list | None = None) -> dict:
+async def run_generation(
+    leaves: list,
+    teacher,
+    output: Path,
+    settings: Settings,
+    *,
+    progress=None,
+    on_leaf_done=None,
+    skipped: list | None = None,
+) -> dict:
     """Generate for every leaf concurrently (the teacher bounds concurrency); write artifacts; return the summary.
 
     Holds the output folder's lock throughout (a second run on it refuses with artifacts.OutputBusy). The

@@ -20,9 +20,20 @@ def qa_items(leaf) -> list[dict]:
         if leaf.kind == "knowledge":
             for qa in example.get("questions_and_answers") or []:
                 if isinstance(qa, dict):
-                    items.append({"question": str(qa.get("question", "")).strip(), "answer": str(qa.get("answer", "")).strip(), "context": str(example.get("context", "")).strip(), "example": i})
+                    items.append(
+                        {
+                            "question": str(qa.get("question", "")).strip(),
+                            "answer": str(qa.get("answer", "")).strip(),
+                            "context": str(example.get("context", "")).strip(),
+                            "example": i,
+                        }
+                    )
         else:
-            item = {"question": str(example.get("question", "")).strip(), "answer": str(example.get("answer", "")).strip(), "example": i}
+            item = {
+                "question": str(example.get("question", "")).strip(),
+                "answer": str(example.get("answer", "")).strip(),
+                "example": i,
+            }
             if example.get("context"):
                 item["context"] = str(example["context"]).strip()
             items.append(item)

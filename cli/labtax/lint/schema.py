@@ -14,7 +14,6 @@ from pathlib import Path
 from labtax.taxonomy.kinds import KIND_TREE
 
 
-
 def _schema_dir() -> Path:
     """An installed package carries its copy of schema/ as labtax/schemas (see pyproject.toml); a source
     checkout or editable install reads schema/ itself, so there is one source of truth and no symlink."""
@@ -73,11 +72,23 @@ def _validator(kind: str, version: int):
 
 
 def _name(path) -> str:
-    return str(path[-1]) if path and isinstance(path[-1], str) else (f"{path[-2]}[{path[-1]}]" if len(path) > 1 else "item" if path else "the file")
+    return (
+        str(path[-1])
+        if path and isinstance(path[-1], str)
+        else (f"{path[-2]}[{path[-1]}]" if len(path) > 1 else "item" if path else "the file")
+    )
 
 
 def _describe(value) -> str:
-    kinds = {str: "text", int: "a number", float: "a number", bool: "true/false", list: "a list", dict: "a mapping", type(None): "empty"}
+    kinds = {
+        str: "text",
+        int: "a number",
+        float: "a number",
+        bool: "true/false",
+        list: "a list",
+        dict: "a mapping",
+        type(None): "empty",
+    }
     return kinds.get(type(value), type(value).__name__)
 
 
@@ -86,18 +97,38 @@ def _explain(error) -> list[SchemaError]:
     path = tuple(error.absolute_path)
     v, value, name = error.validator, error.validator_value, _name(tuple(error.absolute_path))
     if v == "required":  # jsonschema reports each missing field as its own error, naming it in the message
-        missing = [k for k in value if isinstance(error.instance, dict) and k not in error.instance and repr(k) in error.message]
+        missing = [
+            k
+            for k in value
+            if isinstance(error.instance, dict) and k not in error.instance and repr(k) in error.message
+        ]
         where = f" in {name}" if path else ""
-        return [SchemaError(path, f"missing required field '{k}'{where}", f"add '{k}:' to {'this item' if path else 'the file'}") for k in missing]
+        return [
+            SchemaError(
+                path, f"missing required field '{k}'{where}", f"add '{k}:' to {'this item' if path else 'the file'}"
+            )
+            for k in missing
+        ]
     if v == "unevaluatedProperties":
         allowed = set(error.schema.get("properties", {}))
         extra = [k for k in error.instance if k not in allowed] if isinstance(error.instance, dict) else []
         return [
-            SchemaError(path + (k,), f"unexpected field '{k}'", f"remove it or rename it to one of: {', '.join(sorted(allowed))}", on_key=True)
+            SchemaError(
+                path + (k,),
+                f"unexpected field '{k}'",
+                f"remove it or rename it to one of: {', '.join(sorted(allowed))}",
+                on_key=True,
+            )
             for k in extra
         ]
     if v == "minItems":
-        return [SchemaError(path, f"{name} needs at least {value} items, found {len(error.instance)}", f"add {value - len(error.instance)} more")]
+        return [
+            SchemaError(
+                path,
+                f"{name} needs at least {value} items, found {len(error.instance)}",
+                f"add {value - len(error.instance)} more",
+            )
+        ]
     if v == "uniqueItems":
         seen, dup = [], None
         for i, item in enumerate(error.instance):
@@ -106,12 +137,32 @@ def _explain(error) -> list[SchemaError]:
                 break
             seen.append(item)
         at = path + (dup,) if dup is not None else path
-        return [SchemaError(at, f"{name} has a duplicate item" + (f" (item {dup + 1} repeats item {seen.index(error.instance[dup]) + 1})" if dup is not None else ""), "remove the duplicate or change it")]
+        return [
+            SchemaError(
+                at,
+                f"{name} has a duplicate item"
+                + (f" (item {dup + 1} repeats item {seen.index(error.instance[dup]) + 1})" if dup is not None else ""),
+                "remove the duplicate or change it",
+            )
+        ]
     if v == "minLength":
         return [SchemaError(path, f"{name} must not be empty", f"write a value for {name}")]
     if v == "type":
-        wanted = {"string": "text", "integer": "a whole number", "array": "a list", "object": "a mapping", "number": "a number", "boolean": "true/false"}
-        return [SchemaError(path, f"{name} must be {wanted.get(value, value)}, found {_describe(error.instance)}", "quote text values; use a list or mapping where the schema asks for one")]
+        wanted = {
+            "string": "text",
+            "integer": "a whole number",
+            "array": "a list",
+            "object": "a mapping",
+            "number": "a number",
+            "boolean": "true/false",
+        }
+        return [
+            SchemaError(
+                path,
+                f"{name} must be {wanted.get(value, value)}, found {_describe(error.instance)}",
+                "quote text values; use a list or mapping where the schema asks for one",
+            )
+        ]
     if v == "const":
         return [SchemaError(path, f"{name} must be {value!r}, found {error.instance!r}", f"set {name}: {value}")]
     return [SchemaError(path, error.message[-200:], "see the schema in schema/ for the expected shape")]
@@ -122,9 +173,17 @@ def validate(kind: str, version: int, data: dict) -> list[SchemaError]:
     schema = schema_for(kind, version)
     if schema is None:
         versions = ", ".join(map(str, supported_versions()))
-        return [SchemaError(("version",), f"unsupported {kind} version {version}", f"use one of the supported versions: {versions}")]
+        return [
+            SchemaError(
+                ("version",), f"unsupported {kind} version {version}", f"use one of the supported versions: {versions}"
+            )
+        ]
     if schema.get("deprecated"):
-        return [SchemaError(("version",), schema["description"], "convert the file to version 3 (see README: knowledge leaves)")]
+        return [
+            SchemaError(
+                ("version",), schema["description"], "convert the file to version 3 (see README: knowledge leaves)"
+            )
+        ]
     from labtax.lint.schema_fast import is_valid
 
     if is_valid(schema, data, _schemas_by_id().get):

@@ -12,7 +12,18 @@ from __future__ import annotations
 from urllib.parse import urljoin
 
 ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "deprecated", "examples", "default", "$comment"})
-SUPPORTED = ANNOTATIONS | {"$ref", "type", "const", "required", "properties", "unevaluatedProperties", "items", "minItems", "minLength", "uniqueItems"}
+SUPPORTED = ANNOTATIONS | {
+    "$ref",
+    "type",
+    "const",
+    "required",
+    "properties",
+    "unevaluatedProperties",
+    "items",
+    "minItems",
+    "minLength",
+    "uniqueItems",
+}
 
 
 class _Unsure(Exception):
@@ -36,7 +47,9 @@ def _is_type(instance, name: str) -> bool:
     if name == "string":
         return isinstance(instance, str)
     if name == "integer":
-        return (isinstance(instance, int) and not isinstance(instance, bool)) or (isinstance(instance, float) and instance.is_integer())
+        return (isinstance(instance, int) and not isinstance(instance, bool)) or (
+            isinstance(instance, float) and instance.is_integer()
+        )
     if name == "number":
         return isinstance(instance, (int, float)) and not isinstance(instance, bool)
     if name == "boolean":
@@ -109,6 +122,4 @@ def _valid(schema, instance, resolve, base: str) -> bool:
             return False
         if schema.get("uniqueItems") is True and len({_key(item) for item in instance}) != len(instance):
             return False
-    if isinstance(instance, str) and len(instance) < schema.get("minLength", 0):
-        return False
-    return True
+    return not (isinstance(instance, str) and len(instance) < schema.get("minLength", 0))

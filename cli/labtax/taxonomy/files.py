@@ -23,10 +23,17 @@ def resolve_inside(path: Path, root: Path) -> Path:
         real = os.path.realpath(path, strict=True)
     except OSError as exc:
         if exc.errno == errno.ELOOP:
-            raise LoadProblem("unreadable", "symlink loop: the link points (through other links) back at itself") from None
+            raise LoadProblem(
+                "unreadable", "symlink loop: the link points (through other links) back at itself"
+            ) from None
         if os.path.islink(path) or not os.path.lexists(path):
             target = _link_target(path)
-            raise LoadProblem("unreadable", f"cannot read file: dangling symlink{target}" if os.path.islink(path) else "cannot read file: no such file") from None
+            raise LoadProblem(
+                "unreadable",
+                f"cannot read file: dangling symlink{target}"
+                if os.path.islink(path)
+                else "cannot read file: no such file",
+            ) from None
         raise LoadProblem("unreadable", f"cannot read file: {exc.strerror or exc}") from None
     if os.path.commonpath([real, real_root]) != real_root:
         raise LoadProblem("symlink", f"symlink points outside the repository (to {real})")
@@ -83,8 +90,13 @@ def is_regular_inside(path: Path, root: Path) -> bool:
 
 
 def _kind(mode: int) -> str:
-    for test, name in ((stat.S_ISDIR, "a folder"), (stat.S_ISFIFO, "a FIFO"), (stat.S_ISCHR, "a character device"),
-                       (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket")):
+    for test, name in (
+        (stat.S_ISDIR, "a folder"),
+        (stat.S_ISFIFO, "a FIFO"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+        (stat.S_ISSOCK, "a socket"),
+    ):
         if test(mode):
             return name
     return "not a plain file"

@@ -52,7 +52,11 @@ class Leaf:
             if self.kind == "knowledge":
                 qas = example.get("questions_and_answers")
                 if isinstance(qas, list):
-                    pairs += [(("seed_examples", i, "questions_and_answers", j), qa) for j, qa in enumerate(qas) if isinstance(qa, dict)]
+                    pairs += [
+                        (("seed_examples", i, "questions_and_answers", j), qa)
+                        for j, qa in enumerate(qas)
+                        if isinstance(qa, dict)
+                    ]
             else:
                 pairs.append((("seed_examples", i), example))
         return pairs

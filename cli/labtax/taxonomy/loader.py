@@ -19,7 +19,7 @@ from labtax.taxonomy.kinds import kind_of
 from labtax.taxonomy.leaf import Leaf
 from labtax.taxonomy.problems import LoadProblem
 
-__all__ = ["LoadLimits", "LoadProblem", "load_leaf", "parse_text", "read_text", "document_version"]
+__all__ = ["LoadLimits", "LoadProblem", "document_version", "load_leaf", "parse_text", "read_text"]
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 
@@ -48,7 +48,12 @@ def _position_of_char(text: str, offset: int, *, byte_offset: bool) -> tuple[int
     return prefix.count("\n") + 1, len(prefix) - (prefix.rfind("\n") + 1) + 1
 
 
-_BOMS = ((b"\xff\xfe\x00\x00", "UTF-32 LE"), (b"\x00\x00\xfe\xff", "UTF-32 BE"), (b"\xff\xfe", "UTF-16 LE"), (b"\xfe\xff", "UTF-16 BE"))
+_BOMS = (
+    (b"\xff\xfe\x00\x00", "UTF-32 LE"),
+    (b"\x00\x00\xfe\xff", "UTF-32 BE"),
+    (b"\xff\xfe", "UTF-16 LE"),
+    (b"\xfe\xff", "UTF-16 BE"),
+)
 
 
 def read_text(path: Path, root: Path, limits: LoadLimits) -> str:
@@ -56,7 +61,10 @@ def read_text(path: Path, root: Path, limits: LoadLimits) -> str:
     raw = files.read_bytes(path, root, limits.max_bytes)
     for bom, encoding in _BOMS:  # before the NUL check: UTF-16 text is full of NULs but is not binary
         if raw.startswith(bom):
-            raise LoadProblem("encoding", f"file is {encoding} (byte order mark {bom.hex(' ').upper()}); YAML leaves must be UTF-8: re-save it as UTF-8")
+            raise LoadProblem(
+                "encoding",
+                f"file is {encoding} (byte order mark {bom.hex(' ').upper()}); YAML leaves must be UTF-8: re-save it as UTF-8",
+            )
     if b"\0" in raw[:8192]:
         line, col = _position_of_byte(raw, raw.index(b"\0"))
         raise LoadProblem("binary", "file is binary (contains NUL bytes), not YAML text", line, col)
@@ -91,7 +99,12 @@ class _Builder:
         self.seen.add(id(node))
         if self.nodes > self.limits.max_nodes:
             line, col = via_alias or (node.start_mark.line + 1, node.start_mark.column + 1)
-            raise LoadProblem("alias-expansion", f"document expands to more than {self.limits.max_nodes} nodes (YAML alias bomb?)", line, col)
+            raise LoadProblem(
+                "alias-expansion",
+                f"document expands to more than {self.limits.max_nodes} nodes (YAML alias bomb?)",
+                line,
+                col,
+            )
         self.positions[path] = (node.start_mark.line + 1, node.start_mark.column + 1)
         if isinstance(node, yaml.MappingNode):
             out: dict = {}
@@ -102,7 +115,12 @@ class _Builder:
                     continue
                 key = self.build_key(key_node)
                 if key in out and self.limits.duplicate_keys_fatal:
-                    raise LoadProblem("duplicate-key", f"duplicate key '{key}'", key_node.start_mark.line + 1, key_node.start_mark.column + 1)
+                    raise LoadProblem(
+                        "duplicate-key",
+                        f"duplicate key '{key}'",
+                        key_node.start_mark.line + 1,
+                        key_node.start_mark.column + 1,
+                    )
                 self.key_positions[path + (key,)] = (key_node.start_mark.line + 1, key_node.start_mark.column + 1)
                 out[key] = self.build(value_node, path + (key,), via_alias)
             for value_node in merges:
@@ -117,7 +135,12 @@ class _Builder:
         sources = value_node.value if isinstance(value_node, yaml.SequenceNode) else [value_node]
         for source in sources:
             if not isinstance(source, yaml.MappingNode):
-                raise LoadProblem("syntax", "a merge key (<<) takes a mapping or a list of mappings", source.start_mark.line + 1, source.start_mark.column + 1)
+                raise LoadProblem(
+                    "syntax",
+                    "a merge key (<<) takes a mapping or a list of mappings",
+                    source.start_mark.line + 1,
+                    source.start_mark.column + 1,
+                )
             line, col = value_node.start_mark.line + 1, value_node.start_mark.column + 1
             merged = self.build(source, path + ("<<",), via_alias or (line, col))
             for key, value in merged.items():
@@ -128,7 +151,9 @@ class _Builder:
 
     def build_key(self, node):
         if not isinstance(node, yaml.ScalarNode):
-            raise LoadProblem("syntax", "mapping keys must be plain scalars", node.start_mark.line + 1, node.start_mark.column + 1)
+            raise LoadProblem(
+                "syntax", "mapping keys must be plain scalars", node.start_mark.line + 1, node.start_mark.column + 1
+            )
         return self.loader.construct_object(node)
 
 
@@ -143,15 +168,27 @@ def parse_text(text: str, limits: LoadLimits) -> tuple[object, dict, dict]:
     except yaml.reader.ReaderError as exc:
         line, col = _position_of_char(text, exc.position, byte_offset=_Loader is not yaml.SafeLoader)
         code = exc.character if isinstance(exc.character, int) else ord(exc.character)  # libyaml: int; PyYAML: str
-        raise LoadProblem("syntax", f"YAML error: character U+{code:04X} is not allowed in YAML ({exc.reason})", line, col) from None
+        raise LoadProblem(
+            "syntax", f"YAML error: character U+{code:04X} is not allowed in YAML ({exc.reason})", line, col
+        ) from None
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
         context = f" ({exc.context})" if exc.context else ""
-        if exc.context_mark and exc.problem_mark and exc.context and _OPENED.search(exc.context) and exc.context_mark.line != exc.problem_mark.line:
+        if (
+            exc.context_mark
+            and exc.problem_mark
+            and exc.context
+            and _OPENED.search(exc.context)
+            and exc.context_mark.line != exc.problem_mark.line
+        ):
             # An unclosed quote or bracket breaks far away (often at the end of the file): point where it opens.
             opened = (exc.context_mark.line + 1, exc.context_mark.column + 1)
-            raise LoadProblem("syntax", f"YAML syntax error: {exc.problem}{context} that starts here; it breaks at line {line}, col {col}", *opened) from None
+            raise LoadProblem(
+                "syntax",
+                f"YAML syntax error: {exc.problem}{context} that starts here; it breaks at line {line}, col {col}",
+                *opened,
+            ) from None
         raise LoadProblem("syntax", f"YAML syntax error: {exc.problem}{context}", line, col) from None
     except yaml.YAMLError as exc:
         raise LoadProblem("syntax", f"YAML error: {exc}") from None
@@ -164,7 +201,9 @@ def parse_text(text: str, limits: LoadLimits) -> tuple[object, dict, dict]:
 def document_version(data: dict) -> int:
     """The schema version a file declares, read the way InstructLab reads it (missing -> 1)."""
     value = data.get("version", 1)
-    if isinstance(value, bool):  # `version: true` is no version; kept as True (== 1) it poisoned the per-version schema cache
+    if isinstance(
+        value, bool
+    ):  # `version: true` is no version; kept as True (== 1) it poisoned the per-version schema cache
         return 1
     if isinstance(value, int):
         return value
@@ -182,7 +221,10 @@ def load_leaf(root: Path, relpath: str, limits: LoadLimits | None = None) -> Lea
     if data is None:
         raise LoadProblem("empty", "file is empty")
     if not isinstance(data, dict):
-        raise LoadProblem("not-mapping", f"the top level must be a mapping of keys to values, found {'a list' if isinstance(data, list) else 'a single value'}")
+        raise LoadProblem(
+            "not-mapping",
+            f"the top level must be a mapping of keys to values, found {'a list' if isinstance(data, list) else 'a single value'}",
+        )
     return Leaf(
         path=relpath,
         root=root,

@@ -51,7 +51,9 @@ def relative_path(root: Path, path: Path) -> str:
     try:
         return absolute.relative_to(root).as_posix()
     except ValueError:
-        raise LabtaxError(f"{path} is outside the taxonomy root {root}; run labtax from inside the taxonomy or pass --root") from None
+        raise LabtaxError(
+            f"{path} is outside the taxonomy root {root}; run labtax from inside the taxonomy or pass --root"
+        ) from None
 
 
 def files_for_paths(root: Path, paths: list[str]) -> list[str]:

@@ -115,7 +115,9 @@ class EmbeddedTeacher:
 
     # -- the Teacher protocol -------------------------------------------------------------------------
     async def complete(self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None) -> list[Completion]:
-        return await asyncio.wrap_future(self.submit(messages, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed))
+        return await asyncio.wrap_future(
+            self.submit(messages, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed)
+        )
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
@@ -142,7 +144,9 @@ class EmbeddedTeacher:
         and fails its future with a TeacherError.
         """
         _check_request(messages, n, temperature, max_tokens, stop or [])
-        request = _Request(list(messages), int(n), float(temperature), int(max_tokens), seed, list(stop or []), on_text, cancel)
+        request = _Request(
+            list(messages), int(n), float(temperature), int(max_tokens), seed, list(stop or []), on_text, cancel
+        )
         with self._lock:
             if self._closed:
                 raise TeacherError("the embedded teacher is closed")
@@ -228,7 +232,11 @@ def _check_request(messages, n, temperature, max_tokens, stop) -> None:
     if not isinstance(messages, list) or not messages:
         raise TeacherError("messages must be a non-empty list of {role, content}")
     for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in ROLES
+            or not isinstance(message.get("content"), str)
+        ):
             raise TeacherError(f"bad message {message!r}: need role in {sorted(ROLES)} and string content")
     if not isinstance(n, int) or n < 1:
         raise TeacherError(f"n must be a positive integer, got {n!r}")
@@ -258,9 +266,9 @@ class _Decoder:
 
     @classmethod
     def load(cls, dtype: str, threads: int, **sampling) -> _Decoder:
-        from labtax.teacher.smollm import load_model_and_tokenizer
-
         import torch
+
+        from labtax.teacher.smollm import load_model_and_tokenizer
 
         torch.set_num_threads(threads)
         model, tokenizer = load_model_and_tokenizer(dtype=dtype)
@@ -287,7 +295,9 @@ class _Decoder:
                 continue
             room = self.context - len(prompt)
             if room < 1:
-                results[index] = TeacherError(f"prompt of {len(prompt)} tokens exceeds the model's context of {self.context}")
+                results[index] = TeacherError(
+                    f"prompt of {len(prompt)} tokens exceeds the model's context of {self.context}"
+                )
                 continue
             for choice in range(request.n):
                 seed = random.getrandbits(62) if request.seed is None else (int(request.seed) * 1009 + choice) % 2**62
@@ -303,7 +313,12 @@ class _Decoder:
                     prompt_tokens = len(next(row[2] for row in rows if row[0] == index))
                     results[index] = [
                         # Usage belongs to the call, as in the OpenAI backend: prompt tokens count once.
-                        Completion(text=text, finish_reason=finish, prompt_tokens=prompt_tokens if k == 0 else 0, completion_tokens=count)
+                        Completion(
+                            text=text,
+                            finish_reason=finish,
+                            prompt_tokens=prompt_tokens if k == 0 else 0,
+                            completion_tokens=count,
+                        )
                         for k, (_, _, text, finish, count) in enumerate(choices)
                     ]
         return results
@@ -329,7 +344,14 @@ class _Decoder:
         cache = DynamicCache()
         step_ids = ids
         while live:
-            out = self.model(input_ids=step_ids, attention_mask=mask, position_ids=positions, use_cache=True, logits_to_keep=1, **{self.cache_kwarg: cache})
+            out = self.model(
+                input_ids=step_ids,
+                attention_mask=mask,
+                position_ids=positions,
+                use_cache=True,
+                logits_to_keep=1,
+                **{self.cache_kwarg: cache},
+            )
             chosen = self._sample(out.logits[:, -1, :].float(), temperatures, [generators[r] for r in live], seen)
             keep = []
             for slot, row in enumerate(live):
@@ -361,13 +383,25 @@ class _Decoder:
             if len(keep) < len(live):
                 index = torch.tensor(keep, dtype=torch.long)
                 cache.batch_select_indices(index)
-                mask, positions, temperatures, seen, chosen = mask[index], positions[index], temperatures[index], seen[index], chosen[index]
+                mask, positions, temperatures, seen, chosen = (
+                    mask[index],
+                    positions[index],
+                    temperatures[index],
+                    seen[index],
+                    chosen[index],
+                )
                 live = [live[slot] for slot in keep]
             step_ids = chosen.unsqueeze(-1)
             mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=-1)
             positions = positions[:, -1:] + 1
         return [
-            (row[0], row[1], texts[k].text if texts[k] is not None else self.tokenizer.decode(tokens[k], skip_special_tokens=True), finished.get(k, "length"), len(tokens[k]))
+            (
+                row[0],
+                row[1],
+                texts[k].text if texts[k] is not None else self.tokenizer.decode(tokens[k], skip_special_tokens=True),
+                finished.get(k, "length"),
+                len(tokens[k]),
+            )
             for k, row in enumerate(rows)
         ]
 

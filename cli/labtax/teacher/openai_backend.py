@@ -15,16 +15,25 @@ from labtax.teacher.base import Completion, TeacherError
 class OpenAITeacher:
     name = "openai"
 
-    def __init__(self, base_url: str | None, api_key: str | None, model: str, concurrency: int = 8, timeout: float = 60.0, max_retries: int = 4):
+    def __init__(
+        self,
+        base_url: str | None,
+        api_key: str | None,
+        model: str,
+        concurrency: int = 8,
+        timeout: float = 60.0,
+        max_retries: int = 4,
+    ):
         import openai
-
         from openai.types.chat import ChatCompletion
 
         self._openai = openai
         self._completion_type = ChatCompletion
         self.model = model
         self.base_url = base_url
-        self._client = openai.AsyncOpenAI(base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=max_retries)
+        self._client = openai.AsyncOpenAI(
+            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=max_retries
+        )
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self._garbage_retries = max_retries
 
@@ -36,7 +45,13 @@ class OpenAITeacher:
                     # The client's low-level post: the same retries, backoff, Retry-After, timeouts and response
                     # type as chat.completions.create, without its per-call walk over the parameter TypedDicts
                     # (a no-op for plain string messages, and a third of the client's CPU per call).
-                    body = {"model": self.model, "messages": messages, "n": n, "temperature": temperature, "max_tokens": max_tokens}
+                    body = {
+                        "model": self.model,
+                        "messages": messages,
+                        "n": n,
+                        "temperature": temperature,
+                        "max_tokens": max_tokens,
+                    }
                     if seed is not None:
                         body["seed"] = seed
                     response = await self._client.post("/chat/completions", body=body, cast_to=self._completion_type)
@@ -74,5 +89,12 @@ def _completions(response) -> list[Completion]:
         content = choice.message.content
         if not isinstance(content, str):
             raise ValueError("choice has no text content")
-        out.append(Completion(text=content, finish_reason=choice.finish_reason or "stop", prompt_tokens=prompt_tokens if i == 0 else 0, completion_tokens=completion_tokens if i == 0 else 0))
+        out.append(
+            Completion(
+                text=content,
+                finish_reason=choice.finish_reason or "stop",
+                prompt_tokens=prompt_tokens if i == 0 else 0,
+                completion_tokens=completion_tokens if i == 0 else 0,
+            )
+        )
     return out

@@ -42,7 +42,13 @@ UNSUPPORTED = {  # parameter: why the embedded model cannot honour it
     "logprobs": "labtax serve does not return log probabilities",
     "top_logprobs": "labtax serve does not return log probabilities",
 }
-NEUTRAL = {"response_format": ({"type": "text"},), "tool_choice": ("none",), "logprobs": (False,), "tools": ([],), "functions": ([],)}
+NEUTRAL = {
+    "response_format": ({"type": "text"},),
+    "tool_choice": ("none",),
+    "logprobs": (False,),
+    "tools": ([],),
+    "functions": ([],),
+}
 
 
 class BadRequest(Exception):
@@ -80,8 +86,10 @@ def parse_chat_request(body: dict) -> dict:
     options = body.get("stream_options")
     if options is not None and not stream:
         raise BadRequest("stream_options is only allowed when stream is true", "stream_options")
-    if options is not None and (not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool)):
-        raise BadRequest("stream_options must be an object like {\"include_usage\": true}", "stream_options")
+    if options is not None and (
+        not isinstance(options, dict) or not isinstance(options.get("include_usage", False), bool)
+    ):
+        raise BadRequest('stream_options must be an object like {"include_usage": true}', "stream_options")
     messages = body.get("messages")
     if not isinstance(messages, list) or not messages:
         raise BadRequest("messages must be a non-empty array", "messages")
@@ -107,15 +115,23 @@ def parse_chat_request(body: dict) -> dict:
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise BadRequest("stop must be a string or an array of strings", "stop")
     return {
-        "messages": chat, "n": n, "max_tokens": max_tokens, "temperature": float(temperature), "seed": seed, "stop": stop,
-        "stream": stream, "include_usage": bool((options or {}).get("include_usage")),
+        "messages": chat,
+        "n": n,
+        "max_tokens": max_tokens,
+        "temperature": float(temperature),
+        "seed": seed,
+        "stop": stop,
+        "stream": stream,
+        "include_usage": bool((options or {}).get("include_usage")),
     }
 
 
 def _text_content(content, index: int) -> str:
     if isinstance(content, str):
         return content
-    if isinstance(content, list) and all(isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content):
+    if isinstance(content, list) and all(
+        isinstance(p, dict) and p.get("type") == "text" and isinstance(p.get("text"), str) for p in content
+    ):
         return "".join(p["text"] for p in content)
     raise BadRequest(f"messages[{index}].content must be text", f"messages[{index}].content")
 
@@ -132,7 +148,11 @@ def _integer(body: dict, key: str, default: int, low: int, high: int) -> int:
 def _usage(completions) -> dict:
     prompt_tokens = sum(c.prompt_tokens for c in completions)
     completion_tokens = sum(c.completion_tokens for c in completions)
-    return {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens, "total_tokens": prompt_tokens + completion_tokens}
+    return {
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "total_tokens": prompt_tokens + completion_tokens,
+    }
 
 
 def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestHandler]:
@@ -150,13 +170,21 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
             if path == "/v1/models":
                 self._send(200, {"object": "list", "data": [model]})
             elif path.startswith("/v1/models/"):
-                name = unquote(path[len("/v1/models/"):])
+                name = unquote(path[len("/v1/models/") :])
                 if name == teacher.model:
                     self._send(200, model)
                 else:
-                    self._error(404, f"The model `{name}` does not exist; this server has `{teacher.model}`", "invalid_request_error", "model", "model_not_found")
+                    self._error(
+                        404,
+                        f"The model `{name}` does not exist; this server has `{teacher.model}`",
+                        "invalid_request_error",
+                        "model",
+                        "model_not_found",
+                    )
             else:
-                self._error(404, f"no route GET {self.path}; try /v1/models or POST /v1/chat/completions", "not_found_error")
+                self._error(
+                    404, f"no route GET {self.path}; try /v1/models or POST /v1/chat/completions", "not_found_error"
+                )
 
         def do_POST(self) -> None:
             if urlsplit(self.path).path.rstrip("/") != "/v1/chat/completions":
@@ -196,17 +224,25 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
                     self._teacher_error(exc)
                     return
             choices = [
-                {"index": index, "message": {"role": "assistant", "content": c.text}, "finish_reason": c.finish_reason, "logprobs": None}
+                {
+                    "index": index,
+                    "message": {"role": "assistant", "content": c.text},
+                    "finish_reason": c.finish_reason,
+                    "logprobs": None,
+                }
                 for index, c in enumerate(completions)
             ]
-            self._send(200, {
-                "id": f"chatcmpl-{uuid.uuid4().hex}",
-                "object": "chat.completion",
-                "created": int(time.time()),
-                "model": teacher.model,
-                "choices": choices,
-                "usage": _usage(completions),
-            })
+            self._send(
+                200,
+                {
+                    "id": f"chatcmpl-{uuid.uuid4().hex}",
+                    "object": "chat.completion",
+                    "created": int(time.time()),
+                    "model": teacher.model,
+                    "choices": choices,
+                    "usage": _usage(completions),
+                },
+            )
 
         def _stream(self, request: dict, cancel: threading.Event, include_usage: bool) -> None:
             """SSE as OpenAI sends it; headers wait for the first token, so an early failure is a plain error."""
@@ -215,7 +251,12 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
             if future is None:
                 return
             future.add_done_callback(lambda _: events.put(None))  # after every on_text call: the end marker
-            chunk = {"id": f"chatcmpl-{uuid.uuid4().hex}", "object": "chat.completion.chunk", "created": int(time.time()), "model": teacher.model}
+            chunk = {
+                "id": f"chatcmpl-{uuid.uuid4().hex}",
+                "object": "chat.completion.chunk",
+                "created": int(time.time()),
+                "model": teacher.model,
+            }
             extra = {"usage": None} if include_usage else {}
 
             def send(choices: list, **fields) -> None:
@@ -224,7 +265,16 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
             def begin() -> None:
                 self._start_stream()
                 for i in range(request["n"]):  # one choice per chunk, as OpenAI sends them
-                    send([{"index": i, "delta": {"role": "assistant", "content": ""}, "logprobs": None, "finish_reason": None}])
+                    send(
+                        [
+                            {
+                                "index": i,
+                                "delta": {"role": "assistant", "content": ""},
+                                "logprobs": None,
+                                "finish_reason": None,
+                            }
+                        ]
+                    )
 
             started = False
             while True:
@@ -260,7 +310,9 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
             self._write_chunk(b"data: [DONE]\n\n")
             self._write_chunk(b"")  # the end of the chunked body
 
-        def _submit(self, request: dict, cancel: threading.Event, on_text: Callable | None = None) -> concurrent.futures.Future | None:
+        def _submit(
+            self, request: dict, cancel: threading.Event, on_text: Callable | None = None
+        ) -> concurrent.futures.Future | None:
             try:
                 return teacher.submit(**request, on_text=on_text, cancel=cancel)
             except Exception as exc:
@@ -297,7 +349,9 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
             except (UnicodeDecodeError, json.JSONDecodeError) as exc:
                 raise BadRequest(f"the body is not valid JSON: {exc}") from None
 
-        def _error(self, status: int, message: str, kind: str, param: str | None = None, code: str | None = None) -> None:
+        def _error(
+            self, status: int, message: str, kind: str, param: str | None = None, code: str | None = None
+        ) -> None:
             self._send(status, {"error": {"message": message, "type": kind, "param": param, "code": code}})
 
         def _send(self, status: int, payload: dict) -> None:
@@ -322,7 +376,9 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
                 raise ClientGone from None
 
         def _write_event(self, payload: dict) -> None:
-            self._write_chunk(b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n\n")
+            self._write_chunk(
+                b"data: " + json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8") + b"\n\n"
+            )
 
         def _write_chunk(self, data: bytes) -> None:
             """One HTTP/1.1 chunk, written through at once (wfile is unbuffered); a dead peer is ClientGone."""
@@ -357,10 +413,14 @@ def _stop_on_sigterm(signum, frame) -> None:
     raise KeyboardInterrupt  # the same clean shutdown as Ctrl-C
 
 
-def serve(host: str = "127.0.0.1", port: int = 8000, *, allow_remote: bool = False, batch_size: int | None = None) -> int:
+def serve(
+    host: str = "127.0.0.1", port: int = 8000, *, allow_remote: bool = False, batch_size: int | None = None
+) -> int:
     """Load the model, serve until Ctrl-C or SIGTERM, return the exit status; LabtaxError when it cannot start."""
     if not is_loopback(host) and not allow_remote:
-        raise LabtaxError(f"refusing to serve on {host}: the API has no authentication; use 127.0.0.1, or pass --allow-remote to expose it")
+        raise LabtaxError(
+            f"refusing to serve on {host}: the API has no authentication; use 127.0.0.1, or pass --allow-remote to expose it"
+        )
     from labtax.teacher.embedded import EmbeddedTeacher
 
     teacher = EmbeddedTeacher(**({"batch_size": batch_size} if batch_size else {}))
@@ -373,7 +433,10 @@ def serve(host: str = "127.0.0.1", port: int = 8000, *, allow_remote: bool = Fal
         raise LabtaxError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
     bound_host, bound_port = server.server_address[:2]
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
-    print(f"labtax: serving {teacher.model} ({teacher.dtype}) at http://{shown}:{bound_port}/v1 (Ctrl-C to stop)", flush=True)
+    print(
+        f"labtax: serving {teacher.model} ({teacher.dtype}) at http://{shown}:{bound_port}/v1 (Ctrl-C to stop)",
+        flush=True,
+    )
     signal.signal(signal.SIGTERM, _stop_on_sigterm)
     try:
         server.serve_forever()

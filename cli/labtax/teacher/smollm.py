@@ -86,7 +86,9 @@ def ensure_cache(weights: GGUFWeights | None = None, *, log=None) -> CachedModel
     try:
         root.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
-        raise LabtaxError(f"cannot create the model cache {root}: {exc}; set LABTAX_CACHE_DIR to a writable folder") from None
+        raise LabtaxError(
+            f"cannot create the model cache {root}: {exc}; set LABTAX_CACHE_DIR to a writable folder"
+        ) from None
     started = time.monotonic()
     with _exclusive_lock(root / f".{final.name}.lock"):
         if (final / MARKER).is_file():  # another process built it while we waited
@@ -128,7 +130,9 @@ def _convert(weights: GGUFWeights, target: Path) -> None:
 
     with _quiet_transformers():
         tokenizer = AutoTokenizer.from_pretrained(weights.directory, gguf_file=weights.filename, local_files_only=True)
-        model = AutoModelForCausalLM.from_pretrained(weights.directory, gguf_file=weights.filename, local_files_only=True)
+        model = AutoModelForCausalLM.from_pretrained(
+            weights.directory, gguf_file=weights.filename, local_files_only=True
+        )
         # The tensors are already dequantized to fp32; only the GGUF marker blocks save_pretrained.
         model.hf_quantizer = None
         if hasattr(model.config, "quantization_config"):

@@ -47,7 +47,11 @@ def _check_record(record, where: str, need_answer: bool) -> None:
     if not isinstance(messages, list) or not messages:
         raise LabtaxError(f"{where}: no 'messages' list; is this a file `labtax generate` wrote?")
     for message in messages:
-        if not isinstance(message, dict) or message.get("role") not in ROLES or not isinstance(message.get("content"), str):
+        if (
+            not isinstance(message, dict)
+            or message.get("role") not in ROLES
+            or not isinstance(message.get("content"), str)
+        ):
             raise LabtaxError(f"{where}: each message needs a role (system/user/assistant) and string content")
     if need_answer and not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
         raise LabtaxError(f"{where}: no assistant answer to train or evaluate on")
@@ -76,7 +80,9 @@ def load_data(data: Path) -> TrainData:
         raise LabtaxError(f"no generated data at {data}/: run `labtax generate --output {data}` first")
     missing = [name for name in (*(f"{b}.jsonl" for b in BUCKETS), HELDOUT) if not (data / name).is_file()]
     if missing:
-        raise LabtaxError(f"{data}/ lacks {', '.join(missing)}: run `labtax generate --output {data}` first (it writes them all)")
+        raise LabtaxError(
+            f"{data}/ lacks {', '.join(missing)}: run `labtax generate --output {data}` first (it writes them all)"
+        )
     buckets = {bucket: read_jsonl(data / f"{bucket}.jsonl") for bucket in BUCKETS}
     return TrainData(buckets, read_jsonl(data / HELDOUT))
 
@@ -85,13 +91,17 @@ def parse_phases(text: str) -> list[str]:
     names = [part.strip() for part in text.split(",") if part.strip()]
     unknown = [name for name in names if name not in PHASES]
     if unknown or not names:
-        raise LabtaxError(f"unknown phase(s) {', '.join(unknown) or '(none)'}: use a comma-separated list of {', '.join(PHASES)}")
+        raise LabtaxError(
+            f"unknown phase(s) {', '.join(unknown) or '(none)'}: use a comma-separated list of {', '.join(PHASES)}"
+        )
     if len(set(names)) != len(names):
         raise LabtaxError(f"--phases names a phase twice: {text}")
     return names
 
 
-def plan_phases(data: TrainData, names: list[str], seed: int, replay_fraction: float = REPLAY_FRACTION) -> list[PhasePlan]:
+def plan_phases(
+    data: TrainData, names: list[str], seed: int, replay_fraction: float = REPLAY_FRACTION
+) -> list[PhasePlan]:
     """The phases in the order given; each later phase replays a seeded sample of the earlier ones' data."""
     rng = random.Random(seed)
     plans, earlier = [], []

@@ -42,7 +42,9 @@ def assistant_spans(tokenizer, messages: list[dict]) -> tuple[str, list[tuple[in
         start = len(render(tokenizer, messages[:i], add_generation_prompt=True))
         end = len(render(tokenizer, messages[: i + 1]))
         if not (full.startswith(render(tokenizer, messages[: i + 1])) and start <= end):
-            raise ValueError("the chat template does not render conversations prefix by prefix; cannot locate assistant turns")
+            raise ValueError(
+                "the chat template does not render conversations prefix by prefix; cannot locate assistant turns"
+            )
         spans.append((start, end))
     return full, spans
 
@@ -99,8 +101,8 @@ def collate_left(prompts: list[list[int]], pad_id: int):
     input_ids = torch.full((len(prompts), width), pad_id, dtype=torch.long)
     attention = torch.zeros((len(prompts), width), dtype=torch.long)
     for row, prompt in enumerate(prompts):
-        input_ids[row, width - len(prompt):] = torch.tensor(prompt)
-        attention[row, width - len(prompt):] = 1
+        input_ids[row, width - len(prompt) :] = torch.tensor(prompt)
+        attention[row, width - len(prompt) :] = 1
     return {"input_ids": input_ids, "attention_mask": attention}
 
 
@@ -116,7 +118,7 @@ def batches(items: list[Encoded], batch_size: int, rng):
         window = batch_size * 8
         epoch = []
         for start in range(0, len(order), window):
-            chunk = sorted(order[start:start + window], key=lambda item: len(item.input_ids))
-            epoch += [chunk[i:i + batch_size] for i in range(0, len(chunk), batch_size)]
+            chunk = sorted(order[start : start + window], key=lambda item: len(item.input_ids))
+            epoch += [chunk[i : i + batch_size] for i in range(0, len(chunk), batch_size)]
         rng.shuffle(epoch)
         yield from epoch

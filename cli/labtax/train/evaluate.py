@@ -39,7 +39,7 @@ def token_losses(model, items: list[Encoded], pad_id: int) -> list[tuple[float, 
     out = []
     with torch.no_grad():
         for start in range(0, len(items), EVAL_BATCH):
-            batch = collate(items[start:start + EVAL_BATCH], pad_id)
+            batch = collate(items[start : start + EVAL_BATCH], pad_id)
             nll, rows = answer_nll(model, batch)
             rows_n = batch["input_ids"].shape[0]
             sums = torch.zeros(rows_n).index_add_(0, rows, nll)
@@ -87,7 +87,7 @@ def generate_answers(model, tokenizer, conversations: list[list[dict]], max_new_
             pad_token_id=pad_id,
             eos_token_id=tokenizer.eos_token_id,
         )
-    new = output[:, batch["input_ids"].shape[1]:]
+    new = output[:, batch["input_ids"].shape[1] :]
     return [tokenizer.decode(row, skip_special_tokens=True).strip() for row in new]
 
 

@@ -79,7 +79,9 @@ def add_lora(model, r: int = 16, alpha: int = 32, dropout: float = 0.0):
     """Wrap the model with a fresh LoRA adapter; B starts at zero, so outputs equal the base model's."""
     from peft import LoraConfig, get_peft_model
 
-    config = LoraConfig(r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS, bias="none", task_type="CAUSAL_LM")
+    config = LoraConfig(
+        r=r, lora_alpha=alpha, lora_dropout=dropout, target_modules=LORA_TARGETS, bias="none", task_type="CAUSAL_LM"
+    )
     with warnings.catch_warnings():  # peft calls a transformers property deprecated in v5; not ours to fix
         warnings.simplefilter("ignore", FutureWarning)
         return get_peft_model(model, config)

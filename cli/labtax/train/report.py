@@ -26,13 +26,18 @@ def _pct(before, after) -> str:
 def markdown(report: dict) -> str:
     from labtax.comment.render import code, code_block, inline
 
-    out = [f"### Training smoke test: {inline(report['verdict'], 60)}\n\n", f"**Verdict:** {inline(report['verdict_line'], 600)}\n\n"]
+    out = [
+        f"### Training smoke test: {inline(report['verdict'], 60)}\n\n",
+        f"**Verdict:** {inline(report['verdict_line'], 600)}\n\n",
+    ]
     settings = report.get("settings", {})
     out.append(
         f"LoRA r={settings.get('lora_r')} on {inline(report.get('model', '?'), 80)}, batch {settings.get('batch_size')}, "
         f"lr {settings.get('lr')}, {settings.get('threads')} CPU thread(s), {report.get('seconds', 0):.0f}s in all.\n\n"
     )
-    out.append("| Phase | Samples (+replay) | Steps | Time | Train loss first → last | Probe batch loss before → after | Verdict |\n")
+    out.append(
+        "| Phase | Samples (+replay) | Steps | Time | Train loss first → last | Probe batch loss before → after | Verdict |\n"
+    )
     out.append("|---|---|---|---|---|---|---|\n")
     for p in report["phases"]:
         out.append(
@@ -42,7 +47,9 @@ def markdown(report: dict) -> str:
         )
     rows = [(p["name"], leaf, v) for p in report["phases"] for leaf, v in p["heldout"].items()]
     if rows:
-        out.append("\n| Held-out leaf | Phase | Role | Loss before → after | Perplexity before → after | Change |\n|---|---|---|---|---|---|\n")
+        out.append(
+            "\n| Held-out leaf | Phase | Role | Loss before → after | Perplexity before → after | Change |\n|---|---|---|---|---|---|\n"
+        )
         for phase, leaf, v in rows:
             out.append(
                 f"| {code(leaf)} | {inline(phase, 40)} | {inline(v.get('role', ''), 20)} | {_num(v['loss_before'])} → {_num(v['loss_after'])} "

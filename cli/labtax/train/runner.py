@@ -84,7 +84,9 @@ def _heldout_rows(before: dict, after: dict, own: list[str], replayed: list[str]
 def _interleave(plans) -> list[str]:
     """Leaves alternating between kinds (knowledge, foundational, compositional), so the side-by-side
     answers cover every kind trained, not three leaves of the first one."""
-    queues = [sorted({s["leaf"] for s in plan.samples if s.get("kind") == kind}) for plan in plans for kind in plan.kinds]
+    queues = [
+        sorted({s["leaf"] for s in plan.samples if s.get("kind") == kind}) for plan in plans for kind in plan.kinds
+    ]
     queues.append(sorted({s["leaf"] for plan in plans for s in plan.samples if s.get("kind") not in plan.kinds}))
     order = []
     while any(queues):
@@ -145,28 +147,50 @@ class PhaseRun:
         items, entry["skipped_samples"] = own + replay, skipped + skipped_replay
         if not own:
             entry["verdict"] = verdicts.NO_DATA
-            log(f"phase {plan.name}: every sample is longer than {options.max_length} tokens before its answer, skipped")
+            log(
+                f"phase {plan.name}: every sample is longer than {options.max_length} tokens before its answer, skipped"
+            )
             return current
         # a fixed batch of the phase's own samples, scored before and after: the plainest "did it train"
         probe = self.rng.sample(own, min(options.batch_size, len(own)))
         entry["probe_loss_before"] = _round(mean_loss(self.model, probe, self.pad_id))
         steps = phase_steps(options, len(items))
-        log(f"phase {plan.name}: {len(plan.samples)} sample(s) + {len(plan.replay)} replayed, {steps} step(s) at batch {options.batch_size}")
+        log(
+            f"phase {plan.name}: {len(plan.samples)} sample(s) + {len(plan.replay)} replayed, {steps} step(s) at batch {options.batch_size}"
+        )
         torch.manual_seed(options.seed)
         result = run_steps(
-            self.model, make_optimizer(self.model, options.lr), batches(items, options.batch_size, self.rng), steps, self.pad_id, self.deadline,
-            on_step=lambda step, total, loss: log(f"  step {step}/{total} loss {loss:.3f}") if step == 1 or step % 5 == 0 or step == total else None,
+            self.model,
+            make_optimizer(self.model, options.lr),
+            batches(items, options.batch_size, self.rng),
+            steps,
+            self.pad_id,
+            self.deadline,
+            on_step=lambda step, total, loss: (
+                log(f"  step {step}/{total} loss {loss:.3f}") if step == 1 or step % 5 == 0 or step == total else None
+            ),
         )
-        entry.update(steps=result.steps, seconds=round(result.seconds, 2), stopped_at_budget=result.stopped_at_budget, train_losses=[round(x, 4) for x in result.losses])
+        entry.update(
+            steps=result.steps,
+            seconds=round(result.seconds, 2),
+            stopped_at_budget=result.stopped_at_budget,
+            train_losses=[round(x, 4) for x in result.losses],
+        )
         if result.losses:
             entry["train_loss_first"], entry["train_loss_last"] = _round(result.losses[0]), _round(result.losses[-1])
         # no step taken: the model is unchanged, so its scores are too
         after = leaf_losses(self.model, self.heldout_items, self.pad_id) if result.steps else current
-        entry["probe_loss_after"] = _round(mean_loss(self.model, probe, self.pad_id)) if result.steps else entry["probe_loss_before"]
+        entry["probe_loss_after"] = (
+            _round(mean_loss(self.model, probe, self.pad_id)) if result.steps else entry["probe_loss_before"]
+        )
         entry["heldout"] = _heldout_rows(current, after, plan.own_leaves, entry["replayed_leaves"])
         replayed = [entry["heldout"][leaf] for leaf in entry["replayed_leaves"] if leaf in entry["heldout"]]
         if replayed:
-            entry["forgetting"] = {"leaves": len(replayed), "loss_before": _round(mean([r["loss_before"] for r in replayed])), "loss_after": _round(mean([r["loss_after"] for r in replayed]))}
+            entry["forgetting"] = {
+                "leaves": len(replayed),
+                "loss_before": _round(mean([r["loss_before"] for r in replayed])),
+                "loss_after": _round(mean([r["loss_after"] for r in replayed])),
+            }
         entry["verdict"] = verdicts.phase_verdict(entry)
         log(f"phase {plan.name}: {entry['verdict']} ({result.steps} steps, {result.seconds:.0f}s)")
         return after
@@ -187,10 +211,19 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
         "data": str(options.data),
         "adapter": None,
         "settings": {
-            "phases": options.phases, "steps": options.steps or f"auto ({AUTO_EPOCHS} epochs, at most {AUTO_MAX_STEPS})", "batch_size": options.batch_size, "lr": options.lr,
-            "max_minutes": options.max_minutes, "seed": options.seed, "lora_r": options.lora_r,
-            "lora_alpha": options.lora_alpha, "lora_targets": student.LORA_TARGETS, "max_length": options.max_length,
-            "replay_fraction": train_data.REPLAY_FRACTION, "threads": threads, "cores": student.cpu_threads(),
+            "phases": options.phases,
+            "steps": options.steps or f"auto ({AUTO_EPOCHS} epochs, at most {AUTO_MAX_STEPS})",
+            "batch_size": options.batch_size,
+            "lr": options.lr,
+            "max_minutes": options.max_minutes,
+            "seed": options.seed,
+            "lora_r": options.lora_r,
+            "lora_alpha": options.lora_alpha,
+            "lora_targets": student.LORA_TARGETS,
+            "max_length": options.max_length,
+            "replay_fraction": train_data.REPLAY_FRACTION,
+            "threads": threads,
+            "cores": student.cpu_threads(),
         },
         "heldout_examples": len(data.heldout),
         "phases": entries,
@@ -200,8 +233,14 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
         for entry in entries:
             entry["verdict"] = verdicts.NO_DATA
         report["verdict"] = verdicts.NO_DATA
-        why = "no training samples for the phases " + ", ".join(options.phases) if not any(p.samples for p in plans) else "no held-out seed examples to evaluate on"
-        report["verdict_line"] = f"{verdicts.NO_DATA}: {why} in {options.data}/ (generate for leaves of those kinds first)"
+        why = (
+            "no training samples for the phases " + ", ".join(options.phases)
+            if not any(p.samples for p in plans)
+            else "no held-out seed examples to evaluate on"
+        )
+        report["verdict_line"] = (
+            f"{verdicts.NO_DATA}: {why} in {options.data}/ (generate for leaves of those kinds first)"
+        )
         report["seconds"] = round(time.monotonic() - started, 2)
         reports.write(report, options.output)
         return report
@@ -217,8 +256,12 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
     heldout_items, _ = _encode_all(tokenizer, data.heldout, options.max_length)
     current = leaf_losses(model, heldout_items, pad_id)
     over_budget = deadline is not None and time.monotonic() >= deadline
-    shown = [] if over_budget else pick_examples(data.heldout, _interleave(plans), options.examples)  # answers are the first thing a tight budget drops
-    log(f"base model: held-out answer loss {mean([v['loss'] for v in current.values()]):.3f} over {len(current)} leaf/leaves; answering {len(shown)} question(s)")
+    shown = (
+        [] if over_budget else pick_examples(data.heldout, _interleave(plans), options.examples)
+    )  # answers are the first thing a tight budget drops
+    log(
+        f"base model: held-out answer loss {mean([v['loss'] for v in current.values()]):.3f} over {len(current)} leaf/leaves; answering {len(shown)} question(s)"
+    )
     before_answers = generate_answers(model, tokenizer, [r["messages"] for r in shown], options.max_new_tokens)
 
     run = PhaseRun(model, tokenizer, pad_id, heldout_items, options, deadline, random.Random(options.seed), log)
@@ -226,15 +269,25 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
         current = run.phase(plan, entry, current)
         if entry["stopped_at_budget"]:
             log(f"time budget of {options.max_minutes} min reached: later phases not run")
-            for later in entries[entries.index(entry) + 1:]:
+            for later in entries[entries.index(entry) + 1 :]:
                 later["stopped_at_budget"] = True
                 later["verdict"] = verdicts.STOPPED if later["samples"] else verdicts.NO_DATA
             break
 
     trained = any(entry["steps"] for entry in entries)
-    after_answers = generate_answers(model, tokenizer, [r["messages"] for r in shown], options.max_new_tokens) if trained else before_answers
+    after_answers = (
+        generate_answers(model, tokenizer, [r["messages"] for r in shown], options.max_new_tokens)
+        if trained
+        else before_answers
+    )
     report["examples"] = [
-        {"leaf": r["leaf"], "question": question_of(r), "reference": r["messages"][-1]["content"], "before": b, "after": a}
+        {
+            "leaf": r["leaf"],
+            "question": question_of(r),
+            "reference": r["messages"][-1]["content"],
+            "before": b,
+            "after": a,
+        }
         for r, b, a in zip(shown, before_answers, after_answers)
     ]
     if trained:
@@ -246,4 +299,3 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
     report["seconds"] = round(time.monotonic() - started, 2)
     reports.write(report, options.output)
     return report
-

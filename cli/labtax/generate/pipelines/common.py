@@ -39,7 +39,9 @@ def mismatched(items: list[dict]) -> list[dict]:
     return [{**item, "answer": items[(n + 1) % len(items)]["answer"]} for n, item in enumerate(items)]
 
 
-async def judge(run, stage: str, fields: dict, index: int, shots: list[dict], *, label: str, min_score: int, candidate: dict) -> tuple[int, str]:
+async def judge(
+    run, stage: str, fields: dict, index: int, shots: list[dict], *, label: str, min_score: int, candidate: dict
+) -> tuple[int, str]:
     """Ask a judge stage for a 1-3 score; below `min_score` the candidate is rejected with the score."""
     verdict = await run.call(stage, fields, index, shots)
     score = parse.score(verdict.text, stage)

@@ -15,7 +15,9 @@ JUDGES = (("judge_faithful", "faithful"), ("judge_relevant", "relevant"), ("judg
 def _judge_shots(job, stage: str, index: int) -> list[dict]:
     """Seeds as the good examples; wrong seed answers (faithfulness) or the prompt's negatives as bad ones."""
     seeds = job.prompt_items
-    bad = rotate(mismatched(seeds), index, 2) if stage == "judge_faithful" else list(job.runner.prompts[stage].negatives)
+    bad = (
+        rotate(mismatched(seeds), index, 2) if stage == "judge_faithful" else list(job.runner.prompts[stage].negatives)
+    )
     return judge_examples(rotate(seeds, index + 1, 2), bad)
 
 
@@ -30,5 +32,22 @@ async def candidate(job, index: int) -> Accepted:
     for stage, criterion in JUDGES:
         fields = {"domain": domain, "chunk": chunk.text, "question": question, "answer": answer}
         candidate = {"question": question, "answer": answer, "chunk": chunk.id}
-        scores[criterion], reasons[criterion] = await judge(run, stage, fields, index, _judge_shots(job, stage, index), label=criterion, min_score=MIN_SCORE, candidate=candidate)
-    return Accepted(index, question, answer, question, scores=scores, reasons=reasons, provenance={"chunk": chunk.id, "chunk_hash": chunk.hash, "source": chunk.source})
+        scores[criterion], reasons[criterion] = await judge(
+            run,
+            stage,
+            fields,
+            index,
+            _judge_shots(job, stage, index),
+            label=criterion,
+            min_score=MIN_SCORE,
+            candidate=candidate,
+        )
+    return Accepted(
+        index,
+        question,
+        answer,
+        question,
+        scores=scores,
+        reasons=reasons,
+        provenance={"chunk": chunk.id, "chunk_hash": chunk.hash, "source": chunk.source},
+    )

@@ -7,7 +7,10 @@ import re
 
 from labtax.generate.pipelines.outcome import Reject
 
-_LABEL = re.compile(r"^\s*(?:\d+[.)]\s*|[-*•]\s*|#+\s*)?(?:\*\*)?(?:new\s+)?(?:task|question|q|instruction|prompt)\s*\d*\s*(?:\*\*)?\s*[:.-]\s*", re.I)
+_LABEL = re.compile(
+    r"^\s*(?:\d+[.)]\s*|[-*•]\s*|#+\s*)?(?:\*\*)?(?:new\s+)?(?:task|question|q|instruction|prompt)\s*\d*\s*(?:\*\*)?\s*[:.-]\s*",
+    re.I,
+)
 _NUMBERING = re.compile(r"^\s*(?:\d+[.)]|[-*•])\s+")
 _ANSWER_LABEL = re.compile(r"^\s*(?:\*\*)?(?:answer|a|response)\s*(?:\*\*)?\s*[:.-]\s*", re.I)
 
@@ -51,7 +54,9 @@ def context(text: str, finish_reason: str, stage: str) -> str:
 
 
 def question_answer(text: str, finish_reason: str, stage: str) -> tuple[str, str]:
-    match = re.search(r"(?:question|q)\s*\d*\s*[:.]\s*(.+?)\s*(?:\n|^)\s*(?:answer|a)\s*\d*\s*[:.]\s*(.+)", text, re.I | re.S)
+    match = re.search(
+        r"(?:question|q)\s*\d*\s*[:.]\s*(.+?)\s*(?:\n|^)\s*(?:answer|a)\s*\d*\s*[:.]\s*(.+)", text, re.I | re.S
+    )
     if not match:
         raise Reject(stage, "parse_failure", "reply is not in 'Question: ... Answer: ...' form", text)
     q = match.group(1).strip().splitlines()[0].strip()
@@ -69,7 +74,6 @@ def score(text: str, stage: str, allowed=(1, 2, 3)) -> int:
     if not match or int(match.group()) not in allowed:
         raise Reject(stage, "parse_failure", f"judge reply has no score in {allowed}", text)
     return int(match.group())
-
 
 
 def _drop_repeats(text: str) -> str:

@@ -57,10 +57,21 @@ class PromptSet:
 
 def _stage(name: str, spec: dict) -> Stage:
     negatives = tuple(dict(item) for item in spec.get("negatives", []))
-    return Stage(name, spec["system"], spec["user"], int(spec["max_tokens"]), float(spec["temperature"]), spec.get("example_user"), spec.get("example_assistant"), negatives)
+    return Stage(
+        name,
+        spec["system"],
+        spec["user"],
+        int(spec["max_tokens"]),
+        float(spec["temperature"]),
+        spec.get("example_user"),
+        spec.get("example_assistant"),
+        negatives,
+    )
 
 
 @functools.cache
 def load(name: str) -> PromptSet:
     raw = yaml.safe_load((PROMPT_DIR / f"{name}.yaml").read_text(encoding="utf-8"))
-    return PromptSet(raw["pipeline"], int(raw["version"]), {key: _stage(key, spec) for key, spec in raw["stages"].items()})
+    return PromptSet(
+        raw["pipeline"], int(raw["version"]), {key: _stage(key, spec) for key, spec in raw["stages"].items()}
+    )

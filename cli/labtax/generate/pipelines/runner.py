@@ -5,9 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import asdict, dataclass, field
 
+from labtax.generate.cache import CallCache, call_key
 from labtax.generate.pipelines.outcome import Reject
 from labtax.generate.pipelines.prompts import PromptSet
-from labtax.generate.cache import CallCache, call_key
 from labtax.teacher.base import Completion, TeacherError
 
 # Replies longer than max_tokens x this many characters are rejected as oversized. Generous on purpose:
@@ -35,7 +35,13 @@ class StageRunner:
         """One completion for `stage` of candidate `index`; a failed request or an unusable reply becomes a Reject."""
         spec = self.prompts[stage]
         messages = spec.messages(fields, examples)
-        settings = {"temperature": spec.temperature, "max_tokens": spec.max_tokens, "seed": index, "prompts": self.prompts.tag, "stage": stage}
+        settings = {
+            "temperature": spec.temperature,
+            "max_tokens": spec.max_tokens,
+            "seed": index,
+            "prompts": self.prompts.tag,
+            "stage": stage,
+        }
         key = call_key(self.teacher.model, messages, settings)
         cached = self.cache.get(key)
         if cached is not None:
@@ -43,7 +49,9 @@ class StageRunner:
             completions = [Completion(**choice) for choice in cached]
         else:
             try:
-                completions = await self.teacher.complete(messages, n=1, temperature=spec.temperature, max_tokens=spec.max_tokens, seed=index)
+                completions = await self.teacher.complete(
+                    messages, n=1, temperature=spec.temperature, max_tokens=spec.max_tokens, seed=index
+                )
             except TeacherError as exc:
                 raise Reject(stage, "teacher_error", str(exc)) from None
             self.stats.teacher_calls += 1
@@ -68,11 +76,17 @@ def reply_problem(text: str, max_tokens: int) -> tuple[str, str] | None:
     JSON, but no file can hold it). None for a usable reply."""
     limit = max_tokens * CHARS_PER_TOKEN
     if len(text) > limit:
-        return "oversized", f"the reply has {len(text):,} characters, more than max_tokens {max_tokens} x {CHARS_PER_TOKEN} characters a token allows (the endpoint ignored max_tokens)"
+        return (
+            "oversized",
+            f"the reply has {len(text):,} characters, more than max_tokens {max_tokens} x {CHARS_PER_TOKEN} characters a token allows (the endpoint ignored max_tokens)",
+        )
     try:
         text.encode("utf-8")
     except UnicodeEncodeError as exc:
-        return "invalid_text", f"the reply is not valid Unicode text: {exc.reason} at character {exc.start} ({text[exc.start:exc.end].encode('utf-8', 'backslashreplace').decode()})"
+        return (
+            "invalid_text",
+            f"the reply is not valid Unicode text: {exc.reason} at character {exc.start} ({text[exc.start : exc.end].encode('utf-8', 'backslashreplace').decode()})",
+        )
     return None
 
 

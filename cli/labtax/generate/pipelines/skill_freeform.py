@@ -19,10 +19,36 @@ async def candidate(job, index: int) -> Accepted:
     question = parse.question(reply.text, "question")
     fields = {"task_description": task, "question": question}
     shots = judge_examples(rotate(seeds, index + 1, 2), list(run.prompts["judge_question"].negatives))
-    q_score, q_reason = await judge(run, "judge_question", fields, index, shots, label="question", min_score=MIN_SCORE, candidate={"question": question})
+    q_score, q_reason = await judge(
+        run,
+        "judge_question",
+        fields,
+        index,
+        shots,
+        label="question",
+        min_score=MIN_SCORE,
+        candidate={"question": question},
+    )
     reply = await run.call("answer", fields, index, rotate(seeds, index + 1, 2))
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     shots = judge_examples(rotate(seeds, index + 2, 2), rotate(mismatched(seeds), index, 2))
-    pair_score, pair_reason = await judge(run, "judge_pair", {**fields, "answer": answer}, index, shots, label="pair", min_score=MIN_SCORE, candidate={"question": question, "answer": answer})
+    pair_score, pair_reason = await judge(
+        run,
+        "judge_pair",
+        {**fields, "answer": answer},
+        index,
+        shots,
+        label="pair",
+        min_score=MIN_SCORE,
+        candidate={"question": question, "answer": answer},
+    )
     reasons = {"question": q_reason, "pair": pair_reason}
-    return Accepted(index, question, answer, question, scores={"question": q_score, "pair": pair_score}, reasons=reasons, provenance={"seed_examples": [e["question"] for e in examples]})
+    return Accepted(
+        index,
+        question,
+        answer,
+        question,
+        scores={"question": q_score, "pair": pair_score},
+        reasons=reasons,
+        provenance={"seed_examples": [e["question"] for e in examples]},
+    )

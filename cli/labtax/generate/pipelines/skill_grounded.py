@@ -21,13 +21,42 @@ async def candidate(job, index: int) -> Accepted:
     reply = await run.call("question", fields, index, examples)
     question = parse.question(reply.text, "question")
     fields["question"] = question
-    off_topic = [{"context": seed.get("context", ""), **negative} for seed, negative in zip(rotate(seeds, index, 2), run.prompts["judge_question"].negatives)]
+    off_topic = [
+        {"context": seed.get("context", ""), **negative}
+        for seed, negative in zip(rotate(seeds, index, 2), run.prompts["judge_question"].negatives)
+    ]
     shots = judge_examples(rotate(seeds, index + 1, 2), off_topic)
-    q_score, q_reason = await judge(run, "judge_question", fields, index, shots, label="question", min_score=MIN_SCORE, candidate={"context": context, "question": question})
+    q_score, q_reason = await judge(
+        run,
+        "judge_question",
+        fields,
+        index,
+        shots,
+        label="question",
+        min_score=MIN_SCORE,
+        candidate={"context": context, "question": question},
+    )
     reply = await run.call("answer", fields, index, examples)
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     shots = judge_examples(rotate(seeds, index + 1, 2), rotate(mismatched(seeds), index, 2))
-    pair_score, pair_reason = await judge(run, "judge_pair", {**fields, "answer": answer}, index, shots, label="pair", min_score=MIN_SCORE, candidate={"context": context, "question": question, "answer": answer})
+    pair_score, pair_reason = await judge(
+        run,
+        "judge_pair",
+        {**fields, "answer": answer},
+        index,
+        shots,
+        label="pair",
+        min_score=MIN_SCORE,
+        candidate={"context": context, "question": question, "answer": answer},
+    )
     reasons = {"question": q_reason, "pair": pair_reason}
     user = f"{context}\n\n{question}"
-    return Accepted(index, question, answer, user, scores={"question": q_score, "pair": pair_score}, reasons=reasons, provenance={"seed_examples": [e["question"] for e in examples], "context": context})
+    return Accepted(
+        index,
+        question,
+        answer,
+        user,
+        scores={"question": q_score, "pair": pair_score},
+        reasons=reasons,
+        provenance={"seed_examples": [e["question"] for e in examples], "context": context},
+    )

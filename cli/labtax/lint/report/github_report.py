@@ -1,6 +1,5 @@
 """GitHub Actions workflow commands, so findings show as annotations on the pull request's diff."""
 
-
 from labtax.lint.report import printable
 
 
@@ -16,7 +15,9 @@ def render(result, *, color: bool = False) -> str:
     lines = []
     for f in result.findings:
         command = "error" if f.level == "error" else "warning"
-        props = f"file={_escape_property(printable(f.path))},line={f.line},col={f.col},title={_escape_property(f.rule_id)}"
+        props = (
+            f"file={_escape_property(printable(f.path))},line={f.line},col={f.col},title={_escape_property(f.rule_id)}"
+        )
         message = f"{printable(f.message)}\nfix: {f.hint}" if f.hint else printable(f.message)
         lines.append(f"::{command} {props}::{_escape_data(message)}")
     lines.append(f"{result.errors} error(s), {result.warnings} warning(s) in {result.files} file(s)")

@@ -10,6 +10,8 @@ def render(result, *, color: bool = False) -> str:
         "files": result.files,
         "errors": result.errors,
         "warnings": result.warnings,
-        "findings": [{**f.as_dict(), "path": printable(f.path), "message": printable(f.message)} for f in result.findings],
+        "findings": [
+            {**f.as_dict(), "path": printable(f.path), "message": printable(f.message)} for f in result.findings
+        ],
     }
     return json.dumps(payload, indent=2) + "\n"

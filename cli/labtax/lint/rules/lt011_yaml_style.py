@@ -95,5 +95,9 @@ def check(leaf, ctx):
                 continue
         if problem.level == "warning" and options["min-level"] == "error":
             continue
-        level = "error" if problem.level == "error" and ctx.level == "error" and options["errors"] == "yamllint" else "warning"
+        level = (
+            "error"
+            if problem.level == "error" and ctx.level == "error" and options["errors"] == "yamllint"
+            else "warning"
+        )
         yield ctx.finding(leaf.path, problem.line, problem.column, f"{problem.desc} [{problem.rule}]", level=level)

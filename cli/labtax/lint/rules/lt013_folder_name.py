@@ -19,5 +19,7 @@ def check_path(relpath, ctx, explicit=False):
     for folder in folders_below_tree(relpath):
         if not pattern.fullmatch(folder):
             suggestion = re.sub(r"[^a-z0-9]+", "_", folder.lower()).strip("_")
-            yield ctx.finding(relpath, 1, 1, f"folder '{folder}' is not lowercase snake_case", f"rename it to '{suggestion}'")
+            yield ctx.finding(
+                relpath, 1, 1, f"folder '{folder}' is not lowercase snake_case", f"rename it to '{suggestion}'"
+            )
             return

@@ -20,14 +20,29 @@ def check(leaf, ctx):
         for i, example in enumerate(leaf.seed_examples()):
             n = _words(example.get("context"))
             if n > limits["context-words"]:
-                yield ctx.finding(leaf.path, *leaf.pos(("seed_examples", i, "context")), f"context has {n} words; the limit is {limits['context-words']}")
-    for node_path, qa in leaf.qa_pairs() if leaf.kind == "knowledge" else ():  # InstructLab's 250 is for knowledge Q&A only
+                yield ctx.finding(
+                    leaf.path,
+                    *leaf.pos(("seed_examples", i, "context")),
+                    f"context has {n} words; the limit is {limits['context-words']}",
+                )
+    for node_path, qa in (
+        leaf.qa_pairs() if leaf.kind == "knowledge" else ()
+    ):  # InstructLab's 250 is for knowledge Q&A only
         for field in ("question", "answer"):
             n = _words(qa.get(field))
             if n > limits["qa-words"]:
-                yield ctx.finding(leaf.path, *leaf.pos(node_path + (field,)), f"{field} has {n} words; the limit is {limits['qa-words']}")
+                yield ctx.finding(
+                    leaf.path,
+                    *leaf.pos(node_path + (field,)),
+                    f"{field} has {n} words; the limit is {limits['qa-words']}",
+                )
     if leaf.kind != "knowledge":
         total = sum(_words(e.get(f)) for e in leaf.seed_examples() for f in ("context", "question", "answer"))
         if total > limits["skill-total-words"]:
             # Not one of InstructLab's limits: advice (long seeds crowd the teacher's prompt), not an error.
-            yield ctx.finding(leaf.path, *leaf.pos(("seed_examples",)), f"seed examples have {total} words in all; the advised limit is {limits['skill-total-words']}", level="warning")
+            yield ctx.finding(
+                leaf.path,
+                *leaf.pos(("seed_examples",)),
+                f"seed examples have {total} words in all; the advised limit is {limits['skill-total-words']}",
+                level="warning",
+            )

@@ -22,6 +22,15 @@ def check(leaf, ctx):
     commit = document["commit"]
     if documents.is_local(document):
         if commit != documents.LOCAL_COMMIT:
-            yield ctx.finding(leaf.path, *leaf.pos(("document", "commit")), f"documents in this repository use commit '{documents.LOCAL_COMMIT}', found '{commit}'", f"set commit: {documents.LOCAL_COMMIT}")
+            yield ctx.finding(
+                leaf.path,
+                *leaf.pos(("document", "commit")),
+                f"documents in this repository use commit '{documents.LOCAL_COMMIT}', found '{commit}'",
+                f"set commit: {documents.LOCAL_COMMIT}",
+            )
     elif not FULL_SHA.fullmatch(commit):
-        yield ctx.finding(leaf.path, *leaf.pos(("document", "commit")), f"commit '{commit}' is not a full 40-character lowercase hex SHA")
+        yield ctx.finding(
+            leaf.path,
+            *leaf.pos(("document", "commit")),
+            f"commit '{commit}' is not a full 40-character lowercase hex SHA",
+        )

@@ -18,12 +18,25 @@ def check(leaf, ctx):
         return
     folder = documents.local_folder(leaf.root, document)
     if not folder.is_relative_to(leaf.root.resolve()):
-        yield ctx.finding(leaf.path, *leaf.pos(("document", "repo")), f"documents folder '{document['repo']}' is outside the repository")
+        yield ctx.finding(
+            leaf.path,
+            *leaf.pos(("document", "repo")),
+            f"documents folder '{document['repo']}' is outside the repository",
+        )
     elif not folder.is_dir():
-        yield ctx.finding(leaf.path, *leaf.pos(("document", "repo")), f"documents folder '{document['repo']}' does not exist")
+        yield ctx.finding(
+            leaf.path, *leaf.pos(("document", "repo")), f"documents folder '{document['repo']}' does not exist"
+        )
     else:
         scan = documents.scan_local(leaf.root, document)
         for problem in scan.problems:
-            yield ctx.finding(leaf.path, *leaf.pos(("document", "patterns")), problem, hint="documents must be plain files inside the documents folder; replace links with the files themselves")
+            yield ctx.finding(
+                leaf.path,
+                *leaf.pos(("document", "patterns")),
+                problem,
+                hint="documents must be plain files inside the documents folder; replace links with the files themselves",
+            )
         if not scan.files:
-            yield ctx.finding(leaf.path, *leaf.pos(("document", "patterns")), f"no file in '{document['repo']}' matches the patterns")
+            yield ctx.finding(
+                leaf.path, *leaf.pos(("document", "patterns")), f"no file in '{document['repo']}' matches the patterns"
+            )

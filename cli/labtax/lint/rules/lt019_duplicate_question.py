@@ -19,10 +19,14 @@ def check(leaf, ctx):
         if not question:
             continue
         # Grounded skills ask one question of different contexts on purpose; knowledge contexts hold the Q&A.
-        context = qa.get("context") if leaf.kind != "knowledge" else leaf.data["seed_examples"][node_path[1]].get("context")
+        context = (
+            qa.get("context") if leaf.kind != "knowledge" else leaf.data["seed_examples"][node_path[1]].get("context")
+        )
         key = (normalize(context), question)
         if key in first_seen:
             line, _ = leaf.pos(first_seen[key] + ("question",))
-            yield ctx.finding(leaf.path, *leaf.pos(node_path + ("question",)), f"question repeats the one at line {line}")
+            yield ctx.finding(
+                leaf.path, *leaf.pos(node_path + ("question",)), f"question repeats the one at line {line}"
+            )
         else:
             first_seen[key] = node_path

@@ -34,7 +34,11 @@ def check(leaf, ctx):
     document = leaf.data.get("document")
     if leaf.kind != "knowledge" or not isinstance(document, dict) or not enabled(ctx.options):
         return
-    if documents.is_local(document) or not isinstance(document.get("repo"), str) or not isinstance(document.get("commit"), str):
+    if (
+        documents.is_local(document)
+        or not isinstance(document.get("repo"), str)
+        or not isinstance(document.get("commit"), str)
+    ):
         return  # in-repo documents: LT017; malformed fields: the schema (LT001)
     docs = documents.resolve(leaf.root, document, offline=bool(ctx.options.get("offline")))
     for problem in docs.problems:
@@ -43,13 +47,22 @@ def check(leaf, ctx):
     readable = 0
     for path, data in docs.files.items():
         if not path.lower().endswith(READABLE_SUFFIXES):
-            yield ctx.finding(leaf.path, *leaf.pos(("document", "patterns")), f"{path} is not a Markdown, text or PDF document; it cannot be read", level="warning")
+            yield ctx.finding(
+                leaf.path,
+                *leaf.pos(("document", "patterns")),
+                f"{path} is not a Markdown, text or PDF document; it cannot be read",
+                level="warning",
+            )
             continue
         try:
             if any(section.text.strip() for section in read(path, data)):
                 readable += 1
             else:
-                yield ctx.finding(leaf.path, *leaf.pos(("document", "patterns")), f"{path} has no text (a scanned PDF needs OCR first)")
+                yield ctx.finding(
+                    leaf.path,
+                    *leaf.pos(("document", "patterns")),
+                    f"{path} has no text (a scanned PDF needs OCR first)",
+                )
         except ReadError as exc:
             yield ctx.finding(leaf.path, *leaf.pos(("document", "patterns")), f"{path}: {exc}")
     if docs.files and not readable and not docs.problems:
