@@ -147,9 +147,7 @@ def make_taxonomy(root: Path, copies: int) -> Path:
             if "task_description: |\n" in text:
                 text = text.replace("task_description: |\n", f"task_description: |\n  Variant {copy}.\n", 1)
             else:
-                text = re.sub(
-                    r"^domain: (\S+)", lambda m: f"domain: {m.group(1)}_variant_{copy}", text, count=1, flags=re.M
-                )
+                text = re.sub(r"^domain: (\S+)", rf"domain: \1_variant_{copy}", text, count=1, flags=re.M)
             (dest / "qna.yaml").write_text(text, encoding="utf-8")
     shutil.copytree(REPO / "documents", root / "documents")
     return root
