@@ -1,7 +1,7 @@
-"""Render the pull-request comment as GitHub Markdown. ALL escaping lives in this module.
+"""Render the pull-request comment as GitHub Markdown.
 
 Everything that comes from a contributor (leaf paths, questions, documents) or from the teacher
-(answers, judge reasons) is untrusted. It reaches the Markdown through exactly two doors:
+(answers, judge reasons) is untrusted. It reaches the Markdown only through labtax.markdown's doors:
 
 - `inline()` for text inside a sentence, a heading, a table cell or a <summary>: one line, length
   capped, HTML and Markdown punctuation turned into entities (so no tag, image, link, emphasis or
@@ -19,23 +19,20 @@ first, with a note that says what was cut.
 
 from __future__ import annotations
 
-import json
 import math
-import re
 
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
+from labtax.markdown import clean, code, code_block, duration, inline, num, size
 
 OK, WARN, FAIL, INFO = "✅", "⚠️", "❌", "ℹ️"
 _RANK = {OK: 0, INFO: 0, WARN: 1, FAIL: 2}
 _TITLE = {OK: "looks good", INFO: "nothing to check", WARN: "needs a look", FAIL: "needs changes"}
 
-ZWSP = "&#8203;"
 SAMPLE_MESSAGE_CHARS = 1500
 REDUCED_MESSAGE_CHARS = 500
 REJECTED_TEXT_CHARS = 800
 EXAMPLE_TEXT_CHARS = 800
 PREVIEW_CHARS = 100
-CELL_CHARS = 200
 MAX_LINT_FINDINGS = 50
 MAX_REASONS = 6
 NOTE_RESERVE = 800
@@ -47,89 +44,6 @@ UNVERIFIED_NOTE = (
     "fork's own workflow files, so the counts, samples and verdicts below are what that run reported: "
     "this repository's labtax escaped them but did not recompute them.\n\n"
 )
-
-# --------------------------------------------------------------------------- escaping
-
-# C0/C1 controls (but tab and newline), Unicode line separators, bidi overrides/isolates, BOM.
-_UNSAFE_CHARS = re.compile("[\x00-\x08\x0b-\x1f\x7f-\x9f\u2028\u2029\u200e\u200f\u202a-\u202e\u2066-\u2069\ufeff]")
-# Every ASCII character that means something to Markdown, GFM tables or HTML.
-_ENTITIES = {ch: f"&#{ord(ch)};" for ch in "\\`*_{}[]()#+!|~$^=\"'"}
-_ENTITIES.update({"&": "&amp;", "<": "&lt;", ">": "&gt;", "@": "@" + ZWSP})
-_TRANSLATE = str.maketrans(_ENTITIES)
-
-
-def clean(value) -> str:
-    """Any JSON value as text: line endings normalised, invisible/control characters made visible."""
-    if value is None:
-        return ""
-    if not isinstance(value, str):
-        value = json.dumps(value, ensure_ascii=False, indent=1) if isinstance(value, (dict, list)) else str(value)
-    value = value.replace("\r\n", "\n").replace("\r", "\n")
-    return _UNSAFE_CHARS.sub("\ufffd", value)
-
-
-def cap(text: str, limit: int) -> tuple[str, int]:
-    """The first `limit` characters of `text` and how many were left out."""
-    if len(text) <= limit:
-        return text, 0
-    return text[:limit], len(text) - limit
-
-
-def inline(value, limit: int = CELL_CHARS) -> str:
-    """Untrusted text, safe anywhere inline: table cell, heading, <summary>, list item."""
-    text = " ".join(clean(value).split())
-    text, cut = cap(text, limit)
-    out = text.translate(_TRANSLATE)
-    out = out.replace("://", ":" + ZWSP + "//")  # no bare-URL autolinks
-    out = re.sub(r"(?i)\b(www)\.", r"\1" + ZWSP + ".", out)
-    out = re.sub(r"&#35;(?=\d)", "&#35;" + ZWSP, out)  # no #123 / org/repo#123 references
-    out = re.sub(r"(?i)(gh-)(?=\d)", r"\1" + ZWSP, out)  # no GH-123 references either
-    return out + ("…" if cut else "")
-
-
-def code_block(value, limit: int) -> str:
-    """Untrusted text as a fenced block nothing inside can close; a note under it if it was cut."""
-    text, cut = cap(clean(value), limit)
-    longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
-    fence = "`" * max(3, longest + 1)
-    block = f"{fence}text\n{text}\n{fence}\n"
-    if cut:
-        block += f"<sub>… {cut:,} more characters not shown</sub>\n"
-    return block
-
-
-def code(value, limit: int = CELL_CHARS) -> str:
-    """A short untrusted name (a leaf path, a rule id) in monospace."""
-    return f"<code>{inline(value, limit)}</code>"
-
-
-def num(value, digits: int = 0) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, bool):
-        return inline(value, 20)
-    if isinstance(value, int):
-        return f"{value:,}"
-    if isinstance(value, float) and math.isfinite(value):
-        return f"{value:,.{digits}f}"
-    return inline(value, 40)
-
-
-def duration(value) -> str:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        return "–" if value is None else inline(value, 40)
-    if value < 60:
-        return f"{value:.1f} s"
-    minutes, seconds = divmod(round(value), 60)
-    if minutes < 60:
-        return f"{minutes} min {seconds:02d} s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours} h {minutes:02d} min"
-
-
-def size(text: str) -> int:
-    """What counts against the limit: UTF-8 bytes, never less than any way GitHub counts characters."""
-    return len(text.encode("utf-8"))
 
 
 def _as_int(value) -> int | None:

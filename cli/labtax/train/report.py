@@ -1,7 +1,7 @@
 """train_report.json and train_report.md: the numbers, the verdict, and a Markdown section for the PR.
 
-Model answers and leaf paths are untrusted text; they reach the Markdown only through the comment
-module's escaping doors (`inline`, `code`, `code_block`), the one place escaping lives.
+Model answers and leaf paths are untrusted text; they reach the Markdown only through labtax.markdown's
+escaping doors (`inline`, `code`, `code_block`), the one place escaping lives.
 """
 
 from __future__ import annotations
@@ -9,6 +9,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from labtax.fileio import write_json_atomic, write_text_atomic
+from labtax.markdown import code, code_block, inline
 
 EXAMPLE_CHARS = 600
 
@@ -24,8 +25,6 @@ def _pct(before, after) -> str:
 
 
 def markdown(report: dict) -> str:
-    from labtax.comment.render import code, code_block, inline
-
     out = [
         f"### Training smoke test: {inline(report['verdict'], 60)}\n\n",
         f"**Verdict:** {inline(report['verdict_line'], 600)}\n\n",
