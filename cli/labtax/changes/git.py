@@ -19,8 +19,12 @@ import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labtax.errors import LabtaxError
+
+if TYPE_CHECKING:
+    from git import Repo
 
 EMPTY = "empty"  # --base empty: compare against nothing, so every file is added
 DEFAULT_BRANCHES = ("origin/main", "origin/master", "main", "master")
@@ -50,7 +54,7 @@ class ChangeSet:
     shallow: bool
     changes: list[FileChange] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
-    repo: object = field(default=None, repr=False, compare=False)
+    repo: Repo | None = field(default=None, repr=False, compare=False)
     untracked: list[str] = field(default_factory=list)  # top-level relative, for listings beyond the diff
 
     def old_blobs(self, paths: list[str]) -> dict[str, bytes]:

@@ -10,10 +10,14 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from labtax.errors import LabtaxError
 from labtax.taxonomy.kinds import LEAF_FILE, TREES
 from labtax.taxonomy.select import YAML_SUFFIXES, Selection, relative_path, tree_files
+
+if TYPE_CHECKING:
+    from labtax.changes.git import ChangeSet
 
 ## Which leaves changed = which files changed (labtax.changes.git: merge-base of the base and HEAD, to the
 # working tree) mapped onto leaves: a qna.yaml under a tree is a leaf; a change to the attribution.txt
@@ -61,11 +65,11 @@ def _in_trees(rel: str) -> bool:
 
 
 def _is_leaf(rel: str | None) -> bool:
-    return bool(rel) and _in_trees(rel) and rel.rsplit("/", 1)[-1] == LEAF_FILE
+    return rel is not None and _in_trees(rel) and rel.rsplit("/", 1)[-1] == LEAF_FILE
 
 
 def _is_attribution(rel: str | None) -> bool:
-    return bool(rel) and _in_trees(rel) and rel.rsplit("/", 1)[-1] == ATTRIBUTION
+    return rel is not None and _in_trees(rel) and rel.rsplit("/", 1)[-1] == ATTRIBUTION
 
 
 def _folder(rel: str) -> str:
@@ -156,13 +160,21 @@ def _describe(root: Path, change: LeafChange, old_text: bytes | None = None) -> 
         change.problems.append(f"cannot read file: {exc.strerror or exc}")
 
 
-def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[LeafChange], list[str], object]:
-    """Leaves changed on this branch (see above) -> (leaf changes sorted by path, other changed YAML files
-    in the trees that still exist (misnamed leaves, for lint), the gitdiff.ChangeSet)."""
+@dataclass
+class _Classified:
+    """Step 1's result: every changed file put in its place."""
+
+    leaves: dict[str, LeafChange] = field(default_factory=dict)  # leaf path -> its change
+    stray: set[str] = field(default_factory=set)  # misnamed YAML files in the trees (lint flags them)
+    attributions: dict[str, str] = field(default_factory=dict)  # leaf path -> why its attribution.txt counts
+    others: dict[str, str] = field(default_factory=dict)  # anything else (maybe a document): path -> status
+
+
+def _file_changes(root: Path, base: str | None, env: dict | None) -> tuple[ChangeSet, str]:
+    """Step 0: the changed files (git), and the taxonomy root's prefix inside the repository."""
     from labtax.changes import git as gitdiff
 
-    root = Path(root).resolve()
-    if not (root.is_dir()):
+    if not root.is_dir():
         raise LabtaxError(f"taxonomy root {root} does not exist; pass --root")
     try:
         repo = gitdiff.open_repo(root)
@@ -171,17 +183,19 @@ def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[
             raise
         repo = None  # every leaf needs no history: the files on disk are the answer
     if repo is None:
-        prefix = ""
         files = [gitdiff.FileChange("added", path) for path in tree_files(root)]
-        changeset = gitdiff.ChangeSet(root, gitdiff.EMPTY, "not a git repository", None, None, None, False, files)
-    else:
-        toplevel = Path(repo.working_tree_dir).resolve()
-        try:
-            prefix = root.relative_to(toplevel).as_posix()
-        except ValueError:
-            raise LabtaxError(f"taxonomy root {root} is outside the git repository at {toplevel}") from None
-        prefix = "" if prefix == "." else prefix + "/"
-        changeset = gitdiff.changed_files(root, base, [prefix] if prefix else [], env=env)
+        return gitdiff.ChangeSet(root, gitdiff.EMPTY, "not a git repository", None, None, None, False, files), ""
+    toplevel = Path(repo.working_tree_dir).resolve()
+    try:
+        prefix = root.relative_to(toplevel).as_posix()
+    except ValueError:
+        raise LabtaxError(f"taxonomy root {root} is outside the git repository at {toplevel}") from None
+    prefix = "" if prefix == "." else prefix + "/"
+    return gitdiff.changed_files(root, base, [prefix] if prefix else [], env=env), prefix
+
+
+def _classify(changeset: ChangeSet, prefix: str) -> _Classified:
+    """Step 1: each changed file as a leaf change, a stray YAML file, an attribution change or other."""
 
     def local(path: str | None) -> str | None:
         return path[len(prefix) :] if path is not None and path.startswith(prefix) else None
@@ -195,74 +209,95 @@ def changed_leaves(root: Path, base: str | None = None, env=None) -> tuple[list[
     def moved_with(new: str, old: str) -> bool:
         return _folder(leaf_renames.get(prefix + _folder(new) + "/" + LEAF_FILE) or "") == prefix + _folder(old)
 
-    leaves: dict[str, LeafChange] = {}
-    stray: set[str] = set()
-    attributions: dict[str, str] = {}  # leaf path -> reason
-    others: dict[str, str] = {}  # possibly a document: path -> status
+    out = _Classified()
     for change in changeset.changes:
         new, old = local(change.path), local(change.old_path)
-        if change.status == "renamed" and old is None:  # moved in from outside the taxonomy root
-            change = gitdiff.FileChange("added", change.path)
-        if change.status == "renamed" and _is_attribution(new) and _is_attribution(old):
-            # Moved along with its leaf and unchanged: the leaf's rename says it all.
-            if change.similarity != 100 or not moved_with(new, old):
-                attributions[_folder(new) + "/" + LEAF_FILE] = f"{ATTRIBUTION} renamed from {old}"
-                attributions[_folder(old) + "/" + LEAF_FILE] = f"{ATTRIBUTION} moved to {new}"
-            continue
-        if change.status == "renamed" and not (_is_leaf(new) and _is_leaf(old)):
-            # A rename that turns a leaf into something else (or back) is a deletion plus an addition.
-            pieces = [("deleted", old), ("added", new)]
-        elif change.status == "renamed":
-            leaves[new] = LeafChange(new, "renamed", "", old_path=old, reasons=[f"renamed from {old}"])
-            continue
-        else:
-            pieces = [(change.status, new)]
-        for status, path in pieces:
-            if path is None:
+        status = "added" if change.status == "renamed" and old is None else change.status  # moved in from outside
+        if status == "renamed" and new is not None and old is not None:
+            if _is_attribution(new) and _is_attribution(old):
+                # Moved along with its leaf and unchanged: the leaf's rename says it all.
+                if change.similarity != 100 or not moved_with(new, old):
+                    out.attributions[_folder(new) + "/" + LEAF_FILE] = f"{ATTRIBUTION} renamed from {old}"
+                    out.attributions[_folder(old) + "/" + LEAF_FILE] = f"{ATTRIBUTION} moved to {new}"
                 continue
-            name = path.rsplit("/", 1)[-1]
-            if _is_leaf(path):
-                leaves[path] = LeafChange(path, status, "", reasons=[f"{LEAF_FILE} {status}"])
-            elif _in_trees(path) and name.lower().endswith(YAML_SUFFIXES):
-                if status != "deleted":
-                    stray.add(path)
-            elif _is_attribution(path):
-                attributions[_folder(path) + "/" + LEAF_FILE] = f"{ATTRIBUTION} {status}"
-            else:
-                others[path] = status
+            if _is_leaf(new) and _is_leaf(old):
+                out.leaves[new] = LeafChange(new, "renamed", "", old_path=old, reasons=[f"renamed from {old}"])
+                continue
+            # A rename that turns a leaf into something else (or back) is a deletion plus an addition.
+            pieces: list[tuple[str, str | None]] = [("deleted", old), ("added", new)]
+        else:
+            pieces = [(status, new)]
+        for piece_status, path in pieces:
+            if path is not None:
+                _place(out, piece_status, path)
+    return out
+
+
+def _place(out: _Classified, status: str, path: str) -> None:
+    if _is_leaf(path):
+        out.leaves[path] = LeafChange(path, status, "", reasons=[f"{LEAF_FILE} {status}"])
+    elif _in_trees(path) and path.rsplit("/", 1)[-1].lower().endswith(YAML_SUFFIXES):
+        if status != "deleted":
+            out.stray.add(path)
+    elif _is_attribution(path):
+        out.attributions[_folder(path) + "/" + LEAF_FILE] = f"{ATTRIBUTION} {status}"
+    else:
+        out.others[path] = status
+
+
+def _map_related(root: Path, changeset: ChangeSet, prefix: str, found: _Classified) -> None:
+    """Step 2: an attribution.txt or in-repo document change marks the leaf it belongs to."""
+    from labtax.changes import git as gitdiff
 
     def mark(path: str, reasons: list[str]) -> None:
-        if path in leaves:
-            if leaves[path].status != "deleted":
-                leaves[path].reasons += reasons
+        if path in found.leaves:
+            if found.leaves[path].status != "deleted":
+                found.leaves[path].reasons += reasons
         elif (root / path).is_file():
-            leaves[path] = LeafChange(path, "modified", "", reasons=list(reasons))
+            found.leaves[path] = LeafChange(path, "modified", "", reasons=list(reasons))
 
-    for path, reason in attributions.items():
-        if leaves.get(path) is None or leaves[path].status != "added":  # a new leaf's attribution is new too
+    for path, reason in found.attributions.items():
+        if path not in found.leaves or found.leaves[path].status != "added":  # a new leaf's attribution is new too
             mark(path, [reason])
-    if others:
-        listed = (
-            gitdiff.tracked_files(changeset.repo, [prefix + "knowledge/"]) if changeset.repo else []
-        ) + changeset.untracked
+    if found.others:
+        listed = (gitdiff.tracked_files(changeset.repo, [prefix + "knowledge/"]) if changeset.repo else []) + list(
+            changeset.untracked
+        )
         knowledge = sorted(
             {p[len(prefix) :] for p in listed if p.startswith(prefix + "knowledge/") and _is_leaf(p[len(prefix) :])}
         )
-        for path, reasons in _document_users(root, others, knowledge).items():
+        for path, reasons in _document_users(root, found.others, knowledge).items():
             mark(path, reasons)
 
+
+def _describe_all(root: Path, changeset: ChangeSet, prefix: str, leaves: dict[str, LeafChange]) -> None:
+    """Step 3: kind, version and problems of every changed leaf (a deleted one from its old contents)."""
     deleted = [c for c in leaves.values() if c.status == "deleted"]
-    old = changeset.old_blobs([prefix + c.path for c in deleted]) if deleted else {}
+    old_blobs = changeset.old_blobs([prefix + c.path for c in deleted]) if deleted else {}
     for change in leaves.values():
-        _describe(root, change, old.get(prefix + change.path))
-    return sorted(leaves.values(), key=lambda c: c.path), sorted(stray), changeset
+        _describe(root, change, old_blobs.get(prefix + change.path))
+
+
+def changed_leaves(
+    root: Path, base: str | None = None, env: dict | None = None
+) -> tuple[list[LeafChange], list[str], ChangeSet]:
+    """Leaves changed on this branch (see above) -> (leaf changes sorted by path, other changed YAML files
+    in the trees that still exist (misnamed leaves, for lint), the ChangeSet)."""
+    root = Path(root).resolve()
+    changeset, prefix = _file_changes(root, base, env)
+    found = _classify(changeset, prefix)
+    _map_related(root, changeset, prefix, found)
+    _describe_all(root, changeset, prefix, found.leaves)
+    return sorted(found.leaves.values(), key=lambda c: c.path), sorted(found.stray), changeset
 
 
 def _under(path: str, scopes: list[str]) -> bool:
     return any(scope in ("", ".") or path == scope or path.startswith(scope.rstrip("/") + "/") for scope in scopes)
 
 
-def changed_selection(root: Path, base: str | None = None, paths: list[str] | tuple = (), env=None) -> Selection:
+def changed_selection(
+    root: Path, base: str | None = None, paths: list[str] | tuple = (), env: dict | None = None
+) -> Selection:
     """The --changed selection: changed leaves (and changed misnamed YAML files, so lint flags them),
     optionally only those under PATHS."""
     root = Path(root).resolve()

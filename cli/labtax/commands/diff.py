@@ -43,8 +43,9 @@ def command(paths, base, fmt, include_deleted, run_lint, profile, root):
     result = None
     if run_lint:
         result = _lint(selection, profile)
-    shown = [c for c in selection.changes if include_deleted or c.status != "deleted"]
-    hidden = len(selection.changes) - len(shown)
+    changes = selection.changes or []
+    shown = [c for c in changes if include_deleted or c.status != "deleted"]
+    hidden = len(changes) - len(shown)
     if fmt == "json":
         sys.stdout.write(_json(selection, shown, hidden, result))
     else:

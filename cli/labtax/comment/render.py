@@ -60,7 +60,7 @@ def _as_list(value) -> list:
 
 def _worst(*statuses) -> str:
     present = [s for s in statuses if s]
-    return max(present, key=_RANK.get) if present else INFO
+    return max(present, key=lambda status: _RANK.get(status, 0)) if present else INFO
 
 
 # --------------------------------------------------------------------------- verdicts
@@ -189,7 +189,7 @@ def render_messages(messages, limit: int) -> str:
     shown = [m for m in _as_list(messages) if isinstance(m, dict) and m.get("role") != "system"]
     for message in shown:
         role = message.get("role")
-        label = {"user": "Question", "assistant": "Answer"}.get(role, inline(role, 20))
+        label = {"user": "Question", "assistant": "Answer"}.get(str(role), inline(role, 20))
         out.append(f"**{label}**\n\n{code_block(message.get('content', ''), limit)}")
     return "\n".join(out) if out else "_(no messages)_\n"
 
@@ -272,7 +272,7 @@ def render_leaf(leaf: str, stats: dict, samples: list, rejected: list, message_c
 
 
 def render_lint(lint: dict, max_findings: int, mark: str = "") -> str:
-    status, text = lint_status(lint)
+    status, text = lint_status(lint) or (INFO, "")
     files = _as_int(lint.get("files"))
     where = f" in {files:,} file{'s' * (files != 1)}" if files is not None else ""
     out = [f"### Lint: {status} {text}{where}{mark}\n\n"]
@@ -293,7 +293,7 @@ def render_lint(lint: dict, max_findings: int, mark: str = "") -> str:
 
 
 def render_train(train: dict, examples: int, mark: str = "") -> str:
-    status, verdict = train_status(train)
+    status, verdict = train_status(train) or (INFO, "")
     out = [f"### Training smoke test: {status} {verdict}{mark}\n\n"]
     if train.get("verdict_line"):
         out.append(f"{inline(train['verdict_line'], 400)}\n\n")
@@ -301,11 +301,11 @@ def render_train(train: dict, examples: int, mark: str = "") -> str:
     if phases:
         out.append("| Phase | Steps | Time | Train loss (first → last) | Verdict |\n|---|---|---|---|---|\n")
         for p in phases:
-            verdict = train_status({"verdict": p["verdict"]}) if "verdict" in p else None
+            phase_verdict = train_status({"verdict": p["verdict"]}) if "verdict" in p else None
             out.append(
                 f"| {inline(p.get('name', '?'), 40)} | {num(p.get('steps'))} | {duration(p.get('seconds'))} "
                 f"| {num(p.get('train_loss_first'), 3)} → {num(p.get('train_loss_last'), 3)} "
-                f"| {' '.join(verdict) if verdict else '–'} |\n"
+                f"| {' '.join(phase_verdict) if phase_verdict else '–'} |\n"
             )
         heldout = [
             (p.get("name", "?"), leaf, _as_dict(v)) for p in phases for leaf, v in _as_dict(p.get("heldout")).items()

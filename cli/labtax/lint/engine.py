@@ -71,9 +71,9 @@ class _Plan:
             try:
                 leaf = load_leaf(selection.root, relpath, self.limits)
             except LoadProblem as problem:
-                ctx = self.load_rules.get(problem.kind)
-                if ctx is not None:
-                    findings.append(ctx.finding(relpath, problem.line, problem.col, problem.message))
+                load_ctx = self.load_rules.get(problem.kind)
+                if load_ctx is not None:
+                    findings.append(load_ctx.finding(relpath, problem.line, problem.col, problem.message))
                 continue
             leaves.append(leaf)
             for ctx in self.by_scope.get("leaf", []):
@@ -106,7 +106,8 @@ def worker_count(jobs: int | None, files: int) -> int:
 _PLAN: _Plan | None = None  # the plan a forked worker inherits from its parent
 
 
-def _check_chunk(files: list[str]):
+def _check_chunk(files: list[str]) -> tuple[list[Finding], list[Leaf]]:
+    assert _PLAN is not None, "set before the workers fork"
     return _PLAN.check_files(files)
 
 

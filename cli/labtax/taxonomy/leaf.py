@@ -47,7 +47,7 @@ class Leaf:
 
     def qa_pairs(self) -> list[tuple[NodePath, dict]]:
         """Every question/answer pair with its node path, for skills and knowledge alike."""
-        pairs = []
+        pairs: list[tuple[NodePath, dict]] = []
         for i, example in enumerate(self.seed_examples()):
             if self.kind == "knowledge":
                 qas = example.get("questions_and_answers")

@@ -395,15 +395,13 @@ class _Decoder:
             mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=-1)
             positions = positions[:, -1:] + 1
         return [
-            (
-                row[0],
-                row[1],
-                texts[k].text if texts[k] is not None else self.tokenizer.decode(tokens[k], skip_special_tokens=True),
-                finished.get(k, "length"),
-                len(tokens[k]),
-            )
+            (row[0], row[1], self._final_text(texts[k], tokens[k]), finished.get(k, "length"), len(tokens[k]))
             for k, row in enumerate(rows)
         ]
+
+    def _final_text(self, streamed: _Text | None, tokens: list[int]) -> str:
+        """The text as streamed (stop strings cut), or decoded whole when nothing was streamed."""
+        return streamed.text if streamed is not None else self.tokenizer.decode(tokens, skip_special_tokens=True)
 
     def _sample(self, logits, temperatures, generators, seen):
         """Next token per row: repetition penalty, then greedy (temperature 0) or top-k/top-p sampling."""

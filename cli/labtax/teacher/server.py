@@ -95,7 +95,7 @@ def parse_chat_request(body: dict) -> dict:
         raise BadRequest("messages must be a non-empty array", "messages")
     chat = []
     for i, message in enumerate(messages):
-        role = ROLE_ALIASES.get(message.get("role")) if isinstance(message, dict) else None
+        role = ROLE_ALIASES.get(str(message.get("role"))) if isinstance(message, dict) else None
         if role is None:
             raise BadRequest(f"messages[{i}].role must be one of {sorted(ROLE_ALIASES)}", f"messages[{i}].role")
         chat.append({"role": role, "content": _text_content(message.get("content"), i)})
@@ -423,7 +423,7 @@ def serve(
         )
     from labtax.teacher.embedded import EmbeddedTeacher
 
-    teacher = EmbeddedTeacher(**({"batch_size": batch_size} if batch_size else {}))
+    teacher = EmbeddedTeacher(batch_size=batch_size) if batch_size else EmbeddedTeacher()
     teacher.load()
     active: set[threading.Event] = set()
     try:
@@ -432,6 +432,7 @@ def serve(
         teacher.close()
         raise LabtaxError(f"cannot listen on {host}:{port}: {exc.strerror or exc}; choose another --port") from None
     bound_host, bound_port = server.server_address[:2]
+    bound_host = bound_host.decode() if isinstance(bound_host, bytes) else str(bound_host)
     shown = f"[{bound_host}]" if ":" in bound_host else bound_host
     print(
         f"labtax: serving {teacher.model} ({teacher.dtype}) at http://{shown}:{bound_port}/v1 (Ctrl-C to stop)",
