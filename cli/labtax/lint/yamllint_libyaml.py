@@ -58,11 +58,18 @@ def token_or_comment_generator(buffer: str):
         loader.dispose()
 
 
+# yamllint releases whose parser internals this module was checked against (pyproject bounds yamllint to
+# them too): any other version takes yamllint's own scanner rather than risk shifted positions.
+VERIFIED_YAMLLINT = ("1.35", "1.36", "1.37", "1.38")
+
+
 def usable(text: str) -> bool:
+    import yamllint
     from yamllint import parser
 
     return (
-        hasattr(yaml, "CBaseLoader")
+        ".".join(str(yamllint.__version__).split(".")[:2]) in VERIFIED_YAMLLINT
+        and hasattr(yaml, "CBaseLoader")
         and callable(getattr(parser, "token_or_comment_generator", None))
         and hasattr(parser, "comments_between_tokens")
         and text.endswith("\n")
