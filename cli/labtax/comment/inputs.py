@@ -31,10 +31,6 @@ class CommentInputs:
         leaves = self.summary.get("leaves")
         return leaves if isinstance(leaves, dict) else {}
 
-    def run(self) -> dict:
-        run = self.summary.get("run")
-        return run if isinstance(run, dict) else {}
-
     def samples(self, leaf: str, limit: int) -> list[dict]:
         folder = leaf_dir(self.generated_dir, leaf)
         if folder is None:

@@ -4,9 +4,6 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-ERROR = "error"
-WARNING = "warning"
-
 
 @dataclass(frozen=True, order=True)
 class Finding:

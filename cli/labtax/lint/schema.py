@@ -34,7 +34,17 @@ class SchemaError:
 
 
 def supported_versions() -> list[int]:
-    return sorted(int(p.name[1:]) for p in SCHEMA_DIR.glob("v*") if p.name[1:].isdigit())
+    return sorted({version for version, _ in _shipped()})
+
+
+@functools.cache
+def _shipped() -> dict[tuple[int, str], dict]:
+    """Every shipped schema, read once: (version, tree) -> contents."""
+    return {
+        (int(path.parent.name[1:]), path.stem): json.loads(path.read_text(encoding="utf-8"))
+        for path in sorted(SCHEMA_DIR.glob("v*/*.json"))
+        if path.parent.name[1:].isdigit()
+    }
 
 
 @functools.cache
@@ -42,26 +52,18 @@ def _registry():
     from referencing import Registry, Resource
     from referencing.jsonschema import DRAFT202012
 
-    resources = []
-    for path in sorted(SCHEMA_DIR.glob("v*/*.json")):
-        contents = json.loads(path.read_text(encoding="utf-8"))
-        resources.append((contents["$id"], Resource.from_contents(contents, default_specification=DRAFT202012)))
+    resources = [(c["$id"], Resource.from_contents(c, default_specification=DRAFT202012)) for c in _shipped().values()]
     return Registry().with_resources(resources)
 
 
-@functools.cache
 def schema_for(kind: str, version: int) -> dict | None:
-    path = SCHEMA_DIR / f"v{version}" / f"{KIND_TREE[kind]}.json"
-    if not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf-8"))
+    return _shipped().get((version, KIND_TREE[kind]))
 
 
 @functools.cache
 def _schemas_by_id() -> dict:
     """Every shipped schema by its $id, so the quick check (schema_fast.py) can follow $ref."""
-    schemas = (json.loads(path.read_text(encoding="utf-8")) for path in sorted(SCHEMA_DIR.glob("v*/*.json")))
-    return {contents["$id"]: contents for contents in schemas}
+    return {contents["$id"]: contents for contents in _shipped().values()}
 
 
 @functools.cache

@@ -12,18 +12,6 @@ from __future__ import annotations
 from urllib.parse import urljoin
 
 ANNOTATIONS = frozenset({"$schema", "$id", "title", "description", "deprecated", "examples", "default", "$comment"})
-SUPPORTED = ANNOTATIONS | {
-    "$ref",
-    "type",
-    "const",
-    "required",
-    "properties",
-    "unevaluatedProperties",
-    "items",
-    "minItems",
-    "minLength",
-    "uniqueItems",
-}
 
 
 class _Unsure(Exception):
@@ -78,48 +66,87 @@ def _key(value):
     raise _Unsure
 
 
+def _ref(schema: dict, instance, resolve, base: str) -> bool:
+    if "unevaluatedProperties" in schema:
+        raise _Unsure  # properties evaluated through the $ref would count too
+    target = resolve(urljoin(base, schema["$ref"]))
+    if target is None:
+        raise _Unsure
+    return _valid(target, instance, resolve, urljoin(base, schema["$ref"]))
+
+
+def _type(schema: dict, instance, resolve, base: str) -> bool:
+    types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
+    return any(_is_type(instance, t) for t in types)
+
+
+def _const(schema: dict, instance, resolve, base: str) -> bool:
+    const = schema["const"]
+    if not isinstance(const, (str, int)) or isinstance(const, bool):
+        raise _Unsure
+    return isinstance(instance, (str, int, float)) and _key(instance) == _key(const)
+
+
+def _required(schema: dict, instance, resolve, base: str) -> bool:
+    return not isinstance(instance, dict) or all(name in instance for name in schema["required"])
+
+
+def _properties(schema: dict, instance, resolve, base: str) -> bool:
+    if not isinstance(instance, dict):
+        return True
+    return all(
+        _valid(sub, instance[name], resolve, base) for name, sub in schema["properties"].items() if name in instance
+    )
+
+
+def _unevaluated_properties(schema: dict, instance, resolve, base: str) -> bool:
+    unevaluated = schema["unevaluatedProperties"]
+    if not isinstance(instance, dict) or unevaluated is True:
+        return True
+    if unevaluated is not False:
+        raise _Unsure
+    return all(name in schema.get("properties", {}) for name in instance)
+
+
+def _items(schema: dict, instance, resolve, base: str) -> bool:
+    return not isinstance(instance, list) or all(_valid(schema["items"], item, resolve, base) for item in instance)
+
+
+def _min_items(schema: dict, instance, resolve, base: str) -> bool:
+    return not isinstance(instance, list) or len(instance) >= schema["minItems"]
+
+
+def _unique_items(schema: dict, instance, resolve, base: str) -> bool:
+    if not isinstance(instance, list) or schema["uniqueItems"] is not True:
+        return True
+    return len({_key(item) for item in instance}) == len(instance)
+
+
+def _min_length(schema: dict, instance, resolve, base: str) -> bool:
+    return not isinstance(instance, str) or len(instance) >= schema["minLength"]
+
+
+# Keyword -> its check: a supported keyword without an implementation cannot exist. $ref goes first (as
+# before: a failed reference decides), the rest in the order jsonschema would report them.
+KEYWORDS = {
+    "$ref": _ref,
+    "type": _type,
+    "const": _const,
+    "required": _required,
+    "properties": _properties,
+    "unevaluatedProperties": _unevaluated_properties,
+    "items": _items,
+    "minItems": _min_items,
+    "uniqueItems": _unique_items,
+    "minLength": _min_length,
+}
+SUPPORTED = ANNOTATIONS | KEYWORDS.keys()
+
+
 def _valid(schema, instance, resolve, base: str) -> bool:
     if schema is True:
         return True
     if not isinstance(schema, dict) or not SUPPORTED.issuperset(schema):
         raise _Unsure
     base = urljoin(base, schema["$id"]) if "$id" in schema else base
-    if "$ref" in schema:
-        if "unevaluatedProperties" in schema:
-            raise _Unsure  # properties evaluated through the $ref would count too
-        target = resolve(urljoin(base, schema["$ref"]))
-        if target is None:
-            raise _Unsure
-        if not _valid(target, instance, resolve, urljoin(base, schema["$ref"])):
-            return False
-    if "type" in schema:
-        types = schema["type"] if isinstance(schema["type"], list) else [schema["type"]]
-        if not any(_is_type(instance, t) for t in types):
-            return False
-    if "const" in schema:
-        const = schema["const"]
-        if not isinstance(const, (str, int)) or isinstance(const, bool):
-            raise _Unsure
-        if not isinstance(instance, (str, int, float)) or _key(instance) != _key(const):
-            return False
-    if isinstance(instance, dict):
-        if any(name not in instance for name in schema.get("required", ())):
-            return False
-        properties = schema.get("properties", {})
-        for name, sub in properties.items():
-            if name in instance and not _valid(sub, instance[name], resolve, base):
-                return False
-        unevaluated = schema.get("unevaluatedProperties", True)
-        if unevaluated is False:
-            if any(name not in properties for name in instance):
-                return False
-        elif unevaluated is not True:
-            raise _Unsure
-    if isinstance(instance, list):
-        if len(instance) < schema.get("minItems", 0):
-            return False
-        if "items" in schema and not all(_valid(schema["items"], item, resolve, base) for item in instance):
-            return False
-        if schema.get("uniqueItems") is True and len({_key(item) for item in instance}) != len(instance):
-            return False
-    return not (isinstance(instance, str) and len(instance) < schema.get("minLength", 0))
+    return all(check(schema, instance, resolve, base) for keyword, check in KEYWORDS.items() if keyword in schema)
