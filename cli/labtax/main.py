@@ -58,9 +58,10 @@ def cli():
     """labtax: taxonomy-as-code for LLM alignment data (the LAB method)."""
 
 
-def main(argv=None):
+def main(argv: list[str] | None = None) -> None:
+    """Run a command; its return value is the exit status (commands return codes, never exit themselves)."""
     try:
-        cli.main(args=argv, prog_name="labtax", standalone_mode=False)
+        status = cli.main(args=argv, prog_name="labtax", standalone_mode=False)
     except LabtaxError as exc:
         click.echo(f"labtax: error: {exc}", err=True)
         sys.exit(exc.exit_code)
@@ -75,4 +76,4 @@ def main(argv=None):
     except KeyboardInterrupt:
         click.echo("labtax: interrupted", err=True)
         sys.exit(130)
-    sys.exit(0)
+    sys.exit(status if isinstance(status, int) else 0)

@@ -50,7 +50,7 @@ def command(paths, base, fmt, include_deleted, run_lint, profile, root):
         sys.stdout.write(_json(selection, shown, hidden, result))
     else:
         sys.stdout.write(_text(selection, shown, hidden, result))
-    sys.exit(1 if result is not None and result.errors else 0)
+    return 1 if result is not None and result.errors else 0
 
 
 def _lint(selection, profile):

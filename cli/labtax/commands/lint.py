@@ -90,4 +90,4 @@ def command(selection, fmt, profile, select, ignore, strict, output, yaml_rules,
 
         write_output(output, render("json", result))
     failed = result.errors or (strict and result.warnings)
-    sys.exit(1 if failed else 0)
+    return 1 if failed else 0

@@ -5,8 +5,6 @@ Options only; the server itself is labtax/teacher/server.py.
 
 from __future__ import annotations
 
-import sys
-
 import click
 
 
@@ -36,4 +34,4 @@ def command(host: str, port: int, allow_remote: bool, batch_size: int | None) ->
     """
     from labtax.teacher.server import serve
 
-    sys.exit(serve(host, port, allow_remote=allow_remote, batch_size=batch_size))
+    return serve(host, port, allow_remote=allow_remote, batch_size=batch_size)

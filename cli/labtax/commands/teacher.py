@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import sys
 from dataclasses import asdict
 
 import click
@@ -33,7 +32,7 @@ def info(base_url, model, fmt):
     else:
         click.echo(render_text(described))
     if described.details.get("problems"):
-        sys.exit(2)
+        return 2
 
 
 def render_text(described) -> str:

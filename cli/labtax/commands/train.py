@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 
 import click
@@ -84,7 +83,7 @@ def command(data_dir, output, phases, steps, batch_size, lr, max_minutes, fail_i
         + (f", {report['adapter']}/" if report["adapter"] else "")
     )
     click.echo(report["verdict_line"])
-    sys.exit(1 if fail_if_no_improvement and report["verdict"] != "learned" else 0)
+    return 1 if fail_if_no_improvement and report["verdict"] != "learned" else 0
 
 
 def _num(value) -> str:
