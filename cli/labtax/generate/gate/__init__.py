@@ -1,0 +1,1 @@
+"""The quality gate: cheap deterministic checks before any judge call (checks.py)."""
