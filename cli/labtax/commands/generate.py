@@ -43,11 +43,16 @@ def print_plan(leaves, settings) -> None:
         pipeline = pipeline_for(leaf)
         calls = len(pipeline.STAGES)
         low, high = settings.num_samples * calls, settings.num_samples * settings.max_attempts * calls
-        total_min, total_max = total_min + low, total_max + high
         extra = ""
         if leaf.kind == "knowledge":
-            chunks, note = documents.chunks_for(leaf.root, leaf.data.get("document"), settings.chunk_tokens)
+            chunks, note = documents.chunks_for(
+                leaf.root, leaf.data.get("document"), settings.chunk_tokens, offline=settings.offline
+            )
             extra = f", {len(chunks)} document chunk(s)" + (f" ({note})" if note else "")
+            if not chunks:  # generation records one no_documents rejection and calls nothing for it
+                low = high = 0
+                extra = f", no documents ({note})"
+        total_min, total_max = total_min + low, total_max + high
         click.echo(
             f"  {leaf.path}: {leaf.kind}, pipeline {pipeline.PROMPTS} ({', '.join(pipeline.STAGES)}), {low}-{high} teacher calls{extra}"
         )
@@ -91,9 +96,14 @@ def print_plan(leaves, settings) -> None:
     default=None,
     help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded teacher).",
 )
+@click.option(
+    "--offline",
+    is_flag=True,
+    help="Knowledge documents only from the cache ($LABTAX_CACHE_DIR), never fetched; a leaf whose documents are not cached gets no samples, with a note saying so.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan (leaves, expected calls) without calling the teacher.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
-def command(selection, num_samples, output, concurrency, max_attempts, model, base_url, dry_run, progress):
+def command(selection, num_samples, output, concurrency, max_attempts, model, base_url, offline, dry_run, progress):
     """Generate synthetic data for leaves: write, judge, filter; bucket by kind.
 
     Re-running is incremental (cached calls are replayed, never repeated) and resumes an interrupted run.
@@ -102,8 +112,10 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
     from labtax.generate.run import Settings, run_generation
 
     config = load_config(selection.root)
+    if offline:  # lint's document check (LT022, on in CI) must not fetch either
+        config.rules.setdefault("LT022", {})["offline"] = True
     leaves, skipped = load_valid_leaves(selection, config)
-    settings = Settings(num_samples=num_samples, max_attempts=max_attempts)
+    settings = Settings(num_samples=num_samples, max_attempts=max_attempts, offline=offline)
     if skipped:
         click.echo(
             f"skipping {len(skipped)} leaf/leaves with lint errors (fix them, then re-run; warnings never skip a leaf): {', '.join(s['leaf'] for s in skipped)}",

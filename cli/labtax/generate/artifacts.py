@@ -6,6 +6,12 @@ rebuilt at the end of every run from every leaf folder present under --output (t
 earlier runs' alike, sorted by leaf path), so generating leaf B after leaf A never drops A from what
 `labtax train` reads. To drop a leaf, delete its folder under --output.
 
+Knowledge samples are written twice: closed-book in knowledge.jsonl (the question alone, as training on
+knowledge asks), and as reading comprehension in knowledge_with_context.jsonl (the same record, the
+document chunk it was generated from placed before the question in the user turn), as LAB and InstructLab
+train on both. The second file is rebuilt from the per-leaf folders like the buckets; a knowledge sample
+without its chunk text (written by an older labtax) has no row there.
+
 One `generate` at a time per output folder: run_generation holds an exclusive lock (fcntl.flock on
 .labtax-generate.lock) from start to end; a second run refuses at once, naming the one that holds it.
 """
@@ -28,6 +34,7 @@ from labtax.taxonomy.kinds import LEAF_FILE, TREES, kind_of
 LOCK_FILE = ".labtax-generate.lock"
 LEAF_RECORD = "leaf.json"  # per leaf, beside samples.jsonl: its summary, held-out seeds, a hash of samples.jsonl
 SAMPLES, REJECTED = "samples.jsonl", "rejected.jsonl"
+WITH_CONTEXT = "knowledge_with_context.jsonl"  # knowledge samples with their document chunk in the prompt
 KINDS = tuple(TREES.values())
 COUNTS = ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens")
 
@@ -180,6 +187,8 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
         grouped.setdefault(leaf.kind, []).extend(leaf.samples)
     for bucket, records in grouped.items():
         write_text_atomic(output / f"{bucket}.jsonl", jsonl(records))
+    knowledge = [s for leaf in leaves if leaf.kind == "knowledge" for s in leaf.samples]
+    write_text_atomic(output / WITH_CONTEXT, jsonl(list(filter(None, map(with_context, knowledge)))))
     write_text_atomic(output / REJECTED, jsonl([r for leaf in leaves for r in leaf.rejected]))
     write_text_atomic(output / "heldout.jsonl", jsonl([h for leaf in leaves for h in leaf.heldout]))
     per_leaf = {leaf.path: leaf.summary for leaf in leaves}
@@ -196,6 +205,23 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
     summary = {"run": run, "leaves": per_leaf, "totals": totals}
     write_json_atomic(output / "summary.json", summary)
     return summary
+
+
+def with_context(sample: dict) -> dict | None:
+    """A knowledge sample as reading comprehension: its chunk, a blank line, then the question (the form
+    grounded skills and held-out seeds with context use). Same keys, same messages shape; None for a
+    sample that does not carry its chunk text."""
+    context = _as_dict(sample.get("provenance")).get("context")
+    messages = sample.get("messages")
+    if not isinstance(context, str) or not context.strip() or not isinstance(messages, list):
+        return None
+    turns = [dict(m) if isinstance(m, dict) else m for m in messages]
+    users = [n for n, m in enumerate(turns) if isinstance(m, dict) and m.get("role") == "user"]
+    if not users:
+        return None
+    turn = turns[users[-1]]
+    turn["content"] = f"{context}\n\n{turn.get('content', '')}"
+    return {**sample, "messages": turns}
 
 
 def _as_dict(value) -> dict:

@@ -36,6 +36,7 @@ class Settings:
     max_attempts: int = 4  # candidates per requested sample, at most
     dedup_threshold: float = 0.7
     chunk_tokens: int = 350
+    offline: bool = False  # knowledge documents only from the cache, never fetched
 
 
 @dataclass
@@ -75,7 +76,7 @@ def make_job(leaf, teacher, cache: CallCache, settings: Settings, progress=None)
     )
     if leaf.kind == "knowledge":
         job.chunks, job.documents_note = documents.chunks_for(
-            leaf.root, leaf.data.get("document"), settings.chunk_tokens
+            leaf.root, leaf.data.get("document"), settings.chunk_tokens, offline=settings.offline
         )
     return job
 
@@ -97,6 +98,8 @@ async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
         stats=job.runner.stats,
         heldout=job.heldout,
     )
+    if leaf.kind == "knowledge" and not job.chunks:
+        return _no_documents(job, result, started)
     references = [it["question"] for it in seeds.qa_items(leaf)]  # held-out seeds too: no leakage
     dedup = NearDuplicateFilter(references, settings.dedup_threshold)
     budget = settings.num_samples * settings.max_attempts
@@ -120,6 +123,7 @@ async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
                             "duplicate",
                             f"ROUGE-L {near[1]:.2f} with: {near[0][:200]}",
                             {"question": outcome.question, "answer": outcome.answer},
+                            outcome.provenance.get("chunk"),
                         ),
                     )
                 )
@@ -131,8 +135,19 @@ async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
             f"accepted {len(result.accepted)} of {settings.num_samples} requested after {result.candidates} candidates "
             f"(the attempt budget is {settings.max_attempts} per sample; raise --max-attempts or use a stronger teacher)"
         )
-        if job.documents_note and not job.chunks:
-            result.note += f"; {job.documents_note}"
+    if job.documents_note:  # some documents were read, some not: say which were left out
+        result.note = "; ".join(filter(None, [result.note, f"documents partly read: {job.documents_note}"]))
+    result.seconds = time.monotonic() - started
+    return result
+
+
+def _no_documents(job: LeafJob, result: LeafResult, started: float) -> LeafResult:
+    """A knowledge leaf whose documents cannot be had: one rejection saying why, and no teacher call (every
+    candidate would fail the same way, and a teacher cannot write about a document it is not shown)."""
+    reason = job.documents_note or "the leaf's documents could not be read"
+    result.candidates = 1
+    result.rejected.append((0, Reject("documents", "no_documents", reason)))
+    result.note = f"no documents (no teacher calls made): {reason}; `labtax lint --check-documents` shows the line"
     result.seconds = time.monotonic() - started
     return result
 
@@ -173,6 +188,7 @@ def rejected_record(result: LeafResult, index: int, reject: Reject) -> dict:
         "candidate": reject.candidate,
         "detail": reject.detail,
         "sample_index": index,
+        "chunk": reject.chunk,  # the document chunk a knowledge candidate was about; None otherwise
     }
 
 

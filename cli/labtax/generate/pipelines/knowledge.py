@@ -1,4 +1,9 @@
-"""Knowledge: Q/A grounded in one document chunk -> judged for faithfulness, relevance, standing alone."""
+"""Knowledge: Q/A grounded in one document chunk -> judged for faithfulness, relevance, standing alone.
+
+Every sample names the chunk it came from (repository, commit, path, byte range, page, heading, hash) and
+keeps the chunk's text, so training can use it closed-book (the question alone) or as reading
+comprehension (the chunk before the question), as LAB and InstructLab do.
+"""
 
 from __future__ import annotations
 
@@ -21,21 +26,49 @@ def _judge_shots(job, stage: str, index: int) -> list[dict]:
     return judge_examples(rotate(seeds, index + 1, 2), bad)
 
 
+def outline(leaf) -> str:
+    """The leaf's document_outline on one line (InstructLab feeds it to the teacher with the document);
+    the domain where a leaf has none, so the prompt never says "The document:" and nothing."""
+    text = " ".join(str(leaf.data.get("document_outline") or "").split())
+    return text or str(leaf.data.get("domain") or "").strip()
+
+
+def document_provenance(chunk) -> dict:
+    """Where the chunk is: always the same keys (None where a chunk has no page or heading)."""
+    return {
+        "repo": chunk.repo,
+        "commit": chunk.commit,
+        "path": chunk.source,
+        "chunk": chunk.id,
+        "chunk_hash": chunk.hash,
+        "page": chunk.page,
+        "heading": chunk.heading,
+    }
+
+
 async def candidate(job, index: int) -> Accepted:
-    if not job.chunks:
-        raise Reject("qa", "no_documents", job.documents_note or "the leaf's documents could not be read")
-    run, domain = job.runner, str(job.leaf.data.get("domain", "")).strip()
+    if not job.chunks:  # generate_leaf records this once per leaf; a guard, should a caller skip that
+        raise Reject("documents", "no_documents", job.documents_note or "the leaf's documents could not be read")
     chunk = job.chunks[index % len(job.chunks)]
-    reply = await run.call("qa", {"domain": domain, "chunk": chunk.text}, index, rotate(job.prompt_items, index, 2))
+    try:
+        return await _candidate(job, index, chunk)
+    except Reject as reject:
+        reject.chunk = chunk.id
+        raise
+
+
+async def _candidate(job, index: int, chunk) -> Accepted:
+    run, domain = job.runner, str(job.leaf.data.get("domain", "")).strip()
+    fields = {"domain": domain, "document_outline": outline(job.leaf), "chunk": chunk.text}
+    reply = await run.call("qa", fields, index, rotate(job.prompt_items, index, 2))
     question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa")
     scores, reasons = {}, {}
     for stage, criterion in JUDGES:
-        fields = {"domain": domain, "chunk": chunk.text, "question": question, "answer": answer}
         candidate = {"question": question, "answer": answer, "chunk": chunk.id}
         scores[criterion], reasons[criterion] = await judge(
             run,
             stage,
-            fields,
+            {**fields, "question": question, "answer": answer},
             index,
             _judge_shots(job, stage, index),
             label=criterion,
@@ -49,5 +82,5 @@ async def candidate(job, index: int) -> Accepted:
         question,
         scores=scores,
         reasons=reasons,
-        provenance={"chunk": chunk.id, "chunk_hash": chunk.hash, "source": chunk.source},
+        provenance={"chunk": chunk.id, "document": document_provenance(chunk), "context": chunk.text},
     )

@@ -11,6 +11,7 @@ class Reject(Exception):
     reason: str  # parse_failure | truncated | oversized | invalid_text | judge_score | duplicate | teacher_error | no_documents
     detail: str = ""
     candidate: object = None
+    chunk: str | None = None  # the document chunk's id, for knowledge candidates: which text it was asked about
 
 
 @dataclass
