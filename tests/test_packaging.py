@@ -120,6 +120,18 @@ def test_the_wheel_installed_in_a_fresh_venv_lints_from_another_folder(dist, tax
     assert bad.returncode == 1, bad.stdout + bad.stderr
     assert f"{BAD}:1:1: error LT001 missing required field 'task_description'" in bad.stdout
     assert f"{BAD}:3:1: error LT001 unexpected field 'task_descripton'" in bad.stdout
+    # The core install is what the hook gets: nothing generation or training needs, and a clear way to add it.
+    for heavy in ("openai", "torch", "transformers", "rapidfuzz", "pre_commit"):
+        probe = run(
+            venv / "bin/python",
+            "-c",
+            f"import importlib.util, sys; sys.exit(importlib.util.find_spec('{heavy}') is not None)",
+        )
+        assert probe.returncode == 0, f"{heavy} is installed by the core package"
+    generate = run(venv / "bin/labtax", "generate", "--dry-run", cwd=taxonomy)
+    assert generate.returncode == 2 and "pip install 'labtax[generate]'" in generate.stderr, (
+        generate.stdout + generate.stderr
+    )
 
 
 def pre_commit(*args, cwd, home) -> subprocess.CompletedProcess:

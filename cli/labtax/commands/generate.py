@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import sys
 from pathlib import Path
 
 import click
@@ -12,51 +11,18 @@ from labtax.commands.options import selection_options
 from labtax.errors import LabtaxError
 
 
-def load_valid_leaves(selection, config):
-    """Leaves that pass lint (errors only); the rest are reported and skipped, never half-generated."""
-    from dataclasses import replace
-
-    from labtax.lint.engine import lint
-    from labtax.lint.report import render
-
-    result = lint(selection, config)
-    errors = [f for f in result.findings if f.level == "error"]
-    if errors:
-        click.echo(render("text", replace(result, findings=errors)), err=True, nl=False)
-    skipped: dict[str, list[str]] = {}
-    for f in errors:
-        skipped.setdefault(f.path, []).append(f"{f.line}:{f.col} {f.rule_id} {f.message}")
-    return [leaf for leaf in result.leaves if leaf.path not in skipped], [
-        {"leaf": path, "errors": found} for path, found in sorted(skipped.items())
-    ]
-
-
-def print_plan(leaves, settings) -> None:
-    from labtax import documents
-    from labtax.generate.pipelines import pipeline_for
-
-    total_min = total_max = 0
+def print_plan(rows, num_samples: int, max_attempts: int) -> None:
     click.echo(
-        f"plan: {len(leaves)} leaf/leaves, {settings.num_samples} sample(s) each, at most {settings.max_attempts} candidates per sample"
+        f"plan: {len(rows)} leaf/leaves, {num_samples} sample(s) each, at most {max_attempts} candidates per sample"
     )
-    for leaf in leaves:
-        pipeline = pipeline_for(leaf)
-        calls = len(pipeline.STAGES)
-        low, high = settings.num_samples * calls, settings.num_samples * settings.max_attempts * calls
-        extra = ""
-        if leaf.kind == "knowledge":
-            chunks, note = documents.chunks_for(
-                leaf.root, leaf.data.get("document"), settings.chunk_tokens, offline=settings.offline
-            )
-            extra = f", {len(chunks)} document chunk(s)" + (f" ({note})" if note else "")
-            if not chunks:  # generation records one no_documents rejection and calls nothing for it
-                low = high = 0
-                extra = f", no documents ({note})"
-        total_min, total_max = total_min + low, total_max + high
+    for row in rows:
+        extra = f", {row.documents}" if row.documents else ""
+        stages = ", ".join(row.stages)
         click.echo(
-            f"  {leaf.path}: {leaf.kind}, pipeline {pipeline.PROMPTS} ({', '.join(pipeline.STAGES)}), {low}-{high} teacher calls{extra}"
+            f"  {row.leaf.path}: {row.leaf.kind}, pipeline {row.pipeline} ({stages}), {row.calls_min}-{row.calls_max} teacher calls{extra}"
         )
-    click.echo(f"expected teacher calls: {total_min}-{total_max} (fewer where cached); nothing was called (--dry-run)")
+    low, high = sum(r.calls_min for r in rows), sum(r.calls_max for r in rows)
+    click.echo(f"expected teacher calls: {low}-{high} (fewer where cached); nothing was called (--dry-run)")
 
 
 @click.command("generate")
@@ -109,12 +75,21 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
     Re-running is incremental (cached calls are replayed, never repeated) and resumes an interrupted run.
     """
     from labtax.config import load_config
+    from labtax.errors import require
+    from labtax.generate.plan import plan, select_leaves
+    from labtax.lint.engine import LintResult
+    from labtax.lint.report import render
+
+    require(("rapidfuzz", "tqdm"), "generate", "labtax generate")
     from labtax.generate.run import Settings, run_generation
 
     config = load_config(selection.root)
     if offline:  # lint's document check (LT022, on in CI) must not fetch either
         config.rules.setdefault("LT022", {})["offline"] = True
-    leaves, skipped = load_valid_leaves(selection, config)
+    chosen = select_leaves(selection, config)
+    leaves, skipped = chosen.leaves, chosen.skipped
+    if chosen.errors:
+        click.echo(render("text", LintResult(chosen.errors, len(selection.files))), err=True, nl=False)
     settings = Settings(num_samples=num_samples, max_attempts=max_attempts, offline=offline)
     if skipped:
         click.echo(
@@ -123,10 +98,12 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
         )
     if not leaves:
         click.echo("no leaves to generate for" + "".join(f" ({note})" for note in selection.notes))
-        sys.exit(1 if skipped else 0)
+        return 1 if skipped else 0
     if dry_run:
-        print_plan(leaves, settings)
-        sys.exit(1 if skipped else 0)
+        print_plan(
+            plan(leaves, num_samples, max_attempts, settings.chunk_tokens, offline=offline), num_samples, max_attempts
+        )
+        return 1 if skipped else 0
 
     from labtax.generate.pipelines import pipeline_for
     from labtax.generate.progress import StageProgress
@@ -172,4 +149,4 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
     click.echo(
         f"wrote {output}/: {summary['totals']['accepted']} sample(s) for {len(summary['leaves'])} leaf/leaves ({calls['teacher_calls']} teacher calls, {calls['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s"
     )
-    sys.exit(1 if skipped else 0)
+    return 1 if skipped else 0

@@ -24,6 +24,9 @@ class OpenAITeacher:
         timeout: float = 60.0,
         max_retries: int = 4,
     ):
+        from labtax.errors import require
+
+        require(("openai",), "generate", "an OpenAI-compatible teacher")
         import openai
         from openai.types.chat import ChatCompletion
 
