@@ -26,7 +26,7 @@ import click
     default=None,
     help="Sequences per forward pass (default: the teacher's).",
 )
-def command(host: str, port: int, allow_remote: bool, batch_size: int | None) -> None:
+def command(host: str, port: int, allow_remote: bool, batch_size: int | None) -> int:
     """Serve the embedded SmolLM2-135M-Instruct as an OpenAI-compatible API.
 
     Routes: GET /v1/models, GET /v1/models/{id}, POST /v1/chat/completions (streaming too, stop strings).

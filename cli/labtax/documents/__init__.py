@@ -171,7 +171,7 @@ def resolve(root: Path, document: dict, *, offline: bool = False) -> DocumentSet
 
 
 def chunks_for(
-    root: Path, document: dict, max_tokens: int = 350, *, offline: bool = False
+    root: Path, document: object, max_tokens: int = 350, *, offline: bool = False
 ) -> tuple[list[Chunk], str | None]:
     """Chunks of a leaf's documents, and a note saying why there are none (or what was left out)."""
     from labtax.documents.read import READABLE_SUFFIXES, ReadError, read

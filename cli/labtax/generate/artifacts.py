@@ -182,7 +182,7 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
         raise LabtaxError(
             f"cannot read the earlier output under --output {output}: {exc}; delete the damaged leaf folder or pass another --output"
         ) from None
-    grouped = {bucket: [] for bucket in buckets}
+    grouped: dict[str, list[dict]] = {bucket: [] for bucket in buckets}
     for leaf in leaves:
         grouped.setdefault(leaf.kind, []).extend(leaf.samples)
     for bucket, records in grouped.items():
@@ -192,7 +192,7 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
     write_text_atomic(output / REJECTED, jsonl([r for leaf in leaves for r in leaf.rejected]))
     write_text_atomic(output / "heldout.jsonl", jsonl([h for leaf in leaves for h in leaf.heldout]))
     per_leaf = {leaf.path: leaf.summary for leaf in leaves}
-    totals = {key: sum(_count(leaf.get(key)) for leaf in per_leaf.values()) for key in COUNTS}
+    totals: dict[str, object] = {key: sum(_count(leaf.get(key)) for leaf in per_leaf.values()) for key in COUNTS}
     totals["rejected"] = dict(
         sum(
             (

@@ -20,11 +20,12 @@ from labtax import documents
 from labtax.changes.git import head_commit
 from labtax.generate import seeds
 from labtax.generate.cache import CallCache
-from labtax.generate.pipelines import pipeline_for
+from labtax.generate.pipelines import Pipeline, pipeline_for
 from labtax.generate.pipelines.dedup import NearDuplicateFilter
 from labtax.generate.pipelines.outcome import Accepted, Reject
 from labtax.generate.pipelines.prompts import load as load_prompts
-from labtax.generate.pipelines.runner import StageRunner
+from labtax.generate.pipelines.runner import CallStats, StageRunner
+from labtax.taxonomy.leaf import Leaf
 
 SYSTEM_PROMPT = "You are a helpful, accurate assistant."
 BUCKETS = ("knowledge", "foundational", "compositional")
@@ -41,8 +42,8 @@ class Settings:
 
 @dataclass
 class LeafJob:
-    leaf: object
-    pipeline: object
+    leaf: Leaf
+    pipeline: Pipeline
     runner: StageRunner
     prompt_items: list
     heldout: list
@@ -52,14 +53,14 @@ class LeafJob:
 
 @dataclass
 class LeafResult:
-    leaf: object
+    leaf: Leaf
     pipeline: str
     prompts: str
     accepted: list = field(default_factory=list)
     rejected: list = field(default_factory=list)
     candidates: int = 0
     seconds: float = 0.0
-    stats: object = None
+    stats: CallStats | None = None
     heldout: list = field(default_factory=list)
     note: str | None = None
 
@@ -210,6 +211,7 @@ def heldout_record(leaf, item: dict) -> dict:
 
 
 def leaf_summary(result: LeafResult, requested: int) -> dict:
+    stats = result.stats or CallStats()
     return {
         "kind": result.leaf.kind,
         "pipeline": result.pipeline,
@@ -219,9 +221,9 @@ def leaf_summary(result: LeafResult, requested: int) -> dict:
         "accepted": len(result.accepted),
         "rejected": dict(Counter(reject.reason for _, reject in result.rejected)),
         "rejected_by_stage": dict(Counter(reject.stage for _, reject in result.rejected)),
-        "teacher_calls": result.stats.teacher_calls,
-        "cached_calls": result.stats.cached_calls,
-        "tokens": result.stats.tokens,
+        "teacher_calls": stats.teacher_calls,
+        "cached_calls": stats.cached_calls,
+        "tokens": stats.tokens,
         "seconds": round(result.seconds, 3),
         "note": result.note,
     }

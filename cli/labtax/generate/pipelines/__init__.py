@@ -1,9 +1,28 @@
-"""Generation pipelines, one per leaf kind; each a short list of stages over versioned prompt files."""
+"""Generation pipelines, one per leaf kind; each a short list of stages over versioned prompt files.
+
+A pipeline is a module that satisfies `Pipeline`: its prompt file, its stages (in call order), and one
+coroutine that turns a candidate index into an accepted sample or raises `Reject` with a reason.
+"""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Protocol
 
-def pipeline_for(leaf):
+if TYPE_CHECKING:
+    from labtax.generate.pipelines.outcome import Accepted
+    from labtax.generate.run import LeafJob
+    from labtax.taxonomy.leaf import Leaf
+
+
+class Pipeline(Protocol):
+    __name__: str
+    PROMPTS: str
+    STAGES: tuple[str, ...]
+
+    async def candidate(self, job: LeafJob, index: int) -> Accepted: ...
+
+
+def pipeline_for(leaf: Leaf) -> Pipeline:
     """freeform skills, grounded skills (seed examples with context), or knowledge."""
     from labtax.generate.pipelines import knowledge, skill_freeform, skill_grounded
 

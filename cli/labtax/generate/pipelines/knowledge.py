@@ -12,7 +12,7 @@ from labtax.generate.pipelines.common import judge, judge_examples, mismatched, 
 from labtax.generate.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "knowledge"
-STAGES = ("qa", "judge_faithful", "judge_relevant", "judge_standalone")
+STAGES: tuple[str, ...] = ("qa", "judge_faithful", "judge_relevant", "judge_standalone")
 MIN_SCORE = 2  # each judge scores 1-3; a sample must reach this on all three
 JUDGES = (("judge_faithful", "faithful"), ("judge_relevant", "relevant"), ("judge_standalone", "standalone"))
 

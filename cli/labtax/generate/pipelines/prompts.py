@@ -9,6 +9,7 @@ shown in earlier turns far more reliably than one described in words.
 from __future__ import annotations
 
 import functools
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class Stage:
     example_assistant: str | None = None
     negatives: tuple = ()  # fixed bad examples (dicts of fields) a judge sees scored low, beside the seeds
 
-    def messages(self, fields: dict, examples: list[dict] = ()) -> list[dict]:
+    def messages(self, fields: dict, examples: Sequence[dict] = ()) -> list[dict]:
         turns = [{"role": "system", "content": self.system.format(**fields).strip()}]
         if self.example_user and self.example_assistant:
             for example in examples:

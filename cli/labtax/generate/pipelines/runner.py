@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from labtax.generate.cache import CallCache, call_key
@@ -31,7 +32,7 @@ class StageRunner:
         self.progress = progress
         self.stats = CallStats()
 
-    async def call(self, stage: str, fields: dict, index: int, examples: list[dict] = ()) -> Completion:
+    async def call(self, stage: str, fields: dict, index: int, examples: Sequence[dict] = ()) -> Completion:
         """One completion for `stage` of candidate `index`; a failed request or an unusable reply becomes a Reject."""
         spec = self.prompts[stage]
         messages = spec.messages(fields, examples)

@@ -7,7 +7,7 @@ from labtax.generate.pipelines.common import judge, judge_examples, mismatched, 
 from labtax.generate.pipelines.outcome import Accepted
 
 PROMPTS = "skill_freeform"
-STAGES = ("question", "judge_question", "answer", "judge_pair")
+STAGES: tuple[str, ...] = ("question", "judge_question", "answer", "judge_pair")
 MIN_SCORE = 2
 
 

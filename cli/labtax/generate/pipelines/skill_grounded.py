@@ -7,7 +7,7 @@ from labtax.generate.pipelines.common import judge, judge_examples, mismatched, 
 from labtax.generate.pipelines.outcome import Accepted
 
 PROMPTS = "skill_grounded"
-STAGES = ("context", "question", "judge_question", "answer", "judge_pair")
+STAGES: tuple[str, ...] = ("context", "question", "judge_question", "answer", "judge_pair")
 MIN_SCORE = 2
 
 
