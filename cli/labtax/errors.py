@@ -16,4 +16,6 @@ def require(modules: tuple[str, ...], extra: str, what: str) -> None:
 
     missing = [name for name in modules if importlib.util.find_spec(name) is None]
     if missing:
-        raise LabtaxError(f"{what} needs {', '.join(missing)}: pip install 'labtax[{extra}]' (or `make demo`, which installs everything)")
+        raise LabtaxError(
+            f"{what} needs {', '.join(missing)}: pip install 'labtax[{extra}]' (or `make demo`, which installs everything)"
+        )
