@@ -77,7 +77,7 @@ def test_every_stage_runs_and_outputs_are_complete(tmp_path):
                 and prov["prompt_version"].rsplit("@", 1)[-1] in ("v6", "v7")  # knowledge prompts are at v7
             )
             assert prov["seed_hash"] and "git_commit" in prov
-            assert sample["judge"]["scores"]
+            assert sample["judge"]["criteria"] and all(c["score"] >= 2 for c in sample["judge"]["criteria"])
     knowledge = read_jsonl(out / "knowledge.jsonl")
     assert len(knowledge) == 3 and all(
         s["provenance"]["chunk"].startswith("documents/photosynthesis/") for s in knowledge

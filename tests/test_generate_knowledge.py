@@ -126,7 +126,7 @@ def test_instructlab_leaves_unchanged_generate_from_their_real_documents(tmp_pat
             "path": document,
             "chunk": prov["chunk"],
             "chunk_hash": hashlib.sha256(prov["context"].encode()).hexdigest()[:16],
-            "page": None,  # Markdown has no pages
+            "page": 0,  # Markdown has no pages
             "heading": prov["document"]["heading"],
         }
         assert_names_its_document(sample, sample["leaf"])
@@ -222,7 +222,7 @@ def test_a_leaf_without_its_documents_gets_one_rejection_no_calls_and_a_note(tmp
     assert broken["note"].startswith("no documents (no teacher calls made): ") and reason in broken["note"]
     assert f"  note: {broken['note']}" in proc.stdout
     (record,) = [r for r in read_jsonl(out / "rejected.jsonl") if r["leaf"] == CHICKADEE]
-    assert (record["stage"], record["reason"], record["chunk"]) == ("documents", "no_documents", None)
+    assert (record["stage"], record["reason"], record["chunk"]) == ("documents", "no_documents", "")
     assert reason in record["detail"]
     assert summary["leaves"][SWIFTIES]["accepted"] == 2  # the other leaf still generates
     assert {s["leaf"] for s in read_jsonl(out / "knowledge_with_context.jsonl")} == {SWIFTIES}
@@ -314,7 +314,7 @@ def test_embedded_teacher_writes_about_the_real_document(tmp_path, summit_mirror
         assert_names_its_document(sample, CHICKADEE)
         document = sample["provenance"]["document"]
         assert (document["repo"], document["commit"], document["path"]) == (SUMMIT_URL, COMMIT, "chickadee.md")
-        assert all(isinstance(s, int) and s >= 2 for s in sample["judge"]["scores"].values())
+        assert all(isinstance(c["score"], int) and c["score"] >= 2 for c in sample["judge"]["criteria"])
     contexts = read_jsonl(out / "knowledge_with_context.jsonl")
     assert [s["id"] for s in contexts] == [s["id"] for s in samples]
     assert all(s["messages"][1]["content"].startswith(s["provenance"]["context"]) for s in contexts)

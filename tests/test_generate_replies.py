@@ -40,7 +40,7 @@ def test_lone_surrogate_rejects_one_candidate_and_the_run_completes(tmp_path):
     with FakeOpenAI(responder=_bad_answer_for_seed_0(SURROGATE)) as fake:
         summary = generate(root, fake, out, n=2, max_attempts=2)
         record = _check_one_rejection(out, summary, "invalid_text")
-        assert "not valid Unicode" in record["detail"] and "\\ud800" in record["candidate"]
+        assert "not valid Unicode" in record["detail"] and "\\ud800" in record["candidate"]["raw"]
         assert all("\ud800" not in s["messages"][2]["content"] for s in read_jsonl(out / "compositional.jsonl"))
         # The bad reply is not cached: a re-run asks for it again (one call) and rejects it again.
         calls = fake.calls()

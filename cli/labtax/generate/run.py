@@ -155,6 +155,8 @@ def _no_documents(job: LeafJob, result: LeafResult, started: float) -> LeafResul
 
 def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str | None) -> dict:
     leaf = result.leaf
+    extra = accepted.provenance
+    document = extra.get("document") if isinstance(extra.get("document"), dict) else {}
     sample_id = hashlib.sha256(f"{leaf.path}\0{accepted.index}\0{accepted.question}".encode()).hexdigest()[:16]
     return {
         "id": sample_id,
@@ -174,22 +176,60 @@ def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str |
             "teacher_model": teacher.model,
             "pipeline": result.pipeline,
             "prompt_version": result.prompts,
-            "git_commit": commit,
-            **accepted.provenance,
+            "git_commit": commit or "",
+            # The same keys and types in every pipeline ("" / 0 where a pipeline has nothing, never null: a column
+            # that is all null in one file cannot be cast to text in another), so every row of every file has one
+            # shape and `datasets` loads the files together (schema/records/v1/sample.json).
+            "seed_examples": [str(q) for q in extra.get("seed_examples", [])],
+            "context": str(extra.get("context") or ""),
+            "chunk": str(extra.get("chunk") or ""),
+            "document": {key: _text_or_zero(key, document.get(key)) for key in DOCUMENT_KEYS},
         },
-        "judge": {"scores": accepted.scores, "reasons": accepted.reasons},
+        "judge": judge_record(accepted),
     }
 
 
+DOCUMENT_KEYS = ("repo", "commit", "path", "chunk", "chunk_hash", "page", "heading")
+
+
+def _text_or_zero(key: str, value: object) -> str | int:
+    if key == "page":  # 1-based PDF page; 0 = not from a PDF page
+        return value if isinstance(value, int) and not isinstance(value, bool) else 0
+    return "" if value is None else str(value)
+
+
+def judge_record(accepted: Accepted) -> dict:
+    """Every judge verdict as a list of the same fields (criteria differ by pipeline, the shape does not)."""
+    criteria = [
+        {
+            "name": str(name),
+            "score": int(score),
+            "probability": accepted.probabilities.get(name),
+            "reason": str(accepted.reasons.get(name, "")),
+        }
+        for name, score in accepted.scores.items()
+    ]
+    known = [c["probability"] for c in criteria if c["probability"] is not None]
+    return {"criteria": criteria, "probability": min(known) if known else None}
+
+
+CANDIDATE_KEYS = ("question", "answer", "context")
+
+
 def rejected_record(result: LeafResult, index: int, reject: Reject) -> dict:
+    """A rejection; `candidate` is always the same object (the raw reply, when it could not be parsed, in `raw`)."""
+    raw = reject.candidate
+    fields = raw if isinstance(raw, dict) else {}
+    candidate = {key: fields.get(key) if isinstance(fields.get(key), str) else "" for key in CANDIDATE_KEYS}
+    candidate["raw"] = raw if isinstance(raw, str) else ""
     return {
         "leaf": result.leaf.path,
         "stage": reject.stage,
         "reason": reject.reason,
-        "candidate": reject.candidate,
-        "detail": reject.detail,
+        "candidate": candidate,
+        "detail": str(reject.detail),
         "sample_index": index,
-        "chunk": reject.chunk,  # the document chunk a knowledge candidate was about; None otherwise
+        "chunk": reject.chunk or "",  # the document chunk a knowledge candidate was about; "" otherwise
     }
 
 

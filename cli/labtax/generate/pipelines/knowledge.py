@@ -60,7 +60,8 @@ async def candidate(job, index: int) -> Accepted:
 async def _candidate(job, index: int, chunk) -> Accepted:
     run, domain = job.runner, str(job.leaf.data.get("domain", "")).strip()
     fields = {"domain": domain, "document_outline": outline(job.leaf), "chunk": chunk.text}
-    reply = await run.call("qa", fields, index, rotate(job.prompt_items, index, 2))
+    examples = rotate(job.prompt_items, index, 2)
+    reply = await run.call("qa", fields, index, examples)
     question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa")
     scores, reasons = {}, {}
     for stage, criterion in JUDGES:
@@ -82,5 +83,10 @@ async def _candidate(job, index: int, chunk) -> Accepted:
         question,
         scores=scores,
         reasons=reasons,
-        provenance={"chunk": chunk.id, "document": document_provenance(chunk), "context": chunk.text},
+        provenance={
+            "seed_examples": [e["question"] for e in examples],
+            "chunk": chunk.id,
+            "document": document_provenance(chunk),
+            "context": chunk.text,
+        },
     )

@@ -22,4 +22,5 @@ class Accepted:
     user: str  # the user turn as trained on (question, or context + question for grounded skills)
     scores: dict = field(default_factory=dict)
     reasons: dict = field(default_factory=dict)
+    probabilities: dict = field(default_factory=dict)  # criterion -> P(yes) when the judge can say (logprobs)
     provenance: dict = field(default_factory=dict)
