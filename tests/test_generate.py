@@ -39,12 +39,15 @@ def leaves_of(root: Path):
     return result.leaves
 
 
-def generate(root, fake, out, n=3, concurrency=8, max_attempts=4, **teacher_kw):
+def generate(root, fake, out, n=3, concurrency=8, max_attempts=4, calibrate=False, **teacher_kw):
+    """One run on the fake teacher; the gate's calibration is off unless a test is about it (the fake's judges
+    say "3" to everything, which calibration rightly reports as unvetted)."""
+
     async def go():
         teacher = OpenAITeacher(fake.base_url, "test-key", "fake-teacher", concurrency=concurrency, **teacher_kw)
         try:
             return await run_generation(
-                leaves_of(root), teacher, out, Settings(num_samples=n, max_attempts=max_attempts)
+                leaves_of(root), teacher, out, Settings(num_samples=n, max_attempts=max_attempts, calibrate=calibrate)
             )
         finally:
             await teacher.aclose()

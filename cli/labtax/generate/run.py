@@ -20,6 +20,7 @@ from labtax import documents
 from labtax.changes.git import head_commit
 from labtax.generate import seeds
 from labtax.generate.cache import CallCache
+from labtax.generate.gate.calibrate import GateReport, calibrate
 from labtax.generate.pipelines import Pipeline, pipeline_for
 from labtax.generate.pipelines.dedup import NearDuplicateFilter
 from labtax.generate.pipelines.outcome import Accepted, Reject
@@ -38,6 +39,7 @@ class Settings:
     dedup_threshold: float = 0.7
     chunk_tokens: int = 350
     offline: bool = False  # knowledge documents only from the cache, never fetched
+    calibrate: bool = True  # per leaf: can the gate tell the leaf's held-out seeds from corrupted copies?
 
 
 @dataclass
@@ -63,6 +65,7 @@ class LeafResult:
     stats: CallStats | None = None
     heldout: list = field(default_factory=list)
     note: str | None = None
+    gate: GateReport = field(default_factory=GateReport)
 
 
 def leaf_output_dir(output: Path, leaf) -> Path:
@@ -101,6 +104,8 @@ async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
     )
     if leaf.kind == "knowledge" and not job.chunks:
         return _no_documents(job, result, started)
+    if settings.calibrate:
+        result.gate = await calibrate(job, job.pipeline.MIN_SCORE)
     references = [it["question"] for it in seeds.qa_items(leaf)]  # held-out seeds too: no leakage
     dedup = NearDuplicateFilter(references, settings.dedup_threshold)
     budget = settings.num_samples * settings.max_attempts
@@ -185,7 +190,7 @@ def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str |
             "chunk": str(extra.get("chunk") or ""),
             "document": {key: _text_or_zero(key, document.get(key)) for key in DOCUMENT_KEYS},
         },
-        "judge": judge_record(accepted),
+        "judge": judge_record(accepted, result.gate),
     }
 
 
@@ -198,7 +203,7 @@ def _text_or_zero(key: str, value: object) -> str | int:
     return "" if value is None else str(value)
 
 
-def judge_record(accepted: Accepted) -> dict:
+def judge_record(accepted: Accepted, gate: GateReport) -> dict:
     """Every judge verdict as a list of the same fields (criteria differ by pipeline, the shape does not)."""
     criteria = [
         {
@@ -210,7 +215,8 @@ def judge_record(accepted: Accepted) -> dict:
         for name, score in accepted.scores.items()
     ]
     known = [c["probability"] for c in criteria if c["probability"] is not None]
-    return {"criteria": criteria, "probability": min(known) if known else None}
+    vetted = {True: "yes", False: "no", None: "unknown"}[gate.separates]  # text, never null: one type per column
+    return {"criteria": criteria, "probability": min(known) if known else None, "vetted": vetted}
 
 
 CANDIDATE_KEYS = ("question", "answer", "context")
@@ -265,8 +271,19 @@ def leaf_summary(result: LeafResult, requested: int) -> dict:
         "cached_calls": stats.cached_calls,
         "tokens": stats.tokens,
         "seconds": round(result.seconds, 3),
-        "note": result.note,
+        "note": _with_gate_warning(result.note, result.gate),
+        "gate": result.gate.as_dict(),
     }
+
+
+UNVETTED = "the judge could not separate good from bad on this leaf's own examples; accepted samples are unvetted"
+
+
+def _with_gate_warning(note: str | None, gate: GateReport) -> str | None:
+    if gate.separates is not False:
+        return note
+    counts = f"(held-out seeds accepted {gate.good_accepted}/{gate.good_total}, corrupted ones rejected {gate.bad_rejected}/{gate.bad_total})"
+    return f"{UNVETTED} {counts}" + (f"; {note}" if note else "")
 
 
 def now_iso() -> str:

@@ -34,16 +34,26 @@ def _words(text: str) -> list[str]:
 
 
 def truncated(answer: str, finish_reason: str | None) -> CheckFailure | None:
-    """Cut off by the length cap, or stopping mid-sentence after a long-enough text."""
+    """Cut off by the length cap, or a last line of prose that stops mid-sentence (a short last line is a
+    signature, a list item or a label, not a cut)."""
     if finish_reason == "length":
         return CheckFailure("truncated", "the reply hit the length cap")
     stripped = answer.rstrip()
     lines = stripped.splitlines()
     last = lines[-1].strip() if lines else ""
     looks_like_list_or_code = last.startswith(("-", "*", "|", "```")) or last[:2].rstrip(".").isdigit()
-    if len(_words(stripped)) >= 12 and not looks_like_list_or_code and not stripped.endswith(_SENTENCE_END):
+    words = _words(last)
+    # A sentence may end without a full stop; one that ends on "the", "and", "of" or a comma was cut.
+    dangling = stripped.endswith((",", ";", "-", "(")) or (words and words[-1] in DANGLING_WORDS)
+    if len(words) >= 8 and not looks_like_list_or_code and not stripped.endswith(_SENTENCE_END) and dangling:
         return CheckFailure("truncated", f"the answer stops mid-sentence: '…{stripped[-40:]}'")
     return None
+
+
+DANGLING_WORDS = frozenset(
+    "the a an of and to in is are was were that for on with as by or from at which than but so then if because "
+    "your their its our my his her this these those".split()
+)
 
 
 def refusal(answer: str) -> CheckFailure | None:
@@ -113,7 +123,8 @@ def wrong_language(question: str, answer: str) -> CheckFailure | None:
     q_script, a_script = _script(question), _script(answer)
     if q_script and a_script and q_script != a_script and sum(c.isalpha() for c in answer) >= 4:
         return CheckFailure("wrong_language", f"the question is in {q_script} script, the answer in {a_script}")
-    q_words, a_words = _words(question), _words(answer)
+    q_words = _words(question)
+    a_words = [w for w in _words(answer) if w.isalpha()]  # numbers and units say nothing about the language
     english_question = sum(w in ENGLISH_FUNCTION_WORDS for w in q_words) >= max(1, len(q_words) // 8)
     if (
         english_question

@@ -18,6 +18,7 @@ class Pipeline(Protocol):
     __name__: str
     PROMPTS: str
     STAGES: tuple[str, ...]
+    MIN_SCORE: int  # a judge's 1-3 score must reach this
 
     async def candidate(self, job: LeafJob, index: int) -> Accepted: ...
 

@@ -39,6 +39,15 @@ def mismatched(items: list[dict]) -> list[dict]:
     return [{**item, "answer": items[(n + 1) % len(items)]["answer"]} for n, item in enumerate(items)]
 
 
+def cheap_checks(question: str, answer: str, finish_reason: str | None, candidate: dict) -> None:
+    """The gate's free checks before any judge call (generate/gate/checks.py): a failure is its own reason."""
+    from labtax.generate.gate.checks import check_answer
+
+    failure = check_answer(question, answer, finish_reason)
+    if failure is not None:
+        raise Reject("checks", failure.reason, failure.detail, candidate)
+
+
 async def judge(
     run, stage: str, fields: dict, index: int, shots: list[dict], *, label: str, min_score: int, candidate: dict
 ) -> tuple[int, str]:

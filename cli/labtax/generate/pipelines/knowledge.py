@@ -8,12 +8,12 @@ comprehension (the chunk before the question), as LAB and InstructLab do.
 from __future__ import annotations
 
 from labtax.generate.pipelines import parse
-from labtax.generate.pipelines.common import judge, judge_examples, mismatched, rotate
+from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, rotate
 from labtax.generate.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "knowledge"
 STAGES: tuple[str, ...] = ("qa", "judge_faithful", "judge_relevant", "judge_standalone")
-MIN_SCORE = 2  # each judge scores 1-3; a sample must reach this on all three
+MIN_SCORE: int = 2  # each judge scores 1-3; a sample must reach this on all three
 JUDGES = (("judge_faithful", "faithful"), ("judge_relevant", "relevant"), ("judge_standalone", "standalone"))
 
 
@@ -63,6 +63,7 @@ async def _candidate(job, index: int, chunk) -> Accepted:
     examples = rotate(job.prompt_items, index, 2)
     reply = await run.call("qa", fields, index, examples)
     question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa")
+    cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
     scores, reasons = {}, {}
     for stage, criterion in JUDGES:
         candidate = {"question": question, "answer": answer, "chunk": chunk.id}

@@ -8,7 +8,9 @@ from dataclasses import dataclass, field
 @dataclass
 class Reject(Exception):
     stage: str
-    reason: str  # parse_failure | truncated | oversized | invalid_text | judge_score | duplicate | teacher_error | no_documents
+    # parse_failure | truncated | oversized | invalid_text | judge_score | duplicate | teacher_error | no_documents,
+    # and the gate's cheap checks: refusal | repetition | restates_question | wrong_language | too_long
+    reason: str
     detail: str = ""
     candidate: object = None
     chunk: str | None = None  # the document chunk's id, for knowledge candidates: which text it was asked about

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 from labtax.generate.pipelines import parse
-from labtax.generate.pipelines.common import judge, judge_examples, mismatched, rotate
+from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, rotate
 from labtax.generate.pipelines.outcome import Accepted
 
 PROMPTS = "skill_freeform"
 STAGES: tuple[str, ...] = ("question", "judge_question", "answer", "judge_pair")
-MIN_SCORE = 2
+MIN_SCORE: int = 2
 
 
 async def candidate(job, index: int) -> Accepted:
@@ -31,6 +31,7 @@ async def candidate(job, index: int) -> Accepted:
     )
     reply = await run.call("answer", fields, index, rotate(seeds, index + 1, 2))
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
+    cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
     shots = judge_examples(rotate(seeds, index + 2, 2), rotate(mismatched(seeds), index, 2))
     pair_score, pair_reason = await judge(
         run,
