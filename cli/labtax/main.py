@@ -19,6 +19,7 @@ COMMANDS = {
     "rules": "List every lint rule (id, level, what, why, fix).",
     "diff": "List the leaves a branch changed.",
     "generate": "Generate synthetic data for leaves with a teacher LLM.",
+    "merge": "Merge the output folders of generate --shard runs into one.",
     "teacher": "Show which teacher would serve.",
     "serve": "Serve the embedded teacher as an OpenAI-compatible API on 127.0.0.1.",
     "train": "Phased LoRA smoke training on generated data.",

@@ -25,6 +25,13 @@ def print_plan(rows, num_samples: int, max_attempts: int) -> None:
     click.echo(f"expected teacher calls: {low}-{high} (fewer where cached); nothing was called (--dry-run)")
 
 
+def print_split(shard, whole) -> None:
+    paths = [leaf.path for leaf in whole.leaves]
+    split = shard.split(paths)
+    sizes = ", ".join(f"{i}: {len(split[i])}" for i in split)
+    click.echo(f"shards of {len(paths)} leaf/leaves by sha256 of the leaf path: {sizes}; this is shard {shard}")
+
+
 @click.command("generate")
 @selection_options
 @click.option(
@@ -67,36 +74,83 @@ def print_plan(rows, num_samples: int, max_attempts: int) -> None:
     is_flag=True,
     help="Knowledge documents only from the cache ($LABTAX_CACHE_DIR), never fetched; a leaf whose documents are not cached gets no samples, with a note saying so.",
 )
+@click.option(
+    "--calibrate/--no-calibrate",
+    default=True,
+    show_default=True,
+    help="Before vetting a leaf's samples, check that the gate tells the leaf's held-out seeds from corrupted copies (a few cached calls per leaf); when it cannot, the samples are marked unvetted.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan (leaves, expected calls) without calling the teacher.")
 @click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
-def command(selection, num_samples, output, concurrency, max_attempts, model, base_url, offline, dry_run, progress):
+@click.option(
+    "--shard",
+    metavar="I/N",
+    default=None,
+    help="Only the leaves of shard I of N (1-based; by a sha256 of the leaf path), with a manifest in --output for `labtax merge`. See docs/scale.md.",
+)
+@click.option(
+    "--executor",
+    type=click.Choice(["local", "ray"]),
+    default="local",
+    show_default=True,
+    help="ray: leaves run on Ray actors (pip install 'labtax[ray]'); --output must be a path every worker sees.",
+)
+@click.option(
+    "--ray-address", metavar="ADDR", default=None, help="Ray cluster to join (default: start one on this machine)."
+)
+@click.option(
+    "--ray-actors", type=click.IntRange(1, 4096), default=None, help="Ray actors (default: one per CPU of the cluster)."
+)
+@click.pass_context
+def command(
+    ctx,
+    selection,
+    num_samples,
+    output,
+    concurrency,
+    max_attempts,
+    model,
+    base_url,
+    offline,
+    calibrate,
+    dry_run,
+    progress,
+    **scale,
+):
     """Generate synthetic data for leaves: write, judge, filter; bucket by kind.
 
     Re-running is incremental (cached calls are replayed, never repeated) and resumes an interrupted run.
     """
     from labtax.config import load_config
     from labtax.errors import require
-    from labtax.generate.plan import plan, select_leaves
+    from labtax.generate.plan import plan, select_leaves, take
     from labtax.lint.engine import LintResult
     from labtax.lint.report import render
 
     require(("rapidfuzz", "tqdm"), "generate", "labtax generate")
+    if scale["executor"] == "ray":
+        require(("ray",), "ray", "labtax generate --executor ray")
     from labtax.generate.run import Settings, run_generation
+    from labtax.scale import shards
 
+    shard = shards.parse(scale["shard"]) if scale["shard"] else None
     config = load_config(selection.root)
     if offline:  # lint's document check (LT022, on in CI) must not fetch either
         config.rules.setdefault("LT022", {})["offline"] = True
-    chosen = select_leaves(selection, config)
+    whole = select_leaves(selection, config)
+    chosen = take(whole, shard.owns) if shard else whole
     leaves, skipped = chosen.leaves, chosen.skipped
     if chosen.errors:
         click.echo(render("text", LintResult(chosen.errors, len(selection.files))), err=True, nl=False)
-    settings = Settings(num_samples=num_samples, max_attempts=max_attempts, offline=offline)
+    settings = Settings(num_samples=num_samples, max_attempts=max_attempts, offline=offline, calibrate=calibrate)
     if skipped:
         click.echo(
             f"skipping {len(skipped)} leaf/leaves with lint errors (fix them, then re-run; warnings never skip a leaf): {', '.join(s['leaf'] for s in skipped)}",
             err=True,
         )
-    if not leaves:
+    if dry_run and shard:
+        print_split(shard, whole)
+    if not leaves and (dry_run or not shard):  # an empty shard still writes its manifest, below
         click.echo("no leaves to generate for" + "".join(f" ({note})" for note in selection.notes))
         return 1 if skipped else 0
     if dry_run:
@@ -111,8 +165,15 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
 
     info = describe_teacher(config, base_url=base_url, model=model)
     click.echo(f"teacher: {info.name} {info.model} ({info.reason})")
+    if shard:
+        from labtax.scale.manifest import start
+
+        manifest = start(output, shard, whole, chosen, settings, info, ctx.params)
+        if not leaves:
+            click.echo(f"shard {shard}: none of the {len(whole.leaves)} leaves; wrote {output}/labtax-shard.json")
+            return 1 if skipped else 0
     stages = list(dict.fromkeys(stage for leaf in leaves for stage in pipeline_for(leaf).STAGES))
-    bar = StageProgress(stages, enabled=progress)
+    bar = StageProgress(stages, enabled=progress if scale["executor"] == "local" else False)
 
     async def go():
         teacher = make_teacher(config, base_url=base_url, model=model, concurrency=concurrency)
@@ -122,7 +183,23 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
             await teacher.aclose()
 
     try:
-        summary = asyncio.run(go())
+        if scale["executor"] == "ray":
+            from labtax.scale.ray_executor import run_on_ray
+
+            summary = run_on_ray(
+                leaves,
+                config,
+                output,
+                settings,
+                info,
+                concurrency,
+                scale["ray_address"],
+                scale["ray_actors"],
+                skipped,
+                click.echo,
+            )
+        else:
+            summary = asyncio.run(go())
     except OSError as exc:  # a file or the disk, not the teacher (a teacher's failure only rejects a candidate)
         where = f"{exc.filename}" if exc.filename else f"under --output {output}"
         raise LabtaxError(
@@ -130,6 +207,8 @@ def command(selection, num_samples, output, concurrency, max_attempts, model, ba
         ) from None
     finally:
         bar.close()
+    if shard:
+        manifest.finish(summary)
     this_run = summary["run"]["leaves"]
     for path in this_run:
         leaf = summary["leaves"][path]

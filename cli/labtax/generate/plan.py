@@ -7,6 +7,7 @@ documents costs none (it gets one `no_documents` rejection).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from labtax.config import Config
@@ -33,6 +34,16 @@ def select_leaves(selection: Selection, config: Config) -> LeafSelection:
         skipped.setdefault(f.path, []).append(f"{f.line}:{f.col} {f.rule_id} {f.message}")
     leaves = [leaf for leaf in result.leaves if leaf.path not in skipped]
     return LeafSelection(leaves, [{"leaf": path, "errors": found} for path, found in sorted(skipped.items())], errors)
+
+
+def take(chosen: LeafSelection, keep: Callable[[str], bool]) -> LeafSelection:
+    """The part of a selection one shard generates (`keep` is its membership test on a leaf path): its leaves,
+    its skipped leaves and their findings, so the shards' skipped lists add up to the whole run's."""
+    return LeafSelection(
+        [leaf for leaf in chosen.leaves if keep(leaf.path)],
+        [s for s in chosen.skipped if keep(s["leaf"])],
+        [f for f in chosen.errors if keep(f.path)],
+    )
 
 
 @dataclass(frozen=True)

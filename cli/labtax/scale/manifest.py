@@ -1,0 +1,224 @@
+"""A shard's manifest: what makes its output folder self-describing, so a merge can check it alone.
+
+`labtax generate --shard I/N` writes `labtax-shard.json` at the root of its --output twice: `started` before
+any teacher call (so an interrupted shard is recognised as one, with the command that resumes it) and
+`complete` once every leaf folder is written. It records the shard (I/N), its leaves with their content
+hashes and the hash of the samples file written for each, a hash of everything that decides the samples (the
+settings, the teacher's name and model, the git commit, the labtax version and its prompt files), a hash of
+the whole selection (so shards of different selections or taxonomy states are never merged), the run metadata
+the summary needs, counts, and the arguments that re-run the shard.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from labtax.errors import LabtaxError
+from labtax.fileio import write_json_atomic
+from labtax.scale.shards import Shard
+
+MANIFEST = "labtax-shard.json"
+FORMAT = 1
+STARTED, COMPLETE = "started", "complete"
+PROMPTS = Path(__file__).resolve().parent.parent / "generate" / "prompts"
+
+
+def _hash(data: Any) -> str:
+    text = json.dumps(data, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def prompts_hash() -> str:
+    """The prompt files' contents: two labtax builds with the same version but edited prompts differ here."""
+    files = sorted(PROMPTS.glob("*.yaml"))
+    return _hash({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files})
+
+
+def config_of(settings: Any, teacher: str, model: str, commit: str | None) -> dict:
+    """Everything that decides a leaf's samples besides the leaf itself; shards must agree on all of it. The
+    endpoint URL is left out on purpose: it can carry credentials and may differ between runners."""
+    from labtax import __version__
+
+    return {
+        "labtax": __version__,
+        "prompts": prompts_hash(),
+        "settings": dataclasses.asdict(settings),
+        "teacher": teacher,
+        "model": model,
+        "commit": commit,
+    }
+
+
+def selection_hash(leaves: list, skipped: list[dict]) -> str:
+    """The whole run's selection (before sharding): every leaf with its content hash, and the skipped paths."""
+    return _hash(
+        {
+            "leaves": sorted((leaf.path, leaf.content_hash) for leaf in leaves),
+            "skipped": sorted(s["leaf"] for s in skipped),
+        }
+    )
+
+
+def generate_args(params: dict) -> list[str]:
+    """The `labtax generate` arguments that select and configure the same work (from click's parsed params),
+    without --shard and --output: the retry plan adds those. The endpoint comes from the environment as before."""
+    args = [str(p) for p in params.get("paths") or ()]
+    if params.get("base"):
+        args += ["--base", str(params["base"])]
+    elif params.get("changed"):
+        args.append("--changed")
+    if params.get("root"):
+        args += ["--root", str(params["root"])]
+    args += ["-n", str(params["num_samples"]), "--max-attempts", str(params["max_attempts"])]
+    if params.get("offline"):
+        args.append("--offline")
+    if params.get("model"):
+        args += ["--model", str(params["model"])]
+    return args
+
+
+def retry_command(args: list[str], shard: Shard, output: str) -> str:
+    import shlex
+
+    return shlex.join(["labtax", "generate", *args, "--shard", str(shard), "--output", output])
+
+
+@dataclass
+class ShardRun:
+    """One shard's manifest, written at the start and at the end of its run."""
+
+    output: Path
+    shard: Shard
+    config: dict
+    selection: str  # selection_hash of the whole run
+    leaves: list  # this shard's Leaf objects
+    skipped: list[dict]  # this shard's skipped leaves
+    args: list[str]  # generate_args
+    started: str = ""
+    data: dict = field(default_factory=dict)
+
+    def begin(self, started: str) -> None:
+        """Write the `started` manifest; refuse a folder that holds another shard's or another config's output."""
+        self.started = started
+        earlier, _ = read(self.output)
+        if earlier is not None and (
+            earlier["shard"] != {"index": self.shard.index, "count": self.shard.count}
+            or earlier["config_hash"] != _hash(self.config)
+        ):
+            was = f"shard {earlier['shard']['index']}/{earlier['shard']['count']}"
+            raise LabtaxError(
+                f"--output {self.output} holds the output of {was} with other settings or another shard; pass a fresh --output for shard {self.shard}"
+            )
+        self._write(STARTED)
+
+    def finish(self, summary: dict | None) -> dict:
+        """Write the `complete` manifest, after every leaf folder is written (summary is None for an empty shard)."""
+        from labtax.generate.run import now_iso
+
+        leaves = summary["leaves"] if summary else {}
+        own = {leaf.path for leaf in self.leaves}
+        counts = {
+            key: sum(int(leaves[path].get(key) or 0) for path in own if path in leaves)
+            for key in ("requested", "accepted", "teacher_calls", "cached_calls")
+        }
+        counts["rejected"] = sum(sum((leaves[path].get("rejected") or {}).values()) for path in own if path in leaves)
+        counts["cache_entries"] = count_cache(self.output)
+        self._write(COMPLETE, finished=now_iso(), run=summary["run"] if summary else None, counts=counts)
+        return self.data
+
+    def _write(self, status: str, **extra: Any) -> None:
+        self.data = {
+            "format": FORMAT,
+            "status": status,
+            "shard": {"index": self.shard.index, "count": self.shard.count},
+            "config": self.config,
+            "config_hash": _hash(self.config),
+            "selection_hash": self.selection,
+            "leaves": [
+                {
+                    "leaf": leaf.path,
+                    "content_hash": leaf.content_hash,
+                    "samples_sha256": samples_hash(self.output, leaf.path),
+                }
+                if status == COMPLETE
+                else {"leaf": leaf.path, "content_hash": leaf.content_hash}
+                for leaf in sorted(self.leaves, key=lambda leaf: leaf.path)
+            ],
+            "skipped": self.skipped,
+            "args": self.args,
+            "retry": retry_command(self.args, self.shard, str(self.output)),
+            "started": self.started,
+            **extra,
+        }
+        write_json_atomic(self.output / MANIFEST, self.data)
+
+
+def start(output: Path, shard: Shard, whole: Any, chosen: Any, settings: Any, teacher: Any, params: dict) -> ShardRun:
+    """Begin a shard's run for `labtax generate --shard`: `whole` and `chosen` are the run's and the shard's
+    LeafSelection, `teacher` the TeacherInfo; an empty shard is finished at once (it is complete with no leaves)."""
+    from labtax.changes.git import head_commit
+    from labtax.generate.run import now_iso
+
+    commit = head_commit(whole.leaves[0].root) if whole.leaves else None
+    run = ShardRun(
+        Path(output),
+        shard,
+        config_of(settings, teacher.name, teacher.model, commit),
+        selection_hash(whole.leaves, whole.skipped),
+        chosen.leaves,
+        chosen.skipped,
+        generate_args(params),
+    )
+    run.begin(now_iso())
+    if not chosen.leaves:
+        run.finish(None)
+    return run
+
+
+def leaf_dir(output: Path, leaf_path: str) -> Path:
+    return output / leaf_path.rsplit("/", 1)[0]
+
+
+def samples_hash(output: Path, leaf_path: str) -> str | None:
+    """sha256 of the leaf's samples.jsonl as written (None when it is missing)."""
+    try:
+        return hashlib.sha256((leaf_dir(output, leaf_path) / "samples.jsonl").read_bytes()).hexdigest()
+    except OSError:
+        return None
+
+
+def count_cache(output: Path) -> int:
+    folder = output / ".cache" / "calls"
+    return sum(1 for _ in folder.glob("??/*.json")) if folder.is_dir() else 0
+
+
+def read(folder: Path) -> tuple[dict | None, str | None]:
+    """(manifest, None), or (None, why it cannot be used): missing, unreadable, not this format."""
+    path = Path(folder) / MANIFEST
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return None, f"no {MANIFEST} (not a shard's output, or the shard never started)"
+    except (OSError, ValueError) as exc:
+        return None, f"{MANIFEST} cannot be read ({exc})"
+    shard = data.get("shard") if isinstance(data, dict) else None
+    if (
+        not isinstance(data, dict)
+        or data.get("format") != FORMAT
+        or not isinstance(shard, dict)
+        or not all(isinstance(shard.get(k), int) and not isinstance(shard.get(k), bool) for k in ("index", "count"))
+        or not 1 <= shard["index"] <= shard["count"]
+        or not isinstance(data.get("leaves"), list)
+        or not all(isinstance(e, dict) and isinstance(e.get("leaf"), str) for e in data["leaves"])
+        or not isinstance(data.get("skipped"), list)
+        or not isinstance(data.get("config_hash"), str)
+        or not isinstance(data.get("selection_hash"), str)
+        or not isinstance(data.get("args"), list)
+    ):
+        return None, f"{MANIFEST} is not a labtax shard manifest of format {FORMAT}"
+    return data, None

@@ -1,0 +1,243 @@
+"""`labtax generate --executor ray`: the leaves of one run on long-lived Ray actors (extra `labtax[ray]`).
+
+- The unit of scheduling is the leaf. The driver keeps each actor busy with a few leaves at a time (enough
+  to fill its share of the endpoint's budget) and hands out the next leaf as one finishes.
+- `LeafWorker` is an async actor holding one OpenAI client for its life (not a task per request); each leaf
+  runs through `staged.run_leaf` into the shared --output, whose call cache every actor shares.
+- Requests in flight are bounded per actor (the client's semaphore) and across all actors by one
+  `EndpointLimiter` actor per run: AIMD permits (`throttle.Aimd`), halved on 429/503, so N actors never put
+  more than --concurrency requests on the endpoint between them.
+- Actors restart and their leaf is retried when a worker process dies (max_restarts / max_task_retries):
+  the retry replays the leaf's finished calls from the cache, so only requests in flight are repeated.
+- The driver holds the output folder's lock and rebuilds the artifacts once at the end: the result is the
+  local run's (same per-leaf folders, same rebuild), whichever actor ran which leaf.
+
+This is the only module that imports ray. --output and the taxonomy must be on a path every worker sees
+(one machine, or storage mounted at the same path on every node); each actor checks that before any leaf.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+import os
+import time
+import uuid
+from collections import deque
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from labtax.errors import LabtaxError
+from labtax.scale.merge import combine_runs
+from labtax.scale.staged import STAGING, run_leaf
+from labtax.scale.throttle import Aimd, ThrottledTeacher
+
+RESTARTS = 3  # per actor; a leaf is retried as often on its restarted actor
+
+
+@ray.remote(num_cpus=0)
+class EndpointLimiter:
+    """The endpoint's AIMD permits, shared by every actor of the run."""
+
+    def __init__(self, limit: int):
+        self.aimd = Aimd(limit)
+
+    async def acquire(self) -> int:
+        return await self.aimd.acquire()
+
+    async def release(self, granted_round: int, outcome: str) -> None:
+        await self.aimd.release(granted_round, outcome)
+
+    async def stats(self) -> dict:
+        return self.aimd.stats()
+
+
+class ActorPermits:
+    """Permits from the EndpointLimiter actor; a release is sent without waiting for its answer."""
+
+    def __init__(self, limiter: Any):
+        self.limiter = limiter
+
+    async def acquire(self) -> int:
+        return await self.limiter.acquire.remote()
+
+    async def release(self, granted_round: int, outcome: str) -> None:
+        self.limiter.release.remote(granted_round, outcome)
+
+
+@ray.remote
+class LeafWorker:
+    """One long-lived worker: its own client to the endpoint, leaves in, leaf summaries out."""
+
+    def __init__(
+        self, output: str, settings: Any, base_url: str, model: str, api_key: str | None, limit: int, limiter: str
+    ):
+        """`limiter` is the EndpointLimiter's name: a handle among the arguments would live in the object store,
+        and a restart after that was released would fail."""
+        from labtax.teacher.openai_backend import OpenAITeacher
+
+        self.output = Path(output)
+        self.settings = settings
+        inner = OpenAITeacher(base_url, api_key, model, concurrency=limit, max_retries=0)  # retries: ThrottledTeacher
+        self.teacher = ThrottledTeacher(inner, ActorPermits(ray.get_actor(limiter)))
+
+    async def check(self, root: str) -> dict:
+        """Where this worker runs and what it cannot see (the driver refuses to start on any problem)."""
+        from labtax import __version__
+
+        problems = [
+            f"{what} {path} is not a folder on this node"
+            for what, path in (("--output", str(self.output)), ("the taxonomy root", root))
+            if not Path(path).is_dir()
+        ]
+        return {"pid": os.getpid(), "node": ray.util.get_node_ip_address(), "labtax": __version__, "problems": problems}
+
+    async def run(self, leaf: Any) -> dict:
+        return await run_leaf(leaf, self.teacher, self.output, self.settings)
+
+
+def api_key(config: Any) -> str | None:
+    """The endpoint key as labtax.teacher.resolve finds it (OPENAI_API_KEY, else [tool.labtax.teacher] api-key-env)."""
+    variable = dict(getattr(config, "teacher", None) or {}).get("api-key-env")
+    return os.environ.get("OPENAI_API_KEY") or (os.environ.get(variable) if variable else None)
+
+
+def connect(address: str | None) -> bool:
+    """Join `address`, or start a private cluster on 127.0.0.1 (temp files under $RAY_TMPDIR, else /tmp/ray);
+    True when this process started or joined it (and must shut it down)."""
+    if ray.is_initialized():
+        return False
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
+    if address:
+        ray.init(address=address, **quiet)
+    else:
+        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
+    return True
+
+
+def run_on_ray(
+    leaves: list,
+    config: Any,
+    output: Path,
+    settings: Any,
+    teacher: Any,
+    concurrency: int,
+    address: str | None,
+    actors: int | None,
+    skipped: list[dict],
+    echo: Callable[[str], None] = lambda line: None,
+) -> dict:
+    """Generate `leaves` on Ray actors into `output`; return the summary, as run_generation does."""
+    from labtax.generate import artifacts
+    from labtax.generate.run import BUCKETS, now_iso
+
+    if teacher.name != "openai":
+        raise LabtaxError(
+            "--executor ray needs an OpenAI-compatible endpoint teacher (--base-url or OPENAI_BASE_URL); the embedded teacher serves one process: use --executor local"
+        )
+    if teacher.details.get("problems"):
+        raise LabtaxError(teacher.details["problems"][0])
+    output = Path(output).resolve()  # workers have other working folders
+    started, wall = now_iso(), time.monotonic()
+    with artifacts.output_lock(output, started):
+        own = connect(address)
+        try:
+            results, stats = _run(leaves, output, settings, teacher, api_key(config), concurrency, actors, echo)
+        finally:
+            if own:
+                ray.shutdown()
+        echo(
+            "ray: endpoint requests {requests}, peak {peak_in_flight} in flight (limit {maximum}), {congested} answered 429/503, {cuts} cut(s)".format(
+                **stats
+            )
+        )
+        run = combine_runs(
+            [r["run"] for r in results], skipped=skipped, started=started, seconds=round(time.monotonic() - wall, 3)
+        )
+        return artifacts.write_run(output, BUCKETS, run)
+
+
+def _run(
+    leaves: list,
+    output: Path,
+    settings: Any,
+    teacher: Any,
+    key: str | None,
+    concurrency: int,
+    actors: int | None,
+    echo: Callable[[str], None],
+) -> tuple[list[dict], dict]:
+    cpus = float(ray.cluster_resources().get("CPU", 1.0))
+    count = max(1, min(len(leaves), actors or max(1, int(cpus))))
+    per_actor = max(1, math.ceil(concurrency / count / max(1, settings.num_samples))) + 1  # +1 covers a leaf's tail
+    # max_concurrency: every waiting permit is a call in progress; mypy does not apply class decorators.
+    name = f"labtax-limiter-{uuid.uuid4().hex[:12]}"
+    limiter = EndpointLimiter.options(name=name, max_concurrency=100000).remote(concurrency)  # type: ignore[attr-defined]
+    options = {"num_cpus": min(1.0, cpus / count), "max_restarts": RESTARTS, "max_task_retries": RESTARTS}
+    workers = [
+        LeafWorker.options(**options).remote(  # type: ignore[attr-defined]
+            str(output), settings, teacher.details["base_url"], teacher.model, key, concurrency, name
+        )
+        for _ in range(count)
+    ]
+    try:
+        root = str(leaves[0].root) if leaves else str(output)
+        checks = ray.get([w.check.remote(root) for w in workers])
+        from labtax import __version__
+
+        for found in checks:
+            if found["labtax"] != __version__:
+                found["problems"].append(f"labtax {found['labtax']} is installed there, {__version__} here")
+            if found["problems"]:
+                raise LabtaxError(
+                    f"a Ray worker on {found['node']} cannot run this: {'; '.join(found['problems'])}; put --output and the taxonomy on storage every node mounts at the same path, with the same labtax"
+                )
+        echo(
+            f"ray: {count} actor(s), up to {per_actor} leaves each at a time, {concurrency} requests in flight at most"
+        )
+        results = _schedule(leaves, workers, per_actor)
+        with contextlib.suppress(OSError):  # empty once every leaf is published
+            (output / STAGING).rmdir()
+        stats = ray.get(limiter.stats.remote())
+    finally:
+        for worker in workers:
+            ray.kill(worker)
+        ray.kill(limiter)
+    return results, stats
+
+
+def _schedule(leaves: list, workers: list, per_actor: int) -> list[dict]:
+    """Leaves to actors, `per_actor` at a time each, the next leaf to the actor that finished one."""
+    queue = deque(sorted(leaves, key=lambda leaf: leaf.path))
+    in_flight: dict[Any, tuple[int, Any]] = {}
+
+    def submit(index: int) -> None:
+        leaf = queue.popleft()
+        in_flight[workers[index].run.remote(leaf)] = (index, leaf)
+
+    for _ in range(per_actor):
+        for index in range(len(workers)):
+            if queue:
+                submit(index)
+    results = []
+    while in_flight:
+        ready, _ = ray.wait(list(in_flight), num_returns=1)
+        index, leaf = in_flight.pop(ready[0])
+        try:
+            results.append(ray.get(ready[0]))
+        except ray.exceptions.RayActorError:
+            raise LabtaxError(
+                f"the Ray worker generating {leaf.path} died {RESTARTS + 1} times; re-run the same command: finished calls are cached"
+            ) from None
+        except ray.exceptions.RayTaskError as exc:
+            cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+            if isinstance(cause, LabtaxError | OSError):
+                raise cause from None
+            raise
+        if queue:
+            submit(index)
+    return results

@@ -1,0 +1,408 @@
+"""Shards, manifests and merge (`labtax generate --shard I/N`, `labtax merge`), the per-leaf staging the Ray
+executor runs, and the AIMD throttle, against the scripted OpenAI-compatible fake on 127.0.0.1.
+
+The central claim: 1, 2 or 7 shards merged give the single run's bytes (bucket files, knowledge with context,
+rejected, held-out, per-leaf files; summary.json up to its wall-clock fields, docs/scale.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import json
+import shlex
+import shutil
+from pathlib import Path
+
+import pytest
+
+from labtax.errors import LabtaxError
+from labtax.scale import shards
+from labtax.scale.merge import CALL_COUNTS, TIMING_LEAF, TIMING_RUN, combine_runs, safe_leaf_path
+from labtax.scale.throttle import Aimd, ThrottledTeacher, classify
+from labtax.teacher.base import TeacherError
+
+from .conftest import run_labtax
+from .fake_openai import FakeOpenAI, Reply, good_teacher, stage_of
+from .test_generate import make_taxonomy
+
+DATA_FILES = (
+    "knowledge.jsonl",
+    "foundational.jsonl",
+    "compositional.jsonl",
+    "knowledge_with_context.jsonl",
+    "rejected.jsonl",
+    "heldout.jsonl",
+)
+COPY = "compositional_skills/writing/business/ceo_earnings_email"
+
+
+def mixed_teacher(request: dict) -> Reply:
+    """good_teacher, except that the pair judge fails about a third of the answers (by a hash of the request,
+    so every run gets the same verdicts): rejected.jsonl has rows to compare too."""
+    if stage_of(request) == "judge_pair":
+        digest = hashlib.sha256(json.dumps(request["messages"], sort_keys=True).encode()).digest()
+        if digest[0] % 3 == 0:
+            return Reply("1")
+    return good_teacher(request)
+
+
+def taxonomy(root: Path, copies: int = 4) -> Path:
+    """The four test leaves plus `copies` variants of the freeform one (distinct prompts, distinct calls)."""
+    make_taxonomy(root)
+    for k in range(copies):
+        target = root / f"compositional_skills/writing/business/ceo_email_v{k}"
+        shutil.copytree(root / COPY, target)
+        leaf = target / "qna.yaml"
+        leaf.write_text(leaf.read_text().replace("Draft an email", f"Draft an email (variant {k})", 1))
+    return root
+
+
+def env(fake: FakeOpenAI) -> dict:
+    return {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-test", "LABTAX_TEACHER_MODEL": "fake-teacher"}
+
+
+def invoke(*args: str, env: dict | None = None) -> tuple[int, str, str]:
+    """`labtax ARGS` in this process (the console script's start-up, seconds on a busy machine, paid once per
+    test that uses run_labtax instead): (status, stdout, stderr), a LabtaxError as main() reports it."""
+    from click.testing import CliRunner
+
+    from labtax.main import cli
+
+    result = CliRunner().invoke(cli, list(args), env=env, standalone_mode=False)
+    if isinstance(result.exception, LabtaxError):
+        return result.exception.exit_code, result.stdout, f"labtax: error: {result.exception}\n"
+    if result.exception is not None:
+        raise result.exception
+    return result.return_value or 0, result.stdout, result.stderr
+
+
+def generate(root: Path, fake: FakeOpenAI, output: Path, *args: str) -> str:
+    status, out, err = invoke(
+        "generate", "--root", str(root), "-n", "2", "--no-progress", "--output", str(output), *args, env=env(fake)
+    )
+    assert status == 0, out + err
+    return out
+
+
+def leaf_folders(output: Path) -> list[Path]:
+    return sorted(p.parent for p in output.rglob("samples.jsonl") if ".labtax-staging" not in p.parts)
+
+
+def cache_keys(output: Path) -> set[str]:
+    return {p.name for p in (output / ".cache" / "calls").glob("??/*.json")}
+
+
+def assert_same_output(single: Path, other: Path, *, resumed: bool = False) -> None:
+    """`other` holds the single run's bytes: every data file and per-leaf file; summary.json byte for byte once
+    its wall-clock fields (TIMING_RUN, TIMING_LEAF) carry `other`'s values, i.e. everything else, key order
+    and layout included, is identical. `resumed`: some leaves of `other` were generated again from the cache,
+    so their call counts (CALL_COUNTS) are that run's, not the cold run's."""
+    for name in DATA_FILES:
+        assert (other / name).read_bytes() == (single / name).read_bytes(), name
+    assert [p.relative_to(single) for p in leaf_folders(single)] == [p.relative_to(other) for p in leaf_folders(other)]
+    for folder in leaf_folders(single):
+        for name in ("samples.jsonl", "rejected.jsonl"):
+            assert (other / folder.relative_to(single) / name).read_bytes() == (folder / name).read_bytes()
+    expected, got = json.loads((single / "summary.json").read_text()), json.loads((other / "summary.json").read_text())
+    for key in TIMING_RUN:
+        expected["run"][key] = got["run"][key]
+    for path, leaf in expected["leaves"].items():
+        for key in TIMING_LEAF + (CALL_COUNTS if resumed else ()):
+            leaf[key] = got["leaves"][path][key]
+    for key in CALL_COUNTS if resumed else ():
+        expected["totals"][key] = got["totals"][key]
+    text = json.dumps(expected, indent=2, ensure_ascii=False, default=str) + "\n"  # fileio.write_json_atomic's form
+    assert (other / "summary.json").read_text(encoding="utf-8") == text
+
+
+# --- shards: which leaf goes where ----------------------------------------------------------------------------
+
+
+def test_shard_of_is_a_stable_1_based_sha256_bucket():
+    path = "compositional_skills/writing/business/ceo_earnings_email/qna.yaml"
+    expected = 1 + int.from_bytes(hashlib.sha256(path.encode()).digest()[:8], "big") % 7
+    assert shards.shard_of(path, 7) == expected == 4  # the same on every machine, Python and run
+    assert shards.shard_of("knowledge/science/biology/photosynthesis/qna.yaml", 2) == 2
+    assert shards.shard_of(path, 1) == 1
+    paths = [f"knowledge/t/leaf_{i}/qna.yaml" for i in range(200)]
+    split = shards.Shard(1, 5).split(paths)
+    assert sorted(p for part in split.values() for p in part) == sorted(paths) and set(split) == {1, 2, 3, 4, 5}
+    assert all(15 < len(part) < 65 for part in split.values())  # spread, not piled into one shard
+    for index, part in split.items():
+        assert all(shards.Shard(index, 5).owns(p) for p in part)
+
+
+@pytest.mark.parametrize("text", ["0/3", "4/3", "3", "1/0", "a/b", "1/3/4", "-1/3", "1/100000"])
+def test_a_bad_shard_is_refused_with_the_form(text):
+    with pytest.raises(LabtaxError, match=r"I/N|between 1 and"):
+        shards.parse(text)
+    assert shards.parse(" 2 / 3 ") == shards.Shard(2, 3)
+
+
+def test_take_keeps_a_shards_leaves_skipped_leaves_and_findings():
+    from labtax.generate.plan import LeafSelection, take
+    from labtax.lint.findings import Finding
+
+    class Leaf:
+        def __init__(self, path):
+            self.path = path
+
+    chosen = LeafSelection(
+        [Leaf("a/qna.yaml"), Leaf("b/qna.yaml")],
+        [{"leaf": "c/qna.yaml", "errors": ["1:1 LT001 x"]}],
+        [Finding("c/qna.yaml", 1, 1, "LT001", "error", "x")],
+    )
+    mine = take(chosen, lambda path: path != "a/qna.yaml")
+    assert [leaf.path for leaf in mine.leaves] == ["b/qna.yaml"]
+    assert mine.skipped == chosen.skipped and mine.errors == chosen.errors
+    assert take(chosen, lambda path: False).skipped == []
+
+
+def test_combine_runs_is_a_deterministic_function_of_the_runs():
+    a = {"teacher": "openai", "model": "m", "started": "2026-01-01T00:00:05+00:00", "seconds": 2.0, "num_samples": 2}
+    b = {**a, "started": "2026-01-01T00:00:01+00:00", "seconds": 3.5}
+    a |= {"pipeline_versions": ["x@v6"], "leaves": ["b/qna.yaml"], "skipped": [], "retries": {"429": 1}}
+    b |= {"pipeline_versions": ["x@v6", "k@v7"], "leaves": ["a/qna.yaml"], "skipped": [], "retries": {"429": 2}}
+    run = combine_runs([a, b], skipped=[{"leaf": "z"}])
+    assert list(run) == list(a)  # generate's key order
+    assert run["started"] == "2026-01-01T00:00:01+00:00" and run["seconds"] == 3.5
+    assert run["leaves"] == ["a/qna.yaml", "b/qna.yaml"] and run["pipeline_versions"] == ["k@v7", "x@v6"]
+    assert run["retries"] == {"429": 3} and run["skipped"] == [{"leaf": "z"}]
+    assert combine_runs([b, a], skipped=[{"leaf": "z"}]) == run
+    with pytest.raises(LabtaxError, match=r"disagree on run\.num_samples"):
+        combine_runs([a, {**b, "num_samples": 3}], skipped=[])
+
+
+def test_leaf_paths_from_manifests_must_stay_inside():
+    assert safe_leaf_path("knowledge/a/b/qna.yaml")
+    for bad in ("../x/qna.yaml", "/etc/qna.yaml", "a/../../qna.yaml", "a/b.yaml", "qna.yaml", "a/.hidden/qna.yaml"):
+        assert not safe_leaf_path(bad), bad
+
+
+# --- generate --shard and merge, end to end -------------------------------------------------------------------
+
+
+def test_one_two_and_seven_shards_merge_to_the_single_runs_bytes(tmp_path):
+    root = taxonomy(tmp_path / "tax")
+    with FakeOpenAI(responder=mixed_teacher) as fake:
+        generate(root, fake, tmp_path / "single")
+        single_calls = fake.calls()
+        for count in (1, 2, 7):
+            before = fake.calls()
+            folders = []
+            for index in range(1, count + 1):
+                folder = tmp_path / f"n{count}" / f"shard-{index}"
+                generate(root, fake, folder, "--shard", f"{index}/{count}")
+                folders.append(folder)
+            assert fake.calls() - before == single_calls  # every call made once, by exactly one shard
+            merged = tmp_path / f"merged-{count}"
+            status, out, err = invoke("merge", str(merged), *map(str, folders))
+            assert status == 0, out + err
+            assert f"merged {count} shard(s)" in out and "8 leaf/leaves" in out
+            assert_same_output(tmp_path / "single", merged)
+            assert cache_keys(merged) == cache_keys(tmp_path / "single")  # the union of the shards' caches
+    assert json.loads((tmp_path / "single" / "rejected.jsonl").read_text().splitlines()[0])["reason"]
+    manifest = json.loads((tmp_path / "n7" / "shard-3" / "labtax-shard.json").read_text())
+    assert manifest["status"] == "complete" and manifest["shard"] == {"index": 3, "count": 7}
+    assert all(len(entry["content_hash"]) == 64 and entry["samples_sha256"] for entry in manifest["leaves"])
+    assert manifest["config"]["settings"]["num_samples"] == 2 and manifest["config"]["model"] == "fake-teacher"
+    empty = [
+        json.loads((tmp_path / "n7" / f"shard-{i}" / "labtax-shard.json").read_text())["leaves"] for i in range(1, 8)
+    ]
+    assert [] in empty  # 8 leaves over 7 shards: an empty shard is complete too
+
+
+def test_dry_run_shows_the_split_and_calls_nothing(tmp_path):
+    root = taxonomy(tmp_path / "tax")
+    with FakeOpenAI() as fake:
+        proc = run_labtax("generate", "--dry-run", "-n", "2", "--shard", "2/3", cwd=root, env=env(fake))
+        assert fake.calls() == 0
+    assert proc.returncode == 0, proc.stderr
+    paths = sorted(p.relative_to(root).as_posix() for p in root.rglob("qna.yaml"))
+    split = shards.Shard(2, 3).split(paths)
+    sizes = ", ".join(f"{i}: {len(split[i])}" for i in (1, 2, 3))
+    assert f"shards of 8 leaf/leaves by sha256 of the leaf path: {sizes}; this is shard 2/3" in proc.stdout
+    assert f"plan: {len(split[2])} leaf/leaves" in proc.stdout
+    for path in paths:
+        assert (f"  {path}:" in proc.stdout) is (path in split[2])
+    assert not (root / "generated").exists()
+
+
+def test_missing_and_unfinished_shards_give_the_retry_plan_and_write_nothing(tmp_path):
+    root = taxonomy(tmp_path / "tax")
+    with FakeOpenAI(responder=mixed_teacher) as fake:
+        generate(root, fake, tmp_path / "single")
+        for index in (1, 2):
+            generate(root, fake, tmp_path / "shards" / f"shard-{index}", "--shard", f"{index}/4")
+        # shard 2 "was killed": its manifest still says started; shard 3 never ran; a stray folder has no manifest.
+        manifest = tmp_path / "shards" / "shard-2" / "labtax-shard.json"
+        manifest.write_text(manifest.read_text().replace('"status": "complete"', '"status": "started"'))
+        (tmp_path / "stray").mkdir()
+        folders = [tmp_path / "shards" / "shard-1", tmp_path / "shards" / "shard-2", tmp_path / "stray"]
+        status, out, message = invoke("merge", str(tmp_path / "out"), *map(str, folders))
+        assert status == 1, out + message
+        assert not (tmp_path / "out").exists()
+        assert f"{tmp_path / 'stray'}: no labtax-shard.json" in message
+        assert "shard 2/4 did not finish" in message and "shard 3/4 is missing" in message
+        assert "shard 4/4 is missing" in message
+        plan = [line.strip() for line in message.splitlines() if line.strip().startswith("labtax generate")]
+        assert plan == [  # the selection and settings as given (here --root), the shard and its folder
+            f"labtax generate --root {root} -n 2 --max-attempts 4 --shard {i}/4 --output {tmp_path / 'shards' / f'shard-{i}'}"
+            for i in (2, 3, 4)
+        ]
+        for command in plan:  # the plan, run as written, completes the set
+            proc = run_labtax(*shlex.split(command)[1:], "--no-progress", cwd=root, env=env(fake))
+            assert proc.returncode == 0, proc.stdout + proc.stderr
+        folders = [tmp_path / "shards" / f"shard-{i}" for i in (1, 2, 3, 4)]
+        proc = run_labtax("merge", str(tmp_path / "out"), *map(str, folders), cwd=root)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert_same_output(tmp_path / "single", tmp_path / "out", resumed=True)  # shard 2 ran twice
+
+
+def test_shards_of_other_settings_or_a_damaged_shard_are_not_merged(tmp_path):
+    root = taxonomy(tmp_path / "tax", copies=1)
+    with FakeOpenAI() as fake:
+        generate(root, fake, tmp_path / "a", "--shard", "1/2")
+        status, _, _ = invoke(
+            "generate", "--root", str(root), "-n", "1", "--shard", "2/2", "--output", str(tmp_path / "b"), env=env(fake)
+        )
+        assert status == 0
+        status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "a"), str(tmp_path / "b"))
+        assert status == 2 and "different settings" in err and not (tmp_path / "out").exists()
+
+        generate(root, fake, tmp_path / "b2", "--shard", "2/2")
+        samples = next((tmp_path / "b2").rglob("samples.jsonl"))
+        samples.write_text(samples.read_text()[:-10])  # a truncated upload
+        status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "a"), str(tmp_path / "b2"))
+        assert status == 1 and "partial upload" in err and "--shard 2/2" in err
+
+        status, _, err = invoke("merge", str(tmp_path / "a" / "x"), str(tmp_path / "a"))
+        assert status == 2 and "overlap" in err
+
+        status, _, err = invoke(
+            "generate", "--root", str(root), "--shard", "2/2", "--output", str(tmp_path / "a"), env=env(fake)
+        )
+        assert status == 2 and "holds the output of shard 1/2" in err
+
+
+def test_a_manifest_cannot_write_outside_the_merge_folder(tmp_path):
+    root = taxonomy(tmp_path / "tax", copies=0)
+    with FakeOpenAI() as fake:
+        generate(root, fake, tmp_path / "s", "--shard", "1/1")
+    path = tmp_path / "s" / "labtax-shard.json"
+    manifest = json.loads(path.read_text())
+    manifest["leaves"][0]["leaf"] = "../../escaped/qna.yaml"
+    path.write_text(json.dumps(manifest))
+    status, _, err = invoke("merge", str(tmp_path / "out" / "merged"), str(tmp_path / "s"))
+    assert status == 1 and "not a taxonomy leaf path" in err
+    assert not (tmp_path / "escaped").exists() and not (tmp_path / "out").exists()
+
+
+# --- the Ray executor's unit of work, without Ray --------------------------------------------------------------
+
+
+def test_leaves_run_one_by_one_through_staging_give_the_local_runs_bytes(tmp_path):
+    """What each Ray actor does (staged.run_leaf into a shared output, then one rebuild), in one process."""
+    from labtax.generate import artifacts
+    from labtax.generate.run import BUCKETS, Settings
+    from labtax.scale.staged import STAGING, run_leaf
+    from labtax.teacher.openai_backend import OpenAITeacher
+
+    from .test_generate import leaves_of
+
+    root = taxonomy(tmp_path / "tax", copies=1)
+    with FakeOpenAI(responder=mixed_teacher) as fake:
+        generate(root, fake, tmp_path / "single")
+        single_calls = fake.calls()
+
+        async def go():
+            teacher = OpenAITeacher(fake.base_url, "k", "fake-teacher", concurrency=8)
+            try:
+                return await asyncio.gather(
+                    *(run_leaf(leaf, teacher, tmp_path / "staged", Settings(num_samples=2)) for leaf in leaves_of(root))
+                )
+            finally:
+                await teacher.aclose()
+
+        results = asyncio.run(go())
+        assert fake.calls() == 2 * single_calls
+    run = combine_runs([r["run"] for r in results], skipped=[])
+    artifacts.write_run(tmp_path / "staged", BUCKETS, run)
+    assert_same_output(tmp_path / "single", tmp_path / "staged")
+    assert cache_keys(tmp_path / "staged") == cache_keys(tmp_path / "single")
+    assert list((tmp_path / "staged" / STAGING).iterdir()) == []  # every staging folder published and removed
+
+
+# --- the throttle ------------------------------------------------------------------------------------------------
+
+
+def test_aimd_halves_once_per_round_and_grows_back():
+    async def go():
+        aimd = Aimd(8)
+        granted = [await aimd.acquire() for _ in range(8)]
+        waiter = asyncio.create_task(aimd.acquire())
+        await asyncio.sleep(0.01)
+        assert not waiter.done() and aimd.in_flight == 8  # the ninth waits
+        await aimd.release(granted[0], "congested")
+        await aimd.release(granted[1], "congested")  # same round: the same congestion, no second cut
+        assert aimd.limit == 4 and aimd.cuts == 1 and aimd.congested == 2
+        for g in granted[2:6]:
+            await aimd.release(g, "error")  # a 500 neither grows nor cuts
+        assert aimd.limit == 4
+        assert await waiter == 1 and aimd.in_flight == 3  # granted in the new round once under the limit
+        for g in granted[6:]:
+            await aimd.release(g, "ok")
+        await aimd.release(1, "ok")
+        assert 4 < aimd.limit < 5
+        for _ in range(100):
+            await aimd.release(await aimd.acquire(), "ok")
+        assert aimd.limit == 8 and aimd.stats()["peak_in_flight"] == 8
+
+    asyncio.run(go())
+
+
+def test_classify_follows_the_openai_clients_retry_rules():
+    assert classify(TeacherError("endpoint returned HTTP 429: slow down")) == "congested"
+    assert classify(TeacherError("endpoint returned HTTP 503: busy")) == "congested"
+    assert classify(TeacherError("endpoint returned HTTP 500: oops")) == "retry"
+    assert classify(TeacherError("request timed out after retries")) == "retry"
+    assert classify(TeacherError("cannot reach the endpoint http://x: refused")) == "retry"
+    assert classify(TeacherError("endpoint returned HTTP 400: bad request")) is None
+
+
+def test_throttled_teacher_retries_429_and_503_and_cuts_the_limit():
+    from labtax.teacher.openai_backend import OpenAITeacher
+
+    async def go(fake):
+        aimd = Aimd(4)
+        teacher = ThrottledTeacher(
+            OpenAITeacher(fake.base_url, "k", "fake-teacher", max_retries=0), aimd, base_delay=0.01
+        )
+        try:
+            completions = await teacher.complete([{"role": "user", "content": "hi"}], seed=1)
+            fake.faults = [Reply(status=400)]
+            with pytest.raises(TeacherError, match="HTTP 400"):
+                await teacher.complete([{"role": "user", "content": "again"}], seed=2)
+        finally:
+            await teacher.aclose()
+        return completions, aimd
+
+    with FakeOpenAI() as fake:
+        fake.faults = [Reply(status=429, headers={"Retry-After": "0"}), Reply(status=503)]
+        completions, aimd = asyncio.run(go(fake))
+        assert fake.calls() == 4  # 429, 503, success; then the 400 is final
+    assert completions[0].text.startswith("Answer:")
+    stats = aimd.stats()
+    assert stats["congested"] == 2 and stats["cuts"] == 2 and stats["in_flight"] == 0 and stats["requests"] == 4
+
+
+def test_executor_ray_without_ray_says_how_to_install(tmp_path, monkeypatch):
+    import importlib.util
+
+    from labtax.main import cli
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "ray" else real(name, *a))
+    root = taxonomy(tmp_path / "tax", copies=0)
+    with pytest.raises(LabtaxError, match=r"needs ray: pip install 'labtax\[ray\]'"):
+        cli.main(["generate", "--executor", "ray", "--root", str(root)], standalone_mode=False)
