@@ -19,7 +19,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
-from labtax.comment.render import code_block, inline
+from labtax.comment.render import fix_plurals, short_names
+from labtax.markdown import code_block, inline, quote_block, text_block
 
 from .conftest import run_labtax
 
@@ -243,6 +244,30 @@ def assert_cells_intact(markdown: str) -> None:
                 assert row.count("|") == columns, row
 
 
+def shown_texts(tokens) -> list[str]:
+    """Every whole text the comment shows: code blocks' contents and blockquotes' text (line breaks kept)."""
+    texts, depth, parts = [], 0, []
+    for token in tokens:
+        if token.type == "fence":
+            texts.append(token.content)
+        elif token.type == "blockquote_open":
+            depth += 1
+        elif token.type == "blockquote_close":
+            depth -= 1
+            if depth == 0:
+                texts.append("\n\n".join(parts) + "\n")
+                parts = []
+        elif token.type == "inline" and depth:
+            parts.append(
+                "".join(
+                    "\n" if c.type in ("softbreak", "hardbreak") else c.content
+                    for c in token.children or []
+                    if c.type in ("text", "softbreak", "hardbreak", "code_inline", "html_inline")
+                )
+            )
+    return texts
+
+
 def table_rows(tokens) -> list[int]:
     """Cells per row of every table the parser found."""
     rows, cells = [], 0
@@ -309,31 +334,44 @@ def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
     assert "**Lint:** ❌ 1 error, 1 warning" in md and "**Training:** ✅ learned" in md
     assert "9 of 10 requested samples accepted for 2 leaves" in md
     tokens = assert_safe_markdown(md)
-    assert set(table_rows(tokens)) == {7, 4, 5}  # leaf table, lint table, phase/held-out tables
+    assert set(table_rows(tokens)) == {4, 5}  # leaf table, phase/held-out tables (lint findings are a list)
     assert_cells_intact(md)
-    assert re.search(
-        r"\| ⚠️ \| <code>knowledge/science/astronomy/pulsars/qna\.yaml</code> \| knowledge \| 4 / 5 \| 2: duplicate 1, unfaithful 1 \| 14 \(1\) \| 50\.0 s \|",
-        md,
+    # short leaf names in the table (no run-wide wall clock per leaf), the full path under it and in the section
+    assert (
+        "| ⚠️ <code>pulsars</code><br><sub>knowledge</sub> | 4 / 5 | 2<br><sub>duplicate 1<br>unfaithful 1</sub> "
+        "| 14<br><sub>+1 cached</sub> |" in md
     )
-    assert "| ✅ | <code>compositional&#95;skills/writing/poems/haiku/qna.yaml</code> | compositional | 5 / 5 |" in md
+    assert "| ✅ <code>haiku</code><br><sub>compositional</sub> | 5 / 5 | 0 |" in md
+    assert "- <code>pulsars</code>: <code>knowledge/science/astronomy/pulsars/qna.yaml</code>" in md
+    assert (
+        "### ⚠️ <code>pulsars</code>\n\n<sub><code>knowledge/science/astronomy/pulsars/qna.yaml</code> · knowledge" in md
+    )
+    assert "| Leaf | Accepted | Rejected | Teacher calls |" in md and "50.0 s" not in md
+    # what failed and what the contributor can do, named in the header
+    assert "- ❌ **Lint**: 1 error: fix it" in md
+    assert (
+        "- ⚠️ **Data**, <code>pulsars</code>: 4 of 5 requested samples accepted (rejected: duplicate 1, unfaithful 1)."
+        in md
+    )
     # 3 samples per leaf by default, each in its own <details> with the question as summary
     assert md.count("<details><summary>Sample ") == 6
     assert "Sample 1: What makes pulsar number 0 spin so fast?" in md and "Sample 4:" not in md
-    fences = [t.content for t in tokens if t.type == "fence"]
+    fences = shown_texts(tokens)
     assert "Pulsar 2 keeps the angular momentum of its collapsed parent star.\n" in fences
+    assert "Soft rain on the roof\nthe kettle begins to sing\nthe cat does not move\n" in fences  # lines kept
+    assert not [t for t in tokens if t.type == "fence"]  # prose wraps in quotes; no code block clips it
     assert "You are a careful assistant" not in md  # the system prompt is ours, not worth the space
     assert "❌ unfaithful at judge: Are pulsars made of cheese?" in md and "faithfulness 1 &lt; 2" in md
     assert "❌ duplicate at dedup: What is a pulsar, really?" in md and "**Question**" in md
-    assert "| ❌ error | <code>knowledge/science/astronomy/pulsars/qna.yaml</code>:7:5 | LT001 |" in md
+    assert (
+        "- ❌ error <code>knowledge/science/astronomy/pulsars/qna.yaml</code>:7:5 LT001: missing required field" in md
+    )
     assert (
         "### Training smoke test: ✅ learned" in md
         and "| knowledge | 40 | 1 min 01 s | 2.910 → 1.120 | ✅ learned |" in md
     )
     assert "| skills | 30 | 44.0 s | 2.500 → 1.300 | ❌ did not learn |" in md
-    assert (
-        "| <code>knowledge/science/astronomy/pulsars/qna.yaml</code> (replayed) | skills | 1.400 | 1.450 | +3.6% |"
-        in md
-    )
+    assert "| <code>pulsars</code><br><sub>replayed</sub> | skills | 1.400 | 1.450 | +3.6% |" in md
     assert "pipelines" not in md and "prompts compositional@&#8203;1, knowledge@&#8203;1" in md
     assert (
         "-50.0%" in md and "A rotating neutron star.\n" in fences and "A rotating, magnetised neutron star.\n" in fences
@@ -408,7 +446,7 @@ def test_real_lint_report_is_rendered(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert f"### Lint: ❌ {lint['errors']} error" in proc.stdout
     assert (
-        proc.stdout.count("| ❌ error | <code>compositional&#95;skills/writing/poems/qna.yaml</code>") == lint["errors"]
+        proc.stdout.count("- ❌ error <code>compositional&#95;skills/writing/poems/qna.yaml</code>") == lint["errors"]
     )
     assert_safe_markdown(proc.stdout)
 
@@ -505,24 +543,25 @@ def test_hostile_text_cannot_break_out(tmp_path):
     md = proc.stdout
     tokens = assert_safe_markdown(md)
     # every table row keeps its column count although cells held pipes, and the hostile path stays in its cell
-    assert set(table_rows(tokens)) <= {7, 4, 5} and table_rows(tokens)
+    assert set(table_rows(tokens)) <= {4, 5} and table_rows(tokens)
     assert_cells_intact(md)
     cells = [t.content for t in tokens if t.type == "inline"]
-    assert any(
-        c.startswith("<code>knowledge/&lt;img src&#61;x&gt;&#124;@&#8203;org/team&#96;/qna.yaml</code><br><sub>")
-        for c in cells
-    )
-    # each sample is one <details> with 2 code blocks, the rejected candidate one with 2, the training example 3
+    assert "| ✅ <code>team&#96;</code><br><sub>knowledge</sub> | 5 / 5 |" in md  # its last folder, escaped
+    assert any("<code>knowledge/&lt;img src&#61;x&gt;&#124;@&#8203;org/team&#96;/qna.yaml</code>" in c for c in cells)
+    # each sample is one <details> with 2 texts, the rejected candidate one with 2, the training example 3;
+    # prose is quoted (escaped line by line), code-like text fenced with a fence nothing inside can close
+    texts = shown_texts(tokens)
+    assert len(texts) == 5 * 2 + 2 + 3 + 1  # and the leaf's note
     fences = [t for t in tokens if t.type == "fence"]
-    assert len(fences) == 5 * 2 + 2 + 3
+    assert fences
     for fence in fences:
         longest = max((len(run) for run in re.findall(r"`+", fence.content)), default=0)
         assert len(fence.markup) > longest
-    assert md.count("<details>") == 5 + 1 + 1
-    # the texts are shown literally inside the code blocks, not interpreted
-    questions = [f.content for f in fences]
+    assert md.count("<details>") == 5 + 1 + 1 + 1  # samples, rejected, training example, full leaf paths
+    # the texts are shown literally (mentions, links and references only broken by a zero-width space), not interpreted
+    literal = [t.replace("\u200b", "") for t in texts]
     for q in HOSTILE_QUESTIONS:
-        assert q.replace("\u202e", "\ufffd").replace("\u202c", "\ufffd") + "\n" in questions
+        assert q.replace("\u202e", "\ufffd").replace("\u202c", "\ufffd") + "\n" in literal
     # the 100 KB answer is capped and says so
     assert any(f.content.startswith("A" * 1500 + "\n") for f in fences)
     assert "98,517 more characters not shown" in md
@@ -562,8 +601,12 @@ def test_gh_issue_references_are_inert_like_hash_references(tmp_path):
     texts = " ".join(t.content for t in tokens if t.type == "text")
     assert "Fixes GH-\u200b123 (see gh-\u200b7, xGH-\u200b8 and GH-\u200b42)" in texts  # still readable
     assert "GH-x or GH 9" in texts
-    fences = [t.content for t in tokens if t.type == "fence"]
-    assert text + "\n" in fences and "GH-2 inside code stays as written\n" in fences  # code is not rewritten
+    fences = shown_texts(tokens)  # quoted prose: references broken there too, the words unchanged
+    assert re.sub(r"(?i)(gh-|#)(?=\d)", "\\g<1>\u200b", text) + "\n" in fences
+    assert "GH-\u200b2 inside code stays as written\n" in fences
+    assert "```text\ndef f():\n    return 'GH-2'\n    x = 1\n```" in code_block(
+        "def f():\n    return 'GH-2'\n    x = 1", 100
+    )
     assert inline("GH-12 gh-3") == "GH-&#8203;12 gh-&#8203;3"
 
 
@@ -654,12 +697,12 @@ def test_many_leaves_fit_the_github_limit_and_say_what_was_cut(tmp_path):
     assert len(md.encode("utf-8")) <= GITHUB_COMMENT_LIMIT
     assert len(md.encode("utf-8")) > GITHUB_COMMENT_LIMIT * 0.8  # cut to fit, not cut to nothing
     assert "✂️ **Cut to fit GitHub's 65,536-character comment limit:**" in md
-    shown = md.count("\n### ✅ <code>knowledge/topic&#95;")
+    shown = md.count("\n### ✅ <code>topic&#95;")  # the shortest names that tell the leaves apart
     assert 0 < shown < 120
     assert f"sample details of {120 - shown} of 120 leaves" in md
     assert "### Lint: ⚠️ 0 errors, 300 warnings in 120 files" in md  # the lint verdict survives
     assert "more findings not shown" in md
-    rows = re.findall(r"^\| ✅ \| <code>knowledge/topic&#95;", md, flags=re.M)
+    rows = re.findall(r"^\| ✅ <code>topic&#95;\d+/sub</code>", md, flags=re.M)
     assert rows  # the overview table survives (perhaps cut itself, then said so)
     if len(rows) < 120:
         assert f"{120 - len(rows)} more leaves not shown" in md
@@ -699,7 +742,7 @@ def test_max_chars_option_and_post_refuses_more_than_github_allows(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert len(proc.stdout.encode()) <= 20000
     assert (
-        proc.stdout.count("| ❌ error |") == 10 and "50 lint findings" in proc.stdout
+        proc.stdout.count("\n- ❌ error ") == 10 and "50 lint findings" in proc.stdout
     )  # cut from 50 shown to 10, and said so
     assert_cells_intact(proc.stdout)
     proc = run_labtax(
@@ -1087,10 +1130,12 @@ def test_leaf_table_itself_is_cut_when_leaves_are_countless(tmp_path):
     assert proc.returncode == 0, proc.stderr
     md = proc.stdout
     assert len(md.encode("utf-8")) <= GITHUB_COMMENT_LIMIT
-    rows = len(re.findall(r"^\| ❌ \| <code>compositional", md, flags=re.M))
+    rows = len(re.findall(r"^\| ❌ <code>area&#95;\d{4}</code>", md, flags=re.M))
     assert 50 < rows < 600
-    assert f"| | _{600 - rows} more leaves not shown_ |" in md
-    assert f"{600 - rows} rows of the leaf table" in md.split("\n\n")[3]  # the cut note sits under the header
+    assert f"| _{600 - rows} more leaves not shown_ | | | |" in md
+    assert md.count("\n- <code>area&#95;") == rows  # the full paths of the rows shown, folded under the table
+    note = md.index(f"{600 - rows} rows of the leaf table")
+    assert md.index("**What to do**") < note < md.index("| Leaf |")  # the cut note sits under the header
     assert "**Data:** ❌ 0 of 3,000 requested samples accepted for 600 leaves" in md
     assert_cells_intact(md)
 
@@ -1120,7 +1165,7 @@ def test_renders_what_labtax_generate_really_writes(tmp_path):
     assert_cells_intact(md)
     totals = summary["totals"]
     assert f"{totals['accepted']} of {totals['requested']} requested samples accepted for 2 leaves" in md
-    fences = {t.content for t in tokens if t.type == "fence"}
+    fences = set(shown_texts(tokens))
     for leaf, stats in summary["leaves"].items():
         assert inline(leaf) in md
         samples = read_jsonl(out / leaf.removesuffix("qna.yaml") / "samples.jsonl")
@@ -1130,3 +1175,152 @@ def test_renders_what_labtax_generate_really_writes(tmp_path):
             assert answer[:1500] + "\n" in fences
     rejected = read_jsonl(out / "rejected.jsonl")
     assert rejected and all(f"❌ {inline(r['reason'])} at {inline(r['stage'])}" in md for r in rejected[:1])
+
+
+# --------------------------------------------------------------------------- what to do, gate, judge probability
+
+
+def test_quoted_prose_opens_no_block_and_keeps_its_lines():
+    """Prose is shown as a blockquote (it wraps; a code block clips at ~95 characters): no line of it may open
+    a list, heading, code block, table, HTML block or link definition, and every line stays a line."""
+    hostile = (
+        "First line with @team and #12\n- a list item?\n1. an ordered one?\n---\nSetext?\n===\n"
+        "    indented code?\n\t\ttabbed\n# heading?\n> nested quote?\n| a | b |\n|---|---|\n"
+        "[ref]: https://evil.example\n<div>html block?</div>\n~~~\nfence?\n\n\nlast \\\\ line\\"
+    )
+    block = quote_block(hostile, 5000)
+    tokens = assert_safe_markdown(block)
+    kinds = {t.type for t in tokens}
+    assert kinds <= {
+        "blockquote_open",
+        "blockquote_close",
+        "paragraph_open",
+        "paragraph_close",
+        "inline",
+        "text",
+        "hardbreak",
+    }
+    (text,) = shown_texts(tokens)
+    lines = text.replace("\u200b", "").replace("\u00a0", " ").rstrip("\n").split("\n")
+    assert lines[:4] == ["First line with @team and #12", "- a list item?", "1. an ordered one?", "---"]
+    assert "    indented code?" in lines and "        tabbed" in lines and "[ref]: https://evil.example" in lines
+    assert lines[-2:] == ["", "last \\\\ line\\"]  # blank lines keep paragraphs apart; no trailing break leaks
+    assert text_block("def f(x):\n    return x\n    pass", 100).startswith("```text\n")  # code stays code
+    assert quote_block("x" * 50, 10).endswith("\n\n<sub>… 40 more characters not shown</sub>\n")
+
+
+def test_plurals_are_plain_english(tmp_path):
+    summary = write_run(tmp_path, {ASTRO: [make_sample(ASTRO, "knowledge", 0, "Q?", "A.")]}, requested={ASTRO: 1})
+    train = tmp_path / "train.json"
+    train.write_text(
+        json.dumps(
+            {"verdict": "learned", "verdict_line": "learned: knowledge 2 -> 1 over 1 leaf/leaves, 3 question(s)"}
+        )
+    )
+    proc = run_labtax("comment", "--summary", str(summary), "--train-report", str(train), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "1 of 1 requested samples accepted for 1 leaf" in proc.stdout and "1 leaf/leaves" not in proc.stdout
+    assert "over 1 leaf, 3 questions" in proc.stdout and "(s)" not in proc.stdout
+    assert fix_plurals("over 6 leaf/leaves, 1 question(s)") == "over 6 leaves, 1 question"
+
+
+def test_failed_training_names_the_leaf_and_what_to_do(tmp_path):
+    """'❌ needs changes' from a tiny training phase must say what failed, how much it weighs, and what to check."""
+    summary = normal_run(tmp_path, accepted=5)
+    report = json.loads(train_report(tmp_path / "t.json", verdict="did not learn").read_text())
+    report["model"], report["heldout_examples"] = "SmolLM2-135M-Instruct", 3
+    report["phases"][1]["heldout"][POEMS] = {"loss_before": 2.6, "loss_after": 2.72, "role": "trained"}
+    (tmp_path / "t.json").write_text(json.dumps(report))
+    proc = run_labtax("comment", "--summary", str(summary), "--train-report", str(tmp_path / "t.json"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert md.splitlines()[1] == "## 🧪 labtax: ❌ needs changes: training"
+    (item,) = [line for line in md.splitlines() if line.startswith("- ❌ **Training**")]
+    assert "the held-out loss rose on <code>haiku</code> (+4.6%) in the skills phase" in item
+    assert (
+        "smoke signal (30 training steps on <code>SmolLM2-135M-Instruct</code>, scored on 3 held-out seed examples)"
+        in item
+    )
+    assert "check that those leaves' seed answers are correct and consistent" in item
+    assert not [line for line in md.splitlines() if line.startswith("- ❌ **Data**")]  # data and lint are fine
+    assert_safe_markdown(md)
+
+
+def test_failing_data_says_which_leaf_and_what_to_do(tmp_path):
+    summary = write_run(
+        tmp_path,
+        {ASTRO: []},
+        [{"leaf": ASTRO, "stage": "judge", "reason": "judge_score", "candidate": "x"}] * 3
+        + [{"leaf": ASTRO, "stage": "qa", "reason": "truncated", "candidate": "y"}],
+    )
+    data = json.loads(summary.read_text())
+    data["leaves"][ASTRO]["note"] = "accepted 0 of 5 requested after 4 candidates (raise --max-attempts)"
+    summary.write_text(json.dumps(data))
+    md = run_labtax("comment", "--summary", str(summary), cwd=tmp_path).stdout
+    (item,) = [line for line in md.splitlines() if line.startswith("- ❌ **Data**")]
+    assert item.startswith("- ❌ **Data**, <code>pulsars</code>: 0 of 5 requested samples accepted")
+    assert "(rejected: judge&#95;score 3, truncated 1)" in item and "raise --max-attempts" in item
+    assert "Check that its seed answers are correct" in item
+
+
+def test_gate_and_judge_probability_are_shown(tmp_path):
+    """Fields another stage adds: the judge gate per leaf, a probability per sample (shown instead of scores)."""
+    summary = normal_run(tmp_path, accepted=5)
+    data = json.loads(summary.read_text())
+    data["leaves"][ASTRO]["gate"] = {
+        "good_accepted": 5,
+        "good_total": 5,
+        "bad_rejected": 6,
+        "bad_total": 6,
+        "separates": True,
+    }
+    data["leaves"][POEMS]["gate"] = {
+        "good_accepted": 3,
+        "good_total": 5,
+        "bad_rejected": 2,
+        "bad_total": 6,
+        "separates": False,
+    }
+    data["leaves"][POEMS]["note"] = (
+        "the judge could not separate good from bad on this leaf's own examples; accepted samples are unvetted "
+        "(held-out seeds accepted 3/5, corrupted ones rejected 2/6); and one more thing"
+    )
+    summary.write_text(json.dumps(data))
+    samples = tmp_path / "generated" / ASTRO.removesuffix("qna.yaml") / "samples.jsonl"
+    records = [json.loads(line) for line in samples.read_text().splitlines()]
+    records[0]["judge"]["probability"] = 0.934
+    records[1]["judge"]["probability"] = "<img src=x>"  # not a probability: the scores are shown instead
+    samples.write_text("".join(json.dumps(r) + "\n" for r in records))
+    proc = run_labtax("comment", "--summary", str(summary), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    md = proc.stdout
+    assert "| ✅ <code>pulsars</code><br><sub>knowledge</sub> | 5 / 5<br><sub>gate 5/5 good,<br>6/6 bad</sub> |" in md
+    assert (
+        "| ⚠️ <code>haiku</code><br><sub>compositional</sub> | 5 / 5<br><sub>⚠️ gate 3/5 good,<br>2/6 bad</sub> |" in md
+    )
+    haiku = md[md.index("### ⚠️ <code>haiku</code>") :]
+    assert (
+        "> ⚠️ **The judge could not separate good from bad on this leaf's own examples; accepted samples are unvetted.**"
+        in haiku
+    )
+    assert "**Data:** ⚠️" in md and "- ⚠️ **Data**, <code>haiku</code>: The judge could not separate" in md
+    assert "(the judge accepted 3 of 5 of the leaf's held-out seed examples and rejected 2 of 6 corrupted" in md
+    # the generator's note starts with the same warning: said once in each place, the rest of the note kept
+    assert md.count("could not separate good from bad") == 2 and "held-out seeds accepted 3/5" not in md
+    assert "- ⚠️ **Data**, <code>haiku</code>:" in md and "<br><sub>and one more thing</sub>" in md
+    assert "> and one more thing" in haiku
+    assert "<sub>Judge: probability good 0.93 · faithfulness: supported by the document</sub>" in md
+    assert md.count("<sub>Judge: faithfulness 3 (supported by the document) · relevance 2</sub>") == 5
+    assert_safe_markdown(md)
+    assert_cells_intact(md)
+
+
+def test_short_names_tell_leaves_apart():
+    names = short_names(["a/x/haiku/qna.yaml", "b/x/haiku/qna.yaml", "c/y/haiku/qna.yaml", "d/pulsars/qna.yaml", "odd"])
+    assert names == {
+        "a/x/haiku/qna.yaml": "a/x/haiku",
+        "b/x/haiku/qna.yaml": "b/x/haiku",
+        "c/y/haiku/qna.yaml": "y/haiku",
+        "d/pulsars/qna.yaml": "pulsars",
+        "odd": "odd",
+    }

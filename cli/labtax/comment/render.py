@@ -1,4 +1,4 @@
-"""Render the pull-request comment as GitHub Markdown.
+"""Render the pull-request comment as GitHub Markdown, readable at GitHub's 800 px content width.
 
 Everything that comes from a contributor (leaf paths, questions, documents) or from the teacher
 (answers, judge reasons) is untrusted. It reaches the Markdown only through labtax.markdown's doors:
@@ -8,21 +8,30 @@ Everything that comes from a contributor (leaf paths, questions, documents) or f
   table cell can be opened or closed), and @-mentions, issue references (#123, org/repo#123,
   GH-123) and bare URLs broken with a zero-width space (GitHub resolves those on the rendered text,
   after entities are decoded).
-- `code_block()` for whole texts: a fenced block whose fence is longer than any backtick run in the
-  text, so nothing inside can close it; GitHub renders no HTML, links or mentions in code.
+- `text_block()` for whole texts (questions, answers): a blockquote escaped like `inline()` line by
+  line, which wraps (a code block clips long lines at about 95 characters), or, for code-like text,
+  a fenced block whose fence is longer than any backtick run in the text, so nothing inside can close it.
 
 Numbers go through `num()` / `duration()`, which fall back to `inline()` for anything that is not
 a number. The comment is kept under GitHub's 65,536-character limit by measuring UTF-8 bytes (never
 fewer than characters or UTF-16 units, however GitHub counts) and cutting whole pieces, richest
 first, with a note that says what was cut.
+
+Width: tables hold only short cells (a leaf's last folder, counts, reason names), so the widest stays
+within 800 px (tests/test_comment_width.py measures it); full paths and long text live in paragraphs,
+lists and <details>, which wrap.
 """
 
 from __future__ import annotations
 
 import math
+import re
+from collections import Counter
+from collections.abc import Iterable
 
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
-from labtax.markdown import clean, code, code_block, duration, inline, num, size
+from labtax.comment.inputs import LEAF_FILE
+from labtax.markdown import clean, code, count, duration, inline, num, size, text_block
 
 OK, WARN, FAIL, INFO = "✅", "⚠️", "❌", "ℹ️"
 _RANK = {OK: 0, INFO: 0, WARN: 1, FAIL: 2}
@@ -35,7 +44,13 @@ EXAMPLE_TEXT_CHARS = 800
 PREVIEW_CHARS = 100
 MAX_LINT_FINDINGS = 50
 MAX_REASONS = 6
+MAX_ACTION_LEAVES = 5
 NOTE_RESERVE = 800
+# Table cells stay short so the widest table fits 800 px: a leaf's name, a reason name, at most this many characters.
+LEAF_NAME_CHARS = 28
+REASON_CHARS = 16
+TABLE_REASONS = 3
+GATE_WARNING = "the judge could not separate good from bad on this leaf's own examples; accepted samples are unvetted"
 # A fork's pull request runs the fork's own copy of generate.yml, so what its artifact says cannot be
 # vouched for by the job that posts: every verdict from it carries this mark (see docs/ci.md).
 NOT_VERIFIED = " _(not verified)_"
@@ -44,10 +59,28 @@ UNVERIFIED_NOTE = (
     "fork's own workflow files, so the counts, samples and verdicts below are what that run reported: "
     "this repository's labtax escaped them but did not recompute them.\n\n"
 )
+# What to check when most of a leaf's candidates were rejected for this reason.
+_ADVICE = {
+    "judge_score": "Check that its seed answers are correct and, for knowledge, that the documents say what the questions ask (the judge scored the candidates low)",
+    "unfaithful": "Check that the documents answer its seed questions (the judge found answers the documents do not support)",
+    "no_documents": "Check the document repo, commit and patterns in its qna.yaml (its documents could not be read)",
+    "truncated": "Shorten its seed answers (answers ran past the length limit)",
+    "duplicate": "Add more varied seed examples (candidates repeated each other)",
+    "parse_failure": "Re-run, or use a stronger teacher (the judge's replies carried no score)",
+    "teacher_error": "Re-run the job: finished calls are cached (the teacher failed)",
+}
+_DEFAULT_ADVICE = (
+    "Read the rejected candidates in its section below; more varied, correct seed examples or a stronger teacher help"
+)
 
 
 def _as_int(value) -> int | None:
     return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _as_number(value) -> float | None:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    return float(value) if ok else None
 
 
 def _as_dict(value) -> dict:
@@ -63,15 +96,81 @@ def _worst(*statuses) -> str:
     return max(present, key=lambda status: _RANK.get(status, 0)) if present else INFO
 
 
+def fix_plurals(text: str) -> str:
+    """Numbers the training report writes as "5 leaf/leaves" or "1 question(s)", in plain English."""
+    text = re.sub(r"\b(\d[\d,]*) leaf/leaves\b", lambda m: count(int(m[1].replace(",", "")), "leaf", "leaves"), text)
+    return re.sub(r"\b(\d[\d,]*) (\w+)\(s\)", lambda m: f"{m[1]} {m[2]}{'' if m[1] == '1' else 's'}", text)
+
+
+# --------------------------------------------------------------------------- names
+
+
+def _folders(leaf: str) -> list[str]:
+    parts = [p for p in str(leaf).split("/") if p]
+    if len(parts) > 1 and parts[-1] == LEAF_FILE:
+        parts = parts[:-1]
+    return parts or [str(leaf)]
+
+
+def short_names(leaves: Iterable) -> dict[str, str]:
+    """Each leaf's last folder, with as many parent folders as it takes to tell leaves apart."""
+    paths = list(dict.fromkeys(str(leaf) for leaf in leaves))
+    parts = {p: _folders(p) for p in paths}
+    depth = dict.fromkeys(paths, 1)
+    while True:
+        names = {p: "/".join(parts[p][-depth[p] :]) for p in paths}
+        seen = Counter(names.values())
+        clashing = [p for p in paths if seen[names[p]] > 1 and depth[p] < len(parts[p])]
+        if not clashing:
+            return names
+        for p in clashing:
+            depth[p] += 1
+
+
+def _name(names: dict[str, str], leaf) -> str:
+    return names.get(str(leaf)) or _folders(str(leaf))[-1]
+
+
 # --------------------------------------------------------------------------- verdicts
+
+
+def gate_of(stats: dict) -> dict | None:
+    """The judge gate's result on the leaf's own good and bad examples, when the summary has a whole one."""
+    gate = _as_dict(stats.get("gate"))
+    keys = ("good_accepted", "good_total", "bad_rejected", "bad_total")
+    if not all(_as_int(gate.get(k)) is not None for k in keys) or not isinstance(gate.get("separates"), bool):
+        return None
+    return gate
+
+
+def gate_text(gate: dict) -> str:
+    return f"gate {gate['good_accepted']}/{gate['good_total']} good · {gate['bad_rejected']}/{gate['bad_total']} bad"
+
+
+def gate_sentence(gate: dict) -> str:
+    return (
+        f"the judge accepted {gate['good_accepted']} of {gate['good_total']} of the leaf's held-out seed examples "
+        f"and rejected {gate['bad_rejected']} of {gate['bad_total']} corrupted copies of them"
+    )
+
+
+def leaf_note(stats: dict) -> str:
+    """The generator's note, less the gate warning it may start with when the gate is shown on its own."""
+    note = clean(stats.get("note")).strip()
+    gate = gate_of(stats)
+    if gate is not None and not gate["separates"] and GATE_WARNING in note:
+        note = note.replace(GATE_WARNING, "", 1)
+        note = re.sub(r"^\s*(\([^()]*\))?\s*;?\s*", "", note)  # and the counts in brackets after it
+    return note
 
 
 def leaf_status(stats: dict) -> str:
     requested, accepted = _as_int(stats.get("requested")), _as_int(stats.get("accepted"))
     if requested is None or accepted is None:
         return WARN
+    gate = gate_of(stats)
     if accepted >= requested:
-        return OK
+        return WARN if gate is not None and not gate["separates"] else OK
     return FAIL if accepted == 0 else WARN
 
 
@@ -81,20 +180,27 @@ def data_status(leaves: dict) -> tuple[str, str]:
     requested = sum(_as_int(_as_dict(s).get("requested")) or 0 for s in leaves.values())
     accepted = sum(_as_int(_as_dict(s).get("accepted")) or 0 for s in leaves.values())
     status = _worst(*(leaf_status(_as_dict(s)) for s in leaves.values()))
-    noun = "leaf" if len(leaves) == 1 else "leaves"
-    return status, f"{accepted:,} of {requested:,} requested samples accepted for {len(leaves):,} {noun}"
+    return (
+        status,
+        f"{accepted:,} of {requested:,} requested samples accepted for {count(len(leaves), 'leaf', 'leaves')}",
+    )
 
 
-def lint_status(lint: dict | None) -> tuple[str, str] | None:
-    if lint is None:
-        return None
+def _lint_counts(lint: dict) -> tuple[int, int]:
     errors, warnings = _as_int(lint.get("errors")), _as_int(lint.get("warnings"))
     if errors is None or warnings is None:
         findings = [_as_dict(f) for f in _as_list(lint.get("findings"))]
         errors = sum(1 for f in findings if f.get("level") == "error")
         warnings = sum(1 for f in findings if f.get("level") == "warning")
+    return errors, warnings
+
+
+def lint_status(lint: dict | None) -> tuple[str, str] | None:
+    if lint is None:
+        return None
+    errors, warnings = _lint_counts(lint)
     status = FAIL if errors else WARN if warnings else OK
-    return status, f"{errors:,} error{'s' * (errors != 1)}, {warnings:,} warning{'s' * (warnings != 1)}"
+    return status, f"{count(errors, 'error')}, {count(warnings, 'warning')}"
 
 
 def train_status(train: dict | None) -> tuple[str, str] | None:
@@ -105,11 +211,136 @@ def train_status(train: dict | None) -> tuple[str, str] | None:
     return status, inline(verdict if verdict is not None else "no verdict", 60)
 
 
+# --------------------------------------------------------------------------- what to do
+
+
+def _change(before, after) -> str | None:
+    before, after = _as_number(before), _as_number(after)
+    if before is None or after is None or not before:
+        return None
+    return f"{(after - before) / before:+.1%}"
+
+
+def _top_reasons(rejected, limit: int, chars: int = 40) -> list[str]:
+    counts = {str(k): v for k, v in _as_dict(rejected).items()}
+    ordered = sorted(counts.items(), key=lambda kv: (-(_as_int(kv[1]) or 0), kv[0]))
+    return [f"{inline(reason, chars)} {num(n)}" for reason, n in ordered[:limit]]
+
+
+def _advice(stats: dict) -> str:
+    counts = {str(k): _as_int(v) or 0 for k, v in _as_dict(stats.get("rejected")).items()}
+    top = max(counts, key=lambda reason: counts[reason]) if counts else ""
+    return _ADVICE.get(top, _DEFAULT_ADVICE)
+
+
+def data_actions(leaves: dict, names: dict[str, str]) -> list[str]:
+    """One line per leaf that needs a look: what happened to it, and what its contributor can do."""
+    items = []
+    troubled = [(leaf, _as_dict(s)) for leaf, s in leaves.items() if leaf_status(_as_dict(s)) != OK]
+    troubled.sort(key=lambda item: -_RANK[leaf_status(item[1])])
+    for leaf, stats in troubled[:MAX_ACTION_LEAVES]:
+        status, name = leaf_status(stats), code(_name(names, leaf), 80)
+        requested, accepted = _as_int(stats.get("requested")), _as_int(stats.get("accepted"))
+        said = []
+        if requested is None or accepted is None:
+            said.append("the summary has no accepted/requested counts for it: re-run generate.")
+        elif accepted < requested:
+            reasons = _top_reasons(stats.get("rejected"), 3)
+            text = f"{accepted:,} of {requested:,} requested samples accepted"
+            text += f" (rejected: {', '.join(reasons)})" if reasons else ""
+            said.append(f"{text}. {_advice(stats)}.")
+        gate = gate_of(stats)
+        if gate is not None and not gate["separates"]:
+            said.append(
+                f"{GATE_WARNING[0].upper()}{GATE_WARNING[1:]} ({gate_sentence(gate)}). Read its accepted samples "
+                "before merging, and check that its seed answers are correct and stand on their own."
+            )
+        note = leaf_note(stats)
+        note = f"<br><sub>{inline(note, 120)}</sub>" if note else ""
+        items.append(f"{status} **Data**, {name}: " + " ".join(said) + note)
+    if len(troubled) > MAX_ACTION_LEAVES:
+        items.append(
+            f"… and {count(len(troubled) - MAX_ACTION_LEAVES, 'more leaf', 'more leaves')}: see the table below."
+        )
+    return items
+
+
+def lint_actions(lint: dict | None) -> list[str]:
+    if lint is None:
+        return []
+    errors, warnings = _lint_counts(lint)
+    if errors:
+        them = "it" if errors == 1 else "them"
+        return [
+            f"{FAIL} **Lint**: {count(errors, 'error')}: fix {them} (listed under *Lint* below); a leaf with lint errors gets no data."
+        ]
+    if warnings:
+        return [
+            f"{WARN} **Lint**: {count(warnings, 'warning')}, worth a look (listed under *Lint* below); warnings never block."
+        ]
+    return []
+
+
+def training_actions(train: dict | None, names: dict[str, str]) -> list[str]:
+    """Why the training smoke test failed, in the contributor's terms, and how much weight it carries."""
+    if train is None or train.get("verdict") == "learned":
+        return []
+    verdict = train.get("verdict")
+    phases = [_as_dict(p) for p in _as_list(train.get("phases"))]
+    model = code(train["model"], 60) if train.get("model") else "the student model"
+    if verdict == "did not learn":
+        failed = [p for p in phases if p.get("verdict") == "did not learn"]
+        rose = []
+        for p in failed:
+            for leaf, row in _as_dict(p.get("heldout")).items():
+                row = _as_dict(row)
+                change = _change(row.get("loss_before"), row.get("loss_after"))
+                if row.get("role", "trained") == "trained" and change is not None and not change.startswith("-"):
+                    rose.append(f"{code(_name(names, leaf), 80)} ({change})")
+        phase_names = ", ".join(inline(p.get("name", "?"), 40) for p in failed) or "a"
+        what = (
+            f"the held-out loss rose on {', '.join(rose[:6])}{' and more' if len(rose) > 6 else ''} in the {phase_names} phase"
+            if rose
+            else f"the held-out loss of the changed leaves did not fall in the {phase_names} phase"
+        )
+        steps = sum(_as_int(p.get("steps")) or 0 for p in failed)
+        examples = _as_int(train.get("heldout_examples"))
+        scale = f"{count(steps, 'training step')} on {model}" + (
+            f", scored on {count(examples, 'held-out seed example')}" if examples is not None else ""
+        )
+        return [
+            f"{FAIL} **Training**: {what}. This is a smoke signal ({scale}), not a judgement of the data: check that "
+            "those leaves' seed answers are correct and consistent with each other (and, for knowledge, with the "
+            "documents). If they are, a reviewer can accept the change with this verdict."
+        ]
+    if verdict == "stopped at time budget":
+        return [
+            f"{WARN} **Training**: stopped at its time budget before every phase ran, so nothing was judged: "
+            "raise `--max-minutes` for `labtax train`, or re-run the job."
+        ]
+    line = fix_plurals(clean(train.get("verdict_line") or train.get("verdict") or "no verdict"))
+    return [f"{WARN} **Training**: {inline(line, 300)}."]
+
+
+def render_actions(leaves: dict, names: dict[str, str], lint: dict | None, train: dict | None) -> str:
+    items = lint_actions(lint) + data_actions(leaves, names) + training_actions(train, names)
+    if not items:
+        return ""
+    return "**What to do**\n\n" + "".join(f"- {item}\n" for item in items) + "\n"
+
+
 # --------------------------------------------------------------------------- pieces
 
 
-def render_header(summary: dict, lint: dict | None, train: dict | None, unverified: bool = False) -> str:
+def render_header(
+    summary: dict,
+    lint: dict | None,
+    train: dict | None,
+    unverified: bool = False,
+    names: dict[str, str] | None = None,
+) -> str:
     leaves = _as_dict(summary.get("leaves"))
+    names = names if names is not None else short_names(leaves)
     parts = [("Data", data_status(leaves))]
     if (ls := lint_status(lint)) is not None:
         parts.append(("Lint", ls))
@@ -118,7 +349,11 @@ def render_header(summary: dict, lint: dict | None, train: dict | None, unverifi
     skipped = [s for s in _as_list(_as_dict(summary.get("run")).get("skipped")) if isinstance(s, dict)]
     overall = _worst(*(status for _, (status, _) in parts), *([FAIL] if skipped else []))
     mark = NOT_VERIFIED if unverified else ""
-    lines = [MARKER, f"## 🧪 labtax: {overall} {_TITLE[overall]}{mark}", ""]
+    which = [name.lower() for name, (status, _) in parts if status == overall]
+    if skipped and overall == FAIL and "lint" not in which:
+        which.insert(0, "lint")
+    title = f"{overall} {_TITLE[overall]}" + (f": {', '.join(which)}" if overall in (FAIL, WARN) and which else "")
+    lines = [MARKER, f"## 🧪 labtax: {title}{mark}", ""]
     lines.append(" · ".join(f"**{name}:** {status} {text}{mark}" for name, (status, text) in parts))
     lines.append("")
     if unverified:
@@ -143,45 +378,54 @@ def render_header(summary: dict, lint: dict | None, train: dict | None, unverifi
     if meta:
         lines += ["<sub>" + " · ".join(meta) + "</sub>", ""]
     if skipped:  # never narrow the selection silently: the reviewer sees what got no data, and why
-        names = ", ".join(code(s.get("leaf", "?"), 120) for s in skipped[:10]) + (
-            f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
-        )
+        shown = ", ".join(code(s.get("leaf", "?"), 120) for s in skipped[:10])
+        more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
         lines += [
-            f"⚠️ **{len(skipped)} {'leaf' if len(skipped) == 1 else 'leaves'} not generated** because of lint errors (fix them, then push again): {names}",
+            f"⚠️ **{count(len(skipped), 'leaf', 'leaves')} not generated** because of lint errors (fix them, then push again): {shown}{more}",
             "",
         ]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n" + render_actions(leaves, names, lint, train)
 
 
 def rejected_summary(rejected) -> str:
+    """A table cell: the total, then the commonest reasons one per line (short, so the column stays narrow)."""
     counts = {str(k): v for k, v in _as_dict(rejected).items()}
     if not counts:
         return "0" if isinstance(rejected, dict) else "–"
     total = sum(v for v in counts.values() if _as_int(v) is not None)
-    ordered = sorted(counts.items(), key=lambda kv: (-(_as_int(kv[1]) or 0), kv[0]))
-    shown = ", ".join(f"{inline(reason, 40)} {num(count)}" for reason, count in ordered[:MAX_REASONS])
-    more = f", +{len(ordered) - MAX_REASONS} more" if len(ordered) > MAX_REASONS else ""
-    return f"{total:,}: {shown}{more}"
+    shown = _top_reasons(counts, TABLE_REASONS, REASON_CHARS)
+    if len(counts) > TABLE_REASONS:
+        shown.append(f"+{len(counts) - TABLE_REASONS} more")
+    return f"{total:,}<br><sub>{'<br>'.join(shown)}</sub>"
 
 
-def overview_rows(leaves: dict) -> tuple[str, list[str]]:
-    head = (
-        "| | Leaf | Kind | Accepted / requested | Rejected (by reason) | Teacher calls (cached) | Time |\n"
-        "|---|---|---|---|---|---|---|\n"
-    )
+TABLE_HEAD = "| Leaf | Accepted | Rejected | Teacher calls |\n|---|---|---|---|\n"
+
+
+def overview_rows(leaves: dict, names: dict[str, str] | None = None) -> tuple[str, list[str]]:
+    """The leaf table: one short row per leaf (no run-wide wall clock: leaves run at the same time)."""
+    names = names if names is not None else short_names(leaves)
     rows = []
     for leaf, stats in leaves.items():
         stats = _as_dict(stats)
+        kind = f"<br><sub>{inline(stats['kind'], 20)}</sub>" if stats.get("kind") else ""
+        gate = gate_of(stats)
+        accepted = f"{num(stats.get('accepted'))} / {num(stats.get('requested'))}"
+        if gate is not None:  # on two lines: the column stays narrow
+            good, bad = gate_text(gate).split(" · ")
+            accepted += f"<br><sub>{'' if gate['separates'] else WARN + ' '}{good},<br>{bad}</sub>"
         calls = num(stats.get("teacher_calls"))
-        if stats.get("cached_calls") is not None:
-            calls += f" ({num(stats.get('cached_calls'))})"
-        note = f"<br><sub>{inline(stats['note'], 120)}</sub>" if stats.get("note") else ""
+        if _as_int(stats.get("cached_calls")):
+            calls += f"<br><sub>+{num(stats.get('cached_calls'))} cached</sub>"
         rows.append(
-            f"| {leaf_status(stats)} | {code(leaf)}{note} | {inline(stats.get('kind', '–'), 20)} "
-            f"| {num(stats.get('accepted'))} / {num(stats.get('requested'))} | {rejected_summary(stats.get('rejected'))} "
-            f"| {calls} | {duration(stats.get('seconds'))} |\n"
+            f"| {leaf_status(stats)} {code(_name(names, leaf), LEAF_NAME_CHARS)}{kind} | {accepted} "
+            f"| {rejected_summary(stats.get('rejected'))} | {calls} |\n"
         )
-    return head, rows
+    return TABLE_HEAD, rows
+
+
+def path_line(leaf, names: dict[str, str]) -> str:
+    return f"- {code(_name(names, leaf), 80)}: {code(leaf)}\n"
 
 
 def render_messages(messages, limit: int) -> str:
@@ -190,7 +434,7 @@ def render_messages(messages, limit: int) -> str:
     for message in shown:
         role = message.get("role")
         label = {"user": "Question", "assistant": "Answer"}.get(str(role), inline(role, 20))
-        out.append(f"**{label}**\n\n{code_block(message.get('content', ''), limit)}")
+        out.append(f"**{label}**\n\n{text_block(message.get('content', ''), limit)}")
     return "\n".join(out) if out else "_(no messages)_\n"
 
 
@@ -200,17 +444,25 @@ def preview(messages) -> str:
 
 
 def render_judge(judge) -> str:
+    """The judge's verdict on a sample: its probability that the sample is good when it gave one, else scores."""
     judge = _as_dict(judge)
     scores = _as_dict(judge.get("scores"))
     reasons = _as_dict(judge.get("reasons"))
-    if not scores and not reasons:
+    probability = _as_number(judge.get("probability"))
+    if probability is not None and not 0 <= probability <= 1:
+        probability = None
+    if not scores and not reasons and probability is None:
         return ""
-    parts = []
+    parts = [f"probability good {probability:.2f}"] if probability is not None else []
     for name in list(dict.fromkeys([*scores, *reasons]))[:6]:
+        reason = clean(reasons.get(name)).strip()
+        if probability is not None:  # the probability replaces the bare scores; reasons still say why
+            if reason:
+                parts.append(f"{inline(name, 30)}: {inline(reason, 160)}")
+            continue
         text = inline(name, 30)
         if name in scores:
             text += f" {num(scores[name], 2) if isinstance(scores[name], float) else num(scores[name])}"
-        reason = clean(reasons.get(name)).strip()
         if reason and reason != clean(scores.get(name)).strip():  # a reason that only repeats the score says nothing
             text += f" ({inline(reason, 160)})"
         parts.append(text)
@@ -229,12 +481,12 @@ def render_candidate(candidate, limit: int) -> str:
         return render_messages(candidate["messages"], limit)
     if isinstance(candidate, dict) and candidate and all(isinstance(v, str) for v in candidate.values()):
         return "\n".join(
-            f"**{inline(key.capitalize(), 40)}**\n\n{code_block(value, limit)}"
+            f"**{inline(key.capitalize(), 40)}**\n\n{text_block(value, limit)}"
             for key, value in list(candidate.items())[:4]
         )
     if candidate in (None, "", {}, []):
         return "_(no candidate text)_\n"
-    return code_block(candidate, limit)
+    return text_block(candidate, limit)
 
 
 def render_rejected(record: dict, limit: int) -> str:
@@ -254,11 +506,25 @@ def render_rejected(record: dict, limit: int) -> str:
     )
 
 
-def render_leaf(leaf: str, stats: dict, samples: list, rejected: list, message_chars: int) -> str:
+def render_leaf(
+    leaf: str, stats: dict, samples: list, rejected: list, message_chars: int, names: dict[str, str] | None = None
+) -> str:
     stats = _as_dict(stats)
-    lines = [f"### {leaf_status(stats)} {code(leaf)}\n\n"]
-    if stats.get("note"):
-        lines.append(f"> {inline(stats['note'], 300)}\n\n")
+    names = names if names is not None else short_names([leaf])
+    about = [code(leaf)]
+    if stats.get("kind"):
+        about.append(inline(stats["kind"], 20))
+    reasons = _top_reasons(stats.get("rejected"), MAX_REASONS)
+    if reasons:
+        about.append("rejected: " + ", ".join(reasons))
+    lines = [f"### {leaf_status(stats)} {code(_name(names, leaf), 80)}\n\n<sub>{' · '.join(about)}</sub>\n\n"]
+    gate = gate_of(stats)
+    if gate is not None:
+        lines.append(f"<sub>Judge gate: {gate_sentence(gate)}.</sub>\n\n")
+        if not gate["separates"]:
+            lines.append(f"> {WARN} **{GATE_WARNING[0].upper() + GATE_WARNING[1:]}.** Read them before merging.\n\n")
+    if note := leaf_note(stats):
+        lines.append(f"> {inline(note, 300)}\n\n")
     if samples:
         lines.append(f"**Accepted samples** ({len(samples)} of {num(stats.get('accepted'))})\n\n")
         lines += [render_sample(i, s, message_chars) for i, s in enumerate(samples, 1)]
@@ -272,38 +538,41 @@ def render_leaf(leaf: str, stats: dict, samples: list, rejected: list, message_c
 
 
 def render_lint(lint: dict, max_findings: int, mark: str = "") -> str:
+    """Findings as a list (full paths and messages wrap; a table of them would not fit 800 px)."""
     status, text = lint_status(lint) or (INFO, "")
     files = _as_int(lint.get("files"))
-    where = f" in {files:,} file{'s' * (files != 1)}" if files is not None else ""
+    where = f" in {count(files, 'file')}" if files is not None else ""
     out = [f"### Lint: {status} {text}{where}{mark}\n\n"]
     findings = [_as_dict(f) for f in _as_list(lint.get("findings"))]
     findings.sort(key=lambda f: (f.get("level") != "error", str(f.get("path")), _as_int(f.get("line")) or 0))
     if findings and max_findings > 0:
-        out.append("| Level | Where | Rule | Message |\n|---|---|---|---|\n")
         for f in findings[:max_findings]:
             icon = FAIL if f.get("level") == "error" else WARN
-            where = code(f.get("path", "?")) + f":{num(f.get('line'))}:{num(f.get('col'))}"
+            at = code(f.get("path", "?")) + f":{num(f.get('line'))}:{num(f.get('col'))}"
             hint = f"<br><sub>{inline(f['hint'], 200)}</sub>" if f.get("hint") else ""
             out.append(
-                f"| {icon} {inline(f.get('level', '?'), 10)} | {where} | {inline(f.get('rule_id', '?'), 20)} | {inline(f.get('message', ''), 300)}{hint} |\n"
+                f"- {icon} {inline(f.get('level', '?'), 10)} {at} {inline(f.get('rule_id', '?'), 20)}: "
+                f"{inline(f.get('message', ''), 300)}{hint}\n"
             )
     if len(findings) > max_findings:
         out.append(f"\n_… and {len(findings) - max_findings:,} more findings not shown._\n")
     return "".join(out) + "\n"
 
 
-def render_train(train: dict, examples: int, mark: str = "") -> str:
+def render_train(train: dict, examples: int, mark: str = "", names: dict[str, str] | None = None) -> str:
     status, verdict = train_status(train) or (INFO, "")
+    phases = [_as_dict(p) for p in _as_list(train.get("phases"))]
+    if names is None:
+        names = short_names([leaf for p in phases for leaf in _as_dict(p.get("heldout"))])
     out = [f"### Training smoke test: {status} {verdict}{mark}\n\n"]
     if train.get("verdict_line"):
-        out.append(f"{inline(train['verdict_line'], 400)}\n\n")
-    phases = [_as_dict(p) for p in _as_list(train.get("phases"))]
+        out.append(f"{inline(fix_plurals(clean(train['verdict_line'])), 400)}\n\n")
     if phases:
         out.append("| Phase | Steps | Time | Train loss (first → last) | Verdict |\n|---|---|---|---|---|\n")
         for p in phases:
             phase_verdict = train_status({"verdict": p["verdict"]}) if "verdict" in p else None
             out.append(
-                f"| {inline(p.get('name', '?'), 40)} | {num(p.get('steps'))} | {duration(p.get('seconds'))} "
+                f"| {inline(p.get('name', '?'), 20)} | {num(p.get('steps'))} | {duration(p.get('seconds'))} "
                 f"| {num(p.get('train_loss_first'), 3)} → {num(p.get('train_loss_last'), 3)} "
                 f"| {' '.join(phase_verdict) if phase_verdict else '–'} |\n"
             )
@@ -314,18 +583,10 @@ def render_train(train: dict, examples: int, mark: str = "") -> str:
             out.append("\n| Held-out leaf | Phase | Loss before | Loss after | Change |\n|---|---|---|---|---|\n")
             for phase, leaf, v in heldout[:40]:
                 before, after = v.get("loss_before"), v.get("loss_after")
-                change = "–"
-                if (
-                    all(
-                        isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x)
-                        for x in (before, after)
-                    )
-                    and before
-                ):
-                    change = f"{(after - before) / before:+.1%}"
-                role = f" ({inline(v['role'], 20)})" if v.get("role") else ""
+                role = f"<br><sub>{inline(v['role'], 20)}</sub>" if v.get("role") else ""
                 out.append(
-                    f"| {code(leaf)}{role} | {inline(phase, 40)} | {num(before, 3)} | {num(after, 3)} | {change} |\n"
+                    f"| {code(_name(names, leaf), LEAF_NAME_CHARS)}{role} | {inline(phase, 20)} | {num(before, 3)} "
+                    f"| {num(after, 3)} | {_change(before, after) or '–'} |\n"
                 )
             if len(heldout) > 40:
                 out.append(f"\n_… and {len(heldout) - 40:,} more held-out rows not shown._\n")
@@ -333,14 +594,14 @@ def render_train(train: dict, examples: int, mark: str = "") -> str:
     for ex in [_as_dict(e) for e in _as_list(train.get("examples"))][:examples]:
         out.append(
             f"<details><summary>Before / after: {inline(ex.get('question', ''), PREVIEW_CHARS)}</summary>\n\n"
-            f"Leaf {code(ex.get('leaf', '?'))}\n\n**Question**\n\n{code_block(ex.get('question', ''), EXAMPLE_TEXT_CHARS)}\n"
+            f"Leaf {code(ex.get('leaf', '?'))}\n\n**Question**\n\n{text_block(ex.get('question', ''), EXAMPLE_TEXT_CHARS)}\n"
             + (
-                f"**Reference answer (held out)**\n\n{code_block(ex['reference'], EXAMPLE_TEXT_CHARS)}\n"
+                f"**Reference answer (held out)**\n\n{text_block(ex['reference'], EXAMPLE_TEXT_CHARS)}\n"
                 if ex.get("reference")
                 else ""
             )
-            + f"**Before training**\n\n{code_block(ex.get('before', ''), EXAMPLE_TEXT_CHARS)}\n"
-            f"**After training**\n\n{code_block(ex.get('after', ''), EXAMPLE_TEXT_CHARS)}\n</details>\n\n"
+            + f"**Before training**\n\n{text_block(ex.get('before', ''), EXAMPLE_TEXT_CHARS)}\n"
+            f"**After training**\n\n{text_block(ex.get('after', ''), EXAMPLE_TEXT_CHARS)}\n</details>\n\n"
         )
     return "".join(out) + "\n"
 
@@ -370,6 +631,33 @@ def _first_fitting(variants, budget: _Budget, cap_bytes: int) -> tuple[int, str]
     return len(variants), ""
 
 
+def _leaf_table(leaves: dict, names: dict[str, str], budget: _Budget, cut: list[str]) -> str:
+    """The leaf table and, folded under it, each shown leaf's full path; rows cut (and said so) past the budget."""
+    head, rows = overview_rows(leaves, names)
+    if not rows:
+        return ""
+    table_budget = _Budget(max(budget.left, 0) // 2)
+    more_row = "| … | | | |\n"
+    paths_head, paths_foot = "<details><summary>Full leaf paths</summary>\n\n", "\n</details>\n"
+    if not table_budget.take(head) or table_budget.left < size(more_row + paths_head + paths_foot):
+        return ""
+    table_budget.left -= size(more_row + paths_head + paths_foot) + 40
+    shown, paths = 0, []
+    for leaf, row in zip(leaves, rows):
+        line = path_line(leaf, names)
+        if not table_budget.take(row + line):
+            break
+        shown += 1
+        paths.append(line)
+    table = head + "".join(rows[:shown])
+    if shown < len(rows):
+        table += f"| _{len(rows) - shown:,} more leaves not shown_ | | | |\n"
+        cut.append(f"{len(rows) - shown:,} rows of the leaf table")
+    table += "\n" + paths_head + "".join(paths) + paths_foot
+    budget.take(table)
+    return table + "\n"
+
+
 def render_comment(
     inputs,
     *,
@@ -385,7 +673,9 @@ def render_comment(
     """
     summary, lint, train = inputs.summary, inputs.lint, inputs.train
     leaves = dict(sorted(inputs.leaves().items(), key=lambda kv: str(kv[0])))
-    header = render_header(summary, lint, train, unverified)
+    trained = [leaf for p in _as_list(_as_dict(train).get("phases")) for leaf in _as_dict(_as_dict(p).get("heldout"))]
+    names = short_names([*leaves, *trained])
+    header = render_header(summary, lint, train, unverified, names)
     mark = NOT_VERIFIED if unverified else ""
     foot = f"\n<sub>{inline(footer, 200)}</sub>\n" if footer else ""
     budget = _Budget(max_chars - size(header) - size(foot) - NOTE_RESERVE)
@@ -394,10 +684,10 @@ def render_comment(
     training = ""
     if train is not None:
         variants = [
-            render_train(train, 3, mark),
-            render_train(train, 1, mark),
-            render_train({**train, "examples": []}, 0, mark),
-            render_train({"verdict": train.get("verdict"), "verdict_line": train.get("verdict_line")}, 0, mark),
+            render_train(train, 3, mark, names),
+            render_train(train, 1, mark, names),
+            render_train({**train, "examples": []}, 0, mark, names),
+            render_train({"verdict": train.get("verdict"), "verdict_line": train.get("verdict_line")}, 0, mark, names),
         ]
         index, training = _first_fitting(variants, budget, max_chars // 5)
         if index:
@@ -412,48 +702,31 @@ def render_comment(
         elif index and total > limits[index]:
             cut.append(f"{total - limits[index]:,} lint findings")
 
-    head, rows = overview_rows(leaves)
-    table_budget = _Budget(max(budget.left, 0) // 2)
-    table = ""
-    if rows:
-        more_row = "| | … | | | | | |\n"
-        if table_budget.take(head) and table_budget.left >= size(more_row):
-            table_budget.left -= size(more_row) + 40
-            shown = 0
-            for row in rows:
-                if not table_budget.take(row):
-                    break
-                shown += 1
-            table = head + "".join(rows[:shown])
-            if shown < len(rows):
-                table += f"| | _{len(rows) - shown:,} more leaves not shown_ | | | | | |\n"
-                cut.append(f"{len(rows) - shown:,} rows of the leaf table")
-        budget.take(table)
-        table += "\n"
+    table = _leaf_table(leaves, names, budget, cut)
 
     sections = []
     reduced = dropped = 0
     all_rejected = inputs.rejected(leaves, rejected_per_leaf) if rejected_per_leaf > 0 else {}
-    for _number, (leaf, stats) in enumerate(leaves.items()):
+    for leaf, stats in leaves.items():
         if dropped:
             dropped += 1
             continue
         samples = inputs.samples(leaf, samples_per_leaf) if samples_per_leaf > 0 else []
         rejected = all_rejected.get(leaf, [])
-        full = render_leaf(leaf, stats, samples, rejected, SAMPLE_MESSAGE_CHARS)
+        full = render_leaf(leaf, stats, samples, rejected, SAMPLE_MESSAGE_CHARS, names)
         if budget.take(full):
             sections.append(full)
             continue
-        small = render_leaf(leaf, stats, samples[:1], rejected[:1], REDUCED_MESSAGE_CHARS)
+        small = render_leaf(leaf, stats, samples[:1], rejected[:1], REDUCED_MESSAGE_CHARS, names)
         if budget.take(small):
             sections.append(small)
             reduced += 1
             continue
         dropped = 1
     if reduced:
-        cut.append(f"samples of {reduced:,} leaves (fewer and shorter shown)")
+        cut.append(f"samples of {count(reduced, 'leaf', 'leaves')} (fewer and shorter shown)")
     if dropped:
-        cut.append(f"sample details of {dropped:,} of {len(leaves):,} leaves")
+        cut.append(f"sample details of {dropped:,} of {count(len(leaves), 'leaf', 'leaves')}")
 
     note = ""
     if cut:
