@@ -75,3 +75,11 @@ def test_datasets_loads_the_bucket_files_together_and_each_file_alone(generated)
     for name in ("rejected.jsonl", "heldout.jsonl", "knowledge_with_context.jsonl"):
         alone = datasets.load_dataset("json", data_files=str(generated / name), split="train")
         assert alone.num_rows == len(read_jsonl(generated / name)) > 0
+
+
+def test_the_pr_comment_reads_v1_records(generated):
+    """The comment shows each sample's judge criteria and a rejected reply from the v1 shapes."""
+    proc = run_labtax("comment", "--summary", str(generated / "summary.json"), "--max-chars", "65536")
+    assert proc.returncode == 0, proc.stderr
+    assert "<sub>Judge: " in proc.stdout and "pair 3" in proc.stdout
+    assert "**Reply**" in proc.stdout  # an unparsable judge reply, shown from candidate.raw

@@ -446,8 +446,15 @@ def preview(messages) -> str:
 def render_judge(judge) -> str:
     """The judge's verdict on a sample: its probability that the sample is good when it gave one, else scores."""
     judge = _as_dict(judge)
-    scores = _as_dict(judge.get("scores"))
+    scores = _as_dict(judge.get("scores"))  # records before schema/records/v1
     reasons = _as_dict(judge.get("reasons"))
+    for criterion in _as_list(judge.get("criteria")):  # schema/records/v1: one entry per criterion
+        criterion = _as_dict(criterion)
+        name = str(criterion.get("name", "?"))
+        if "score" in criterion:
+            scores[name] = criterion["score"]
+        if criterion.get("reason"):
+            reasons[name] = criterion["reason"]
     probability = _as_number(judge.get("probability"))
     if probability is not None and not 0 <= probability <= 1:
         probability = None
@@ -466,6 +473,8 @@ def render_judge(judge) -> str:
         if reason and reason != clean(scores.get(name)).strip():  # a reason that only repeats the score says nothing
             text += f" ({inline(reason, 160)})"
         parts.append(text)
+    if judge.get("vetted") == "no":
+        parts.append("unvetted: the judge could not tell this leaf's good seeds from corrupted ones")
     return "<sub>Judge: " + " · ".join(parts) + "</sub>\n"
 
 
@@ -480,9 +489,12 @@ def render_candidate(candidate, limit: int) -> str:
     if isinstance(candidate, dict) and isinstance(candidate.get("messages"), list):
         return render_messages(candidate["messages"], limit)
     if isinstance(candidate, dict) and candidate and all(isinstance(v, str) for v in candidate.values()):
+        filled = [(key, value) for key, value in candidate.items() if value.strip()]  # v1 records: "" = absent
+        if not filled:
+            return "_(no candidate text)_\n"
         return "\n".join(
-            f"**{inline(key.capitalize(), 40)}**\n\n{text_block(value, limit)}"
-            for key, value in list(candidate.items())[:4]
+            f"**{inline('Reply' if key == 'raw' else key.capitalize(), 40)}**\n\n{text_block(value, limit)}"
+            for key, value in filled[:4]
         )
     if candidate in (None, "", {}, []):
         return "_(no candidate text)_\n"
