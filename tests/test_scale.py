@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import shlex
 import shutil
 from pathlib import Path
@@ -53,7 +54,9 @@ def taxonomy(root: Path, copies: int = 4) -> Path:
         target = root / f"compositional_skills/writing/business/ceo_email_v{k}"
         shutil.copytree(root / COPY, target)
         leaf = target / "qna.yaml"
-        leaf.write_text(leaf.read_text().replace("Draft an email", f"Draft an email (variant {k})", 1))
+        text = leaf.read_text().replace("Draft an email", f"Draft an email (variant {k})", 1)
+        # Every seed question too: the gate's calibration judges the held-out seeds, prompts without the task.
+        leaf.write_text(re.sub(r"(question: \|\n)(\s+)", rf"\1\2(variant {k}) ", text))
     return root
 
 
@@ -357,6 +360,22 @@ def test_aimd_halves_once_per_round_and_grows_back():
         for _ in range(100):
             await aimd.release(await aimd.acquire(), "ok")
         assert aimd.limit == 8 and aimd.stats()["peak_in_flight"] == 8
+
+    asyncio.run(go())
+
+
+def test_aimd_takes_back_the_permits_of_a_worker_that_died():
+    async def go():
+        aimd = Aimd(2)
+        await aimd.acquire("worker-1")
+        await aimd.acquire("worker-1")
+        waiter = asyncio.create_task(aimd.acquire("worker-2"))
+        await asyncio.sleep(0.01)
+        assert not waiter.done()
+        assert await aimd.forget("worker-1") == 2  # its restart frees what the dead process held
+        assert await waiter == 0
+        await aimd.release(0, "ok", "worker-1")  # a late release from before the death: ignored
+        assert aimd.in_flight == 1 and aimd.held["worker-2"] == 1
 
     asyncio.run(go())
 

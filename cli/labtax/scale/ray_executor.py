@@ -46,27 +46,32 @@ class EndpointLimiter:
     def __init__(self, limit: int):
         self.aimd = Aimd(limit)
 
-    async def acquire(self) -> int:
-        return await self.aimd.acquire()
+    async def acquire(self, holder: str) -> int:
+        return await self.aimd.acquire(holder)
 
-    async def release(self, granted_round: int, outcome: str) -> None:
-        await self.aimd.release(granted_round, outcome)
+    async def release(self, granted_round: int, outcome: str, holder: str) -> None:
+        await self.aimd.release(granted_round, outcome, holder)
+
+    async def forget(self, holder: str) -> int:
+        return await self.aimd.forget(holder)
 
     async def stats(self) -> dict:
         return self.aimd.stats()
 
 
 class ActorPermits:
-    """Permits from the EndpointLimiter actor; a release is sent without waiting for its answer."""
+    """Permits from the EndpointLimiter actor for one worker (`holder`: its actor id, kept across restarts);
+    a release is sent without waiting for its answer."""
 
-    def __init__(self, limiter: Any):
+    def __init__(self, limiter: Any, holder: str):
         self.limiter = limiter
+        self.holder = holder
 
     async def acquire(self) -> int:
-        return await self.limiter.acquire.remote()
+        return await self.limiter.acquire.remote(self.holder)
 
     async def release(self, granted_round: int, outcome: str) -> None:
-        self.limiter.release.remote(granted_round, outcome)
+        self.limiter.release.remote(granted_round, outcome, self.holder)
 
 
 @ray.remote
@@ -83,7 +88,10 @@ class LeafWorker:
         self.output = Path(output)
         self.settings = settings
         inner = OpenAITeacher(base_url, api_key, model, concurrency=limit, max_retries=0)  # retries: ThrottledTeacher
-        self.teacher = ThrottledTeacher(inner, ActorPermits(ray.get_actor(limiter)))
+        handle = ray.get_actor(limiter)
+        holder = ray.get_runtime_context().get_actor_id() or ""
+        ray.get(handle.forget.remote(holder))  # after a restart: the permits the dead process held
+        self.teacher: ThrottledTeacher = ThrottledTeacher(inner, ActorPermits(handle, holder))
 
     async def check(self, root: str) -> dict:
         """Where this worker runs and what it cannot see (the driver refuses to start on any problem)."""

@@ -15,6 +15,7 @@ from __future__ import annotations
 import asyncio
 import random
 import re
+from collections import Counter
 from typing import Any, Protocol
 
 from labtax.teacher.base import Completion, TeacherError
@@ -37,6 +38,7 @@ class Aimd:
         self.granted = 0
         self.congested = 0
         self.cuts = 0
+        self.held: Counter[str] = Counter()  # permits in flight per holder (a worker), returned by forget()
         self._changed: asyncio.Condition | None = None
 
     @property
@@ -45,18 +47,22 @@ class Aimd:
             self._changed = asyncio.Condition()
         return self._changed
 
-    async def acquire(self) -> int:
+    async def acquire(self, holder: str = "") -> int:
         """Wait for a permit; returns its round, to be passed back to release()."""
         async with self.changed:
             await self.changed.wait_for(lambda: self.in_flight < int(self.limit))
             self.in_flight += 1
+            self.held[holder] += 1
             self.granted += 1
             self.peak = max(self.peak, self.in_flight)
             return self.round
 
-    async def release(self, granted_round: int, outcome: str) -> None:
+    async def release(self, granted_round: int, outcome: str, holder: str = "") -> None:
         """Return a permit with the request's outcome: 'ok' (grow), 'congested' (429/503: cut), 'error' (neither)."""
         async with self.changed:
+            if self.held[holder] <= 0:  # forgotten already: its holder died and was restarted
+                return
+            self.held[holder] -= 1
             self.in_flight -= 1
             if outcome == "congested":
                 self.congested += 1
@@ -67,6 +73,14 @@ class Aimd:
             elif outcome == "ok":
                 self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
             self.changed.notify_all()
+
+    async def forget(self, holder: str) -> int:
+        """Take back every permit a holder had: a worker that died cannot return them (its restart calls this)."""
+        async with self.changed:
+            lost = self.held.pop(holder, 0)
+            self.in_flight -= lost
+            self.changed.notify_all()
+            return lost
 
     def stats(self) -> dict:
         return {

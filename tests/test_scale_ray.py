@@ -1,0 +1,261 @@
+"""`labtax generate --executor ray` on a real local Ray cluster against the scripted fake endpoint: the same
+bytes as the local run, the endpoint limit held across actors, and (slow) a worker killed mid-leaf, the
+driver killed with kill -9 then re-run, and joining a running cluster with --ray-address.
+
+Every test gives Ray a short temp dir of its own (RAY_TMPDIR: Ray's unix socket paths must stay short) and
+ends every process of that cluster by PID afterwards: the ones naming the temp dir and their descendants."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import run_labtax
+from .fake_openai import FakeOpenAI, Reply
+from .test_scale import assert_same_output, cache_keys, env, generate, mixed_teacher, taxonomy
+
+pytest.importorskip("ray")
+
+BIN = Path(sys.executable).parent
+STARTUP = 300  # a Ray cluster takes 5-40 s to start on a busy 2-core machine
+
+
+class Endpoint:
+    """mixed_teacher with its latency inside the responder, so requests in flight are counted at the server."""
+
+    def __init__(self, latency: float):
+        self.latency = latency
+        self.lock = threading.Lock()
+        self.in_flight = self.peak = 0
+
+    def __call__(self, request: dict):
+        if "messages" not in request:  # a body cut off by a killed worker
+            return Reply(status=400)
+        with self.lock:
+            self.in_flight += 1
+            self.peak = max(self.peak, self.in_flight)
+        try:
+            time.sleep(self.latency)
+            return mixed_teacher(request)
+        finally:
+            with self.lock:
+                self.in_flight -= 1
+
+
+def requests(fake: FakeOpenAI, start: int = 0) -> list[str]:
+    """The requests the endpoint got from the `start`th on, each as canonical JSON (one per cache key); a body
+    cut off by a killed process (never answered, so never cached) is left out."""
+    with fake.lock:
+        return [json.dumps(r, sort_keys=True) for r in fake.requests[start:] if "messages" in r]
+
+
+# --- Ray's processes, found and ended by PID ----------------------------------------------------------------
+
+
+def _processes() -> dict[int, tuple[int, str, str]]:
+    """pid -> (parent pid, state, command line) of every process we can read."""
+    found = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            stat = Path(f"/proc/{entry}/stat").read_text()
+            cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        fields = stat.rsplit(")", 1)[1].split()
+        found[int(entry)] = (int(fields[1]), fields[0], cmdline)
+    return found
+
+
+def ray_processes(marker: str) -> dict[int, str]:
+    """Live processes of one cluster: those whose command line names `marker` (its temp dir, its port), and
+    all their descendants (workers and agents retitle themselves `ray::...`, dropping their arguments)."""
+    table = _processes()
+    chosen = {pid for pid, (_, _, cmd) in table.items() if marker in cmd and pid != os.getpid()}
+    grew = True
+    while grew:
+        children = {pid for pid, (parent, _, _) in table.items() if parent in chosen} - chosen
+        chosen |= children
+        grew = bool(children)
+    return {pid: table[pid][2] for pid in chosen if table[pid][1] != "Z"}
+
+
+def end_ray(marker: str) -> list[str]:
+    """SIGKILL every live process of the cluster; the command lines of those that were still there."""
+    left = ray_processes(marker)
+    for pid in left:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    return sorted(left.values())
+
+
+def wait_until_gone(marker: str, seconds: float = 20) -> dict[int, str]:
+    deadline = time.monotonic() + seconds
+    while (left := ray_processes(marker)) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    return left
+
+
+@pytest.fixture
+def ray_tmp():
+    folder = tempfile.mkdtemp(prefix="lr", dir="/tmp")
+    yield folder
+    end_ray(folder)
+    subprocess.run(["rm", "-rf", folder], check=False)
+
+
+def ray_env(fake: FakeOpenAI, folder: str) -> dict:
+    return {**env(fake), "RAY_TMPDIR": folder}
+
+
+def wait_for(condition, seconds: float, what: str) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, f"timed out waiting for {what}"
+        time.sleep(0.05)
+
+
+# --- the default run: one local cluster, two actors ---------------------------------------------------------
+
+
+def test_ray_run_gives_the_local_runs_bytes_and_holds_the_endpoint_limit(tmp_path, ray_tmp):
+    root = taxonomy(tmp_path / "tax", copies=2)
+    endpoint = Endpoint(latency=0.02)
+    with FakeOpenAI(responder=endpoint) as fake:
+        generate(root, fake, tmp_path / "single")
+        single_calls, endpoint.peak = fake.calls(), 0
+        proc = run_labtax(
+            *("generate", "-n", "2", "--no-progress", "--executor", "ray", "--ray-actors", "2", "--concurrency", "3"),
+            *("--output", str(tmp_path / "ray")),
+            cwd=root,
+            env=ray_env(fake, ray_tmp),
+            timeout=STARTUP,
+        )
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+        made = requests(fake, single_calls)
+        assert sorted(made) == sorted(requests(fake)[:single_calls])  # every call once, by one actor or the other
+    assert "ray: 2 actor(s)" in proc.stdout and f"endpoint requests {len(made)}," in proc.stdout
+    assert 1 < endpoint.peak <= 3  # the limit holds across both actors, at the endpoint itself
+    assert_same_output(tmp_path / "single", tmp_path / "ray")
+    assert cache_keys(tmp_path / "ray") == cache_keys(tmp_path / "single")
+    assert not (tmp_path / "ray" / ".labtax-staging").exists()
+    assert wait_until_gone(ray_tmp) == {}  # the cluster this run started ended with it
+
+
+def test_ray_refuses_the_embedded_teacher(tmp_path, ray_tmp):
+    root = taxonomy(tmp_path / "tax", copies=0)
+    proc = run_labtax(
+        "generate", "--executor", "ray", "--output", str(tmp_path / "out"), cwd=root, env={"RAY_TMPDIR": ray_tmp}
+    )
+    assert proc.returncode == 2 and "needs an OpenAI-compatible endpoint teacher" in proc.stderr
+    assert ray_processes(ray_tmp) == {}  # refused before any cluster was started
+
+
+# --- faults (slow) -------------------------------------------------------------------------------------------
+
+
+def _start(root: Path, fake: FakeOpenAI, folder: str, output: Path, *extra: str) -> subprocess.Popen:
+    args = ["generate", "-n", "3", "--no-progress", "--executor", "ray", "--ray-actors", "2", "--concurrency", "4"]
+    return subprocess.Popen(
+        [str(BIN / "labtax"), *args, "--output", str(output), *extra],
+        cwd=root,
+        env={**os.environ, **ray_env(fake, folder)},
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+@pytest.mark.slow
+def test_a_worker_killed_mid_leaf_is_restarted_and_its_leaf_retried(tmp_path, ray_tmp):
+    root = taxonomy(tmp_path / "tax", copies=2)
+    with FakeOpenAI(responder=Endpoint(latency=0.05)) as fake:
+        generate(root, fake, tmp_path / "single", "-n", "3")
+        single_calls = fake.calls()
+        proc = _start(root, fake, ray_tmp, tmp_path / "ray")
+        wait_for(lambda: fake.calls() >= single_calls + single_calls // 3, STARTUP, "a third of the calls")
+        workers = [pid for pid, cmd in ray_processes(ray_tmp).items() if cmd.startswith("ray::LeafWorker")]
+        assert workers, ray_processes(ray_tmp)
+        os.kill(workers[0], signal.SIGKILL)
+        out, err = proc.communicate(timeout=STARTUP)
+        assert proc.returncode == 0, out + err[-3000:]
+        made = requests(fake, single_calls)
+        assert set(made) == set(requests(fake)[:single_calls])  # nothing new was asked, only repeats of lost calls
+        assert len(made) <= single_calls + 4  # at most the requests in flight (--concurrency) were lost
+    assert_same_output(tmp_path / "single", tmp_path / "ray", resumed=True)
+    assert len(cache_keys(tmp_path / "ray")) == single_calls
+
+
+@pytest.mark.slow
+def test_kill_9_of_the_driver_then_rerun_loses_only_calls_in_flight(tmp_path, ray_tmp):
+    root = taxonomy(tmp_path / "tax", copies=2)
+    with FakeOpenAI(responder=Endpoint(latency=0.05)) as fake:
+        generate(root, fake, tmp_path / "single", "-n", "3")
+        single_calls = fake.calls()
+        proc = _start(root, fake, ray_tmp, tmp_path / "ray")
+        wait_for(lambda: fake.calls() >= single_calls + single_calls // 2, STARTUP, "half of the calls")
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.communicate()
+        time.sleep(3)  # the cluster notices its driver is gone and stops the actors
+        at_kill = fake.calls()
+        time.sleep(2)
+        assert fake.calls() == at_kill  # no orphaned actor keeps calling
+        end_ray(ray_tmp)  # what the killed driver's own cluster left (a laptop's reboot, a CI job's end)
+        rerun = run_labtax(
+            *("generate", "-n", "3", "--no-progress", "--executor", "ray", "--ray-actors", "2", "--concurrency", "4"),
+            *("--output", str(tmp_path / "ray")),
+            cwd=root,
+            env=ray_env(fake, ray_tmp),
+            timeout=STARTUP,
+        )
+        assert rerun.returncode == 0, rerun.stdout + rerun.stderr[-3000:]
+        made = requests(fake, single_calls)
+        assert set(made) == set(requests(fake)[:single_calls])
+        assert len(made) <= single_calls + 4  # wasted: the requests in flight (--concurrency) at the kill
+    assert_same_output(tmp_path / "single", tmp_path / "ray", resumed=True)
+    assert len(cache_keys(tmp_path / "ray")) == single_calls
+
+
+@pytest.mark.slow
+def test_joins_a_running_cluster_with_ray_address(tmp_path, ray_tmp):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    started = subprocess.run(
+        [str(BIN / "ray"), "start", "--head", "--num-cpus", "2", "--node-ip-address", "127.0.0.1"]
+        + ["--port", str(port), "--temp-dir", ray_tmp, "--include-dashboard", "false", "--disable-usage-stats"],
+        capture_output=True,
+        text=True,
+        timeout=STARTUP,
+    )
+    try:
+        assert started.returncode == 0, started.stderr[-3000:]
+        root = taxonomy(tmp_path / "tax", copies=0)
+        with FakeOpenAI(responder=mixed_teacher) as fake:
+            generate(root, fake, tmp_path / "single")
+            proc = run_labtax(
+                *("generate", "-n", "2", "--no-progress", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"),
+                *("--output", str(tmp_path / "ray")),
+                cwd=root,
+                env={**env(fake), "RAY_AUTH_MODE": "token"},  # a `ray start` cluster wants its token (~/.ray)
+                timeout=STARTUP,
+            )
+        assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
+        assert_same_output(tmp_path / "single", tmp_path / "ray")
+        assert ray_processes(ray_tmp), "the cluster it joined is still running"
+    finally:
+        end_ray(f":{port} ")  # the client server names only the port
+        end_ray(ray_tmp)
