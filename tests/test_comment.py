@@ -1303,11 +1303,11 @@ def test_gate_and_judge_probability_are_shown(tmp_path):
         "> ⚠️ **The judge could not separate good from bad on this leaf's own examples; accepted samples are unvetted.**"
         in haiku
     )
-    assert "**Data:** ⚠️" in md and "- ⚠️ **Data**, <code>haiku</code>: The judge could not separate" in md
-    assert "(the judge accepted 3 of 5 of the leaf's held-out seed examples and rejected 2 of 6 corrupted" in md
+    assert "**Data:** ⚠️" in md
+    assert "- ⚠️ **Data**, <code>haiku</code>: the judge could not separate good from bad on this leaf's own" in md
+    assert "Judge gate: the judge accepted 3 of 5 of the leaf's held-out seed examples and rejected 2 of 6" in haiku
     # the generator's note starts with the same warning: said once in each place, the rest of the note kept
     assert md.count("could not separate good from bad") == 2 and "held-out seeds accepted 3/5" not in md
-    assert "- ⚠️ **Data**, <code>haiku</code>:" in md and "<br><sub>and one more thing</sub>" in md
     assert "> and one more thing" in haiku
     assert "<sub>Judge: probability good 0.93 · faithfulness: supported by the document</sub>" in md
     assert md.count("<sub>Judge: faithfulness 3 (supported by the document) · relevance 2</sub>") == 5

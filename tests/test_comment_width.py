@@ -18,8 +18,8 @@ each column of this comment's leaf table. On a row of the table labtax rendered 
 number, full leaf paths, a wall-clock column) the model says ~1,450 px; Chromium, wrapping the headers,
 still needed 1,172 px: the last columns were off-screen.
 
-`python -m tests.test_comment_width COMMENT.md PAGE.html` writes the GitHub-like HTML page that
-docs/comment-example.png is a screenshot of.
+`python -m tests.test_comment_width COMMENT.md PAGE.html [N]` writes the GitHub-like HTML page (its
+first N samples opened) that docs/comment-example.png is a screenshot of (see docs/comment-example.md).
 """
 
 from __future__ import annotations
@@ -309,9 +309,11 @@ body { margin: 0; background: #fff; }
 """
 
 
-def github_page(markdown: str) -> str:
-    """A page that looks like a GitHub comment at its 800 px width, for a screenshot."""
+def github_page(markdown: str, open_samples: int = 0) -> str:
+    """A page that looks like a GitHub comment at its 800 px width, for a screenshot (the first samples opened)."""
     body = render_gfm(markdown)
+    for _ in range(open_samples):
+        body = body.replace("<details><summary>Sample ", "<details open><summary>Sample ", 1)
     return (
         '<!doctype html><html><head><meta charset="utf-8"><title>labtax comment</title>'
         f"<style>{PAGE_CSS}</style></head><body><article class='markdown-body'>{body}</article></body></html>\n"
@@ -320,4 +322,5 @@ def github_page(markdown: str) -> str:
 
 if __name__ == "__main__":
     source, target = Path(sys.argv[1]), Path(sys.argv[2])
-    Path(target).write_text(github_page(source.read_text(encoding="utf-8")), encoding="utf-8")
+    opened = int(sys.argv[3]) if len(sys.argv) > 3 else 0
+    Path(target).write_text(github_page(source.read_text(encoding="utf-8"), opened), encoding="utf-8")

@@ -50,7 +50,7 @@ def test_without_a_terminal_a_log_gets_plain_lines_every_interval(tmp_path):
     done = [int(n) for n in re.findall(r"\bjudge_pair (\d+)", "\n".join(lines))]
     assert done == sorted(done) and done[-1] >= 3  # counts only grow
     assert lines[-1].split(",")[0].endswith("(done)")  # the last line says the run finished
-    assert re.search(r"\(\d+(\.\d+)?/s\)", "\n".join(lines[:-1]))  # a rate while running
+    assert re.search(r"\(\d+(\.\d+)?/(s|min)\)", "\n".join(lines[:-1]))  # a rate while running
 
 
 def test_the_interval_is_about_ten_seconds_by_default_and_no_progress_is_silent(tmp_path, monkeypatch):
@@ -127,7 +127,7 @@ def test_a_line_says_done_of_planned_rate_accepted_and_eta():
 
     plain.leaf_done(Result())
     assert plain.line() == (
-        "progress 10 s, teacher calls by stage: question 8/10 (0.80/s), answer 2/10 (0.25/s); "
+        "progress 10 s, teacher calls by stage: question 8/10 (48/min), answer 2/10 (15/min); "
         "2 of 3 leaves done, 5 samples accepted; ETA at least 10 s"
     )
     for _ in range(12):
@@ -145,7 +145,13 @@ def test_a_line_says_done_of_planned_rate_accepted_and_eta():
     unplanned.advance("surprise")  # a stage nobody announced is counted, not dropped
     assert unplanned.line() == "progress 0 s, teacher calls by stage: qa 1, surprise 1"
     assert span(59.4) == "59 s" and span(185) == "3 min 05 s" and span(3720) == "1 h 02 min"
-    assert (rate(12.34), rate(2.06), rate(0.053)) == ("12/s", "2.1/s", "0.05/s")
+    assert (rate(12.34), rate(2.06), rate(0.5), rate(0.01), rate(0.001)) == (
+        "12/s",
+        "2.1/s",
+        "30/min",
+        "0.6/min",
+        "0.06/min",
+    )
 
 
 def test_the_timer_thread_prints_and_stops(monkeypatch):

@@ -234,33 +234,45 @@ def _advice(stats: dict) -> str:
 
 
 def data_actions(leaves: dict, names: dict[str, str]) -> list[str]:
-    """One line per leaf that needs a look: what happened to it, and what its contributor can do."""
+    """What needs a look in the data: one line per leaf short of samples, one for the leaves the gate failed on."""
     items = []
-    troubled = [(leaf, _as_dict(s)) for leaf, s in leaves.items() if leaf_status(_as_dict(s)) != OK]
-    troubled.sort(key=lambda item: -_RANK[leaf_status(item[1])])
-    for leaf, stats in troubled[:MAX_ACTION_LEAVES]:
-        status, name = leaf_status(stats), code(_name(names, leaf), 80)
+    short = []
+    unvetted = []
+    for leaf, stats in leaves.items():
+        stats = _as_dict(stats)
         requested, accepted = _as_int(stats.get("requested")), _as_int(stats.get("accepted"))
-        said = []
-        if requested is None or accepted is None:
-            said.append("the summary has no accepted/requested counts for it: re-run generate.")
-        elif accepted < requested:
-            reasons = _top_reasons(stats.get("rejected"), 3)
-            text = f"{accepted:,} of {requested:,} requested samples accepted"
-            text += f" (rejected: {', '.join(reasons)})" if reasons else ""
-            said.append(f"{text}. {_advice(stats)}.")
+        if requested is None or accepted is None or accepted < requested:
+            short.append((leaf, stats))
         gate = gate_of(stats)
         if gate is not None and not gate["separates"]:
-            said.append(
-                f"{GATE_WARNING[0].upper()}{GATE_WARNING[1:]} ({gate_sentence(gate)}). Read its accepted samples "
-                "before merging, and check that its seed answers are correct and stand on their own."
+            unvetted.append(leaf)
+    short.sort(key=lambda item: -_RANK[leaf_status(item[1])])
+    for leaf, stats in short[:MAX_ACTION_LEAVES]:
+        status, name = leaf_status(stats), code(_name(names, leaf), 80)
+        requested, accepted = _as_int(stats.get("requested")), _as_int(stats.get("accepted"))
+        if requested is None or accepted is None:
+            items.append(
+                f"{status} **Data**, {name}: the summary has no accepted/requested counts for it: re-run generate."
             )
+            continue
+        reasons = _top_reasons(stats.get("rejected"), 3)
+        text = f"{status} **Data**, {name}: {accepted:,} of {requested:,} requested samples accepted"
+        text += f" (rejected: {', '.join(reasons)})" if reasons else ""
         note = leaf_note(stats)
         note = f"<br><sub>{inline(note, 120)}</sub>" if note else ""
-        items.append(f"{status} **Data**, {name}: " + " ".join(said) + note)
-    if len(troubled) > MAX_ACTION_LEAVES:
+        items.append(f"{text}. {_advice(stats)}.{note}")
+    if len(short) > MAX_ACTION_LEAVES:
+        more = count(len(short) - MAX_ACTION_LEAVES, "more leaf", "more leaves")
+        items.append(f"… and {more} short of samples: see the table below.")
+    if unvetted:
+        shown = ", ".join(code(_name(names, leaf), 80) for leaf in unvetted[:8])
+        shown += f" and {len(unvetted) - 8} more" if len(unvetted) > 8 else ""
+        which = "this leaf's" if len(unvetted) == 1 else "these leaves'"
         items.append(
-            f"… and {count(len(troubled) - MAX_ACTION_LEAVES, 'more leaf', 'more leaves')}: see the table below."
+            f"{WARN} **Data**, {shown}: the judge could not separate good from bad on {which} own examples (it "
+            "scored held-out seeds against corrupted copies of them; numbers in each leaf's section), so their "
+            "accepted samples are unvetted. Read them before merging, and check that the seed answers are correct "
+            "and stand on their own."
         )
     return items
 

@@ -56,9 +56,11 @@ def span(seconds: float) -> str:
 
 
 def rate(per_second: float) -> str:
-    """Calls a second with the digits that matter: 12/s, 2.1/s, 0.05/s."""
-    digits = 0 if per_second >= 10 else 1 if per_second >= 1 else 2
-    return f"{per_second:.{digits}f}/s"
+    """Calls a second, or a minute for a slow (CPU) teacher, with the digits that matter: 12/s, 2.1/s, 0.6/min."""
+    if per_second >= 1:
+        return f"{per_second:.{0 if per_second >= 10 else 1}f}/s"
+    per_minute = per_second * 60
+    return f"{per_minute:.{0 if per_minute >= 10 else 1 if per_minute >= 0.1 else 2}f}/min"
 
 
 class PlainProgress:
