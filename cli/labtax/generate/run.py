@@ -161,7 +161,7 @@ def _no_documents(job: LeafJob, result: LeafResult, started: float) -> LeafResul
 def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str | None) -> dict:
     leaf = result.leaf
     extra = accepted.provenance
-    document = extra.get("document") if isinstance(extra.get("document"), dict) else {}
+    document: dict = extra["document"] if isinstance(extra.get("document"), dict) else {}
     sample_id = hashlib.sha256(f"{leaf.path}\0{accepted.index}\0{accepted.question}".encode()).hexdigest()[:16]
     return {
         "id": sample_id,

@@ -188,7 +188,7 @@ def _convert(weights: GGUFWeights, target: Path) -> None:
             weights.directory, gguf_file=weights.filename, local_files_only=True
         )
         # The tensors are already dequantized to fp32; only the GGUF marker blocks save_pretrained.
-        model.hf_quantizer = None
+        model.hf_quantizer = None  # type: ignore[assignment]  # an nn.Module attribute to transformers' stubs
         if hasattr(model.config, "quantization_config"):
             del model.config.quantization_config
         model.save_pretrained(target, safe_serialization=True)

@@ -45,7 +45,7 @@ def locate_gguf() -> GGUFWeights:
     except importlib.metadata.PackageNotFoundError:
         raise LabtaxError(missing) from None
     record = next((f for f in dist.files or () if str(f).replace("\\", "/") == GGUF_IN_WHEEL), None)
-    path = Path(dist.locate_file(record if record is not None else GGUF_IN_WHEEL))
+    path = Path(str(dist.locate_file(record if record is not None else GGUF_IN_WHEEL)))
     if not path.is_file():
         raise LabtaxError(f"{missing}; {DISTRIBUTION} {dist.version} has no {GGUF_IN_WHEEL}")
     return GGUFWeights(path=path, version=dist.version, identity=_identity(record, path))

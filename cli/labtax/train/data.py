@@ -104,7 +104,8 @@ def plan_phases(
 ) -> list[PhasePlan]:
     """The phases in the order given; each later phase replays a seeded sample of the earlier ones' data."""
     rng = random.Random(seed)
-    plans, earlier = [], []
+    plans: list[PhasePlan] = []
+    earlier: list[dict] = []
     for name in names:
         kinds = PHASES[name]
         samples = [s for kind in kinds for s in data.buckets.get(kind, [])]

@@ -14,8 +14,10 @@ import math
 import random
 import shutil
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from labtax.train import data as train_data
 from labtax.train import verdict as verdicts
@@ -129,7 +131,7 @@ class PhaseRun:
     options: TrainOptions
     deadline: float | None
     rng: random.Random
-    log: object
+    log: Callable[[str], None]
 
     def phase(self, plan, entry: dict, current: dict) -> dict:
         """Train one phase and fill its report entry; returns the held-out scores after it."""
@@ -206,7 +208,7 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
     data = train_data.load_data(options.data)
     plans = train_data.plan_phases(data, options.phases, options.seed)
     entries = [_phase_entry(plan) for plan in plans]
-    report = {
+    report: dict[str, Any] = {
         "model": "SmolLM2-135M-Instruct",
         "data": str(options.data),
         "adapter": None,

@@ -51,8 +51,45 @@ def truncated(answer: str, finish_reason: str | None) -> CheckFailure | None:
 
 
 DANGLING_WORDS = frozenset(
-    "the a an of and to in is are was were that for on with as by or from at which than but so then if because "
-    "your their its our my his her this these those".split()
+    [
+        "the",
+        "a",
+        "an",
+        "of",
+        "and",
+        "to",
+        "in",
+        "is",
+        "are",
+        "was",
+        "were",
+        "that",
+        "for",
+        "on",
+        "with",
+        "as",
+        "by",
+        "or",
+        "from",
+        "at",
+        "which",
+        "than",
+        "but",
+        "so",
+        "then",
+        "if",
+        "because",
+        "your",
+        "their",
+        "its",
+        "our",
+        "my",
+        "his",
+        "her",
+        "this",
+        "these",
+        "those",
+    ]
 )
 
 
