@@ -4,11 +4,16 @@ from __future__ import annotations
 
 import asyncio
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from labtax.commands.options import selection_options
 from labtax.errors import LabtaxError
+
+if TYPE_CHECKING:
+    from labtax.generate.plan import LeafSelection
+    from labtax.scale.shards import Shard
 
 
 def print_plan(rows, num_samples: int, max_attempts: int) -> None:
@@ -25,7 +30,7 @@ def print_plan(rows, num_samples: int, max_attempts: int) -> None:
     click.echo(f"expected teacher calls: {low}-{high} (fewer where cached); nothing was called (--dry-run)")
 
 
-def print_split(shard, whole) -> None:
+def print_split(shard: Shard, whole: LeafSelection) -> None:
     paths = [leaf.path for leaf in whole.leaves]
     split = shard.split(paths)
     sizes = ", ".join(f"{i}: {len(split[i])}" for i in split)

@@ -181,7 +181,9 @@ def _run(
 ) -> tuple[list[dict], dict]:
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
     count = max(1, min(len(leaves), actors or max(1, int(cpus))))
-    per_actor = max(1, math.ceil(concurrency / count / max(1, settings.num_samples))) + 1  # +1 covers a leaf's tail
+    # Leaves at a time per actor: enough for its share of the limit even when each leaf has only one request in
+    # flight (a candidate's stages run one after the other, and a leaf's last round is small).
+    per_actor = max(2, math.ceil(concurrency / count))
     # max_concurrency: every waiting permit is a call in progress; mypy does not apply class decorators.
     name = f"labtax-limiter-{uuid.uuid4().hex[:12]}"
     limiter = EndpointLimiter.options(name=name, max_concurrency=100000).remote(concurrency)  # type: ignore[attr-defined]
