@@ -228,14 +228,15 @@ class Bench:
         return {"name": name, "at_kill": at_kill, "requests": stats["requests"], "unique": stats["unique"]}
 
     def end_ray(self) -> None:
-        """End what a Ray run left (a killed driver's cluster): by PID, the processes naming our temp dir and
-        their descendants."""
+        """End what a Ray run left (a killed driver's cluster): by PID, the processes naming our temp dir (in
+        their arguments or, inherited, in RAY_TMPDIR) and their descendants."""
         table = {}
         for entry in os.listdir("/proc"):
             if entry.isdigit():
                 try:
                     stat = Path(f"/proc/{entry}/stat").read_text().rsplit(")", 1)[1].split()
                     cmd = Path(f"/proc/{entry}/cmdline").read_bytes().decode(errors="replace")
+                    cmd += Path(f"/proc/{entry}/environ").read_bytes().decode(errors="replace")  # RAY_TMPDIR
                 except OSError:
                     continue
                 table[int(entry)] = (int(stat[1]), stat[0], cmd)

@@ -62,8 +62,8 @@ def requests(fake: FakeOpenAI, start: int = 0) -> list[str]:
 # --- Ray's processes, found and ended by PID ----------------------------------------------------------------
 
 
-def _processes() -> dict[int, tuple[int, str, str]]:
-    """pid -> (parent pid, state, command line) of every process we can read."""
+def _processes() -> dict[int, tuple[int, str, str, str]]:
+    """pid -> (parent pid, state, command line, environment) of every process we can read."""
     found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
@@ -73,19 +73,24 @@ def _processes() -> dict[int, tuple[int, str, str]]:
             cmdline = Path(f"/proc/{entry}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
         except OSError:
             continue
+        try:
+            environ = Path(f"/proc/{entry}/environ").read_bytes().decode(errors="replace")
+        except OSError:
+            environ = ""
         fields = stat.rsplit(")", 1)[1].split()
-        found[int(entry)] = (int(fields[1]), fields[0], cmdline)
+        found[int(entry)] = (int(fields[1]), fields[0], cmdline, environ)
     return found
 
 
 def ray_processes(marker: str) -> dict[int, str]:
-    """Live processes of one cluster: those whose command line names `marker` (its temp dir, its port), and
-    all their descendants (workers and agents retitle themselves `ray::...`, dropping their arguments)."""
+    """Live processes of one cluster: those whose command line or environment (RAY_TMPDIR, inherited by every
+    process a driver's cluster starts, orphaned agents too) names `marker` (its temp dir, its port), and all
+    their descendants (workers and agents retitle themselves `ray::...`, dropping their arguments)."""
     table = _processes()
-    chosen = {pid for pid, (_, _, cmd) in table.items() if marker in cmd and pid != os.getpid()}
+    chosen = {pid for pid, (_, _, cmd, env) in table.items() if (marker in cmd or marker in env) and pid != os.getpid()}
     grew = True
     while grew:
-        children = {pid for pid, (parent, _, _) in table.items() if parent in chosen} - chosen
+        children = {pid for pid, (parent, *_) in table.items() if parent in chosen} - chosen
         chosen |= children
         grew = bool(children)
     return {pid: table[pid][2] for pid in chosen if table[pid][1] != "Z"}
