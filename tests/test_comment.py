@@ -19,7 +19,7 @@ import pytest
 from markdown_it import MarkdownIt
 
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
-from labtax.comment.render import fix_plurals, short_names
+from labtax.comment.render import fix_plurals, render_rejected, short_names
 from labtax.markdown import code_block, inline, quote_block, text_block
 
 from .conftest import run_labtax
@@ -1324,3 +1324,14 @@ def test_short_names_tell_leaves_apart():
         "d/pulsars/qna.yaml": "pulsars",
         "odd": "odd",
     }
+
+
+def test_a_rejected_candidate_without_a_question_is_titled_by_its_text():
+    record = {
+        "reason": "parse_failure",
+        "stage": "judge_question",
+        "candidate": {"question": "", "reply": "Dear @team,"},
+    }
+    assert render_rejected(record, 100).startswith(
+        "<details><summary>❌ parse&#95;failure at judge&#95;question: Dear @&#8203;team,</summary>"
+    )

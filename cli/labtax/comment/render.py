@@ -523,6 +523,8 @@ def render_rejected(record: dict, limit: int) -> str:
         title = inline(candidate["question"], PREVIEW_CHARS)
     else:
         title = inline(candidate, PREVIEW_CHARS)
+    if not title and isinstance(candidate, dict):  # an empty question: the first text there is says what it was
+        title = next((inline(v, PREVIEW_CHARS) for v in candidate.values() if isinstance(v, str) and v.strip()), "")
     detail = f"<sub>{inline(record['detail'], 300)}</sub>\n\n" if record.get("detail") not in (None, "", {}, []) else ""
     return (
         f"<details><summary>{FAIL} {reason}{stage}: {title}</summary>\n\n"
