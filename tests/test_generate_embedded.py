@@ -13,6 +13,15 @@ from .conftest import run_labtax
 from .test_generate import make_taxonomy, read_jsonl
 
 KNOWN_REASONS = {"parse_failure", "truncated", "judge_score", "duplicate", "teacher_error", "no_documents"}
+KNOWN_REASONS |= {
+    "oversized",
+    "invalid_text",
+    "refusal",
+    "repetition",
+    "restates_question",
+    "wrong_language",
+    "too_long",
+}
 
 
 def test_embedded_teacher_generates_judged_samples_with_provenance(tmp_path, monkeypatch):
@@ -34,12 +43,16 @@ def test_embedded_teacher_generates_judged_samples_with_provenance(tmp_path, mon
     if leaf["accepted"] < 2:
         assert leaf["note"]  # a shortfall is said, not hidden
     # The model's output got past parsing at least once: some candidate reached a judge or was accepted.
-    assert leaf["accepted"] or any(r["stage"].startswith("judge") or r["stage"] == "dedup" for r in rejected)
+    assert leaf["accepted"] or any(
+        r["stage"].startswith("judge") or r["stage"] in ("dedup", "checks") for r in rejected
+    )
+    assert leaf["gate"]["good_total"] >= 1 and leaf["gate"]["separates"] in (True, False)  # calibrated on its seeds
     for sample in read_jsonl(out / "foundational.jsonl"):
         assert sample["leaf"] == path and sample["kind"] == "foundational"
         user, assistant = sample["messages"][1]["content"], sample["messages"][2]["content"]
         assert user.strip() and assistant.strip() and not user.lower().startswith(("task:", "question:"))
-        assert all(isinstance(s, int) and s >= 2 for s in sample["judge"]["scores"].values())
+        assert all(isinstance(c["score"], int) and c["score"] >= 2 for c in sample["judge"]["criteria"])
+        assert sample["judge"]["vetted"] == ("yes" if leaf["gate"]["separates"] else "no")
         prov = sample["provenance"]
         assert prov["teacher"] == "embedded" and prov["teacher_model"] == "SmolLM2-135M-Instruct"
         assert prov["prompt_version"].startswith("skill-freeform@v") and prov["seed_hash"] and prov["leaf_hash"]

@@ -86,7 +86,11 @@ def print_split(shard: Shard, whole: LeafSelection) -> None:
     help="Before vetting a leaf's samples, check that the gate tells the leaf's held-out seeds from corrupted copies (a few cached calls per leaf); when it cannot, the samples are marked unvetted.",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan (leaves, expected calls) without calling the teacher.")
-@click.option("--progress/--no-progress", default=None, help="Progress bars (default: when stderr is a terminal).")
+@click.option(
+    "--progress/--no-progress",
+    default=None,
+    help="Progress: bars in a terminal, else a plain line on stderr every $LABTAX_PROGRESS_INTERVAL seconds (10).",
+)
 @click.option(
     "--shard",
     metavar="I/N",
@@ -165,7 +169,7 @@ def command(
         return 1 if skipped else 0
 
     from labtax.generate.pipelines import pipeline_for
-    from labtax.generate.progress import StageProgress
+    from labtax.generate.progress import StageProgress, expected_calls
     from labtax.teacher.resolve import describe_teacher, make_teacher
 
     info = describe_teacher(config, base_url=base_url, model=model)
@@ -178,12 +182,19 @@ def command(
             click.echo(f"shard {shard}: none of the {len(whole.leaves)} leaves; wrote {output}/labtax-shard.json")
             return 1 if skipped else 0
     stages = list(dict.fromkeys(stage for leaf in leaves for stage in pipeline_for(leaf).STAGES))
-    bar = StageProgress(stages, enabled=progress if scale["executor"] == "local" else False)
+    bar = StageProgress(
+        stages,
+        enabled=progress if scale["executor"] == "local" else False,
+        totals=expected_calls(leaves, num_samples),
+        leaves=len(leaves),
+    )
 
     async def go():
         teacher = make_teacher(config, base_url=base_url, model=model, concurrency=concurrency)
         try:
-            return await run_generation(leaves, teacher, output, settings, progress=bar, skipped=skipped)
+            return await run_generation(
+                leaves, teacher, output, settings, progress=bar, on_leaf_done=bar.leaf_done, skipped=skipped
+            )
         finally:
             await teacher.aclose()
 
