@@ -50,46 +50,10 @@ def truncated(answer: str, finish_reason: str | None) -> CheckFailure | None:
     return None
 
 
+# A prose line that ends on one of these was cut, not finished.
 DANGLING_WORDS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "of",
-        "and",
-        "to",
-        "in",
-        "is",
-        "are",
-        "was",
-        "were",
-        "that",
-        "for",
-        "on",
-        "with",
-        "as",
-        "by",
-        "or",
-        "from",
-        "at",
-        "which",
-        "than",
-        "but",
-        "so",
-        "then",
-        "if",
-        "because",
-        "your",
-        "their",
-        "its",
-        "our",
-        "my",
-        "his",
-        "her",
-        "this",
-        "these",
-        "those",
-    ]
+    "the a an of and to in is are was were that for on with as by or from at which than but so then if because "
+    "your their its our my his her this these those".split()
 )
 
 
@@ -125,33 +89,7 @@ def _script(text: str) -> str | None:
 
 
 ENGLISH_FUNCTION_WORDS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "of",
-        "and",
-        "to",
-        "in",
-        "is",
-        "are",
-        "was",
-        "were",
-        "it",
-        "that",
-        "this",
-        "for",
-        "on",
-        "with",
-        "as",
-        "by",
-        "be",
-        "or",
-        "not",
-        "from",
-        "at",
-        "which",
-    ]
+    "the a an of and to in is are was were it that this for on with as by be or not from at which".split()
 )
 
 
