@@ -199,10 +199,12 @@ def chunks_for(
 
 def _section_chunks(docs: DocumentSet, path: str, section, max_tokens: int) -> list[Chunk]:
     out = []
+    at, byte_at = 0, section.offset  # the byte offset advances with the chunks: no re-encoding of each prefix
     for start, end in chunk_spans(section.text, max_tokens):
         text = section.text[start:end]
-        byte_start = section.offset + len(section.text[:start].encode("utf-8"))
+        byte_start = byte_at + len(section.text[at:start].encode("utf-8"))
         byte_end = byte_start + len(text.encode("utf-8"))
+        at, byte_at = end, byte_end
         heading = next((title for at, title in reversed(section.headings) if at <= start), None)
         out.append(
             Chunk(

@@ -80,15 +80,6 @@ def read_bytes(path: Path, root: Path, max_bytes: int) -> bytes:
         os.close(fd)
 
 
-def is_regular_inside(path: Path, root: Path) -> bool:
-    """True for a regular file inside root (links followed only inside it); never raises, never opens."""
-    try:
-        real = resolve_inside(path, root)
-        return stat.S_ISREG(os.stat(real, follow_symlinks=False).st_mode)
-    except (LoadProblem, OSError):
-        return False
-
-
 def _kind(mode: int) -> str:
     for test, name in (
         (stat.S_ISDIR, "a folder"),
