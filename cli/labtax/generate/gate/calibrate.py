@@ -44,30 +44,6 @@ def corruptions(item: dict, others: list[dict]) -> list[str]:
     return bad
 
 
-def _judge_call(job: LeafJob, item: dict, answer: str) -> tuple[str, dict]:
-    """The leaf's final judge stage and its fields for a (question, answer) about a seed."""
-    data = job.leaf.data
-    if job.pipeline.PROMPTS == "knowledge":
-        from labtax.generate.pipelines.knowledge import outline
-
-        fields = {
-            "domain": str(data.get("domain", "")).strip(),
-            "document_outline": outline(job.leaf),
-            "chunk": item.get("context", ""),
-            "question": item["question"],
-            "answer": answer,
-        }
-        return "judge_faithful", fields
-    fields = {
-        "task_description": str(data.get("task_description", "")).strip(),
-        "question": item["question"],
-        "answer": answer,
-    }
-    if job.pipeline.PROMPTS == "skill_grounded":
-        fields["new_context"] = item.get("context", "")
-    return "judge_pair", fields
-
-
 async def calibrate(job: LeafJob, min_score: int) -> GateReport:
     """Run the gate on the leaf's held-out seeds and their corruptions."""
     from labtax.generate.pipelines import parse
@@ -86,7 +62,7 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
         index += 1
         if check_answer(item["question"], answer, "stop") is not None:
             return False
-        stage, fields = _judge_call(job, item, answer)
+        stage, fields = job.pipeline.final_judge(job, item, answer)
         try:
             reply = await job.runner.call(stage, fields, index, shots)
             return parse.score(reply.text, stage) >= min_score

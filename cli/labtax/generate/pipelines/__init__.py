@@ -22,6 +22,11 @@ class Pipeline(Protocol):
 
     async def candidate(self, job: LeafJob, index: int) -> Accepted: ...
 
+    def final_judge(self, job: LeafJob, item: dict, answer: str) -> tuple[str, dict]:
+        """The stage and fields of the judge that has the last word on (a seed's question, `answer`):
+        what the gate's calibration asks about the leaf's own seeds."""
+        ...
+
 
 def pipeline_for(leaf: Leaf) -> Pipeline:
     """freeform skills, grounded skills (seed examples with context), or knowledge."""

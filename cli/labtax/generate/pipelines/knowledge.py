@@ -46,6 +46,17 @@ def document_provenance(chunk) -> dict:
     }
 
 
+def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
+    fields = {
+        "domain": str(job.leaf.data.get("domain", "")).strip(),
+        "document_outline": outline(job.leaf),
+        "chunk": item.get("context", ""),
+        "question": item["question"],
+        "answer": answer,
+    }
+    return "judge_faithful", fields
+
+
 async def candidate(job, index: int) -> Accepted:
     if not job.chunks:  # generate_leaf records this once per leaf; a guard, should a caller skip that
         raise Reject("documents", "no_documents", job.documents_note or "the leaf's documents could not be read")

@@ -11,6 +11,12 @@ STAGES: tuple[str, ...] = ("question", "judge_question", "answer", "judge_pair")
 MIN_SCORE: int = 2
 
 
+def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
+    task = str(job.leaf.data.get("task_description", "")).strip()
+    fields = {"task_description": task, "question": item["question"], "answer": answer}
+    return "judge_pair", fields
+
+
 async def candidate(job, index: int) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
     seeds = job.prompt_items

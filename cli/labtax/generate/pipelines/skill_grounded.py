@@ -11,6 +11,13 @@ STAGES: tuple[str, ...] = ("context", "question", "judge_question", "answer", "j
 MIN_SCORE: int = 2
 
 
+def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
+    task = str(job.leaf.data.get("task_description", "")).strip()
+    fields = {"task_description": task, "question": item["question"], "answer": answer}
+    fields["new_context"] = item.get("context", "")
+    return "judge_pair", fields
+
+
 async def candidate(job, index: int) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
     seeds = [item for item in job.prompt_items if item.get("context")] or job.prompt_items
