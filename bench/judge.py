@@ -130,16 +130,12 @@ async def judge_case(case: Case, kind: str, answer: str, index: int) -> dict:
     if failure:
         row.update(by=f"check:{failure.reason}")
         return row
-    fields = {
-        "task_description": str(leaf.data.get("task_description", "")),
-        "question": held["question"],
-        "answer": answer,
-    }
-    if pipeline.PROMPTS == "skill_grounded":
-        fields["new_context"] = held.get("context", "")
+    from types import SimpleNamespace
+
+    stage, fields = pipeline.final_judge(SimpleNamespace(leaf=leaf), held, answer)  # exactly what generation asks
     try:
-        reply = await runner.call("judge_pair", fields, 2_000_000 + index, shots)
-        row["score"] = parse.score(reply.text, "judge_pair")
+        reply = await runner.call(stage, fields, 2_000_000 + index, shots)
+        row["score"] = parse.score(reply.text, stage)
     except Reject as reject:
         row["by"] = f"judge:{reject.reason}"
     row["accepted"] = row["score"] >= pipeline.MIN_SCORE
