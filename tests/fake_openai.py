@@ -3,13 +3,16 @@
 It speaks the real wire format of /v1/chat/completions and /v1/models, so the real `openai` client
 drives it. Behaviour is scripted: a `responder(request) -> str | Reply` decides each answer, and
 `faults` (a list consumed in order) injects 429 (with Retry-After), 500, timeouts, garbage bodies and
-truncated output.
+truncated output. A Reply's `top_logprobs` (one {token: logprob} per generated token) is sent in OpenAI's
+`logprobs` format when the request asks for logprobs; `refuse_logprobs=True` makes the server answer such
+a request 400, as servers without them do.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import re
 import threading
 import time
@@ -73,6 +76,28 @@ class Reply:
     headers: dict | None = None
     raw_body: bytes | None = None  # sent as-is (garbage JSON)
     delay: float = 0.0
+    top_logprobs: list[dict[str, float]] | None = None  # sent when the request has logprobs: true
+
+
+def digit_logprobs(**probabilities: float) -> list[dict[str, float]]:
+    """A one-token judge reply's top_logprobs from probabilities by digit: digit_logprobs(**{"3": 0.7, "1": 0.3})."""
+    return [{digit: math.log(p) for digit, p in probabilities.items() if p > 0}]
+
+
+def judge_reply(probabilities: dict[str, float]) -> Reply:
+    """A judge's reply: the most likely digit as text, with those probabilities as its top_logprobs."""
+    return Reply(max(probabilities, key=lambda d: probabilities[d]), top_logprobs=digit_logprobs(**probabilities))
+
+
+def openai_logprobs(steps: list[dict[str, float]], top: int) -> dict:
+    def entry(token: str, logprob: float) -> dict:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode())}
+
+    content = []
+    for step in steps:
+        ranked = sorted(step.items(), key=lambda item: -item[1])
+        content.append({**entry(*ranked[0]), "top_logprobs": [entry(t, lp) for t, lp in ranked[:top]]})
+    return {"content": content, "refusal": None}
 
 
 def words_for(seed: int, n: int, salt: str = "") -> str:
@@ -115,10 +140,13 @@ def good_teacher(request: dict) -> Reply:
 
 
 class FakeOpenAI:
-    def __init__(self, responder=good_teacher, latency: float = 0.0, model: str = "fake-teacher"):
+    def __init__(
+        self, responder=good_teacher, latency: float = 0.0, model: str = "fake-teacher", refuse_logprobs: bool = False
+    ):
         self.responder = responder
         self.latency = latency
         self.model = model
+        self.refuse_logprobs = refuse_logprobs
         self.faults: list = []
         self.requests: list[dict] = []
         self.lock = threading.Lock()
@@ -186,6 +214,12 @@ class FakeOpenAI:
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, b'{"error": {"message": "not found"}}')
                     return
+                if fake.refuse_logprobs and request.get("logprobs"):
+                    with fake.lock:
+                        fake.requests.append(request)
+                    message = {"message": "logprobs is not supported by this model", "type": "invalid_request_error"}
+                    self._send(400, json.dumps({"error": {**message, "param": "logprobs"}}).encode())
+                    return
                 reply = fake._next_reply(request)
                 if isinstance(reply, str):
                     reply = Reply(reply)
@@ -212,6 +246,9 @@ class FakeOpenAI:
                             "index": 0,
                             "message": {"role": "assistant", "content": reply.content},
                             "finish_reason": reply.finish_reason,
+                            "logprobs": openai_logprobs(reply.top_logprobs, request.get("top_logprobs") or 0)
+                            if request.get("logprobs") and reply.top_logprobs
+                            else None,
                         }
                     ],
                     "usage": {

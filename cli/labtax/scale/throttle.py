@@ -134,6 +134,7 @@ class ThrottledTeacher:
         temperature: float = 0.7,
         max_tokens: int = 256,
         seed: int | None = None,
+        top_logprobs: int = 0,
     ) -> list[Completion]:
         attempt = 0
         while True:
@@ -141,7 +142,7 @@ class ThrottledTeacher:
             outcome = "error"
             try:
                 completions = await self.inner.complete(
-                    messages, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed
+                    messages, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed, top_logprobs=top_logprobs
                 )
                 outcome = "ok"
                 return completions

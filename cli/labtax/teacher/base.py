@@ -12,6 +12,8 @@ class Completion:
     finish_reason: str = "stop"  # "length" means the output was cut by max_tokens
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    # per generated token, the likeliest tokens' text -> log-probability; None when not asked or not given
+    top_logprobs: list[dict[str, float]] | None = None
 
 
 @dataclass
@@ -46,8 +48,12 @@ class Teacher(Protocol):
         temperature: float = 0.7,
         max_tokens: int = 256,
         seed: int | None = None,
+        top_logprobs: int = 0,
     ) -> list[Completion]:
-        """Chat completion: `n` choices for one conversation. Raises TeacherError when it fails for good."""
+        """Chat completion: `n` choices for one conversation. Raises TeacherError when it fails for good.
+
+        `top_logprobs` > 0 asks for that many candidate tokens with their log-probabilities at every generated
+        position (Completion.top_logprobs); a backend that cannot give them returns None there, never fails."""
         ...
 
     async def aclose(self) -> None: ...

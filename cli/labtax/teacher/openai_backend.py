@@ -3,11 +3,16 @@
 Chat completions only (chat-only models work). Retries with backoff on 429/5xx/timeouts, honouring
 Retry-After, are the client's own (max_retries); we add one more layer only for what the client does not
 retry: a 200 response whose body is not valid JSON. Concurrency is bounded by a semaphore.
+
+`top_logprobs` > 0 asks the endpoint for `logprobs`/`top_logprobs` (OpenAI, vLLM and llama.cpp give them).
+An endpoint that answers 400 about them is asked again without, once, and never asked for them again by
+this teacher: its Completions then carry no log-probabilities and the caller falls back to the sampled text.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 
 from labtax.teacher.base import Completion, TeacherError
 
@@ -39,11 +44,17 @@ class OpenAITeacher:
         )
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self._garbage_retries = max_retries
+        self.logprobs_supported = True  # False once the endpoint refused them (HTTP 400 naming logprobs)
 
-    async def complete(self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None) -> list[Completion]:
+    async def complete(
+        self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None, top_logprobs=0
+    ) -> list[Completion]:
         openai = self._openai
         async with self._semaphore:
-            for attempt in range(self._garbage_retries + 1):
+            refused = False  # this call already retried without logprobs
+            attempt = 0
+            while True:
+                want = top_logprobs if top_logprobs > 0 and self.logprobs_supported else 0
                 try:
                     # The client's low-level post: the same retries, backoff, Retry-After, timeouts and response
                     # type as chat.completions.create, without its per-call walk over the parameter TypedDicts
@@ -57,20 +68,27 @@ class OpenAITeacher:
                     }
                     if seed is not None:
                         body["seed"] = seed
+                    if want:
+                        body["logprobs"] = True
+                        body["top_logprobs"] = want
                     response = await self._client.post("/chat/completions", body=body, cast_to=self._completion_type)
-                    return _completions(response)
+                    return _completions(response, want)
                 except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
                     # A 200 with a body that is not a chat completion: retry, then give up on this call.
-                    if attempt == self._garbage_retries:
+                    if attempt >= self._garbage_retries:
                         raise TeacherError(f"malformed response from the endpoint: {exc}") from None
                     await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
+                    attempt += 1
                 except openai.APIStatusError as exc:
+                    if want and not refused and exc.status_code == 400 and "logprob" in str(exc.message).lower():
+                        self.logprobs_supported = False  # remembered: later calls do not ask again
+                        refused = True
+                        continue
                     raise TeacherError(f"endpoint returned HTTP {exc.status_code}: {_short(exc.message)}") from None
                 except openai.APITimeoutError:
                     raise TeacherError("request timed out after retries") from None
                 except openai.APIConnectionError as exc:
                     raise TeacherError(f"cannot reach the endpoint {self.base_url}: {_short(str(exc))}") from None
-        raise TeacherError("unreachable")  # pragma: no cover
 
     async def aclose(self) -> None:
         await self._client.close()
@@ -80,7 +98,7 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _completions(response) -> list[Completion]:
+def _completions(response, top_logprobs: int = 0) -> list[Completion]:
     usage = getattr(response, "usage", None)
     prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
     completion_tokens = getattr(usage, "completion_tokens", 0) or 0
@@ -98,6 +116,36 @@ def _completions(response) -> list[Completion]:
                 finish_reason=choice.finish_reason or "stop",
                 prompt_tokens=prompt_tokens if i == 0 else 0,
                 completion_tokens=completion_tokens if i == 0 else 0,
+                top_logprobs=_top_logprobs(choice) if top_logprobs else None,
             )
         )
     return out
+
+
+def _top_logprobs(choice) -> list[dict[str, float]] | None:
+    """OpenAI's `choice.logprobs.content[i].top_logprobs` as one {token: logprob} per generated token; None when
+    the endpoint sent none or something else (a server that ignores the parameter, another shape). Tokens that
+    decode to the same text are merged (their probabilities add); non-finite values are dropped."""
+    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    if not isinstance(content, list) or not content:
+        return None
+    steps = []
+    for position in content:
+        candidates = getattr(position, "top_logprobs", None)
+        if not isinstance(candidates, list):
+            return None
+        step: dict[str, float] = {}
+        for candidate in candidates:
+            token, logprob = getattr(candidate, "token", None), getattr(candidate, "logprob", None)
+            if not isinstance(token, str) or isinstance(logprob, bool) or not isinstance(logprob, int | float):
+                continue
+            if not math.isfinite(logprob):
+                continue
+            step[token] = float(logprob) if token not in step else _log_add(step[token], float(logprob))
+        steps.append(step)
+    return steps
+
+
+def _log_add(a: float, b: float) -> float:
+    """log(exp(a) + exp(b)), without overflow."""
+    return max(a, b) + math.log1p(math.exp(-abs(a - b)))

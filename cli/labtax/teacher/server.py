@@ -5,7 +5,9 @@ Streaming is OpenAI's Server-Sent Events (`data: {chat.completion.chunk}` lines,
 fed from the decoder as each token is decoded, because that is what the `llm` CLI, LangChain's
 `.stream()` and chat UIs ask for by default. A client that goes away (a failed write, or a socket closed
 while it waits) cancels its generation, so an abandoned request costs no more forward passes. Parameters
-the model cannot honour (JSON mode, tools, logprobs) are refused by name rather than silently ignored.
+the model cannot honour (JSON mode, tools) are refused by name rather than silently ignored. `logprobs` /
+`top_logprobs` (non-streaming) are answered in OpenAI's format where the teacher returns them
+(Completion.top_logprobs), else `"logprobs": null`, as servers without them do.
 Loopback only by default: the API has no authentication.
 """
 
@@ -39,13 +41,11 @@ UNSUPPORTED = {  # parameter: why the embedded model cannot honour it
     "tool_choice": "SmolLM2-135M cannot call tools",
     "functions": "SmolLM2-135M cannot call functions",
     "function_call": "SmolLM2-135M cannot call functions",
-    "logprobs": "labtax serve does not return log probabilities",
-    "top_logprobs": "labtax serve does not return log probabilities",
 }
+MAX_TOP_LOGPROBS = 20  # OpenAI's limit
 NEUTRAL = {
     "response_format": ({"type": "text"},),
     "tool_choice": ("none",),
-    "logprobs": (False,),
     "tools": ([],),
     "functions": ([],),
 }
@@ -107,6 +107,18 @@ def parse_chat_request(body: dict) -> dict:
         temperature = 0.7
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float)) or not 0 <= temperature <= 2:
         raise BadRequest("temperature must be a number from 0 to 2", "temperature")
+    logprobs = body.get("logprobs")
+    if logprobs is not None and not isinstance(logprobs, bool):
+        raise BadRequest("logprobs must be a boolean", "logprobs")
+    top_logprobs = _integer(body, "top_logprobs", 0, 0, MAX_TOP_LOGPROBS)
+    if top_logprobs and not logprobs:
+        raise BadRequest("logprobs must be true when top_logprobs is given", "top_logprobs")
+    if logprobs and stream:
+        raise BadRequest(
+            "logprobs is not supported with stream by labtax serve; ask without stream",
+            "logprobs",
+            "unsupported_parameter",
+        )
     seed = body.get("seed")
     if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
         raise BadRequest("seed must be an integer", "seed")
@@ -123,6 +135,8 @@ def parse_chat_request(body: dict) -> dict:
         "stop": stop,
         "stream": stream,
         "include_usage": bool((options or {}).get("include_usage")),
+        "logprobs": bool(logprobs),
+        "top_logprobs": top_logprobs,
     }
 
 
@@ -153,6 +167,25 @@ def _usage(completions) -> dict:
         "completion_tokens": completion_tokens,
         "total_tokens": prompt_tokens + completion_tokens,
     }
+
+
+def openai_logprobs(steps: list[dict[str, float]] | None, top: int | None) -> dict | None:
+    """A choice's `logprobs` in OpenAI's format from the teacher's top candidates per generated token; None when
+    not asked for (`top` None) or when the teacher gave none. Each entry's `token` is the step's most likely
+    candidate: the teacher reports the top-k per step, not the token it sampled (the same at temperature 0)."""
+    if top is None or not steps:
+        return None
+
+    def entry(token: str, logprob: float) -> dict:
+        return {"token": token, "logprob": logprob, "bytes": list(token.encode("utf-8"))}
+
+    content = []
+    for step in steps:
+        ranked = sorted(step.items(), key=lambda item: (-item[1], item[0]))
+        if not ranked:
+            return None
+        content.append({**entry(*ranked[0]), "top_logprobs": [entry(t, lp) for t, lp in ranked[:top]]})
+    return {"content": content, "refusal": None}
 
 
 def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestHandler]:
@@ -196,13 +229,16 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
                 self._error(400, str(exc), "invalid_request_error", exc.param, exc.code)
                 return
             stream, include_usage = request.pop("stream"), request.pop("include_usage")
+            logprobs, top_logprobs = request.pop("logprobs"), request.pop("top_logprobs")
+            if logprobs:  # at least one candidate a step: the token each content entry names
+                request["top_logprobs"] = max(1, top_logprobs)
             cancel = threading.Event()
             active.add(cancel)
             try:
                 if stream:
                     self._stream(request, cancel, include_usage)
                 else:
-                    self._complete(request, cancel)
+                    self._complete(request, cancel, top_logprobs if logprobs else None)
             except ClientGone:
                 cancel.set()
                 self.close_connection = True
@@ -210,7 +246,8 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
             finally:
                 active.discard(cancel)
 
-        def _complete(self, request: dict, cancel: threading.Event) -> None:
+        def _complete(self, request: dict, cancel: threading.Event, top_logprobs: int | None = None) -> None:
+            """`top_logprobs`: None when logprobs were not asked for, else how many candidates to list a token."""
             future = self._submit(request, cancel)
             if future is None:
                 return
@@ -228,7 +265,7 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
                     "index": index,
                     "message": {"role": "assistant", "content": c.text},
                     "finish_reason": c.finish_reason,
-                    "logprobs": None,
+                    "logprobs": openai_logprobs(c.top_logprobs, top_logprobs),
                 }
                 for index, c in enumerate(completions)
             ]
@@ -314,7 +351,13 @@ def make_handler(teacher, active: set[threading.Event]) -> type[BaseHTTPRequestH
             self, request: dict, cancel: threading.Event, on_text: Callable | None = None
         ) -> concurrent.futures.Future | None:
             try:
-                return teacher.submit(**request, on_text=on_text, cancel=cancel)
+                try:
+                    return teacher.submit(**request, on_text=on_text, cancel=cancel)
+                except TypeError as exc:  # a teacher that cannot list candidates: logprobs come back null
+                    if "top_logprobs" not in str(exc) or "top_logprobs" not in request:
+                        raise
+                    request.pop("top_logprobs")
+                    return teacher.submit(**request, on_text=on_text, cancel=cancel)
             except Exception as exc:
                 self._teacher_error(exc)
                 return None
