@@ -12,6 +12,7 @@ from pathlib import Path
 
 from labtax.errors import LabtaxError
 
+JUDGE_KEYS = {"model", "base-url"}
 INSTRUCTLAB_YAMLLINT = "{extends: relaxed, rules: {line-length: disable}}"
 
 PROFILES: dict[str, dict] = {
@@ -63,6 +64,7 @@ class Config:
     max_nodes: int = 100_000
     duplicate_keys_fatal: bool = True
     teacher: dict = field(default_factory=dict)
+    judge: dict = field(default_factory=dict)  # [tool.labtax.judge]: a separate judge (model, base-url)
     changed_files: dict = field(default_factory=dict)  # settings that apply when linting a branch's changed files
     source: str | None = None  # the file settings came from, for messages
 
@@ -111,6 +113,7 @@ def _merge(config: Config, settings: dict) -> None:
         "max-nodes",
         "duplicate-keys-fatal",
         "teacher",
+        "judge",
         "changed-files",
     }
     unknown = set(settings) - known
@@ -125,6 +128,13 @@ def _merge(config: Config, settings: dict) -> None:
     config.max_nodes = int(settings.get("max-nodes", config.max_nodes))
     config.duplicate_keys_fatal = bool(settings.get("duplicate-keys-fatal", config.duplicate_keys_fatal))
     config.teacher.update(settings.get("teacher", {}))
+    judge = settings.get("judge", {})
+    if not isinstance(judge, dict) or set(judge) - JUDGE_KEYS:
+        found = sorted(set(judge) - JUDGE_KEYS) if isinstance(judge, dict) else type(judge).__name__
+        raise LabtaxError(
+            f"[tool.labtax.judge] in {config.source} takes only {', '.join(sorted(JUDGE_KEYS))}; found {found}"
+        )
+    config.judge.update(judge)
     config.changed_files.update(settings.get("changed-files", {}))
 
 
@@ -138,7 +148,7 @@ def load_config(root: Path, *, profile: str | None = None, select=None, ignore=N
     if profile == "default":  # a named compatibility profile is exact: the file's rule tweaks don't apply
         _merge(config, {k: v for k, v in settings.items() if k != "profile"})
     else:
-        _merge(config, {k: v for k, v in settings.items() if k == "teacher"})
+        _merge(config, {k: v for k, v in settings.items() if k in ("teacher", "judge")})
     if select:
         config.select = list(select)
     if ignore:

@@ -75,6 +75,16 @@ def print_split(shard: Shard, whole: LeafSelection) -> None:
     help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded teacher).",
 )
 @click.option(
+    "--judge-model",
+    default=None,
+    help="A separate judge model for every judge stage and the gate's calibration, so a stronger model vets a cheaper teacher's output (default: [tool.labtax.judge] model, else the teacher judges). Without --judge-base-url it is asked at the teacher's endpoint; 'embedded' names the in-process model.",
+)
+@click.option(
+    "--judge-base-url",
+    default=None,
+    help="The judge's OpenAI-compatible endpoint (default: [tool.labtax.judge] base-url); its key comes from $LABTAX_JUDGE_API_KEY, else the teacher's.",
+)
+@click.option(
     "--offline",
     is_flag=True,
     help="Knowledge documents only from the cache ($LABTAX_CACHE_DIR), never fetched; a leaf whose documents are not cached gets no samples, with a note saying so.",
@@ -120,6 +130,8 @@ def command(
     max_attempts,
     model,
     base_url,
+    judge_model,
+    judge_base_url,
     offline,
     calibrate,
     dry_run,
@@ -170,10 +182,19 @@ def command(
 
     from labtax.generate.pipelines import pipeline_for
     from labtax.generate.progress import StageProgress, expected_calls
-    from labtax.teacher.resolve import describe_teacher, make_teacher
+    from labtax.teacher.resolve import describe_judge, describe_teacher, make_judge, make_teacher
 
     info = describe_teacher(config, base_url=base_url, model=model)
     click.echo(f"teacher: {info.name} {info.model} ({info.reason})")
+    judge_info = describe_judge(config, info, base_url=judge_base_url, model=judge_model)
+    if judge_info is not None:
+        if judge_info.details.get("problems"):
+            raise LabtaxError(judge_info.details["problems"][0])
+        if scale["executor"] == "ray":
+            raise LabtaxError(
+                "a separate judge (--judge-model / --judge-base-url / [tool.labtax.judge]) runs with --executor local only; drop it or use --executor local"
+            )
+        click.echo(f"judge: {judge_info.name} {judge_info.model} ({judge_info.reason})")
     if shard:
         from labtax.scale.manifest import start
 
@@ -192,11 +213,25 @@ def command(
     async def go():
         teacher = make_teacher(config, base_url=base_url, model=model, concurrency=concurrency)
         try:
+            judge = make_judge(config, info, base_url=judge_base_url, model=judge_model, concurrency=concurrency)
+        except BaseException:
+            await teacher.aclose()
+            raise
+        try:
             return await run_generation(
-                leaves, teacher, output, settings, progress=bar, on_leaf_done=bar.leaf_done, skipped=skipped
+                leaves,
+                teacher,
+                output,
+                settings,
+                progress=bar,
+                on_leaf_done=bar.leaf_done,
+                skipped=skipped,
+                judge=judge,
             )
         finally:
             await teacher.aclose()
+            if judge is not None:
+                await judge.aclose()
 
     try:
         if scale["executor"] == "ray":

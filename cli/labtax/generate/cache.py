@@ -1,15 +1,19 @@
 """Content-addressed cache of teacher calls: what makes generation incremental and resumable.
 
-The key is a hash of everything that determines a call's output: the teacher model, the exact messages
+The key is a hash of everything that determines a call's output: the model that answers (the teacher's, or
+the judge's for judge stages when a separate judge serves them), the exact messages
 (which embed the leaf content, the document chunk and the versioned prompt), the sampling settings and the
 sample index (the seed). Each entry is written atomically the moment its call returns, so a run killed at
 any point (Ctrl-C or kill -9) loses at most the calls in flight, and a re-run replays the rest for free.
+A judge's reply is stored with its `top_logprobs` when the endpoint gave them; an entry without them (older,
+or from an endpoint that has none) is still a hit, and its verdict falls back to the sampled digit.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
+import math
 import shutil
 from pathlib import Path
 
@@ -91,7 +95,27 @@ def valid_choices(data) -> list[dict] | None:
         tokens = [choice.get(name, 0) for name in CHOICE_COUNTS]
         if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in tokens):
             return None
-        out.append(
-            {"text": choice["text"], "finish_reason": choice["finish_reason"], **dict(zip(CHOICE_COUNTS, tokens))}
-        )
+        entry = {"text": choice["text"], "finish_reason": choice["finish_reason"], **dict(zip(CHOICE_COUNTS, tokens))}
+        logprobs = choice.get("top_logprobs")
+        if logprobs is not None:
+            if not valid_top_logprobs(logprobs):
+                return None
+            entry["top_logprobs"] = logprobs
+        out.append(entry)
     return out
+
+
+def valid_top_logprobs(steps) -> bool:
+    """A list of {token: finite log-probability <= 0 (a little over 0 allowed: rounding)} dicts."""
+    return isinstance(steps, list) and all(
+        isinstance(step, dict)
+        and all(
+            isinstance(token, str)
+            and isinstance(value, int | float)
+            and not isinstance(value, bool)
+            and math.isfinite(value)
+            and value <= 1e-3
+            for token, value in step.items()
+        )
+        for step in steps
+    )

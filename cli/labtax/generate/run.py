@@ -72,12 +72,12 @@ def leaf_output_dir(output: Path, leaf) -> Path:
     return output / leaf.path.rsplit("/", 1)[0]
 
 
-def make_job(leaf, teacher, cache: CallCache, settings: Settings, progress=None) -> LeafJob:
+def make_job(leaf, teacher, cache: CallCache, settings: Settings, progress=None, judge=None) -> LeafJob:
+    """`judge` answers the judge stages (and the calibration); None: the teacher does."""
     pipeline = pipeline_for(leaf)
     prompt_items, heldout = seeds.split(leaf)
-    job = LeafJob(
-        leaf, pipeline, StageRunner(teacher, cache, load_prompts(pipeline.PROMPTS), progress), prompt_items, heldout
-    )
+    runner = StageRunner(teacher, cache, load_prompts(pipeline.PROMPTS), progress, judge=judge)
+    job = LeafJob(leaf, pipeline, runner, prompt_items, heldout)
     if leaf.kind == "knowledge":
         job.chunks, job.documents_note = documents.chunks_for(
             leaf.root, leaf.data.get("document"), settings.chunk_tokens, offline=settings.offline
@@ -158,7 +158,7 @@ def _no_documents(job: LeafJob, result: LeafResult, started: float) -> LeafResul
     return result
 
 
-def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str | None) -> dict:
+def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str | None, judge=None) -> dict:
     leaf = result.leaf
     extra = accepted.provenance
     document: dict = extra["document"] if isinstance(extra.get("document"), dict) else {}
@@ -179,6 +179,8 @@ def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str |
             "sample_index": accepted.index,
             "teacher": teacher.name,
             "teacher_model": teacher.model,
+            "judge": (judge or teacher).name,  # who answered the judge stages: the teacher unless a separate judge
+            "judge_model": (judge or teacher).model,
             "pipeline": result.pipeline,
             "prompt_version": result.prompts,
             "git_commit": commit or "",
@@ -299,8 +301,12 @@ async def run_generation(
     progress=None,
     on_leaf_done=None,
     skipped: list | None = None,
+    judge=None,
 ) -> dict:
     """Generate for every leaf concurrently (the teacher bounds concurrency); write artifacts; return the summary.
+
+    `judge` answers every judge stage and the gate's calibration (a stronger model vetting a cheaper
+    teacher); None: the teacher judges its own output.
 
     Holds the output folder's lock throughout (a second run on it refuses with artifacts.OutputBusy). The
     summary and bucket files cover every leaf folder under `output`, earlier runs' too; `run.leaves`
@@ -313,11 +319,11 @@ async def run_generation(
     with artifacts.output_lock(output, started):
         cache = CallCache(output / ".cache" / "calls")
         commit = head_commit(leaves[0].root) if leaves else None
-        jobs = [make_job(leaf, teacher, cache, settings, progress) for leaf in leaves]
+        jobs = [make_job(leaf, teacher, cache, settings, progress, judge) for leaf in leaves]
 
         async def one(job):
             result = await generate_leaf(job, settings)
-            samples = [sample_record(result, a, teacher, commit) for a in result.accepted]
+            samples = [sample_record(result, a, teacher, commit, judge) for a in result.accepted]
             rejected = [rejected_record(result, i, r) for i, r in result.rejected]
             record = {
                 "leaf": job.leaf.path,
@@ -334,6 +340,8 @@ async def run_generation(
         run = {
             "teacher": teacher.name,
             "model": teacher.model,
+            "judge": (judge or teacher).name,
+            "judge_model": (judge or teacher).model,
             "commit": commit,
             "started": started,
             "seconds": round(time.monotonic() - wall, 3),

@@ -4,6 +4,12 @@ Precedence, first found wins: command-line flags > environment (OPENAI_BASE_URL,
 LABTAX_TEACHER_MODEL) > `[tool.labtax.teacher]` (base-url, model, api-key-env) > the embedded default.
 `describe_teacher` never imports torch or openai (it backs `labtax teacher info` and generate's first
 line); `make_teacher` builds the backend, failing with the fix when it cannot serve.
+
+The judge (who answers the judge stages) is the teacher unless one is named: `--judge-base-url` /
+`--judge-model` > `[tool.labtax.judge]` (base-url, model). A judge model without a judge URL is asked at the
+teacher's endpoint; `embedded` names the in-process model. Its key: LABTAX_JUDGE_API_KEY, else the teacher's
+(OPENAI_API_KEY, else the teacher's api-key-env). `describe_judge` / `make_judge` return None when the
+teacher judges.
 """
 
 from __future__ import annotations
@@ -48,6 +54,72 @@ def make_teacher(config, *, base_url=None, model=None, api_key=None, concurrency
     from labtax.teacher.embedded import EmbeddedTeacher
 
     return EmbeddedTeacher()
+
+
+def describe_judge(config, teacher: TeacherInfo, *, base_url=None, model=None) -> TeacherInfo | None:
+    """The separate judge, or None when the teacher judges its own output (nothing named, or the judge named
+    is the teacher itself: the same endpoint and model, or the embedded model under an embedded teacher)."""
+    settings = dict(getattr(config, "judge", None) or {})
+    where = f"[tool.labtax.judge] in {getattr(config, 'source', None) or 'the labtax settings'}"
+    url, url_reason = _first(
+        (base_url, "--judge-base-url given"),
+        (settings.get("base-url"), f"base-url set in {where}"),
+    )
+    name, name_source = _first(
+        (model, "--judge-model"),
+        (settings.get("model"), f"model in {where}"),
+    )
+    if not url and not name:
+        return None
+    if not url and (name.lower() == "embedded" or (teacher.name == "embedded" and name.lower() in EMBEDDED_ALIASES)):
+        if teacher.name == "embedded":
+            return None
+        info = _describe_embedded(None, None)
+        info.reason = f"{name_source} names the embedded model"
+        return info
+    problems = []
+    if not url:
+        if teacher.name == "openai":
+            url, url_reason = teacher.details["base_url"], f"{name_source} given: asked at the teacher's endpoint"
+        else:
+            problems.append(
+                f"the judge model '{name}' (from {name_source}) needs an endpoint: pass --judge-base-url or set "
+                "base-url in [tool.labtax.judge]"
+            )
+    if url and not name:
+        problems.append(
+            f"no model named for the judge endpoint {url}: pass --judge-model or set model in [tool.labtax.judge]"
+        )
+    if not problems and teacher.name == "openai" and (url, name) == (teacher.details.get("base_url"), teacher.model):
+        return None
+    _, key_source = _judge_api_key(config)
+    details = {"base_url": url, "model_source": name_source, "api_key_source": key_source, "problems": problems}
+    return TeacherInfo(name="openai", model=name or "(none)", reason=url_reason or "", details=details)
+
+
+def make_judge(config, teacher: TeacherInfo, *, base_url=None, model=None, concurrency=8) -> Teacher | None:
+    """The separate judge's backend, or None when the teacher judges; a LabtaxError naming the fix when the
+    judge named cannot serve."""
+    info = describe_judge(config, teacher, base_url=base_url, model=model)
+    if info is None:
+        return None
+    if info.details.get("problems"):
+        raise LabtaxError(info.details["problems"][0])
+    if info.name == "openai":
+        from labtax.teacher.openai_backend import OpenAITeacher
+
+        key = _judge_api_key(config)[0]
+        return OpenAITeacher(info.details["base_url"], key, info.model, concurrency=concurrency)
+    from labtax.teacher.embedded import EmbeddedTeacher
+
+    return EmbeddedTeacher()
+
+
+def _judge_api_key(config) -> tuple[str | None, str | None]:
+    """LABTAX_JUDGE_API_KEY, else the teacher's key as _api_key finds it; the key itself is never shown."""
+    if os.environ.get("LABTAX_JUDGE_API_KEY"):
+        return os.environ["LABTAX_JUDGE_API_KEY"], "LABTAX_JUDGE_API_KEY"
+    return _api_key(None, dict(getattr(config, "teacher", None) or {}))
 
 
 def _describe_endpoint(url, url_reason, name, name_source, api_key, settings) -> TeacherInfo:

@@ -50,10 +50,31 @@ def cheap_checks(question: str, answer: str, finish_reason: str | None, candidat
 
 async def judge(
     run, stage: str, fields: dict, index: int, shots: list[dict], *, label: str, min_score: int, candidate: dict
-) -> tuple[int, str]:
-    """Ask a judge stage for a 1-3 score; below `min_score` the candidate is rejected with the score."""
+) -> tuple[int, str, float | None]:
+    """Ask a judge stage for a 1-3 score: (score, reason, P(score >= min_score) or None).
+
+    Where the judge gave log-probabilities, the probability decides against the stage's threshold (calibrated
+    per leaf, else 0.5); else the sampled digit must reach `min_score`. A failing candidate is rejected."""
     verdict = await run.call(stage, fields, index, shots)
     score = parse.score(verdict.text, stage)
-    if score < min_score:
-        raise Reject(stage, "judge_score", f"{label} scored {score} < {min_score}", candidate)
-    return score, verdict.text.strip()[:300]
+    return score, verdict.text.strip()[:300], decide(run, stage, verdict, score, label, min_score, candidate)
+
+
+def decide(run, stage: str, verdict, score: int, label: str, min_score: int, candidate) -> float | None:
+    """The gate's decision on one verdict: its probability (None where there is none), or a Reject."""
+    from labtax.generate.gate.scores import DEFAULT_THRESHOLD, accept_probability
+
+    probability = accept_probability(verdict.top_logprobs, min_score)
+    if probability is None:
+        if score < min_score:
+            raise Reject(stage, "judge_score", f"{label} scored {score} < {min_score}", candidate)
+        return None
+    threshold = run.thresholds.get(stage, DEFAULT_THRESHOLD)
+    if probability < threshold:
+        raise Reject(
+            stage,
+            "judge_score",
+            f"{label}: P(score >= {min_score}) = {probability:.3f} < threshold {threshold:.3f} (sampled {score})",
+            candidate,
+        )
+    return probability

@@ -75,10 +75,10 @@ async def _candidate(job, index: int, chunk) -> Accepted:
     reply = await run.call("qa", fields, index, examples)
     question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa")
     cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
-    scores, reasons = {}, {}
+    scores, reasons, probabilities = {}, {}, {}
     for stage, criterion in JUDGES:
         candidate = {"question": question, "answer": answer, "chunk": chunk.id}
-        scores[criterion], reasons[criterion] = await judge(
+        scores[criterion], reasons[criterion], probability = await judge(
             run,
             stage,
             {**fields, "question": question, "answer": answer},
@@ -88,6 +88,8 @@ async def _candidate(job, index: int, chunk) -> Accepted:
             min_score=MIN_SCORE,
             candidate=candidate,
         )
+        if probability is not None:
+            probabilities[criterion] = probability
     return Accepted(
         index,
         question,
@@ -95,6 +97,7 @@ async def _candidate(job, index: int, chunk) -> Accepted:
         question,
         scores=scores,
         reasons=reasons,
+        probabilities=probabilities,
         provenance={
             "seed_examples": [e["question"] for e in examples],
             "chunk": chunk.id,

@@ -1,4 +1,9 @@
-"""StageRunner: every teacher call of a pipeline goes through here (cache, counters, progress)."""
+"""StageRunner: every teacher call of a pipeline goes through here (cache, counters, progress).
+
+Judge stages (every stage named `judge_*`) go to the judge, all others to the teacher; the judge is the
+teacher unless a separate one is given. Judge calls ask for the top candidates' log-probabilities, so that a
+verdict can be read as a probability where the judge can give one (generate/gate/scores.py).
+"""
 
 from __future__ import annotations
 
@@ -14,6 +19,11 @@ from labtax.teacher.base import Completion, TeacherError
 # Replies longer than max_tokens x this many characters are rejected as oversized. Generous on purpose:
 # English text averages about 4 characters a token, and code, long words or whitespace runs stay far below 16.
 CHARS_PER_TOKEN = 16
+JUDGE_TOP_LOGPROBS = 5  # candidates per token asked of a judge: enough to see every score digit
+
+
+def is_judge_stage(stage: str) -> bool:
+    return stage.startswith("judge")
 
 
 @dataclass
@@ -25,12 +35,19 @@ class CallStats:
 
 
 class StageRunner:
-    def __init__(self, teacher, cache: CallCache, prompts: PromptSet, progress=None):
+    def __init__(self, teacher, cache: CallCache, prompts: PromptSet, progress=None, judge=None):
         self.teacher = teacher
+        self.judge = judge if judge is not None else teacher
         self.cache = cache
         self.prompts = prompts
         self.progress = progress
         self.stats = CallStats()
+        # The gate's probability threshold per judge stage, where the leaf's calibration chose one.
+        self.thresholds: dict[str, float] = {}
+
+    def answerer(self, stage: str):
+        """The model that answers `stage`: the judge for judge stages, else the teacher."""
+        return self.judge if is_judge_stage(stage) else self.teacher
 
     async def call(self, stage: str, fields: dict, index: int, examples: Sequence[dict] = ()) -> Completion:
         """One completion for `stage` of candidate `index`; a failed request or an unusable reply becomes a Reject."""
@@ -43,15 +60,23 @@ class StageRunner:
             "prompts": self.prompts.tag,
             "stage": stage,
         }
-        key = call_key(self.teacher.model, messages, settings)
+        answerer = self.answerer(stage)
+        # The model that answers is in the key: a judge never replays the teacher's reply, nor the reverse.
+        # (top_logprobs is not: it does not change the reply, and the keys stay those of runs before it.)
+        key = call_key(answerer.model, messages, settings)
         cached = self.cache.get(key)
         if cached is not None:
             self.stats.cached_calls += 1
             completions = [Completion(**choice) for choice in cached]
         else:
             try:
-                completions = await self.teacher.complete(
-                    messages, n=1, temperature=spec.temperature, max_tokens=spec.max_tokens, seed=index
+                completions = await _complete(
+                    answerer,
+                    messages,
+                    temperature=spec.temperature,
+                    max_tokens=spec.max_tokens,
+                    seed=index,
+                    top_logprobs=JUDGE_TOP_LOGPROBS if is_judge_stage(stage) else 0,
                 )
             except TeacherError as exc:
                 raise Reject(stage, "teacher_error", str(exc)) from None
@@ -67,8 +92,30 @@ class StageRunner:
                 raise Reject(stage, problem[0], problem[1], preview(completion.text))
         if cached is None:
             # In a thread: the write's open/rename syscalls would otherwise stall every call in flight.
-            await asyncio.to_thread(self.cache.put, key, [asdict(c) for c in completions])
+            await asyncio.to_thread(self.cache.put, key, [_entry(c) for c in completions])
         return completions[0]
+
+
+def _entry(completion: Completion) -> dict:
+    """A cache entry's choice; `top_logprobs` only where there are some (entries stay as before without)."""
+    entry = asdict(completion)
+    if entry.get("top_logprobs") is None:
+        entry.pop("top_logprobs", None)
+    return entry
+
+
+async def _complete(teacher, messages: list[dict], *, top_logprobs: int, **sampling) -> list[Completion]:
+    """teacher.complete, asking for log-probabilities only when wanted, and only of a teacher that takes the
+    keyword: one written before it existed (its complete() raises TypeError at the call, before any work) is
+    asked again without."""
+    if not top_logprobs:
+        return await teacher.complete(messages, n=1, **sampling)
+    try:
+        return await teacher.complete(messages, n=1, top_logprobs=top_logprobs, **sampling)
+    except TypeError as exc:
+        if "top_logprobs" not in str(exc):
+            raise
+        return await teacher.complete(messages, n=1, **sampling)
 
 
 def reply_problem(text: str, max_tokens: int) -> tuple[str, str] | None:

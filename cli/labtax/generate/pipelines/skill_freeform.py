@@ -25,7 +25,7 @@ async def candidate(job, index: int) -> Accepted:
     question = parse.question(reply.text, "question")
     fields = {"task_description": task, "question": question}
     shots = judge_examples(rotate(seeds, index + 1, 2), list(run.prompts["judge_question"].negatives))
-    q_score, q_reason = await judge(
+    q_score, q_reason, q_probability = await judge(
         run,
         "judge_question",
         fields,
@@ -39,7 +39,7 @@ async def candidate(job, index: int) -> Accepted:
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
     shots = judge_examples(rotate(seeds, index + 2, 2), rotate(mismatched(seeds), index, 2))
-    pair_score, pair_reason = await judge(
+    pair_score, pair_reason, pair_probability = await judge(
         run,
         "judge_pair",
         {**fields, "answer": answer},
@@ -57,5 +57,8 @@ async def candidate(job, index: int) -> Accepted:
         question,
         scores={"question": q_score, "pair": pair_score},
         reasons=reasons,
+        probabilities={
+            name: p for name, p in (("question", q_probability), ("pair", pair_probability)) if p is not None
+        },
         provenance={"seed_examples": [e["question"] for e in examples]},
     )

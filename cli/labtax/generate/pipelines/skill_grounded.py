@@ -33,7 +33,7 @@ async def candidate(job, index: int) -> Accepted:
         for seed, negative in zip(rotate(seeds, index, 2), run.prompts["judge_question"].negatives)
     ]
     shots = judge_examples(rotate(seeds, index + 1, 2), off_topic)
-    q_score, q_reason = await judge(
+    q_score, q_reason, q_probability = await judge(
         run,
         "judge_question",
         fields,
@@ -47,7 +47,7 @@ async def candidate(job, index: int) -> Accepted:
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     cheap_checks(question, answer, reply.finish_reason, {"context": context, "question": question, "answer": answer})
     shots = judge_examples(rotate(seeds, index + 1, 2), rotate(mismatched(seeds), index, 2))
-    pair_score, pair_reason = await judge(
+    pair_score, pair_reason, pair_probability = await judge(
         run,
         "judge_pair",
         {**fields, "answer": answer},
@@ -66,5 +66,8 @@ async def candidate(job, index: int) -> Accepted:
         user,
         scores={"question": q_score, "pair": pair_score},
         reasons=reasons,
+        probabilities={
+            name: p for name, p in (("question", q_probability), ("pair", pair_probability)) if p is not None
+        },
         provenance={"seed_examples": [e["question"] for e in examples], "context": context},
     )
