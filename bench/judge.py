@@ -4,9 +4,15 @@ A labelled set from real seeds (this repository's skill leaves and InstructLab's
 seed pair is a good candidate; systematic corruptions of it are bad ones. Every candidate goes through the
 gate exactly as generation runs it (cheap checks, then the leaf's pair judge with the leaf's own few-shot
 examples), on the embedded teacher or any endpoint (`--base-url`). Printed per corruption type: how often
-the gate rejects it; overall: good acceptance, balanced accuracy and ROC AUC of the judge's score.
+the gate rejects it; overall: good acceptance, balanced accuracy and ROC AUC of the judge's verdict.
 
-    .venv/bin/python bench/judge.py [--base-url URL --model NAME] [--leaves N] [--json out.json]
+Where the judge returns log-probabilities (an endpoint that supports them), the verdict is the probability
+P(score >= pass) read from them, as generation reads it (generate/gate/scores.py): a row is accepted at
+P >= 0.5 (the uncalibrated threshold) and the ROC AUC is over the probabilities; elsewhere over the sampled
+score. `--judge-model` / `--judge-base-url` measure a separate judge, as `labtax generate` takes them.
+
+    .venv/bin/python bench/judge.py [--base-url URL --model NAME] [--judge-model NAME [--judge-base-url URL]]
+                                    [--leaves N] [--json out.json]
 """
 
 from __future__ import annotations
@@ -76,16 +82,19 @@ async def measure(args) -> dict:
     from labtax.generate.pipelines.common import judge_examples, mismatched
     from labtax.generate.pipelines.prompts import load as load_prompts
     from labtax.generate.pipelines.runner import StageRunner
-    from labtax.teacher.resolve import make_teacher
+    from labtax.teacher.resolve import describe_teacher, make_judge, make_teacher
 
-    teacher = make_teacher(load_config(REPO), base_url=args.base_url, model=args.model, concurrency=8)
+    config = load_config(REPO)
+    teacher = make_teacher(config, base_url=args.base_url, model=args.model, concurrency=8)
+    info = describe_teacher(config, base_url=args.base_url, model=args.model)
+    judge = make_judge(config, info, base_url=args.judge_base_url, model=args.judge_model, concurrency=8) or teacher
     cache = CallCache(Path(args.cache))
     rows: list[dict] = []
     leaves = skill_leaves(args.leaves)
     try:
         for n, leaf in enumerate(leaves):
             pipeline = pipeline_for(leaf)
-            runner = StageRunner(teacher, cache, load_prompts(pipeline.PROMPTS))
+            runner = StageRunner(teacher, cache, load_prompts(pipeline.PROMPTS), judge=judge)
             items = seeds.qa_items(leaf)
             if len(items) < 3:
                 continue
@@ -100,7 +109,9 @@ async def measure(args) -> dict:
             )
     finally:
         await teacher.aclose()
-    return summarize(rows, teacher)
+        if judge is not teacher:
+            await judge.aclose()
+    return summarize(rows, teacher, judge)
 
 
 @dataclass
@@ -114,6 +125,7 @@ class Case:
 
 async def judge_case(case: Case, kind: str, answer: str, index: int) -> dict:
     from labtax.generate.gate.checks import check_answer
+    from labtax.generate.gate.scores import DEFAULT_THRESHOLD, accept_probability
     from labtax.generate.pipelines import parse
     from labtax.generate.pipelines.outcome import Reject
 
@@ -123,6 +135,7 @@ async def judge_case(case: Case, kind: str, answer: str, index: int) -> dict:
         "kind": kind,
         "good": kind == "good",
         "score": 0,
+        "probability": None,  # P(score >= pass) where the judge gave log-probabilities
         "accepted": False,
         "by": "judge",
     }
@@ -136,13 +149,18 @@ async def judge_case(case: Case, kind: str, answer: str, index: int) -> dict:
     try:
         reply = await runner.call(stage, fields, 2_000_000 + index, shots)
         row["score"] = parse.score(reply.text, stage)
+        row["probability"] = accept_probability(reply.top_logprobs, pipeline.MIN_SCORE)
     except Reject as reject:
         row["by"] = f"judge:{reject.reason}"
-    row["accepted"] = row["score"] >= pipeline.MIN_SCORE
+        return row
+    if row["probability"] is None:
+        row["accepted"] = row["score"] >= pipeline.MIN_SCORE
+    else:
+        row["accepted"] = row["probability"] >= DEFAULT_THRESHOLD
     return row
 
 
-def summarize(rows: list[dict], teacher) -> dict:
+def summarize(rows: list[dict], teacher, judge=None) -> dict:
     kinds = sorted({r["kind"] for r in rows} - {"good"})
     good = [r for r in rows if r["good"]]
     bad = [r for r in rows if not r["good"]]
@@ -152,15 +170,26 @@ def summarize(rows: list[dict], teacher) -> dict:
     }
     good_acc = sum(r["accepted"] for r in good) / len(good) if good else 0.0
     bad_rej = sum(not r["accepted"] for r in bad) / len(bad) if bad else 0.0
-    pairs = [(g["score"], b["score"]) for g in good for b in bad if g["leaf"] == b["leaf"]]
+    # Within a leaf, probabilities where both rows have one (a row stopped by the checks counts as 0), else scores.
+    with_p = {r["leaf"] for r in rows if r["probability"] is not None}
+
+    def rank(row: dict) -> float:
+        if row["leaf"] in with_p:
+            return row["probability"] if row["probability"] is not None else float(row["accepted"])
+        return float(row["score"])
+
+    pairs = [(rank(g), rank(b)) for g in good for b in bad if g["leaf"] == b["leaf"]]
     auc = sum(1.0 if g > b else 0.5 if g == b else 0.0 for g, b in pairs) / len(pairs) if pairs else 0.0
     return {
         "teacher": f"{teacher.name} {teacher.model}",
+        "judge": f"{(judge or teacher).name} {(judge or teacher).model}",
         "leaves": len({r["leaf"] for r in rows}),
         "good_accepted": good_acc,
         "bad_rejected": bad_rej,
         "balanced_accuracy": (good_acc + bad_rej) / 2,
         "roc_auc_within_leaf": auc,
+        "roc_auc_over": "probabilities" if with_p else "scores",
+        "leaves_with_probabilities": len(with_p),
         "per_kind": per_kind,
         "rows": rows,
     }
@@ -170,12 +199,14 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", default=None)
     parser.add_argument("--model", default=None)
+    parser.add_argument("--judge-model", default=None, help="a separate judge (default: the teacher judges)")
+    parser.add_argument("--judge-base-url", default=None)
     parser.add_argument("--leaves", type=int, default=16)
     parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "labtax-bench-judge-cache"))
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     result = asyncio.run(measure(args))
-    print(f"teacher: {result['teacher']}, {result['leaves']} leaves (held-out seed pair vs its corruptions)")
+    print(f"judge: {result['judge']}, {result['leaves']} leaves (held-out seed pair vs its corruptions)")
     print("| candidate | rejected by the gate |\n|---|---|")
     good = [r for r in result["rows"] if r["good"]]
     print(
@@ -184,7 +215,7 @@ def main() -> None:
     for kind, stats in result["per_kind"].items():
         print(f"| {kind.replace('_', ' ')} | {stats['rejected']}/{stats['n']} = {stats['rejected'] / stats['n']:.0%} |")
     print(
-        f"\nbalanced accuracy {result['balanced_accuracy']:.2f}; ROC AUC of the judge's score within a leaf {result['roc_auc_within_leaf']:.2f}"
+        f"\nbalanced accuracy {result['balanced_accuracy']:.2f}; ROC AUC of the judge's {'probability' if result['roc_auc_over'] == 'probabilities' else 'score'} within a leaf {result['roc_auc_within_leaf']:.2f}"
     )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))

@@ -11,6 +11,7 @@ import asyncio
 import concurrent.futures
 import json
 import math
+import sys
 import threading
 from http.server import ThreadingHTTPServer
 
@@ -332,3 +333,34 @@ def test_serve_answers_logprobs_in_openais_format(served):
     assert accept_probability(completion.top_logprobs, 2) == pytest.approx(
         (math.exp(-0.2) + math.exp(-3.0)) / (math.exp(-0.2) + math.exp(-1.8) + math.exp(-3.0)), abs=1e-6
     )
+
+
+def test_the_judge_benchmark_ranks_by_probability_where_there_is_one():
+    import importlib.util
+
+    from .conftest import REPO
+
+    spec = importlib.util.spec_from_file_location("bench_judge", REPO / "bench" / "judge.py")
+    bench = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = bench  # its dataclass looks itself up there
+    spec.loader.exec_module(bench)
+
+    def row(leaf, kind, score, probability):
+        accepted = probability >= 0.5 if probability is not None else score >= 2
+        return {
+            "leaf": leaf,
+            "kind": kind,
+            "good": kind == "good",
+            "score": score,
+            "probability": probability,
+            "accepted": accepted,
+        }
+
+    # Every judge sampled "3"; only the probabilities tell the good from the bad.
+    rows = [row("a", "good", 3, 0.9), row("a", "refusal", 3, 0.6), row("a", "refusal", 0, None)]
+    teacher = TeacherInfo("openai", "small", "", {})
+    result = bench.summarize(rows, teacher, TeacherInfo("openai", "big", "", {}))
+    assert result["roc_auc_over"] == "probabilities" and result["roc_auc_within_leaf"] == 1.0
+    assert result["judge"] == "openai big" and result["teacher"] == "openai small"
+    digits = bench.summarize([{**r, "probability": None} for r in rows], teacher)
+    assert digits["roc_auc_over"] == "scores" and digits["roc_auc_within_leaf"] == 0.75
