@@ -22,6 +22,7 @@ COMMANDS = {
     "merge": "Merge the output folders of generate --shard runs into one.",
     "teacher": "Show which teacher would serve.",
     "serve": "Serve the embedded teacher as an OpenAI-compatible API on 127.0.0.1.",
+    "mix": "Mix a recipe's datasets into one training file (replay data).",
     "train": "Phased LoRA smoke training on generated data.",
     "comment": "Render (and post) the pull-request comment.",
     "new": "Scaffold a new leaf.",
