@@ -39,7 +39,15 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
 LABTAX = Path(sys.executable).parent / "labtax"
-BUCKETS = ("knowledge.jsonl", "foundational.jsonl", "compositional.jsonl", "rejected.jsonl", "heldout.jsonl")
+BUCKETS = (
+    "knowledge.jsonl",
+    "foundational.jsonl",
+    "compositional.jsonl",
+    "review/rejected.jsonl",
+    "eval/heldout.jsonl",
+    "phases/knowledge_train_msgs.jsonl",
+    "phases/skills_train_msgs.jsonl",
+)
 
 
 def load(name: str, path: Path):

@@ -57,6 +57,7 @@ def seed_data(folder: Path) -> Path:
     from labtax.generate import seeds
     from labtax.generate.run import heldout_record
     from labtax.lint.engine import lint
+    from labtax.train import data as train_data
 
     buckets = {"knowledge": [], "foundational": [], "compositional": []}
     heldout = []
@@ -67,9 +68,15 @@ def seed_data(folder: Path) -> Path:
         ]
         heldout += [heldout_record(leaf, item) for item in held]
     folder.mkdir(parents=True, exist_ok=True)
-    for bucket, records in buckets.items():
-        (folder / f"{bucket}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
-    (folder / "heldout.jsonl").write_text("".join(json.dumps(r) + "\n" for r in heldout))
+    files = {
+        **{f"{bucket}.jsonl": records for bucket, records in buckets.items()},
+        train_data.FILES["knowledge"]: buckets["knowledge"] + buckets["foundational"],
+        train_data.FILES["skills"]: buckets["compositional"],
+        train_data.HELDOUT: heldout,
+    }
+    for name, records in files.items():
+        (folder / name).parent.mkdir(parents=True, exist_ok=True)
+        (folder / name).write_text("".join(json.dumps(r) + "\n" for r in records))
     (folder / "summary.json").write_text(json.dumps({"run": {"teacher": "seeds"}, "leaves": {}}) + "\n")
     return folder
 
@@ -94,7 +101,7 @@ def worker(mode: str, threads: int, data: Path, steps: int) -> dict:
             param.requires_grad_(True)
     trainable, total = trainable_parameters(model)
     loaded = train_data.load_data(data)
-    records = [r for bucket in loaded.buckets.values() for r in bucket]
+    records = [r for rows in loaded.phases.values() for r in rows]
     items = [e for e in (encode(tokenizer, r, 384) for r in records) if e]
     stream = batches(items, BATCH, random.Random(0))
     optimizer = make_optimizer(model, 1e-4)
@@ -174,7 +181,7 @@ def main() -> None:
         data = args.data
         if data is None:
             default = REPO / "generated"
-            data = default if (default / "heldout.jsonl").is_file() else seed_data(tmp / "seed-data")
+            data = default if (default / "eval" / "heldout.jsonl").is_file() else seed_data(tmp / "seed-data")
         load_before = os.getloadavg()[0]
         print(f"data: {data}  cores: {cores}  load average (1 min): {load_before:.1f}")
         rows = [run_worker(mode, t, data, args.steps) for mode in ("lora", "full") for t in threads]

@@ -51,7 +51,7 @@ def make_sample(leaf: str, kind: str, number: int, question: str, answer: str) -
 
 
 def write_run(root: Path, leaves: dict, rejected: list | None = None, *, requested: dict | None = None) -> Path:
-    """generated/summary.json, generated/<leaf>/samples.jsonl and generated/rejected.jsonl, per the contracts."""
+    """generated/summary.json, generated/<leaf>/samples.jsonl and generated/review/rejected.jsonl, per the contracts."""
     generated = root / "generated"
     rejected = rejected or []
     summary = {
@@ -90,8 +90,10 @@ def write_run(root: Path, leaves: dict, rejected: list | None = None, *, request
         "requested": sum(v["requested"] for v in summary["leaves"].values()),
         "accepted": sum(v["accepted"] for v in summary["leaves"].values()),
     }
-    generated.mkdir(parents=True, exist_ok=True)
-    (generated / "rejected.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rejected), encoding="utf-8")
+    (generated / "review").mkdir(parents=True, exist_ok=True)
+    (generated / "review" / "rejected.jsonl").write_text(
+        "".join(json.dumps(r) + "\n" for r in rejected), encoding="utf-8"
+    )
     path = generated / "summary.json"
     path.write_text(json.dumps(summary, indent=2), encoding="utf-8")
     return path
@@ -410,7 +412,7 @@ def test_unverified_marks_every_verdict_from_a_forks_run(tmp_path):
 def test_samples_option_and_missing_sample_files_are_tolerated(tmp_path):
     summary = normal_run(tmp_path)
     (tmp_path / "generated" / POEMS.removesuffix("qna.yaml") / "samples.jsonl").unlink()
-    (tmp_path / "generated" / "rejected.jsonl").unlink()
+    (tmp_path / "generated" / "review" / "rejected.jsonl").unlink()
     with open(tmp_path / "generated" / ASTRO.removesuffix("qna.yaml") / "samples.jsonl", "a") as handle:
         handle.write("{not json\n")
     proc = run_labtax(
@@ -582,7 +584,7 @@ def test_gh_issue_references_are_inert_like_hash_references(tmp_path):
     data["leaves"][ASTRO]["note"] = text
     data["run"]["model"] = "GH-77"
     summary.write_text(json.dumps(data))
-    with open(tmp_path / "generated" / "rejected.jsonl", "a") as handle:
+    with open(tmp_path / "generated" / "review" / "rejected.jsonl", "a") as handle:
         handle.write(
             json.dumps(
                 {
@@ -635,8 +637,8 @@ def test_leaf_path_cannot_read_outside_generated(tmp_path):
     linked = tmp_path / "generated" / "knowledge" / "linked"
     linked.mkdir(parents=True)
     (linked / "samples.jsonl").symlink_to(secret / "samples.jsonl")
-    (tmp_path / "generated" / "rejected.jsonl").unlink()
-    (tmp_path / "generated" / "rejected.jsonl").symlink_to(secret / "rejected.jsonl")
+    (tmp_path / "generated" / "review" / "rejected.jsonl").unlink()
+    (tmp_path / "generated" / "review" / "rejected.jsonl").symlink_to(secret / "rejected.jsonl")
     (secret / "rejected.jsonl").write_text(
         json.dumps({"leaf": ASTRO, "stage": "judge", "reason": "SECRET", "candidate": "SECRET"}) + "\n"
     )
@@ -1173,7 +1175,7 @@ def test_renders_what_labtax_generate_really_writes(tmp_path):
         for sample in samples[:3]:
             answer = next(m["content"] for m in sample["messages"] if m["role"] == "assistant")
             assert answer[:1500] + "\n" in fences
-    rejected = read_jsonl(out / "rejected.jsonl")
+    rejected = read_jsonl(out / "review" / "rejected.jsonl")
     assert rejected and all(f"❌ {inline(r['reason'])} at {inline(r['stage'])}" in md for r in rejected[:1])
 
 

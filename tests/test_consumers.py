@@ -23,9 +23,11 @@ from .test_generate import make_taxonomy, read_jsonl
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 
-TRAIN_FILES = ("knowledge.jsonl", "foundational.jsonl", "compositional.jsonl")  # what `labtax train` reads
+TRAIN_FILES = ("knowledge.jsonl", "foundational.jsonl", "compositional.jsonl")  # the bucket files
 WITH_CONTEXT = "knowledge_with_context.jsonl"  # knowledge as reading comprehension, also training data
-PHASES = {"knowledge": ("knowledge.jsonl", "foundational.jsonl"), "skills": ("compositional.jsonl",)}
+# What `labtax train` reads, and what instructlab-training's data_path and TRL take: one file per LAB phase.
+PHASES = {"knowledge": "phases/knowledge_train_msgs.jsonl", "skills": "phases/skills_train_msgs.jsonl"}
+HELDOUT = "eval/heldout.jsonl"
 END = "<|im_end|>"
 
 
@@ -38,7 +40,7 @@ def generated(tmp_path_factory) -> Path:
         env = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-test", "LABTAX_TEACHER_MODEL": "fake-teacher"}
         proc = run_labtax("generate", "-n", "3", "--no-progress", "--output", str(out), cwd=root, env=env)
     assert proc.returncode == 0, proc.stderr
-    for name in (*TRAIN_FILES, WITH_CONTEXT, "heldout.jsonl"):
+    for name in (*TRAIN_FILES, WITH_CONTEXT, *PHASES.values(), HELDOUT):
         assert read_jsonl(out / name), f"{name} is empty: the test would check nothing"
     return out
 
@@ -67,7 +69,7 @@ def datasets_cache(tmp_path, monkeypatch):
 
 
 def test_the_chat_template_renders_every_row(generated, tokenizer):
-    for name in (*TRAIN_FILES, WITH_CONTEXT, "heldout.jsonl"):
+    for name in (*TRAIN_FILES, WITH_CONTEXT, *PHASES.values(), HELDOUT):
         for number, record in enumerate(read_jsonl(generated / name), 1):
             messages = record["messages"]
             text = tokenizer.apply_chat_template(messages, tokenize=False)
@@ -140,18 +142,21 @@ def test_trl_trains_a_step_on_each_file(generated, tokenizer, datasets_cache, tm
 
 @pytest.mark.parametrize("phase", PHASES)
 def test_trl_trains_a_step_on_each_phase(generated, tokenizer, datasets_cache, tmp_path, phase):
-    """A phase as `labtax train` plans it (without replay): its bucket files loaded together as one dataset,
-    which needs the same columns and types in every row of every file."""
+    """A phase as `labtax train` trains it: its phase file (the skills one with its replay rows), loaded the
+    way the README shows; and the bucket files with every phase file as one dataset, which needs the same
+    columns and types in every row of every file."""
     pytest.importorskip("trl")
     from datasets import load_dataset
 
-    files = [str(generated / name) for name in PHASES[phase]]
-    dataset = load_dataset("json", data_files=files, split="train")
-    assert dataset.num_rows == sum(len(read_jsonl(Path(name))) for name in files)
+    dataset = load_dataset("json", data_files=str(generated / PHASES[phase]), split="train")
+    assert dataset.num_rows == len(read_jsonl(generated / PHASES[phase]))
     sft_one_step(tiny_llama(tokenizer), tokenizer, dataset, tmp_path / "trl")
+    files = [str(generated / name) for name in (*TRAIN_FILES, WITH_CONTEXT, *PHASES.values())]
+    together = load_dataset("json", data_files=files, split="train")
+    assert together.num_rows == sum(len(read_jsonl(Path(name))) for name in files)
 
 
-@pytest.mark.parametrize("name", [*TRAIN_FILES, WITH_CONTEXT])
+@pytest.mark.parametrize("name", [*TRAIN_FILES, WITH_CONTEXT, PHASES["skills"]])
 def test_instructlab_data_process_masks_all_but_the_answers(
     generated, tokenizer, model_path, datasets_cache, tmp_path, name
 ):
@@ -188,6 +193,6 @@ def test_trl_trains_smollm2_itself_on_each_phase(generated, datasets_cache, tmp_
     from labtax.teacher.smollm import load_model_and_tokenizer
 
     model, tokenizer = load_model_and_tokenizer()
-    dataset = load_dataset("json", data_files=[str(generated / name) for name in PHASES[phase]], split="train")
+    dataset = load_dataset("json", data_files=str(generated / PHASES[phase]), split="train")
     lora = LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], task_type="CAUSAL_LM")
     sft_one_step(model, tokenizer, dataset, tmp_path / "trl", peft_config=lora)

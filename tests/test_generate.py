@@ -86,7 +86,7 @@ def test_every_stage_runs_and_outputs_are_complete(tmp_path):
         s["provenance"]["chunk"].startswith("documents/photosynthesis/") for s in knowledge
     )
     assert len(read_jsonl(out / "compositional.jsonl")) == 6 and len(read_jsonl(out / "foundational.jsonl")) == 3
-    heldout = read_jsonl(out / "heldout.jsonl")
+    heldout = read_jsonl(out / "eval" / "heldout.jsonl")
     assert {h["leaf"] for h in heldout} == set(summary["leaves"])
     # grounded skills train on context + question
     grounded = [s for s in read_jsonl(out / "compositional.jsonl") if "action_items" in s["leaf"]]
@@ -140,7 +140,7 @@ def test_every_rejection_is_recorded_with_stage_and_reason(tmp_path, kind, stage
     with FakeOpenAI(responder=_rejecting(stage, reply)) as fake:
         summary = generate(root, fake, out, n=2, max_attempts=2)
     leaf = next(iter(summary["leaves"].values()))
-    rejected = read_jsonl(out / "rejected.jsonl")
+    rejected = read_jsonl(out / "review" / "rejected.jsonl")
     assert leaf["rejected"].get(reason, 0) >= 1
     assert sum(leaf["rejected"].values()) == len(rejected) == leaf["generated"] - leaf["accepted"]
     assert all(r["reason"] and r["stage"] and "detail" in r for r in rejected)
@@ -178,7 +178,7 @@ def test_persistent_failure_rejects_candidates_but_run_goes_on(tmp_path):
     by_kind = {leaf["kind"]: leaf for leaf in summary["leaves"].values()}
     assert by_kind["knowledge"]["rejected"] == {"teacher_error": 2}
     assert by_kind["compositional"]["accepted"] == 2
-    assert "HTTP 500" in read_jsonl(tmp_path / "gen" / "rejected.jsonl")[0]["detail"]
+    assert "HTTP 500" in read_jsonl(tmp_path / "gen" / "review" / "rejected.jsonl")[0]["detail"]
 
 
 def test_remote_documents_give_a_clear_note_and_no_calls(tmp_path):

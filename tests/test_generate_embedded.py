@@ -37,7 +37,7 @@ def test_embedded_teacher_generates_judged_samples_with_provenance(tmp_path, mon
     assert summary["run"]["teacher"] == "embedded"
     ((path, leaf),) = summary["leaves"].items()
     assert leaf["teacher_calls"] > 0 and leaf["tokens"] > 0
-    rejected = read_jsonl(out / "rejected.jsonl")
+    rejected = read_jsonl(out / "review" / "rejected.jsonl")
     assert leaf["generated"] == leaf["accepted"] + len(rejected) == leaf["accepted"] + sum(leaf["rejected"].values())
     assert all(r["reason"] in KNOWN_REASONS and r["stage"] for r in rejected)
     if leaf["accepted"] < 2:

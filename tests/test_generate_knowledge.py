@@ -159,7 +159,7 @@ def test_second_form_is_rebuilt_from_the_leaf_folders_byte_for_byte(tmp_path, su
         calls = fake.calls()
         again = generate(fake, "knowledge", "-n", "2", "--output", str(together))
         assert again.returncode == 0 and fake.calls() == calls  # a re-run replays from the cache
-    for name in ("knowledge.jsonl", "knowledge_with_context.jsonl", "rejected.jsonl", "heldout.jsonl"):
+    for name in ("knowledge.jsonl", "knowledge_with_context.jsonl", "review/rejected.jsonl", "eval/heldout.jsonl"):
         assert (one_by_one / name).read_bytes() == (together / name).read_bytes(), name
 
 
@@ -176,7 +176,7 @@ def test_rejections_keep_the_chunk_id(tmp_path, summit_mirror):
     with FakeOpenAI(responder=responder) as fake:
         proc = generate(fake, CHICKADEE.rsplit("/", 1)[0], "-n", "2", "--max-attempts", "2", "--output", str(out))
     assert proc.returncode == 0, proc.stderr
-    rejected = read_jsonl(out / "rejected.jsonl")
+    rejected = read_jsonl(out / "review" / "rejected.jsonl")
     assert sorted((r["stage"], r["reason"]) for r in rejected) == [
         ("judge_faithful", "judge_score"),
         ("qa", "parse_failure"),
@@ -222,7 +222,7 @@ def test_a_leaf_without_its_documents_gets_one_rejection_no_calls_and_a_note(tmp
     assert broken["teacher_calls"] == broken["cached_calls"] == 0 and "chickadee" not in prompts.lower()
     assert broken["note"].startswith("no documents (no teacher calls made): ") and reason in broken["note"]
     assert f"  note: {broken['note']}" in proc.stdout
-    (record,) = [r for r in read_jsonl(out / "rejected.jsonl") if r["leaf"] == CHICKADEE]
+    (record,) = [r for r in read_jsonl(out / "review" / "rejected.jsonl") if r["leaf"] == CHICKADEE]
     assert (record["stage"], record["reason"], record["chunk"]) == ("documents", "no_documents", "")
     assert reason in record["detail"]
     assert summary["leaves"][SWIFTIES]["accepted"] == 2  # the other leaf still generates
@@ -306,7 +306,7 @@ def test_embedded_teacher_writes_about_the_real_document(tmp_path, summit_mirror
     assert proc.stdout.startswith("teacher: embedded SmolLM2-135M-Instruct")
     leaf = summary_of(out)["leaves"][CHICKADEE]
     assert leaf["teacher_calls"] > 0 and leaf["rejected"].get("no_documents", 0) == 0
-    samples, rejected = read_jsonl(out / "knowledge.jsonl"), read_jsonl(out / "rejected.jsonl")
+    samples, rejected = read_jsonl(out / "knowledge.jsonl"), read_jsonl(out / "review" / "rejected.jsonl")
     judged = [r for r in rejected if r["stage"].startswith("judge") or r["stage"] == "dedup"]
     assert samples or judged, rejected  # the model's output got past parsing at least once
     for record in rejected:

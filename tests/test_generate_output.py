@@ -22,7 +22,15 @@ from .fake_openai import FakeOpenAI
 from .test_generate import LEAVES, leaves_of, make_taxonomy, read_jsonl
 from .test_generate_cli import _env, _labtax_cmd
 
-RUN_FILES = ("knowledge.jsonl", "foundational.jsonl", "compositional.jsonl", "rejected.jsonl", "heldout.jsonl")
+RUN_FILES = (
+    "knowledge.jsonl",
+    "foundational.jsonl",
+    "compositional.jsonl",
+    "review/rejected.jsonl",
+    "eval/heldout.jsonl",
+    "phases/knowledge_train_msgs.jsonl",
+    "phases/skills_train_msgs.jsonl",
+)
 A, B = LEAVES["freeform"] + "/qna.yaml", LEAVES["knowledge"] + "/qna.yaml"
 
 
@@ -53,7 +61,7 @@ def test_a_second_leaf_keeps_the_first_in_buckets_and_summary_byte_for_byte(tmp_
     assert summary["totals"]["accepted"] == together["totals"]["accepted"] == 4
     assert {s["leaf"] for s in read_jsonl(seq / "compositional.jsonl")} == {A}
     assert {s["leaf"] for s in read_jsonl(seq / "knowledge.jsonl")} == {B}
-    assert {h["leaf"] for h in read_jsonl(seq / "heldout.jsonl")} == {A, B}
+    assert {h["leaf"] for h in read_jsonl(seq / "eval" / "heldout.jsonl")} == {A, B}
     assert json.loads((seq / "summary.json").read_text())["leaves"][A]["accepted"] == 2
     # What `train` reads does not depend on how the leaves were split over runs.
     assert _bytes(seq) == _bytes(tmp_path / "both")

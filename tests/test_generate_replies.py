@@ -28,7 +28,7 @@ def _bad_answer_for_seed_0(content: str):
 def _check_one_rejection(out, summary, reason):
     leaf = next(iter(summary["leaves"].values()))
     assert leaf["accepted"] == 2 and leaf["rejected"] == {reason: 1}
-    rejected = read_jsonl(out / "rejected.jsonl")
+    rejected = read_jsonl(out / "review" / "rejected.jsonl")
     assert [(r["stage"], r["reason"], r["sample_index"]) for r in rejected] == [("answer", reason, 0)]
     assert json.loads((out / "summary.json").read_text(encoding="utf-8"))["totals"]["accepted"] == 2
     return rejected[0]
@@ -83,5 +83,5 @@ def test_reply_far_over_max_tokens_is_rejected_as_oversized(tmp_path):
     )
     assert len(record["candidate"]) < 3000  # a preview, not 5 MB
     assert all(len(s["messages"][2]["content"]) < 10_000 for s in read_jsonl(out / "compositional.jsonl"))
-    assert (out / "rejected.jsonl").stat().st_size < 10_000
+    assert (out / "review" / "rejected.jsonl").stat().st_size < 10_000
     assert sum(p.stat().st_size for p in (out / ".cache").rglob("*.json")) < 1_000_000  # not cached either

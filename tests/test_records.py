@@ -1,5 +1,6 @@
-"""Every row labtax writes follows one versioned record schema (schema/records/v1/), and the files load in
-Hugging Face `datasets` together, as people load training data, with no workaround."""
+"""Every row labtax writes follows one versioned record schema (schema/records/: v2 for samples, which may be
+external replay rows, v1 for rejections and held-out seeds), and the files load in Hugging Face `datasets`
+together, as people load training data, with no workaround."""
 
 from __future__ import annotations
 
@@ -14,7 +15,8 @@ from .fake_openai import FakeOpenAI, Reply, good_teacher, stage_of
 from .test_generate import make_taxonomy, read_jsonl
 from .test_generate_cli import _env
 
-SCHEMAS = REPO / "schema" / "records" / "v1"
+SCHEMAS = REPO / "schema" / "records"
+VERSIONS = {"sample": "v2", "rejected": "v1", "heldout": "v1"}  # the latest of each record
 BUCKETS = ("knowledge", "foundational", "compositional")
 
 
@@ -41,28 +43,30 @@ def generated(tmp_path_factory) -> Path:
     return out
 
 
-def validator(name: str) -> Draft202012Validator:
-    return Draft202012Validator(json.loads((SCHEMAS / f"{name}.json").read_text()))
+def validator(name: str, version: str | None = None) -> Draft202012Validator:
+    return Draft202012Validator(json.loads((SCHEMAS / (version or VERSIONS[name]) / f"{name}.json").read_text()))
 
 
 def test_every_written_row_follows_the_record_schema(generated):
     files = {
         "sample": [generated / f"{b}.jsonl" for b in BUCKETS] + [generated / "knowledge_with_context.jsonl"],
-        "rejected": [generated / "rejected.jsonl"],
-        "heldout": [generated / "heldout.jsonl"],
+        "rejected": [generated / "review" / "rejected.jsonl"],
+        "heldout": [generated / "eval" / "heldout.jsonl"],
     }
-    files["sample"] += sorted(generated.rglob("samples.jsonl"))
-    files["rejected"] += sorted(p for p in generated.rglob("rejected.jsonl") if p.parent != generated)
+    files["sample"] += sorted(generated.glob("phases/*.jsonl")) + sorted(generated.rglob("samples.jsonl"))
+    files["rejected"] += sorted(p for p in generated.rglob("rejected.jsonl") if p.parent != generated / "review")
+    assert len(files["sample"]) > 8 and len(files["rejected"]) > 1
     counts = {}
     for name, paths in files.items():
-        check = validator(name)
+        checks = [validator(name), validator(name, "v1")]  # what generate writes is still valid v1 too
         rows = [row for path in paths for row in read_jsonl(path)]
         counts[name] = len(rows)
         for row in rows:
-            errors = [e.message for e in check.iter_errors(row)]
-            assert not errors, (name, errors, row)
+            for check in checks:
+                errors = [e.message for e in check.iter_errors(row)]
+                assert not errors, (name, errors, row)
     assert counts["sample"] > 0 and counts["rejected"] > 0 and counts["heldout"] > 0
-    reasons = {row["reason"] for row in read_jsonl(generated / "rejected.jsonl")}
+    reasons = {row["reason"] for row in read_jsonl(generated / "review" / "rejected.jsonl")}
     assert {"parse_failure", "judge_score"} <= reasons  # both candidate shapes of old are here, now one shape
 
 
@@ -72,7 +76,7 @@ def test_datasets_loads_the_bucket_files_together_and_each_file_alone(generated)
     together = datasets.load_dataset("json", data_files=buckets, split="train")
     assert together.num_rows == sum(len(read_jsonl(Path(b))) for b in buckets) > 0
     assert set(together.column_names) == {"id", "messages", "leaf", "kind", "provenance", "judge"}
-    for name in ("rejected.jsonl", "heldout.jsonl", "knowledge_with_context.jsonl"):
+    for name in ("review/rejected.jsonl", "eval/heldout.jsonl", "knowledge_with_context.jsonl"):
         alone = datasets.load_dataset("json", data_files=str(generated / name), split="train")
         assert alone.num_rows == len(read_jsonl(generated / name)) > 0
 
@@ -83,3 +87,15 @@ def test_the_pr_comment_reads_v1_records(generated):
     assert proc.returncode == 0, proc.stderr
     assert "<sub>Judge: " in proc.stdout and "pair 3" in proc.stdout
     assert "**Reply**" in proc.stdout  # an unparsable judge reply, shown from candidate.raw
+
+
+def test_sample_v2_is_v1_plus_external_rows_only():
+    """v2 differs from v1 only where external replay rows need it; a change to v1's fields must reach v2 too."""
+    v1, v2 = (json.loads((SCHEMAS / v / "sample.json").read_text()) for v in ("v1", "v2"))
+    assert v2["$id"].endswith("/records/v2/sample.json") and v2["properties"]["kind"]["enum"][-1] == "external"
+    assert v2["properties"]["messages"]["minItems"] == 2 and v2["else"] == {"properties": {"messages": {"minItems": 3}}}
+    for key in ("$id", "title", "description", "if", "then", "else"):
+        v1.pop(key, None), v2.pop(key)
+    v2["properties"]["kind"]["enum"].remove("external")
+    v2["properties"]["messages"]["minItems"] = 3
+    assert v1 == v2

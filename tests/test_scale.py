@@ -2,7 +2,8 @@
 executor runs, and the AIMD throttle, against the scripted OpenAI-compatible fake on 127.0.0.1.
 
 The central claim: 1, 2 or 7 shards merged give the single run's bytes (bucket files, knowledge with context,
-rejected, held-out, per-leaf files; summary.json up to its wall-clock fields, docs/scale.md)."""
+phase files and their recipes, rejected, held-out, per-leaf files; summary.json up to its wall-clock fields,
+docs/scale.md)."""
 
 from __future__ import annotations
 
@@ -31,15 +32,19 @@ DATA_FILES = (
     "foundational.jsonl",
     "compositional.jsonl",
     "knowledge_with_context.jsonl",
-    "rejected.jsonl",
-    "heldout.jsonl",
+    "review/rejected.jsonl",
+    "eval/heldout.jsonl",
+    "phases/knowledge_recipe.yaml",
+    "phases/knowledge_train_msgs.jsonl",
+    "phases/skills_recipe.yaml",
+    "phases/skills_train_msgs.jsonl",
 )
 COPY = "compositional_skills/writing/business/ceo_earnings_email"
 
 
 def mixed_teacher(request: dict) -> Reply:
     """good_teacher, except that the pair judge fails about a third of the answers (by a hash of the request,
-    so every run gets the same verdicts): rejected.jsonl has rows to compare too."""
+    so every run gets the same verdicts): review/rejected.jsonl has rows to compare too."""
     if stage_of(request) == "judge_pair":
         digest = hashlib.sha256(json.dumps(request["messages"], sort_keys=True).encode()).digest()
         if digest[0] % 3 == 0:
@@ -204,7 +209,7 @@ def test_one_two_and_seven_shards_merge_to_the_single_runs_bytes(tmp_path):
             assert f"merged {count} shard(s)" in out and "8 leaf/leaves" in out
             assert_same_output(tmp_path / "single", merged)
             assert cache_keys(merged) == cache_keys(tmp_path / "single")  # the union of the shards' caches
-    assert json.loads((tmp_path / "single" / "rejected.jsonl").read_text().splitlines()[0])["reason"]
+    assert json.loads((tmp_path / "single" / "review" / "rejected.jsonl").read_text().splitlines()[0])["reason"]
     manifest = json.loads((tmp_path / "n7" / "shard-3" / "labtax-shard.json").read_text())
     assert manifest["status"] == "complete" and manifest["shard"] == {"index": 3, "count": 7}
     assert all(len(entry["content_hash"]) == 64 and entry["samples_sha256"] for entry in manifest["leaves"])

@@ -138,7 +138,12 @@ def test_two_phases_train_and_report_everything(trained):
     assert report["verdict"] in ("learned", "did not learn")
     assert [p["name"] for p in report["phases"]] == ["knowledge", "skills"]
     knowledge, skills = report["phases"]
-    assert knowledge["samples"] == 6 and skills["samples"] == 3 and skills["replay"] >= 1 and knowledge["replay"] == 0
+    # phase 1: 3 knowledge samples closed-book and with their chunk, 3 foundational; phase 2: 3 + 1 replayed
+    assert knowledge["samples"] == 9 and skills["samples"] == 3 and skills["replay"] == 1 and knowledge["replay"] == 0
+    assert skills["replay_external"] == 0 and report["settings"]["phase_files"] == [
+        "phases/knowledge_train_msgs.jsonl",
+        "phases/skills_train_msgs.jsonl",
+    ]
     for phase in report["phases"]:
         assert phase["steps"] == 4 and len(phase["train_losses"]) == 4 and phase["seconds"] > 0
         assert (
@@ -319,8 +324,7 @@ def test_the_loop_stops_between_steps_once_the_deadline_passes():
 def test_no_training_data_is_a_verdict_not_a_crash(data_dir, tmp_path):
     data = tmp_path / "generated"
     shutil.copytree(data_dir, data)
-    (data / "knowledge.jsonl").write_text("")
-    (data / "foundational.jsonl").write_text("")
+    (data / "phases" / "knowledge_train_msgs.jsonl").write_text("")
     proc = run_labtax("train", "--data", str(data), "--phases", "knowledge")
     assert proc.returncode == 0, proc.stderr
     report = json.loads((data / "train" / "train_report.json").read_text())
@@ -333,18 +337,58 @@ def test_bad_inputs_name_the_fix(data_dir, tmp_path):
     assert proc.returncode == 2 and "labtax generate" in proc.stderr and "Traceback" not in proc.stderr
     partial = tmp_path / "partial"
     shutil.copytree(data_dir, partial)
-    (partial / "heldout.jsonl").unlink()
+    (partial / "eval" / "heldout.jsonl").unlink()
     proc = run_labtax("train", "--data", str(partial))
-    assert proc.returncode == 2 and "heldout.jsonl" in proc.stderr and "labtax generate" in proc.stderr
+    assert proc.returncode == 2 and "eval/heldout.jsonl" in proc.stderr and "labtax generate" in proc.stderr
     broken = tmp_path / "broken"
     shutil.copytree(data_dir, broken)
-    with open(broken / "compositional.jsonl", "a") as handle:
+    with open(broken / "phases" / "skills_train_msgs.jsonl", "a") as handle:
         handle.write('{"messages": [\n')
-    lines = len(read_jsonl(data_dir / "compositional.jsonl")) + 1
+    lines = len(read_jsonl(data_dir / "phases" / "skills_train_msgs.jsonl")) + 1
     proc = run_labtax("train", "--data", str(broken))
-    assert proc.returncode == 2 and f"compositional.jsonl:{lines}" in proc.stderr and "Traceback" not in proc.stderr
+    assert proc.returncode == 2 and f"skills_train_msgs.jsonl:{lines}" in proc.stderr and "Traceback" not in proc.stderr
     proc = run_labtax("train", "--data", str(data_dir), "--phases", "knowledge,styles")
     assert proc.returncode == 2 and "styles" in proc.stderr and "knowledge, skills" in proc.stderr
+
+
+def test_an_output_folder_from_an_older_labtax_names_the_fix(data_dir, tmp_path):
+    """Before eval/ and phases/, heldout.jsonl sat at the top of the folder: say so, and that a re-run is cheap."""
+    old = tmp_path / "old"
+    shutil.copytree(data_dir, old)
+    (old / "eval" / "heldout.jsonl").rename(old / "heldout.jsonl")
+    shutil.rmtree(old / "phases")
+    proc = run_labtax("train", "--data", str(old))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "older labtax" in proc.stderr and f"re-run `labtax generate --output {old}`" in proc.stderr
+    assert "eval/heldout.jsonl" in proc.stderr and "cached" in proc.stderr and len(proc.stderr.splitlines()) == 1
+
+
+def test_external_replay_rows_train_as_replay_of_no_leaf(data_dir, tmp_path):
+    """A skills phase file mixed by `labtax mix` with a messages-only dataset: the external rows are replay (no
+    leaf, no held-out row), the phase's own samples and the replayed leaves are as generate planned them."""
+    data = tmp_path / "generated"
+    shutil.copytree(data_dir, data)
+    community = tmp_path / "community.jsonl"
+    rows = [
+        {"messages": [{"role": "user", "content": f"What is {n} + {n}?"}, {"role": "assistant", "content": str(2 * n)}]}
+        for n in range(3)
+    ]
+    community.write_text("".join(json.dumps(r) + "\n" for r in rows))
+    recipe = data / "phases" / "with_community.yaml"
+    recipe.write_text(
+        (data / "phases" / "skills_recipe.yaml").read_text() + f"- path: {community}\n  sampling_size: 1.0\n"
+    )
+    mixed = run_labtax("mix", str(recipe), "--output", str(data / "phases" / "skills_train_msgs.jsonl"))
+    assert mixed.returncode == 0 and "(3 external)" in mixed.stdout, mixed.stderr
+    proc = run_labtax("train", "--data", str(data), "--phases", "skills", "--steps", "1", timeout=600)
+    assert proc.returncode == 0, proc.stderr
+    (skills,) = json.loads((data / "train" / "train_report.json").read_text())["phases"]
+    assert skills["samples"] == 3 and skills["replay"] == 4 and skills["replay_external"] == 3
+    assert skills["own_leaves"] == [LEAVES[2] + "/qna.yaml"] and "" not in skills["replayed_leaves"]
+    assert len(skills["replayed_leaves"]) == 1 and set(skills["heldout"]) == {
+        *skills["own_leaves"],
+        *skills["replayed_leaves"],
+    }
 
 
 def test_missing_extra_names_the_install_command(data_dir, tmp_path):
@@ -379,8 +423,14 @@ def test_real_answers_lower_the_heldout_loss(tmp_path):
         shown, held = seeds.split(leaf)
         buckets[leaf.kind] += [heldout_record(leaf, item) for item in shown]
         heldout += [heldout_record(leaf, item) for item in held]
-    for name, records in {**buckets, "heldout": heldout}.items():
-        (data / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
+    (data / "phases").mkdir()
+    (data / "eval").mkdir()
+    files = {
+        "phases/knowledge_train_msgs.jsonl": buckets["knowledge"] + buckets["foundational"],
+        "eval/heldout.jsonl": heldout,
+    }
+    for name, records in files.items():
+        (data / name).write_text("".join(json.dumps(r) + "\n" for r in records))
     proc = run_labtax("train", "--data", str(data), "--phases", "knowledge", "--fail-if-no-improvement", timeout=900)
     report = json.loads((data / "train" / "train_report.json").read_text())
     phase = report["phases"][0]

@@ -26,7 +26,7 @@ import click
     "--phases",
     default="knowledge,skills",
     show_default=True,
-    help="Phases in order: knowledge (knowledge + foundational data), skills (compositional + replay).",
+    help="Phases in order: knowledge (phases/knowledge_train_msgs.jsonl), skills (phases/skills_train_msgs.jsonl: compositional + replay).",
 )
 @click.option(
     "--steps",
@@ -49,9 +49,12 @@ import click
 def command(data_dir, output, phases, steps, batch_size, lr, max_minutes, fail_if_no_improvement, seed):
     """Fine-tune the embedded SmolLM2-135M with LoRA on the generated data, phase by phase, on the CPU.
 
-    Phase 1 trains on knowledge and foundational-skill samples; phase 2 on compositional skills with a
-    replay sample of phase 1. Before and after each phase the model is scored on the leaves' held-out seed
-    answers (never shown to the teacher). Writes train_report.json, train_report.md and adapter/.
+    Each phase trains on the phase file `labtax generate` wrote (the file TRL and instructlab-training read):
+    phase 1 on DATA/phases/knowledge_train_msgs.jsonl (knowledge samples with and without their document
+    chunk, foundational skills), phase 2 on DATA/phases/skills_train_msgs.jsonl (compositional skills plus
+    replayed phase-1 rows and any precomputed dataset `labtax mix` added). Before and after each phase the
+    model is scored on the leaves' held-out seed answers (DATA/eval/heldout.jsonl, never shown to the
+    teacher). Writes train_report.json, train_report.md and adapter/.
     Exit status: 0 done (whatever the verdict), 1 with --fail-if-no-improvement and no improvement,
     2 usage or environment error.
     """

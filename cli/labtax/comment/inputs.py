@@ -15,6 +15,8 @@ from pathlib import Path
 from labtax.errors import LabtaxError
 
 LEAF_FILE = "qna.yaml"
+REJECTED = "review/rejected.jsonl"  # generate's layout (labtax/mix/phases.py)
+OLD_REJECTED = "rejected.jsonl"  # where a labtax before review/ wrote it
 
 
 @dataclass
@@ -39,10 +41,14 @@ class CommentInputs:
         return [s for s in read_jsonl(path, limit) if isinstance(s.get("messages"), list)][:limit] if path else []
 
     def rejected(self, leaves, per_leaf: int) -> dict[str, list[dict]]:
-        """Up to `per_leaf` rejected candidates for each leaf, from generated/rejected.jsonl."""
+        """Up to `per_leaf` rejected candidates for each leaf, from generated/review/rejected.jsonl (or the
+        top-level rejected.jsonl of a folder an older labtax wrote)."""
         wanted = set(leaves)
         found: dict[str, list[dict]] = {leaf: [] for leaf in wanted}
-        for record in read_jsonl(inside(self.generated_dir, self.generated_dir / "rejected.jsonl")):
+        path = self.generated_dir / REJECTED
+        if not path.exists() and not path.is_symlink():
+            path = self.generated_dir / OLD_REJECTED
+        for record in read_jsonl(inside(self.generated_dir, path)):
             leaf = record.get("leaf")
             if isinstance(leaf, str) and leaf in wanted and len(found[leaf]) < per_leaf:
                 found[leaf].append(record)

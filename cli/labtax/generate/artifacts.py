@@ -1,16 +1,32 @@
-"""Writing generation results: per-leaf samples, buckets, rejections, held-out seeds, summary.
+"""Writing generation results: per-leaf samples, buckets, phase files, rejections, held-out seeds, summary.
 
 Every file is written atomically; per-leaf files are written as soon as the leaf is done. The per-leaf
-folders are the source of truth: the bucket files, rejected.jsonl, heldout.jsonl and summary.json are
-rebuilt at the end of every run from every leaf folder present under --output (this run's leaves and
-earlier runs' alike, sorted by leaf path), so generating leaf B after leaf A never drops A from what
-`labtax train` reads. To drop a leaf, delete its folder under --output.
+folders are the source of truth: the run-level files are rebuilt at the end of every run from every leaf
+folder present under --output (this run's leaves and earlier runs' alike, sorted by leaf path), so
+generating leaf B after leaf A never drops A from what `labtax train` reads. To drop a leaf, delete its
+folder under --output.
+
+The run-level layout keeps training data apart from everything else, so `load_dataset("json",
+data_files="generated/*.jsonl")` picks up training rows only:
+
+    knowledge.jsonl, foundational.jsonl, compositional.jsonl, knowledge_with_context.jsonl   training data
+    phases/knowledge_recipe.yaml, phases/knowledge_train_msgs.jsonl                        LAB phase 1
+    phases/skills_recipe.yaml, phases/skills_train_msgs.jsonl                              LAB phase 2 + replay
+    eval/heldout.jsonl       held-out seeds (never shown to the teacher, never trained on)
+    review/rejected.jsonl    rejected candidates, with stage and reason
+    summary.json
+
+An output folder written by an older labtax held rejected.jsonl and heldout.jsonl at the top level, where
+that glob would train on them: write_run removes those two files (only they; the data moved to review/ and
+eval/), so the next generate or merge into the folder leaves the glob clean.
 
 Knowledge samples are written twice: closed-book in knowledge.jsonl (the question alone, as training on
 knowledge asks), and as reading comprehension in knowledge_with_context.jsonl (the same record, the
 document chunk it was generated from placed before the question in the user turn), as LAB and InstructLab
 train on both. The second file is rebuilt from the per-leaf folders like the buckets; a knowledge sample
-without its chunk text (written by an older labtax) has no row there.
+without its chunk text (written by an older labtax) has no row there. The phase files and their recipes
+(labtax/mix/phases.py) are mixed from these files, seeded, so they too are byte-identical for identical
+leaf files.
 
 One `generate` at a time per output folder: run_generation holds an exclusive lock (fcntl.flock on
 .labtax-generate.lock) from start to end; a second run refuses at once, naming the one that holds it.
@@ -29,12 +45,14 @@ from pathlib import Path
 
 from labtax.errors import LabtaxError
 from labtax.fileio import write_json_atomic, write_text_atomic
+from labtax.mix import phases
+from labtax.mix.phases import WITH_CONTEXT
 from labtax.taxonomy.kinds import LEAF_FILE, TREES, kind_of
 
 LOCK_FILE = ".labtax-generate.lock"
 LEAF_RECORD = "leaf.json"  # per leaf, beside samples.jsonl: its summary, held-out seeds, a hash of samples.jsonl
 SAMPLES, REJECTED = "samples.jsonl", "rejected.jsonl"
-WITH_CONTEXT = "knowledge_with_context.jsonl"  # knowledge samples with their document chunk in the prompt
+LEGACY = ("rejected.jsonl", "heldout.jsonl")  # where an older labtax wrote review/ and eval/ files: removed
 KINDS = tuple(TREES.values())
 COUNTS = ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens")
 
@@ -173,8 +191,9 @@ def _parse_jsonl(path: Path, text: str | None = None) -> list[dict]:
 
 
 def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
-    """Rebuild the bucket files, rejected.jsonl, heldout.jsonl and summary.json from every leaf folder
-    under `output`, in leaf-path order (byte-identical for identical leaf files); return the summary."""
+    """Rebuild the bucket files, the phase files, review/rejected.jsonl, eval/heldout.jsonl and summary.json
+    from every leaf folder under `output`, in leaf-path order (byte-identical for identical leaf files), and
+    remove an older labtax's top-level rejected.jsonl and heldout.jsonl; return the summary."""
     output = Path(output)
     try:
         leaves = sorted((read_leaf(output, folder) for folder in leaf_folders(output)), key=lambda leaf: leaf.path)
@@ -189,8 +208,13 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
         write_text_atomic(output / f"{bucket}.jsonl", jsonl(records))
     knowledge = [s for leaf in leaves if leaf.kind == "knowledge" for s in leaf.samples]
     write_text_atomic(output / WITH_CONTEXT, jsonl(list(filter(None, map(with_context, knowledge)))))
-    write_text_atomic(output / REJECTED, jsonl([r for leaf in leaves for r in leaf.rejected]))
-    write_text_atomic(output / "heldout.jsonl", jsonl([h for leaf in leaves for h in leaf.heldout]))
+    phases.write_phases(output)
+    write_text_atomic(output / phases.REJECTED, jsonl([r for leaf in leaves for r in leaf.rejected]))
+    write_text_atomic(output / phases.HELDOUT, jsonl([h for leaf in leaves for h in leaf.heldout]))
+    for name in LEGACY:
+        stale = output / name
+        if stale.is_symlink() or stale.is_file():  # a link is removed, never followed
+            stale.unlink()
     per_leaf = {leaf.path: leaf.summary for leaf in leaves}
     totals: dict[str, object] = {key: sum(_count(leaf.get(key)) for leaf in per_leaf.values()) for key in COUNTS}
     totals["rejected"] = dict(

@@ -1,30 +1,40 @@
 """Read what `labtax generate` wrote and plan the LAB phases over it.
 
-Phase 1 ("knowledge") trains on knowledge and foundational-skill samples; phase 2 ("skills") on
-compositional skills plus a replay sample of what earlier phases trained on, so phase 2 does not simply
-overwrite phase 1 (the LAB method's guard against forgetting). Checked here, before torch is imported, so
-a wrong --data folder fails in a fraction of a second with the fix in the message.
+Each phase trains on its phase file (generate writes them: phases/knowledge_train_msgs.jsonl and
+phases/skills_train_msgs.jsonl, labtax/mix/phases.py), the very file instructlab-training's `data_path` and
+TRL's `load_dataset` read. Phase 1 ("knowledge"): knowledge samples closed-book and with their document chunk,
+plus foundational skills. Phase 2 ("skills"): compositional skills plus a replay of phase 1's rows (the LAB
+method's guard against forgetting), REPLAY_FRACTION of the phase's own samples, and any precomputed dataset
+`labtax mix` added. A row whose kind is one of the phase's own (PHASES) is the phase's sample; any other
+row in the file is replay: an earlier phase's sample, which keeps its leaf (its held-out seeds are scored as
+"replayed"), or an external row (kind "external", leaf ""), which belongs to no leaf. The files are trained
+as written, whichever phases --phases names and in whichever order.
+
+Checked here, before torch is imported, so a wrong --data folder (or one an older labtax wrote, without
+phases/ and eval/) fails in a fraction of a second with the fix in the message.
 """
 
 from __future__ import annotations
 
 import json
-import random
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from labtax.errors import LabtaxError
+from labtax.mix import phases as layout
+from labtax.mix.recipe import EXTERNAL
 
-BUCKETS = ("knowledge", "foundational", "compositional")
-HELDOUT = "heldout.jsonl"
-PHASES = {"knowledge": ("knowledge", "foundational"), "skills": ("compositional",)}
-REPLAY_FRACTION = 0.3  # replayed earlier-phase samples, as a fraction of the phase's own samples
+HELDOUT = layout.HELDOUT  # eval/heldout.jsonl
+PHASES = layout.KINDS  # each phase's own kinds
+FILES = {name: f"{layout.PHASES_DIR}/{file}" for name, file in layout.FILES.items()}
+REPLAY_FRACTION = layout.REPLAY_FRACTION  # replayed earlier-phase rows, as a fraction of the phase's own samples
 ROLES = {"system", "user", "assistant"}
+OLD_LAYOUT = ("heldout.jsonl", "rejected.jsonl")  # top-level files of an output written before eval/, review/
 
 
 @dataclass
 class TrainData:
-    buckets: dict[str, list[dict]]
+    phases: dict[str, list[dict]]  # the rows of each phase file, in file order
     heldout: list[dict]
 
 
@@ -33,11 +43,20 @@ class PhasePlan:
     name: str
     kinds: tuple[str, ...]
     samples: list[dict]  # the phase's own data
-    replay: list[dict] = field(default_factory=list)  # sampled from earlier phases of this run
+    replay: list[dict] = field(default_factory=list)  # earlier phases' rows and external rows in the phase file
 
     @property
     def own_leaves(self) -> list[str]:
         return sorted({s["leaf"] for s in self.samples})
+
+    @property
+    def replayed_leaves(self) -> list[str]:
+        """Leaves whose samples are replayed (external rows have none), not trained as this phase's own."""
+        return sorted({s["leaf"] for s in self.replay if s["leaf"]} - set(self.own_leaves))
+
+    @property
+    def external(self) -> int:
+        return sum(1 for s in self.replay if s.get("kind") == EXTERNAL)
 
 
 def _check_record(record, where: str, need_answer: bool) -> None:
@@ -55,8 +74,11 @@ def _check_record(record, where: str, need_answer: bool) -> None:
             raise LabtaxError(f"{where}: each message needs a role (system/user/assistant) and string content")
     if need_answer and not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
         raise LabtaxError(f"{where}: no assistant answer to train or evaluate on")
-    if not isinstance(record.get("leaf"), str) or not record["leaf"]:
-        raise LabtaxError(f"{where}: missing 'leaf' (the leaf path the sample belongs to)")
+    if not isinstance(record.get("kind"), str) or not record["kind"]:
+        raise LabtaxError(f"{where}: missing 'kind' (knowledge, foundational, compositional or external)")
+    leaf = record.get("leaf")
+    if not isinstance(leaf, str) or (not leaf and record["kind"] != EXTERNAL):
+        raise LabtaxError(f"{where}: missing 'leaf' (the leaf path the sample belongs to; \"\" only for external rows)")
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -74,17 +96,24 @@ def read_jsonl(path: Path) -> list[dict]:
     return records
 
 
-def load_data(data: Path) -> TrainData:
+def load_data(data: Path, names: list[str] | tuple[str, ...] = tuple(PHASES)) -> TrainData:
+    """The phase files `names` need and the held-out seeds, checked."""
     data = Path(data)
     if not data.is_dir():
         raise LabtaxError(f"no generated data at {data}/: run `labtax generate --output {data}` first")
-    missing = [name for name in (*(f"{b}.jsonl" for b in BUCKETS), HELDOUT) if not (data / name).is_file()]
+    wanted = [FILES[name] for name in names] + [HELDOUT]
+    missing = [name for name in wanted if not (data / name).is_file()]
+    if missing and any((data / name).is_file() for name in OLD_LAYOUT):
+        raise LabtaxError(
+            f"{data}/ was written by an older labtax (heldout.jsonl at the top, no "
+            f"{', '.join(missing)}): re-run `labtax generate --output {data}` to rewrite it in the current layout "
+            "(its teacher calls are cached, so nothing is asked again)"
+        )
     if missing:
         raise LabtaxError(
             f"{data}/ lacks {', '.join(missing)}: run `labtax generate --output {data}` first (it writes them all)"
         )
-    buckets = {bucket: read_jsonl(data / f"{bucket}.jsonl") for bucket in BUCKETS}
-    return TrainData(buckets, read_jsonl(data / HELDOUT))
+    return TrainData({name: read_jsonl(data / FILES[name]) for name in names}, read_jsonl(data / HELDOUT))
 
 
 def parse_phases(text: str) -> list[str]:
@@ -99,20 +128,13 @@ def parse_phases(text: str) -> list[str]:
     return names
 
 
-def plan_phases(
-    data: TrainData, names: list[str], seed: int, replay_fraction: float = REPLAY_FRACTION
-) -> list[PhasePlan]:
-    """The phases in the order given; each later phase replays a seeded sample of the earlier ones' data."""
-    rng = random.Random(seed)
-    plans: list[PhasePlan] = []
-    earlier: list[dict] = []
+def plan_phases(data: TrainData, names: list[str]) -> list[PhasePlan]:
+    """The phases in the order given: each phase file's own samples (its kinds) and its replay rows (the rest)."""
+    plans = []
     for name in names:
         kinds = PHASES[name]
-        samples = [s for kind in kinds for s in data.buckets.get(kind, [])]
-        replay = []
-        if earlier and samples:
-            count = min(len(earlier), max(1, round(replay_fraction * len(samples))))
-            replay = rng.sample(earlier, count)
-        plans.append(PhasePlan(name, kinds, samples, replay))
-        earlier += samples
+        rows = data.phases.get(name, [])
+        plans.append(
+            PhasePlan(name, kinds, [r for r in rows if r["kind"] in kinds], [r for r in rows if r["kind"] not in kinds])
+        )
     return plans

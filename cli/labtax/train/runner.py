@@ -104,8 +104,9 @@ def _phase_entry(plan) -> dict:
         "kinds": list(plan.kinds),
         "samples": len(plan.samples),
         "replay": len(plan.replay),
+        "replay_external": plan.external,  # rows of a precomputed dataset (labtax mix): replay of no leaf
         "own_leaves": plan.own_leaves,
-        "replayed_leaves": sorted({s["leaf"] for s in plan.replay} - set(plan.own_leaves)),
+        "replayed_leaves": plan.replayed_leaves,
         "steps": 0,
         "seconds": 0.0,
         "train_loss_first": None,
@@ -205,8 +206,8 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
     started = time.monotonic()
     threads = student.choose_threads()
     deadline = started + options.max_minutes * 60 if options.max_minutes else None
-    data = train_data.load_data(options.data)
-    plans = train_data.plan_phases(data, options.phases, options.seed)
+    data = train_data.load_data(options.data, options.phases)
+    plans = train_data.plan_phases(data, options.phases)
     entries = [_phase_entry(plan) for plan in plans]
     report: dict[str, Any] = {
         "model": "SmolLM2-135M-Instruct",
@@ -223,7 +224,8 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
             "lora_alpha": options.lora_alpha,
             "lora_targets": student.LORA_TARGETS,
             "max_length": options.max_length,
-            "replay_fraction": train_data.REPLAY_FRACTION,
+            "replay_fraction": train_data.REPLAY_FRACTION,  # as generate mixed the phase files
+            "phase_files": [train_data.FILES[name] for name in options.phases],
             "threads": threads,
             "cores": student.cpu_threads(),
         },
