@@ -95,7 +95,8 @@ def test_sample_v2_is_v1_plus_external_rows_only():
     assert v2["$id"].endswith("/records/v2/sample.json") and v2["properties"]["kind"]["enum"][-1] == "external"
     assert v2["properties"]["messages"]["minItems"] == 2 and v2["else"] == {"properties": {"messages": {"minItems": 3}}}
     for key in ("$id", "title", "description", "if", "then", "else"):
-        v1.pop(key, None), v2.pop(key)
+        v1.pop(key, None)
+        v2.pop(key)
     v2["properties"]["kind"]["enum"].remove("external")
     v2["properties"]["messages"]["minItems"] = 3
     assert v1 == v2

@@ -217,7 +217,10 @@ def check_messages(messages: object, where: str) -> None:
 
 
 def is_labtax_record(row: dict) -> bool:
-    return all(key in row for key in SAMPLE_KEYS) and row.get("kind") in (*KINDS, EXTERNAL)
+    """Every sample key, and a leaf that fits the kind (a leaf path for labtax's kinds, "" for external)."""
+    if not all(key in row for key in SAMPLE_KEYS) or not isinstance(row["leaf"], str):
+        return False
+    return (row["kind"] in KINDS and bool(row["leaf"])) or (row["kind"] == EXTERNAL and not row["leaf"])
 
 
 def to_record(row: object, where: str, source: str, line: int) -> dict:
