@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import math
 import os
 import subprocess
 import sys
@@ -141,6 +142,75 @@ def test_seeded_sampling_repeats_and_caps_length(teacher):
     assert first[0].finish_reason == "length" and first[0].completion_tokens == 6
 
 
+def test_a_request_arriving_mid_decoding_joins_and_finishes_first(teacher):
+    """Continuous batching: a one-token call that arrives while a long answer decodes is admitted at the
+    next step and answered long before the long one ends (a static batch would make it wait)."""
+    finished: dict[str, float] = {}
+
+    async def timed(name, delay, messages, max_tokens):
+        await asyncio.sleep(delay)
+        result = await teacher.complete(messages, temperature=0.0, max_tokens=max_tokens)
+        finished[name] = asyncio.get_running_loop().time()
+        return result
+
+    async def run():
+        return await asyncio.gather(
+            timed("long", 0.0, ask("Write a long essay about the history of Rome."), 80),
+            timed("short", 0.5, ask("Is the sky blue? Answer yes or no."), 1),
+        )
+
+    steps_before = teacher.stats["steps"]
+    long, short = asyncio.run(run())
+    assert long[0].completion_tokens == 80 and short[0].completion_tokens == 1
+    assert finished["short"] < finished["long"], "the short call waited for the long one"
+    assert teacher.stats["steps"] - steps_before < 80 + 5, "the short call did not share the long one's steps"
+
+
+def test_greedy_text_does_not_depend_on_the_company_in_the_batch(teacher):
+    """Prefill in length groups and left-padded joins must not change what a row computes: at temperature 0
+    a short prompt gives the same tokens alone and beside a much longer prompt (fp32 or bf16 noise aside,
+    8 greedy tokens of a clear prompt are stable)."""
+    from labtax.teacher.embedded import preferred_dtype
+
+    if preferred_dtype() != "float32":
+        pytest.skip("bf16 arithmetic over another batch shape may change greedy text")
+    short = ask("What is the capital of France?")
+
+    async def alone():
+        return await teacher.complete(short, temperature=0.0, max_tokens=8)
+
+    async def beside():
+        return await asyncio.gather(
+            teacher.complete(short, temperature=0.0, max_tokens=8),
+            teacher.complete(
+                ask("Summarise this text. " + "The council met in winter. " * 120), temperature=0.0, max_tokens=8
+            ),
+        )
+
+    assert asyncio.run(alone())[0].text == asyncio.run(beside())[0][0].text
+
+
+def test_top_logprobs_are_the_models_own_distribution(teacher):
+    async def run():
+        return await teacher.complete(
+            ask("Is 7 a prime number? Answer yes or no."), temperature=0.0, max_tokens=3, top_logprobs=4
+        )
+
+    (choice,) = asyncio.run(run())
+    assert choice.top_logprobs is not None and len(choice.top_logprobs) == choice.completion_tokens
+    for top in choice.top_logprobs:
+        values = list(top.values())
+        assert 1 <= len(values) <= 4 and values == sorted(values, reverse=True)
+        assert all(v <= 0 for v in values) and sum(math.exp(v) for v in values) <= 1 + 1e-4
+    first = max(choice.top_logprobs[0], key=choice.top_logprobs[0].get)
+    assert choice.text.startswith(first.strip() or first), "greedy decoding did not take the likeliest token"
+
+    async def plain():
+        return await teacher.complete(ask("Say hi."), max_tokens=2)
+
+    assert asyncio.run(plain())[0].top_logprobs is None
+
+
 def test_bad_requests_fail_as_teacher_errors(teacher):
     from labtax.teacher.base import TeacherError
 
@@ -149,6 +219,7 @@ def test_bad_requests_fail_as_teacher_errors(teacher):
         ([{"role": "robot", "content": "x"}], {}),
         (ask("x"), {"max_tokens": 0}),
         (ask("x"), {"n": 0}),
+        (ask("x"), {"top_logprobs": 21}),
     ]:
         with pytest.raises(TeacherError):
             asyncio.run(teacher.complete(messages, **kwargs))

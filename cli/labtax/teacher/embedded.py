@@ -3,8 +3,11 @@
 Why it batches: a 135M model leaves a CPU mostly idle at one sequence per forward pass (~20 tokens/s);
 sixteen sequences per pass give several times the aggregate throughput for little more time per step.
 So every `complete` call (from asyncio pipelines, or from `labtax serve`'s HTTP threads) goes onto one
-queue; a worker thread collects what arrives within a few milliseconds, up to `batch_size` sequences,
-and decodes them together (left padding, a shared KV cache, finished rows dropped as they end).
+queue, and a worker thread decodes up to `batch_size` sequences together (a shared KV cache, left-padded;
+finished rows dropped as they end). Batching is continuous: requests that arrive while others decode join
+at the next step, so a one-token judge call never waits for a 256-token answer to end. Prompts are
+prefilled in groups of similar length, because on a CPU the prompt's forward pass is most of a call's cost
+(~250 prompt tokens/s for this model on two cores) and padding a short prompt to a long one multiplies it.
 
 Sampling is per row: each request keeps its own temperature, max_tokens and seed (a per-row random
 generator), whoever it shares a batch with; bf16 arithmetic over a different batch shape can still
@@ -29,6 +32,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from typing import Any
 
 from labtax.teacher.base import Completion, TeacherError
 from labtax.teacher.weights import MODEL_NAME
@@ -38,6 +42,9 @@ DEFAULT_WAIT_MS = 5.0  # how long the worker waits for more requests to fill a b
 TOP_K = 50
 TOP_P = 0.9
 REPETITION_PENALTY = 1.15
+MAX_TOP_LOGPROBS = 20  # as OpenAI's API allows
+PREFILL_GROUP = 8  # prompts per prefill forward pass
+TRIM_COLUMNS = 64  # drop a batch's unused left columns once there are this many
 ROLES = {"system", "user", "assistant"}
 
 
@@ -76,6 +83,7 @@ class _Request:
     stop: list[str] = field(default_factory=list)
     on_text: Callable[[int, str, str | None], None] | None = None
     cancel: threading.Event | None = None
+    top_logprobs: int = 0
     future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
 
     @property
@@ -111,12 +119,24 @@ class EmbeddedTeacher:
         self._worker: threading.Thread | None = None
         self._decoder: _Decoder | None = None
         self._closed = False
-        self.stats = {"batches": 0, "sequences": 0, "completion_tokens": 0, "seconds": 0.0, "load_seconds": 0.0}
+        # batches: admissions (requests that arrived together and were prefilled together); steps: decoding passes
+        self.stats = {
+            "batches": 0,
+            "steps": 0,
+            "sequences": 0,
+            "completion_tokens": 0,
+            "seconds": 0.0,
+            "load_seconds": 0.0,
+        }
 
     # -- the Teacher protocol -------------------------------------------------------------------------
-    async def complete(self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None) -> list[Completion]:
+    async def complete(
+        self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None, top_logprobs=0
+    ) -> list[Completion]:
         return await asyncio.wrap_future(
-            self.submit(messages, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed)
+            self.submit(
+                messages, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed, top_logprobs=top_logprobs
+            )
         )
 
     async def aclose(self) -> None:
@@ -134,6 +154,7 @@ class EmbeddedTeacher:
         stop: list[str] | None = None,
         on_text: Callable[[int, str, str | None], None] | None = None,
         cancel: threading.Event | None = None,
+        top_logprobs: int = 0,
     ) -> concurrent.futures.Future:
         """Queue one chat completion; the future gets `n` Completions or a TeacherError.
 
@@ -141,11 +162,20 @@ class EmbeddedTeacher:
         counts the tokens up to there). `on_text(choice, text, finish)` is called on the worker thread with
         each piece of a choice's text as it is decoded (never part of a stop string; `finish` is set on the
         choice's last call); it must return at once. Setting `cancel` drops the request at the next step
-        and fails its future with a TeacherError.
+        and fails its future with a TeacherError. `top_logprobs`: per generated token, that many likeliest
+        tokens with their log-probabilities (Completion.top_logprobs), as OpenAI's `top_logprobs`.
         """
-        _check_request(messages, n, temperature, max_tokens, stop or [])
+        _check_request(messages, n, temperature, max_tokens, stop or [], top_logprobs)
         request = _Request(
-            list(messages), int(n), float(temperature), int(max_tokens), seed, list(stop or []), on_text, cancel
+            list(messages),
+            int(n),
+            float(temperature),
+            int(max_tokens),
+            seed,
+            list(stop or []),
+            on_text,
+            cancel,
+            int(top_logprobs),
         )
         with self._lock:
             if self._closed:
@@ -182,53 +212,74 @@ class EmbeddedTeacher:
             return self._decoder
 
     def _serve_queue(self) -> None:
+        """Continuous batching: between two decoding steps, requests that arrived join the running batch.
+
+        A 135M model on a CPU spends most of a request's time in the prompt's forward pass, and requests
+        arrive one stage at a time; a batch that only starts when the previous one has finished keeps short
+        judge calls waiting behind one long answer, so new rows are admitted at every step instead.
+        """
+        state: _Batch | None = None
         stopping = False
-        while not stopping:
+        while True:
+            running = len(state.rows) if state is not None else 0
+            if not running and stopping:
+                return
+            requests, stopping = self._take(block=not running, room=self.batch_size - running, stopping=stopping)
+            if requests is None:
+                return
+            live = [r for r in requests if r.future.set_running_or_notify_cancel()]
+            if live:
+                try:
+                    decoder = self._get_decoder()
+                except BaseException as exc:  # e.g. LabtaxError: the extra or the weights are missing
+                    for request in live:
+                        request.future.set_exception(exc)
+                    continue
+                started = time.monotonic()
+                state = decoder.admit(state, live)
+                self.stats["batches"] += 1
+                self.stats["seconds"] += time.monotonic() - started
+            if state is not None and state.rows:
+                started = time.monotonic()
+                done = decoder.step(state)
+                self.stats["steps"] += 1
+                self.stats["seconds"] += time.monotonic() - started
+                for request, completions in done:  # counted first, so a caller reading stats sees its call
+                    self.stats["sequences"] += len(completions)
+                    self.stats["completion_tokens"] += sum(c.completion_tokens for c in completions)
+                    if not request.future.done():  # a failed step may have failed it already
+                        request.future.set_result(completions)
+
+    def _take(self, *, block: bool, room: int, stopping: bool) -> tuple[list[_Request] | None, bool]:
+        """Requests to admit now: when idle, wait for one and whatever follows within max_wait; when
+        decoding, only what is already queued. None when the teacher closed with nothing left to do."""
+        requests: list[_Request] = []
+        if stopping:
+            return requests, stopping
+        if block:
             first = self._queue.get()
             if first is None:
-                return
-            batch, rows = [first], first.n
-            deadline = time.monotonic() + self.max_wait
-            while rows < self.batch_size:
-                try:
-                    item = self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
-                except queue.Empty:
-                    break
-                if item is None:
-                    stopping = True
-                    break
-                batch.append(item)
-                rows += item.n
-            live = [r for r in batch if r.future.set_running_or_notify_cancel()]
-            if live:
-                self._run_batch(live)
-
-    def _run_batch(self, requests: list[_Request]) -> None:
-        try:
-            decoder = self._get_decoder()
-        except BaseException as exc:  # e.g. LabtaxError: the extra or the weights are missing
-            for request in requests:
-                request.future.set_exception(exc)
-            return
-        started = time.monotonic()
-        try:
-            results = decoder.generate(requests)
-        except Exception as exc:  # a bug or an out-of-memory: these requests fail, the teacher lives on
-            for request in requests:
-                request.future.set_exception(TeacherError(f"embedded generation failed: {type(exc).__name__}: {exc}"))
-            return
-        self.stats["batches"] += 1
-        self.stats["seconds"] += time.monotonic() - started
-        for request, result in zip(requests, results):
-            if isinstance(result, Exception):
-                request.future.set_exception(result)
-            else:
-                self.stats["sequences"] += len(result)
-                self.stats["completion_tokens"] += sum(c.completion_tokens for c in result)
-                request.future.set_result(result)
+                return None, True
+            requests.append(first)
+            room -= first.n
+        deadline = time.monotonic() + (self.max_wait if block else 0.0)
+        while room > 0:
+            try:
+                item = (
+                    self._queue.get(timeout=max(0.0, deadline - time.monotonic()))
+                    if block
+                    else self._queue.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if item is None:
+                return requests, True
+            requests.append(item)
+            room -= item.n
+        return requests, stopping
 
 
-def _check_request(messages, n, temperature, max_tokens, stop) -> None:
+def _check_request(messages, n, temperature, max_tokens, stop, top_logprobs) -> None:
     if not isinstance(messages, list) or not messages:
         raise TeacherError("messages must be a non-empty list of {role, content}")
     for message in messages:
@@ -246,10 +297,41 @@ def _check_request(messages, n, temperature, max_tokens, stop) -> None:
         raise TeacherError(f"temperature must be >= 0, got {temperature!r}")
     if not isinstance(stop, list) or not all(isinstance(s, str) and s for s in stop):
         raise TeacherError(f"stop must be a list of non-empty strings, got {stop!r}")
+    if not isinstance(top_logprobs, int) or not 0 <= top_logprobs <= MAX_TOP_LOGPROBS:
+        raise TeacherError(f"top_logprobs must be an integer from 0 to {MAX_TOP_LOGPROBS}, got {top_logprobs!r}")
+
+
+@dataclass
+class _Row:
+    """One choice being decoded."""
+
+    request: _Request
+    choice: int
+    prompt: list[int]
+    limit: int  # new tokens allowed: max_tokens, or less where the context runs out
+    generator: Any  # torch.Generator (torch is imported lazily)
+    text: _Text | None  # followed token by token only where someone needs it (stop strings, streaming)
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[dict[str, float]] = field(default_factory=list)
+
+
+@dataclass
+class _Batch:
+    """The rows decoding together and their tensors, row-aligned: a KV cache left-padded to one width,
+    its attention mask, each row's last position, the pending next-token logits, the tokens seen."""
+
+    rows: list[_Row]
+    cache: Any
+    mask: Any
+    positions: Any
+    logits: Any
+    temperatures: Any
+    seen: Any
+    pending: dict = field(default_factory=dict)  # id(request) -> {choice: Completion} finished so far
 
 
 class _Decoder:
-    """Owns the model; decodes a batch of requests in one KV-cached loop. Used by the worker thread only."""
+    """Owns the model; prefills admitted requests and decodes the running batch. Worker thread only."""
 
     def __init__(self, model, tokenizer, *, top_k, top_p, repetition_penalty):
         self.model = model
@@ -278,130 +360,259 @@ class _Decoder:
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
-    def generate(self, requests) -> list:
-        """Per request: a list of `n` Completions, or a TeacherError for that request alone."""
+    # -- admission ------------------------------------------------------------------------------------
+    def admit(self, state: _Batch | None, requests: list[_Request]) -> _Batch | None:
+        """Prefill the requests' prompts and add their rows to the batch. A request that cannot run (a bad
+        chat template, a prompt past the context) fails alone; a failed prefill fails the newcomers only."""
         import torch
 
-        results: list = [None] * len(requests)
-        rows = []  # (request index, choice, prompt ids, temperature, max new tokens, seed)
-        for index, request in enumerate(requests):
+        rows: list[_Row] = []
+        for request in requests:
             if request.cancelled:
-                results[index] = TeacherError("the request was cancelled")
+                request.future.set_exception(TeacherError("the request was cancelled"))
                 continue
             try:
                 prompt = self.encode(request.messages)
             except Exception as exc:
-                results[index] = TeacherError(f"cannot apply the chat template: {exc}")
+                request.future.set_exception(TeacherError(f"cannot apply the chat template: {exc}"))
                 continue
             room = self.context - len(prompt)
             if room < 1:
-                results[index] = TeacherError(
-                    f"prompt of {len(prompt)} tokens exceeds the model's context of {self.context}"
+                request.future.set_exception(
+                    TeacherError(f"prompt of {len(prompt)} tokens exceeds the model's context of {self.context}")
                 )
                 continue
             for choice in range(request.n):
                 seed = random.getrandbits(62) if request.seed is None else (int(request.seed) * 1009 + choice) % 2**62
-                rows.append((index, choice, prompt, request.temperature, min(request.max_tokens, room), seed))
-        if rows:
+                text = _Text(self.tokenizer, request.stop) if request.stop or request.on_text else None
+                generator = torch.Generator().manual_seed(seed)
+                rows.append(_Row(request, choice, prompt, min(request.max_tokens, room), generator, text))
+        if not rows:
+            return state
+        try:
             with torch.inference_mode():
-                outputs = self._decode(rows, requests)
-            for index, request in enumerate(requests):
-                if request.cancelled:
-                    results[index] = TeacherError("the request was cancelled")
-                elif results[index] is None:
-                    choices = sorted((out for out in outputs if out[0] == index), key=lambda out: out[1])
-                    prompt_tokens = len(next(row[2] for row in rows if row[0] == index))
-                    results[index] = [
-                        # Usage belongs to the call, as in the OpenAI backend: prompt tokens count once.
-                        Completion(
-                            text=text,
-                            finish_reason=finish,
-                            prompt_tokens=prompt_tokens if k == 0 else 0,
-                            completion_tokens=count,
-                        )
-                        for k, (_, _, text, finish, count) in enumerate(choices)
-                    ]
-        return results
+                logits, layers, mask = self._prefill([row.prompt for row in rows])
+        except Exception as exc:  # a bug or an out-of-memory: these requests fail, the batch goes on
+            for request in {id(row.request): row.request for row in rows}.values():
+                request.future.set_exception(TeacherError(f"embedded generation failed: {type(exc).__name__}: {exc}"))
+            return state
+        new = _Batch(
+            rows=rows,
+            cache=layers,
+            mask=mask,
+            positions=mask.sum(dim=-1, keepdim=True) - 1,
+            logits=logits,
+            temperatures=torch.tensor([row.request.temperature for row in rows], dtype=torch.float32),
+            seen=torch.zeros(len(rows), logits.shape[-1], dtype=torch.bool),
+        )
+        if state is None or not state.rows:
+            new.cache = self._as_cache(layers)
+            if state is not None:
+                new.pending = state.pending
+            return new
+        return self._join(state, new)
 
-    def _decode(self, rows, requests) -> list[tuple]:
+    def _prefill(self, prompts: list[list[int]]):
+        """Logits after each prompt, its per-layer keys/values and attention mask, left-padded to the longest.
+
+        Prompts are run in groups of similar length (sorted; a group closes when padding would pass ~15% of
+        its tokens), each distinct prompt once: the forward pass costs the tokens it is given, so padding a
+        300-token judge prompt to a 1,300-token knowledge prompt would cost four times its own work.
+        """
         import torch
+        import torch.nn.functional as F
         from transformers import DynamicCache
 
-        width = max(len(row[2]) for row in rows)
-        ids = torch.tensor([[self.pad_id] * (width - len(r[2])) + r[2] for r in rows], dtype=torch.long)
-        mask = torch.tensor([[0] * (width - len(r[2])) + [1] * len(r[2]) for r in rows], dtype=torch.long)
-        positions = (mask.cumsum(-1) - 1).clamp(min=0)
-        temperatures = torch.tensor([r[3] for r in rows], dtype=torch.float32)
-        limits = [r[4] for r in rows]
-        generators = [torch.Generator().manual_seed(r[5]) for r in rows]
-        live = list(range(len(rows)))  # row numbers still decoding, in batch order
-        tokens: list[list[int]] = [[] for _ in rows]
-        finished: dict[int, str] = {}
-        seen = torch.zeros(len(rows), self.model.config.vocab_size, dtype=torch.bool)
-        owners = [requests[r[0]] for r in rows]
-        # Text is followed token by token only where someone needs it (stop strings, streaming).
-        texts = [_Text(self.tokenizer, o.stop) if o.stop or o.on_text else None for o in owners]
-        cache = DynamicCache()
-        step_ids = ids
-        while live:
+        distinct = sorted({tuple(p) for p in prompts}, key=len)
+        groups: list[list[tuple[int, ...]]] = [[]]
+        for prompt in distinct:
+            group = groups[-1]
+            tokens = sum(map(len, group)) + len(prompt)
+            if group and (len(group) >= PREFILL_GROUP or len(prompt) * (len(group) + 1) > 1.15 * tokens):
+                groups.append([prompt])
+            else:
+                group.append(prompt)
+        width = len(distinct[-1])
+        logits, masks, layers = [], [], []
+        for group in groups:
+            longest = len(group[-1])
+            ids = torch.tensor([[self.pad_id] * (longest - len(p)) + list(p) for p in group], dtype=torch.long)
+            mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in group], dtype=torch.long)
+            cache = DynamicCache()
             out = self.model(
-                input_ids=step_ids,
+                input_ids=ids,
                 attention_mask=mask,
-                position_ids=positions,
+                position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
                 use_cache=True,
                 logits_to_keep=1,
                 **{self.cache_kwarg: cache},
             )
-            chosen = self._sample(out.logits[:, -1, :].float(), temperatures, [generators[r] for r in live], seen)
-            keep = []
-            for slot, row in enumerate(live):
-                owner, text = owners[row], texts[row]
-                if owner.cancelled:
-                    finished[row] = "cancelled"
-                    continue
-                token = int(chosen[slot])
-                if token in self.stop_ids:
-                    finished[row] = "stop"
-                else:
-                    tokens[row].append(token)
-                    if text is not None and text.add(tokens[row]):
-                        finished[row] = "stop"  # a stop string appeared: no more forward passes for it
-                    elif len(tokens[row]) >= limits[row]:
-                        finished[row] = "length"
-                if text is not None:
-                    done = finished.get(row)
-                    if done is not None and not text.stopped and text.add(tokens[row], final=True):
-                        done = finished[row] = "stop"
-                    if owner.on_text is not None:
-                        piece = text.take(final=done is not None)
-                        if piece or done:
-                            owner.on_text(rows[row][1], piece, done)
-                if row not in finished:
-                    keep.append(slot)
-            if not keep:
-                break
-            if len(keep) < len(live):
-                index = torch.tensor(keep, dtype=torch.long)
-                cache.batch_select_indices(index)
-                mask, positions, temperatures, seen, chosen = (
-                    mask[index],
-                    positions[index],
-                    temperatures[index],
-                    seen[index],
-                    chosen[index],
-                )
-                live = [live[slot] for slot in keep]
-            step_ids = chosen.unsqueeze(-1)
-            mask = torch.cat([mask, mask.new_ones(len(live), 1)], dim=-1)
-            positions = positions[:, -1:] + 1
-        return [
-            (row[0], row[1], self._final_text(texts[k], tokens[k]), finished.get(k, "length"), len(tokens[k]))
-            for k, row in enumerate(rows)
+            logits.append(out.logits[:, -1, :].float())
+            masks.append(F.pad(mask, (width - longest, 0)))
+            layers.append([(_pad_left(k, width - longest), _pad_left(v, width - longest)) for k, v in _kv(cache)])
+        index = {prompt: i for i, prompt in enumerate(distinct)}
+        pick = torch.tensor([index[tuple(p)] for p in prompts], dtype=torch.long)
+        merged = [
+            (torch.cat([g[i][0] for g in layers])[pick], torch.cat([g[i][1] for g in layers])[pick])
+            for i in range(len(layers[0]))
         ]
+        return torch.cat(logits)[pick], merged, torch.cat(masks)[pick]
 
-    def _final_text(self, streamed: _Text | None, tokens: list[int]) -> str:
-        """The text as streamed (stop strings cut), or decoded whole when nothing was streamed."""
-        return streamed.text if streamed is not None else self.tokenizer.decode(tokens, skip_special_tokens=True)
+    def _as_cache(self, layers):
+        from transformers import DynamicCache
+
+        cache = DynamicCache()
+        for i, (keys, values) in enumerate(layers):
+            cache.update(keys, values, i)
+        return cache
+
+    def _join(self, state: _Batch, new: _Batch) -> _Batch:
+        """The running batch plus the newcomers, both left-padded to the wider of the two."""
+        import torch
+        import torch.nn.functional as F
+
+        old_width, new_width = state.mask.shape[1], new.mask.shape[1]
+        width = max(old_width, new_width)
+        layers = [
+            (
+                torch.cat([_pad_left(k, width - old_width), _pad_left(nk, width - new_width)]),
+                torch.cat([_pad_left(v, width - old_width), _pad_left(nv, width - new_width)]),
+            )
+            for (k, v), (nk, nv) in zip(_kv(state.cache), new.cache)
+        ]
+        return _Batch(
+            rows=state.rows + new.rows,
+            cache=self._as_cache(layers),
+            mask=torch.cat([F.pad(state.mask, (width - old_width, 0)), F.pad(new.mask, (width - new_width, 0))]),
+            positions=torch.cat([state.positions, new.positions]),
+            logits=torch.cat([state.logits, new.logits]),
+            temperatures=torch.cat([state.temperatures, new.temperatures]),
+            seen=torch.cat([state.seen, new.seen]),
+            pending=state.pending,
+        )
+
+    # -- decoding -------------------------------------------------------------------------------------
+    def step(self, state: _Batch) -> list[tuple[_Request, list[Completion]]]:
+        """Pick each row's next token, finish what ended, run the forward pass for the rest. Returns the
+        requests completed in this step with their choices, for the caller to resolve."""
+        import torch
+
+        done: list[tuple[_Request, list[Completion]]] = []
+        try:
+            with torch.inference_mode():
+                chosen = self._sample(state.logits, state.temperatures, [r.generator for r in state.rows], state.seen)
+                keep = []
+                for slot, row in enumerate(state.rows):
+                    finish = self._advance(row, int(chosen[slot]), state.logits[slot])
+                    if finish is None:
+                        keep.append(slot)
+                    else:
+                        completed = self._finish(state, row, finish)
+                        if completed is not None:
+                            done.append(completed)
+                if len(keep) < len(state.rows):
+                    self._select(state, keep, chosen)
+                    chosen = chosen[torch.tensor(keep, dtype=torch.long)] if keep else chosen[:0]
+                if state.rows:
+                    state.mask = torch.cat([state.mask, state.mask.new_ones(len(state.rows), 1)], dim=-1)
+                    state.positions = state.positions + 1
+                    out = self.model(
+                        input_ids=chosen.unsqueeze(-1),
+                        attention_mask=state.mask,
+                        position_ids=state.positions,
+                        use_cache=True,
+                        logits_to_keep=1,
+                        **{self.cache_kwarg: state.cache},
+                    )
+                    state.logits = out.logits[:, -1, :].float()
+        except Exception as exc:  # a bug or an out-of-memory: the running requests fail, the teacher lives on
+            for request in {id(row.request): row.request for row in state.rows}.values():
+                if not request.future.done():
+                    request.future.set_exception(
+                        TeacherError(f"embedded generation failed: {type(exc).__name__}: {exc}")
+                    )
+            state.rows, state.pending = [], {}
+        return done
+
+    def _advance(self, row: _Row, token: int, logits) -> str | None:
+        """Take one token into the row; its finish reason when it ended."""
+        request, text = row.request, row.text
+        if request.cancelled:
+            return "cancelled"
+        finish = None
+        if token in self.stop_ids:
+            finish = "stop"
+        else:
+            row.tokens.append(token)
+            if request.top_logprobs:
+                row.logprobs.append(self._top(logits, request.top_logprobs))
+            if text is not None and text.add(row.tokens):
+                finish = "stop"  # a stop string appeared: no more forward passes for it
+            elif len(row.tokens) >= row.limit:
+                finish = "length"
+        if text is not None:
+            if finish is not None and not text.stopped and text.add(row.tokens, final=True):
+                finish = "stop"
+            if request.on_text is not None:
+                piece = text.take(final=finish is not None)
+                if piece or finish:
+                    request.on_text(row.choice, piece, finish)
+        return finish
+
+    def _finish(self, state: _Batch, row: _Row, finish: str) -> tuple[_Request, list[Completion]] | None:
+        """Record a finished choice; when it was its request's last, the request and its choices."""
+        request = row.request
+        if request.future.done():
+            return None
+        if finish == "cancelled":
+            state.pending.pop(id(request), None)
+            request.future.set_exception(TeacherError("the request was cancelled"))
+            return None
+        text = row.text.text if row.text is not None else self.tokenizer.decode(row.tokens, skip_special_tokens=True)
+        extra = {"top_logprobs": row.logprobs} if request.top_logprobs else {}
+        finished = state.pending.setdefault(id(request), {})
+        finished[row.choice] = Completion(
+            text=text, finish_reason=finish, prompt_tokens=0, completion_tokens=len(row.tokens), **extra
+        )
+        if len(finished) < request.n:
+            return None
+        del state.pending[id(request)]
+        choices = [finished[k] for k in sorted(finished)]
+        choices[0].prompt_tokens = len(row.prompt)  # usage belongs to the call, as in the OpenAI backend
+        return request, choices
+
+    def _select(self, state: _Batch, keep: list[int], chosen) -> None:
+        """Drop finished rows; then drop the left columns no remaining row uses, so the width stays the
+        longest live row's and a batch that never drains does not grow without bound."""
+        import torch
+
+        index = torch.tensor(keep, dtype=torch.long)
+        state.rows = [state.rows[slot] for slot in keep]
+        if not keep:
+            return
+        state.cache.batch_select_indices(index)
+        state.mask, state.positions, state.temperatures, state.seen = (
+            state.mask[index],
+            state.positions[index],
+            state.temperatures[index],
+            state.seen[index],
+        )
+        used = state.mask.any(dim=0).nonzero()
+        start = int(used[0]) if len(used) else 0
+        if start >= TRIM_COLUMNS:
+            state.mask = state.mask[:, start:]
+            state.cache = self._as_cache([(k[:, :, start:], v[:, :, start:]) for k, v in _kv(state.cache)])
+
+    def _top(self, logits, count: int) -> dict[str, float]:
+        """The `count` likeliest next tokens as text -> log-probability, from the model's own distribution
+        (before the repetition penalty and temperature, as OpenAI-compatible servers report them)."""
+        import torch
+
+        values, ids = torch.log_softmax(logits.float(), dim=-1).topk(count)
+        top: dict[str, float] = {}
+        for value, token in zip(values.tolist(), ids.tolist()):
+            top.setdefault(self.tokenizer.decode([token]), value)  # two ids with one text: keep the likelier
+        return top
 
     def _sample(self, logits, temperatures, generators, seen):
         """Next token per row: repetition penalty, then greedy (temperature 0) or top-k/top-p sampling."""
@@ -422,6 +633,20 @@ class _Decoder:
                 chosen[slot] = top_ids[slot, pick[0]]
         seen[torch.arange(len(chosen)), chosen] = True
         return chosen
+
+
+def _kv(cache) -> list:
+    """(keys, values) per layer of a DynamicCache, under transformers 4 (key_cache) and 5 (layers)."""
+    if hasattr(cache, "layers"):
+        return [(layer.keys, layer.values) for layer in cache.layers]
+    return list(zip(cache.key_cache, cache.value_cache))
+
+
+def _pad_left(tensor, count: int):
+    """Left-pad a [batch, heads, positions, dim] tensor with `count` masked-out positions."""
+    import torch.nn.functional as F
+
+    return F.pad(tensor, (0, 0, count, 0)) if count else tensor
 
 
 class _Text:
