@@ -1,4 +1,5 @@
-"""`labtax serve` as the tools people already use see it: the real openai client, raw SSE, raw sockets.
+"""`labtax serve` as the tools people already use see it: the real openai client, LangChain's ChatOpenAI, raw
+SSE, raw sockets.
 
 One server (a real `labtax serve --port 0` subprocess on the real SmolLM2-135M-Instruct, from the local
 cache) serves the whole module; its stderr goes to a file, so tests can read the log while it runs.
@@ -8,6 +9,7 @@ a lone request always decodes in a batch of one.
 
 from __future__ import annotations
 
+import asyncio
 import http.client
 import json
 import socket
@@ -25,6 +27,7 @@ from .conftest import run_labtax
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
 openai = pytest.importorskip("openai")
+langchain_openai = pytest.importorskip("langchain_openai")  # the consumers extra
 
 MODEL = "SmolLM2-135M-Instruct"
 ESSAY = [{"role": "user", "content": "Write a long essay about the history of Rome."}]
@@ -179,6 +182,53 @@ def test_a_stop_string_ends_generation_early(server):
     ]
     assert "".join(pieces) == stopped.choices[0].message.content
     assert not any(stop in piece for piece in pieces)
+
+
+def test_langchain_chat_openai(server):
+    """A second client from PyPI: LangChain's ChatOpenAI, sync and async, plain and streamed, with usage and stop."""
+    chat = langchain_openai.ChatOpenAI(
+        base_url=server.base_url,
+        api_key="unused",
+        model=MODEL,
+        temperature=0,
+        max_tokens=12,
+        max_retries=0,
+        timeout=300,
+        stream_usage=True,
+    )
+    question = ESSAY[0]["content"]
+    answer = chat.invoke(question)
+    assert isinstance(answer.content, str) and answer.content.strip()
+    assert answer.response_metadata["model_name"] == MODEL
+    assert answer.response_metadata["finish_reason"] in {"stop", "length"}
+    assert answer.usage_metadata["input_tokens"] > 5 and 0 < answer.usage_metadata["output_tokens"] <= 12
+
+    def check_stream(chunks: list) -> None:
+        pieces = [c.content for c in chunks if c.content]
+        assert len(pieces) > 1, "the answer came in one piece"
+        assert "".join(pieces) == answer.content  # temperature 0, a lone request: the same decode
+        total = chunks[0]
+        for chunk in chunks[1:]:
+            total += chunk
+        assert total.content == answer.content
+        assert total.usage_metadata["input_tokens"] == answer.usage_metadata["input_tokens"]
+        assert total.usage_metadata["output_tokens"] == answer.usage_metadata["output_tokens"] > 0
+
+    check_stream(list(chat.stream(question)))
+
+    async def both() -> tuple:
+        plain = await chat.ainvoke(question)
+        return plain, [chunk async for chunk in chat.astream(question)]
+
+    async_answer, async_chunks = asyncio.run(both())
+    assert async_answer.content == answer.content
+    check_stream(async_chunks)
+
+    stop = answer.content.split()[2]  # the third word: a few tokens in
+    stopped = chat.invoke(question, stop=[stop, "never appears"])
+    assert stopped.content == answer.content[: answer.content.index(stop)]
+    assert stopped.response_metadata["finish_reason"] == "stop"
+    assert stopped.usage_metadata["output_tokens"] < answer.usage_metadata["output_tokens"]
 
 
 def test_unsupported_parameters_are_refused_by_name(server):
