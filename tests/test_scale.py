@@ -179,6 +179,14 @@ def test_combine_runs_is_a_deterministic_function_of_the_runs():
     assert combine_runs([b, a], skipped=[{"leaf": "z"}]) == run
     with pytest.raises(LabtaxError, match=r"disagree on run\.num_samples"):
         combine_runs([a, {**b, "num_samples": 3}], skipped=[])
+    judged = {**a, "judge": "openai", "judge_model": "m"}
+    assert combine_runs([judged, {**b, "judge": "openai", "judge_model": "m"}], skipped=[])["judge_model"] == "m"
+    with pytest.raises(
+        LabtaxError, match=r"disagree on run\.judge_model \(big-judge, m\); .* same settings, teacher, judge"
+    ):
+        combine_runs([judged, {**b, "judge": "openai", "judge_model": "big-judge"}], skipped=[])
+    with pytest.raises(LabtaxError, match=r"disagree on run\.judge \(embedded, openai\)"):
+        combine_runs([judged, {**b, "judge": "embedded", "judge_model": "m"}], skipped=[])
 
 
 def test_leaf_paths_from_manifests_must_stay_inside():
@@ -277,6 +285,16 @@ def test_shards_of_other_settings_or_a_damaged_shard_are_not_merged(tmp_path):
         assert status == 0
         status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "a"), str(tmp_path / "b"))
         assert status == 2 and "different settings" in err and not (tmp_path / "out").exists()
+
+        # The same settings, but shard 2 is vetted by a separate judge (asked at the teacher's endpoint).
+        generate(root, fake, tmp_path / "judged", "--shard", "2/2", "--judge-model", "fake-judge")
+        judged = json.loads((tmp_path / "judged" / "labtax-shard.json").read_text())
+        plain = json.loads((tmp_path / "a" / "labtax-shard.json").read_text())
+        assert (judged["config"]["judge"], judged["config"]["judge_model"]) == ("openai", "fake-judge")
+        assert (plain["config"]["judge"], plain["config"]["judge_model"]) == ("openai", "fake-teacher")
+        assert "--judge-model fake-judge --shard 2/2" in judged["retry"] and "--judge-model" not in plain["retry"]
+        status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "a"), str(tmp_path / "judged"))
+        assert status == 2 and "different settings, teacher, judge" in err and not (tmp_path / "out").exists()
 
         generate(root, fake, tmp_path / "b2", "--shard", "2/2")
         samples = next((tmp_path / "b2").rglob("samples.jsonl"))

@@ -198,7 +198,7 @@ def command(
     if shard:
         from labtax.scale.manifest import start
 
-        manifest = start(output, shard, whole, chosen, settings, info, ctx.params)
+        manifest = start(output, shard, whole, chosen, settings, info, ctx.params, judge_info)
         if not leaves:
             click.echo(f"shard {shard}: none of the {len(whole.leaves)} leaves; wrote {output}/labtax-shard.json")
             return 1 if skipped else 0

@@ -4,7 +4,7 @@
 any teacher call (so an interrupted shard is recognised as one, with the command that resumes it) and
 `complete` once every leaf folder is written. It records the shard (I/N), its leaves with their content
 hashes and the hash of the samples file written for each, a hash of everything that decides the samples (the
-settings, the teacher's name and model, the git commit, the labtax version and its prompt files), a hash of
+settings, the teacher's and the judge's name and model, the git commit, the labtax version and its prompt files), a hash of
 the whole selection (so shards of different selections or taxonomy states are never merged), the run metadata
 the summary needs, counts, and the arguments that re-run the shard.
 """
@@ -39,9 +39,18 @@ def prompts_hash() -> str:
     return _hash({p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files})
 
 
-def config_of(settings: Any, teacher: str, model: str, commit: str | None) -> dict:
+def config_of(
+    settings: Any,
+    teacher: str,
+    model: str,
+    commit: str | None,
+    judge: str | None = None,
+    judge_model: str | None = None,
+) -> dict:
     """Everything that decides a leaf's samples besides the leaf itself; shards must agree on all of it. The
-    endpoint URL is left out on purpose: it can carry credentials and may differ between runners."""
+    judge is recorded as summary.json's run records it: the teacher's name and model when no separate judge
+    (`judge` None) answers the judge stages. The endpoint URLs are left out on purpose: they can carry
+    credentials and may differ between runners."""
     from labtax import __version__
 
     return {
@@ -50,6 +59,8 @@ def config_of(settings: Any, teacher: str, model: str, commit: str | None) -> di
         "settings": dataclasses.asdict(settings),
         "teacher": teacher,
         "model": model,
+        "judge": judge if judge is not None else teacher,
+        "judge_model": judge_model if judge is not None else model,
         "commit": commit,
     }
 
@@ -66,7 +77,8 @@ def selection_hash(leaves: list, skipped: list[dict]) -> str:
 
 def generate_args(params: dict) -> list[str]:
     """The `labtax generate` arguments that select and configure the same work (from click's parsed params),
-    without --shard and --output: the retry plan adds those. The endpoint comes from the environment as before."""
+        without --shard and --output: the retry plan adds those. The endpoints (--base-url, --judge-base-url) are left
+    out, as in the manifest's config: they come from the environment or [tool.labtax.judge] as before."""
     args = [str(p) for p in params.get("paths") or ()]
     if params.get("base"):
         args += ["--base", str(params["base"])]
@@ -79,6 +91,8 @@ def generate_args(params: dict) -> list[str]:
         args.append("--offline")
     if params.get("model"):
         args += ["--model", str(params["model"])]
+    if params.get("judge_model"):
+        args += ["--judge-model", str(params["judge_model"])]
     return args
 
 
@@ -158,9 +172,19 @@ class ShardRun:
         write_json_atomic(self.output / MANIFEST, self.data)
 
 
-def start(output: Path, shard: Shard, whole: Any, chosen: Any, settings: Any, teacher: Any, params: dict) -> ShardRun:
+def start(
+    output: Path,
+    shard: Shard,
+    whole: Any,
+    chosen: Any,
+    settings: Any,
+    teacher: Any,
+    params: dict,
+    judge: Any = None,
+) -> ShardRun:
     """Begin a shard's run for `labtax generate --shard`: `whole` and `chosen` are the run's and the shard's
-    LeafSelection, `teacher` the TeacherInfo; an empty shard is finished at once (it is complete with no leaves)."""
+    LeafSelection, `teacher` the TeacherInfo and `judge` the separate judge's (None: the teacher judges); an
+    empty shard is finished at once (it is complete with no leaves)."""
     from labtax.changes.git import head_commit
     from labtax.generate.run import now_iso
 
@@ -168,7 +192,9 @@ def start(output: Path, shard: Shard, whole: Any, chosen: Any, settings: Any, te
     run = ShardRun(
         Path(output),
         shard,
-        config_of(settings, teacher.name, teacher.model, commit),
+        config_of(
+            settings, teacher.name, teacher.model, commit, judge.name if judge else None, judge.model if judge else None
+        ),
         selection_hash(whole.leaves, whole.skipped),
         chosen.leaves,
         chosen.skipped,

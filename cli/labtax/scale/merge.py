@@ -31,7 +31,7 @@ from labtax.taxonomy.kinds import LEAF_FILE
 MERGE_RECORD = "labtax-merge.json"
 # Run-level summary fields (generate/run.py) and how shards combine into them. Settings must agree; a new
 # setting added to the run record belongs in RUN_EQUAL, else it is combined as a count (numbers summed).
-RUN_EQUAL = ("teacher", "model", "commit", "num_samples", "max_attempts", "dedup_threshold")
+RUN_EQUAL = ("teacher", "model", "judge", "judge_model", "commit", "num_samples", "max_attempts", "dedup_threshold")
 # summary.json's wall-clock fields, which no two runs share: byte-identity with a single run covers everything
 # else (docs/scale.md). A merge takes them from the shards (combine_runs, and the leaves' own files).
 TIMING_RUN = ("started", "seconds")
@@ -97,7 +97,7 @@ def combine_runs(
         elif key in RUN_EQUAL:
             if any(v != values[0] for v in values):
                 raise LabtaxError(
-                    f"the shards disagree on run.{key} ({', '.join(sorted({str(v) for v in values}))}); generate every shard with the same settings, teacher and commit"
+                    f"the shards disagree on run.{key} ({', '.join(sorted({str(v) for v in values}))}); generate every shard with the same settings, teacher, judge and commit"
                 )
             out[key] = values[0]
         else:
@@ -160,7 +160,7 @@ def inspect(folders: Iterable[Path]) -> Inspection:
         )
     for field_name, what in (
         ("count", "a different number of shards"),
-        ("config_hash", "different settings, teacher, commit or labtax version"),
+        ("config_hash", "different settings, teacher, judge, commit or labtax version"),
         ("selection_hash", "a different selection of leaves (other paths, --changed base, or leaf contents)"),
     ):
         values = {
@@ -240,7 +240,7 @@ def merge(out: Path, folders: list[Path]) -> MergeResult:
         raise ShardsIncomplete(
             f"cannot merge: not every shard is complete; nothing was written to {out}\n{plan}\n"
             + (
-                f"retry plan (from the taxonomy root, with the same teacher settings):\n{commands}\n"
+                f"retry plan (from the taxonomy root, with the same teacher and judge endpoints):\n{commands}\n"
                 if commands
                 else ""
             )
