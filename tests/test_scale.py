@@ -214,7 +214,7 @@ def test_one_two_and_seven_shards_merge_to_the_single_runs_bytes(tmp_path):
             merged = tmp_path / f"merged-{count}"
             status, out, err = invoke("merge", str(merged), *map(str, folders))
             assert status == 0, out + err
-            assert f"merged {count} shard(s)" in out and "8 leaf/leaves" in out
+            assert f"merged {count} shard(s)" in out and "8 leaves" in out
             assert_same_output(tmp_path / "single", merged)
             assert cache_keys(merged) == cache_keys(tmp_path / "single")  # the union of the shards' caches
     assert json.loads((tmp_path / "single" / "review" / "rejected.jsonl").read_text().splitlines()[0])["reason"]
@@ -237,8 +237,8 @@ def test_dry_run_shows_the_split_and_calls_nothing(tmp_path):
     paths = sorted(p.relative_to(root).as_posix() for p in root.rglob("qna.yaml"))
     split = shards.Shard(2, 3).split(paths)
     sizes = ", ".join(f"{i}: {len(split[i])}" for i in (1, 2, 3))
-    assert f"shards of 8 leaf/leaves by sha256 of the leaf path: {sizes}; this is shard 2/3" in proc.stdout
-    assert f"plan: {len(split[2])} leaf/leaves" in proc.stdout
+    assert f"shards of 8 leaves by sha256 of the leaf path: {sizes}; this is shard 2/3" in proc.stdout
+    assert f"plan: {len(split[2])} {'leaf' if len(split[2]) == 1 else 'leaves'}" in proc.stdout
     for path in paths:
         assert (f"  {path}:" in proc.stdout) is (path in split[2])
     assert not (root / "generated").exists()

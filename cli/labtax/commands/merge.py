@@ -25,7 +25,7 @@ def command(out: Path, shard_dirs: tuple[Path, ...]) -> int:
     result = merge(out, list(shard_dirs))
     totals = result.summary["totals"]
     click.echo(
-        f"merged {result.shards} shard(s) into {out}/: {result.leaves} leaf/leaves, {totals['accepted']} sample(s); "
+        f"merged {result.shards} shard(s) into {out}/: {result.leaves} {'leaf' if result.leaves == 1 else 'leaves'}, {totals['accepted']} sample(s); "
         f"call cache: {result.cache_copied} entries copied, {result.cache_present} already there"
     )
     return 0

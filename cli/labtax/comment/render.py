@@ -97,7 +97,8 @@ def _worst(*statuses) -> str:
 
 
 def fix_plurals(text: str) -> str:
-    """Numbers the training report writes as "5 leaf/leaves" or "1 question(s)", in plain English."""
+    """Numbers a training report writes as "1 question(s)" (or, from an older labtax, "5 leaf/leaves"), in
+    plain English."""
     text = re.sub(r"\b(\d[\d,]*) leaf/leaves\b", lambda m: count(int(m[1].replace(",", "")), "leaf", "leaves"), text)
     return re.sub(r"\b(\d[\d,]*) (\w+)\(s\)", lambda m: f"{m[1]} {m[2]}{'' if m[1] == '1' else 's'}", text)
 

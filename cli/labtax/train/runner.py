@@ -264,7 +264,7 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
         [] if over_budget else pick_examples(data.heldout, _interleave(plans), options.examples)
     )  # answers are the first thing a tight budget drops
     log(
-        f"base model: held-out answer loss {mean([v['loss'] for v in current.values()]):.3f} over {len(current)} leaf/leaves; answering {len(shown)} question(s)"
+        f"base model: held-out answer loss {mean([v['loss'] for v in current.values()]):.3f} over {len(current)} {'leaf' if len(current) == 1 else 'leaves'}; answering {len(shown)} question(s)"
     )
     before_answers = generate_answers(model, tokenizer, [r["messages"] for r in shown], options.max_new_tokens)
 
