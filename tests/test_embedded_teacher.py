@@ -211,6 +211,30 @@ def test_top_logprobs_are_the_models_own_distribution(teacher):
     assert asyncio.run(plain())[0].top_logprobs is None
 
 
+def test_a_remembered_prompt_start_is_reused_and_changes_nothing(teacher):
+    """A leaf's judge calls share their instructions and examples: the second call runs only its own last
+    turn on the first one's keys/values, and computes the same distribution as running it all."""
+    rubric = [
+        {"role": "system", "content": "You grade answers from 1 (wrong) to 3 (right). " * 12},
+        {"role": "user", "content": "Question: What is 2 + 2?\nAnswer: 4"},
+        {"role": "assistant", "content": "3"},
+    ]
+    first = rubric + [{"role": "user", "content": "Question: What colour is grass?\nAnswer: Green"}]
+    second = rubric + [{"role": "user", "content": "Question: What is 5 - 3?\nAnswer: 9"}]
+
+    def verdict(messages):
+        (choice,) = asyncio.run(teacher.complete(messages, temperature=0.0, max_tokens=1, top_logprobs=5))
+        return choice.top_logprobs[0]
+
+    reused = teacher.stats["reused_tokens"]
+    whole = verdict(second)  # new to the teacher: run in full (the rubric may be reused from `first` below)
+    verdict(first)
+    assert teacher.stats["reused_tokens"] - reused > 100, "the shared rubric was run again"
+    again = verdict(second)  # all but its last token reused
+    assert whole.keys() == again.keys()
+    assert all(abs(whole[t] - again[t]) < 1e-3 for t in whole)
+
+
 def test_bad_requests_fail_as_teacher_errors(teacher):
     from labtax.teacher.base import TeacherError
 

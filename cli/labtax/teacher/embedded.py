@@ -30,6 +30,7 @@ import queue
 import random
 import threading
 import time
+from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -45,6 +46,8 @@ REPETITION_PENALTY = 1.15
 MAX_TOP_LOGPROBS = 20  # as OpenAI's API allows
 PREFILL_GROUP = 8  # prompts per prefill forward pass
 TRIM_COLUMNS = 64  # drop a batch's unused left columns once there are this many
+PREFIX_TOKENS = 8192  # prompt tokens whose keys/values are kept for reuse (~380 MB in float32)
+MIN_PREFIX = 64  # a shared start shorter than this (or than a quarter of the prompt) is run again
 ROLES = {"system", "user", "assistant"}
 
 
@@ -127,6 +130,8 @@ class EmbeddedTeacher:
             "completion_tokens": 0,
             "seconds": 0.0,
             "load_seconds": 0.0,
+            "prefilled_tokens": 0,  # prompt tokens admitted, and how many of them reused a remembered start
+            "reused_tokens": 0,
         }
 
     # -- the Teacher protocol -------------------------------------------------------------------------
@@ -237,6 +242,7 @@ class EmbeddedTeacher:
                     continue
                 started = time.monotonic()
                 state = decoder.admit(state, live)
+                self.stats.update(decoder.stats)
                 self.stats["batches"] += 1
                 self.stats["seconds"] += time.monotonic() - started
             if state is not None and state.rows:
@@ -345,6 +351,9 @@ class _Decoder:
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else tokenizer.eos_token_id
         # transformers 5 renamed `past_key_values` to `cache`; accept both versions.
         self.cache_kwarg = "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
+        self.prefixes: OrderedDict[tuple[int, ...], list] = OrderedDict()  # prompt -> its keys/values per layer
+        self.prefix_tokens = 0
+        self.stats = {"prefilled_tokens": 0, "reused_tokens": 0}
 
     @classmethod
     def load(cls, dtype: str, threads: int, **sampling) -> _Decoder:
@@ -415,26 +424,45 @@ class _Decoder:
     def _prefill(self, prompts: list[list[int]]):
         """Logits after each prompt, its per-layer keys/values and attention mask, left-padded to the longest.
 
-        Prompts are run in groups of similar length (sorted; a group closes when padding would pass ~15% of
-        its tokens), each distinct prompt once: the forward pass costs the tokens it is given, so padding a
-        300-token judge prompt to a 1,300-token knowledge prompt would cost four times its own work.
+        On a CPU the prompt's forward pass is most of a call's cost, so it is spent only on tokens never seen:
+        a prompt that starts like a recent one (a leaf's judge calls share their instructions and examples and
+        differ in the last turn) reuses that one's keys/values for the common start and runs only the rest
+        (causal attention: a prefix's keys/values do not depend on what follows it). The other prompts run in
+        groups of similar length (a group closes when padding would pass ~15% of its tokens), each distinct
+        prompt once: padding a 300-token judge prompt to a 1,300-token one would cost four times its work.
         """
         import torch
-        import torch.nn.functional as F
         from transformers import DynamicCache
 
         distinct = sorted({tuple(p) for p in prompts}, key=len)
-        groups: list[list[tuple[int, ...]]] = [[]]
+        done: dict[tuple[int, ...], tuple] = {}  # prompt -> (logits [1, vocab], [(keys, values)] unpadded)
+        fresh = []
         for prompt in distinct:
+            reuse = self._known_prefix(prompt)
+            if reuse is None:
+                fresh.append(prompt)
+                continue
+            known, length = reuse
+            cache = self._as_cache([(k[:, :, :length], v[:, :, :length]) for k, v in known])
+            out = self.model(
+                input_ids=torch.tensor([prompt[length:]], dtype=torch.long),
+                attention_mask=torch.ones(1, len(prompt), dtype=torch.long),
+                position_ids=torch.arange(length, len(prompt)).unsqueeze(0),
+                use_cache=True,
+                logits_to_keep=1,
+                **{self.cache_kwarg: cache},
+            )
+            done[prompt] = (out.logits[:, -1, :].float(), _kv(cache))
+            self.stats["reused_tokens"] += length
+        groups: list[list[tuple[int, ...]]] = [[]]
+        for prompt in fresh:
             group = groups[-1]
             tokens = sum(map(len, group)) + len(prompt)
             if group and (len(group) >= PREFILL_GROUP or len(prompt) * (len(group) + 1) > 1.15 * tokens):
                 groups.append([prompt])
             else:
                 group.append(prompt)
-        width = len(distinct[-1])
-        logits, masks, layers = [], [], []
-        for group in groups:
+        for group in filter(None, groups):
             longest = len(group[-1])
             ids = torch.tensor([[self.pad_id] * (longest - len(p)) + list(p) for p in group], dtype=torch.long)
             mask = torch.tensor([[0] * (longest - len(p)) + [1] * len(p) for p in group], dtype=torch.long)
@@ -447,16 +475,54 @@ class _Decoder:
                 logits_to_keep=1,
                 **{self.cache_kwarg: cache},
             )
-            logits.append(out.logits[:, -1, :].float())
-            masks.append(F.pad(mask, (width - longest, 0)))
-            layers.append([(_pad_left(k, width - longest), _pad_left(v, width - longest)) for k, v in _kv(cache)])
+            layers = _kv(cache)
+            for row, prompt in enumerate(group):
+                pad = longest - len(prompt)
+                kv = [(k[row : row + 1, :, pad:].clone(), v[row : row + 1, :, pad:].clone()) for k, v in layers]
+                done[prompt] = (out.logits[row : row + 1, -1, :].float(), kv)
+        self.stats["prefilled_tokens"] += sum(len(p) for p in distinct)
+        for prompt in distinct:
+            self._remember(prompt, done[prompt][1])
+        width = len(distinct[-1])
         index = {prompt: i for i, prompt in enumerate(distinct)}
         pick = torch.tensor([index[tuple(p)] for p in prompts], dtype=torch.long)
-        merged = [
-            (torch.cat([g[i][0] for g in layers])[pick], torch.cat([g[i][1] for g in layers])[pick])
-            for i in range(len(layers[0]))
+        layers = [
+            tuple(
+                torch.cat([_pad_left(done[p][1][layer][part], width - len(p)) for p in distinct])[pick]
+                for part in (0, 1)
+            )
+            for layer in range(len(done[distinct[0]][1]))
         ]
-        return torch.cat(logits)[pick], merged, torch.cat(masks)[pick]
+        mask = torch.tensor([[0] * (width - len(p)) + [1] * len(p) for p in distinct], dtype=torch.long)[pick]
+        return torch.cat([done[p][0] for p in distinct])[pick], layers, mask
+
+    def _known_prefix(self, prompt: tuple[int, ...]):
+        """The remembered keys/values sharing the longest start with `prompt`, and how many tokens of it to
+        reuse (at least one token is left to run, for the logits); None when no start is worth reusing."""
+        best, length = None, 0
+        for known, layers in self.prefixes.items():
+            common = _common_start(known, prompt)
+            if common > length:
+                best, length = (known, layers), common
+        length = min(length, len(prompt) - 1)
+        if best is None or length < MIN_PREFIX or length < len(prompt) // 4:
+            return None
+        self.prefixes.move_to_end(best[0])
+        return best[1], length
+
+    def _remember(self, prompt: tuple[int, ...], layers) -> None:
+        """Keep a prompt's keys/values for later prompts that start the same way, least recently used out
+        first, within PREFIX_TOKENS tokens (~46 KB each in float32 for this model)."""
+        if len(prompt) > PREFIX_TOKENS:
+            return
+        if prompt in self.prefixes:
+            self.prefixes.move_to_end(prompt)
+            return
+        self.prefixes[prompt] = layers
+        self.prefix_tokens += len(prompt)
+        while self.prefix_tokens > PREFIX_TOKENS:
+            evicted, _ = self.prefixes.popitem(last=False)
+            self.prefix_tokens -= len(evicted)
 
     def _as_cache(self, layers):
         from transformers import DynamicCache
@@ -640,6 +706,16 @@ def _kv(cache) -> list:
     if hasattr(cache, "layers"):
         return [(layer.keys, layer.values) for layer in cache.layers]
     return list(zip(cache.key_cache, cache.value_cache))
+
+
+def _common_start(first, second) -> int:
+    """How many leading tokens two prompts share."""
+    count = 0
+    for a, b in zip(first, second):
+        if a != b:
+            break
+        count += 1
+    return count
 
 
 def _pad_left(tensor, count: int):
