@@ -184,6 +184,24 @@ def test_a_stop_string_ends_generation_early(server):
     assert not any(stop in piece for piece in pieces)
 
 
+def test_the_async_openai_client_plain_and_streamed(server):
+    """openai.AsyncOpenAI: concurrent plain calls (batched together by the server) and a streamed one."""
+    ask = {"model": MODEL, "messages": ESSAY, "max_tokens": 10, "temperature": 0}
+
+    async def run():
+        async with openai.AsyncOpenAI(base_url=server.base_url, api_key="unused", max_retries=0, timeout=300) as client:
+            plain = await asyncio.gather(*(client.chat.completions.create(**ask) for _ in range(3)))
+            stream = await client.chat.completions.create(**ask, stream=True, stream_options={"include_usage": True})
+            chunks = [chunk async for chunk in stream]
+            return plain, chunks
+
+    plain, chunks = asyncio.run(run())
+    assert all(p.choices[0].message.content.strip() and p.usage.completion_tokens <= 10 for p in plain)
+    text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
+    assert text == plain[0].choices[0].message.content  # temperature 0: the same greedy decode
+    assert chunks[-1].choices == [] and 0 < chunks[-1].usage.completion_tokens <= 10
+
+
 def test_langchain_chat_openai(server):
     """A second client from PyPI: LangChain's ChatOpenAI, sync and async, plain and streamed, with usage and stop."""
     chat = langchain_openai.ChatOpenAI(
