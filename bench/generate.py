@@ -183,7 +183,7 @@ class LocalTeacher:
         self.responder = bench_responder(load_fake())
         self.calls = 0
 
-    async def complete(self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None):
+    async def complete(self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None, top_logprobs=0):
         from labtax.teacher.base import Completion
 
         self.calls += 1

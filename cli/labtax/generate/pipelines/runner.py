@@ -70,9 +70,9 @@ class StageRunner:
             completions = [Completion(**choice) for choice in cached]
         else:
             try:
-                completions = await _complete(
-                    answerer,
+                completions = await answerer.complete(
                     messages,
+                    n=1,
                     temperature=spec.temperature,
                     max_tokens=spec.max_tokens,
                     seed=index,
@@ -102,20 +102,6 @@ def _entry(completion: Completion) -> dict:
     if entry.get("top_logprobs") is None:
         entry.pop("top_logprobs", None)
     return entry
-
-
-async def _complete(teacher, messages: list[dict], *, top_logprobs: int, **sampling) -> list[Completion]:
-    """teacher.complete, asking for log-probabilities only when wanted, and only of a teacher that takes the
-    keyword: one written before it existed (its complete() raises TypeError at the call, before any work) is
-    asked again without."""
-    if not top_logprobs:
-        return await teacher.complete(messages, n=1, **sampling)
-    try:
-        return await teacher.complete(messages, n=1, top_logprobs=top_logprobs, **sampling)
-    except TypeError as exc:
-        if "top_logprobs" not in str(exc):
-            raise
-        return await teacher.complete(messages, n=1, **sampling)
 
 
 def reply_problem(text: str, max_tokens: int) -> tuple[str, str] | None:
