@@ -57,3 +57,16 @@ class Teacher(Protocol):
         ...
 
     async def aclose(self) -> None: ...
+
+
+@runtime_checkable
+class Scorer(Protocol):
+    """A model that can say how likely a given reply is, not only sample one (the embedded teacher can; a chat
+    endpoint cannot). The gate uses it to ask whether an answer belongs to its own question (gate/relevance.py)."""
+
+    model: str
+
+    async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[float | None]:
+        """For each conversation in `contexts`, log P(`continuation` as the assistant's next turn, end of turn
+        included), summed over its tokens; None for a conversation that does not fit the model's context."""
+        ...
