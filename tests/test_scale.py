@@ -438,6 +438,107 @@ def test_throttled_teacher_retries_429_and_503_and_cuts_the_limit():
     assert stats["congested"] == 2 and stats["cuts"] == 2 and stats["in_flight"] == 0 and stats["requests"] == 4
 
 
+def test_classify_prefers_the_errors_own_status():
+    assert classify(TeacherError("slow down", status=429)) == "congested"
+    assert classify(TeacherError("busy", status=503)) == "congested"
+    assert classify(TeacherError("bad gateway", status=502)) == "retry"
+    assert classify(TeacherError("conflict", status=409)) == "retry"
+    assert classify(TeacherError("endpoint returned HTTP 500: oops", status=400)) is None
+
+
+def test_openai_teacher_errors_carry_the_status_and_retry_after():
+    import email.utils
+    import pickle
+    import time
+
+    from labtax.teacher.openai_backend import OpenAITeacher
+
+    async def go(fake, count):
+        teacher = OpenAITeacher(fake.base_url, "k", "fake-teacher", max_retries=0)
+        errors = []
+        try:
+            for k in range(count):
+                with pytest.raises(TeacherError) as caught:
+                    await teacher.complete([{"role": "user", "content": f"call {k}"}])
+                errors.append(caught.value)
+        finally:
+            await teacher.aclose()
+        return errors
+
+    later = email.utils.formatdate(time.time() + 30, usegmt=True)
+    with FakeOpenAI() as fake:
+        fake.faults = [
+            Reply(status=429, headers={"Retry-After": "7"}),
+            Reply(status=503, headers={"retry-after-ms": "1500", "Retry-After": "9"}),  # ms first, as the client
+            Reply(status=429, headers={"Retry-After": later}),
+            Reply(status=429, headers={"Retry-After": "soon"}),
+            Reply(status=500),
+        ]
+        errors = asyncio.run(go(fake, 5))
+        assert fake.calls() == 5  # no retries inside the backend
+    assert [e.status for e in errors] == [429, 503, 429, 429, 500]
+    assert errors[0].retry_after == 7.0 and errors[1].retry_after == 1.5
+    assert 25.0 < errors[2].retry_after <= 30.0  # an HTTP date: seconds from now
+    assert errors[3].retry_after is None and errors[4].retry_after is None
+    assert "HTTP 429" in str(errors[0])
+    copy = pickle.loads(pickle.dumps(errors[0]))  # a Ray worker's error crosses processes
+    assert (copy.message, copy.status, copy.retry_after) == (errors[0].message, 429, 7.0)
+
+
+def test_throttled_teacher_halves_the_limit_and_waits_out_retry_after():
+    import time
+
+    from labtax.teacher.openai_backend import OpenAITeacher
+
+    async def go(fake):
+        aimd = Aimd(4)
+        teacher = ThrottledTeacher(
+            OpenAITeacher(fake.base_url, "k", "fake-teacher", max_retries=0), aimd, base_delay=0.01
+        )
+        try:
+            start = time.monotonic()
+            call = asyncio.create_task(teacher.complete([{"role": "user", "content": "hi"}], seed=1))
+            await asyncio.sleep(0.5)
+            # Half-way through the wait: the limit is cut already, and the retry not sent (backoff alone: ~10 ms).
+            during = (aimd.limit, aimd.cuts, aimd.in_flight, fake.calls())
+            completions = await call
+            waited = time.monotonic() - start
+        finally:
+            await teacher.aclose()
+        return completions, aimd, during, waited
+
+    with FakeOpenAI() as fake:
+        fake.faults = [Reply(status=429, headers={"Retry-After": "1"})]
+        completions, aimd, during, waited = asyncio.run(go(fake))
+        assert fake.calls() == 2
+    assert during == (2.0, 1, 0, 1)
+    assert waited >= 1.0
+    assert completions[0].text.startswith("Answer:")
+    assert aimd.limit == 2.5 and aimd.stats()["congested"] == 1  # halved, then +1/limit for the success
+
+
+def test_throttled_teacher_caps_a_long_retry_after():
+    from labtax.teacher.openai_backend import OpenAITeacher
+
+    async def go(fake):
+        teacher = ThrottledTeacher(
+            OpenAITeacher(fake.base_url, "k", "fake-teacher", max_retries=0),
+            Aimd(2),
+            base_delay=0.01,
+            retry_after_cap=0.2,
+        )
+        try:
+            return await asyncio.wait_for(teacher.complete([{"role": "user", "content": "hi"}]), timeout=10)
+        finally:
+            await teacher.aclose()
+
+    with FakeOpenAI() as fake:
+        fake.faults = [Reply(status=503, headers={"Retry-After": "3600"})]
+        completions = asyncio.run(go(fake))
+        assert fake.calls() == 2
+    assert completions[0].text.startswith("Answer:")
+
+
 def test_executor_ray_without_ray_says_how_to_install(tmp_path, monkeypatch):
     import importlib.util
 

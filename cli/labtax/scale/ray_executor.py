@@ -6,7 +6,7 @@
   runs through `staged.run_leaf` into the shared --output, whose call cache every actor shares.
 - Requests in flight are bounded per actor (the client's semaphore) and across all actors by one
   `EndpointLimiter` actor per run: AIMD permits (`throttle.Aimd`), halved on 429/503, so N actors never put
-  more than --concurrency requests on the endpoint between them.
+  more than --concurrency requests on the endpoint between them; a retry waits out the answer's Retry-After.
 - Actors restart and their leaf is retried when a worker process dies (max_restarts / max_task_retries):
   the retry replays the leaf's finished calls from the cache, so only requests in flight are repeated.
 - The driver holds the output folder's lock and rebuilds the artifacts once at the end: the result is the

@@ -7,7 +7,9 @@ a request that was granted before the last cut is the same congestion, already a
 
 `ThrottledTeacher` wraps a Teacher whose own retries are off (OpenAITeacher with max_retries=0), so that
 every 429/503 is seen here: it takes a permit per attempt, reports congestion, and retries 408/409/429/5xx,
-timeouts and lost connections with exponential backoff and jitter (the openai client's retry rules).
+timeouts and lost connections with exponential backoff and jitter (the openai client's retry rules). A retry
+waits at least the answer's Retry-After (TeacherError.retry_after), up to RETRY_AFTER_CAP: the endpoint knows
+when it will have room, and a worker that retries sooner only collects another 429.
 """
 
 from __future__ import annotations
@@ -22,6 +24,7 @@ from labtax.teacher.base import Completion, TeacherError
 
 CONGESTED = (429, 503)
 STATUS = re.compile(r"HTTP (\d{3})\b")
+RETRY_AFTER_CAP = 60.0  # seconds; the openai client's own limit (MAX_RETRY_AFTER_DELAY)
 
 
 class Aimd:
@@ -101,11 +104,14 @@ class Permits(Protocol):
 
 
 def classify(error: TeacherError) -> str | None:
-    """'congested' (429/503), 'retry' (408/409/other 5xx, timeout, connection), or None (final)."""
+    """'congested' (429/503), 'retry' (408/409/other 5xx, timeout, connection), or None (final).
+
+    The status is the error's own (`status`, set by the OpenAI backend), else the "HTTP nnn" in its message
+    (errors from elsewhere, which carry only text)."""
     text = str(error)
     match = STATUS.search(text)
-    if match:
-        status = int(match.group(1))
+    status = error.status if error.status is not None else int(match.group(1)) if match else None
+    if status is not None:
         if status in CONGESTED:
             return "congested"
         return "retry" if status in (408, 409) or status >= 500 else None
@@ -117,12 +123,22 @@ def classify(error: TeacherError) -> str | None:
 class ThrottledTeacher:
     """A Teacher that takes a permit per request attempt and retries what an endpoint may answer later."""
 
-    def __init__(self, inner: Any, permits: Permits, *, retries: int = 4, base_delay: float = 0.25, cap: float = 8.0):
+    def __init__(
+        self,
+        inner: Any,
+        permits: Permits,
+        *,
+        retries: int = 4,
+        base_delay: float = 0.25,
+        cap: float = 8.0,
+        retry_after_cap: float = RETRY_AFTER_CAP,
+    ):
         self.inner = inner
         self.permits = permits
         self.retries = retries
         self.base_delay = base_delay
         self.cap = cap
+        self.retry_after_cap = retry_after_cap
         self.name = inner.name
         self.model = inner.model
 
@@ -140,6 +156,7 @@ class ThrottledTeacher:
         while True:
             granted = await self.permits.acquire()
             outcome = "error"
+            asked = 0.0  # the endpoint's Retry-After, capped
             try:
                 completions = await self.inner.complete(
                     messages, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed, top_logprobs=top_logprobs
@@ -151,10 +168,13 @@ class ThrottledTeacher:
                 outcome = "congested" if kind == "congested" else "error"
                 if kind is None or attempt >= self.retries:
                     raise
+                if exc.retry_after is not None:
+                    asked = min(exc.retry_after, self.retry_after_cap)
             finally:
-                await self.permits.release(granted, outcome)
+                await self.permits.release(granted, outcome)  # before the wait: a 429 cuts the limit now
             delay = min(self.cap, self.base_delay * 2**attempt)
-            await asyncio.sleep(delay * (0.5 + random.random() / 2))  # jitter: workers do not retry in step
+            # jitter: workers do not retry in step; never sooner than the endpoint asked
+            await asyncio.sleep(max(asked, delay * (0.5 + random.random() / 2)))
             attempt += 1
 
     async def aclose(self) -> None:

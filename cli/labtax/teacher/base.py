@@ -22,9 +22,15 @@ class TeacherError(Exception):
 
     message: str
     retryable: bool = False
+    status: int | None = None  # the endpoint's HTTP status, where it answered one (429/503: congestion)
+    retry_after: float | None = None  # seconds the endpoint asked to wait (Retry-After), where it said
 
     def __str__(self) -> str:
         return self.message
+
+    def __reduce__(self):
+        """Every field survives pickling (a Ray worker's error crosses processes); Exception keeps only `args`."""
+        return type(self), (self.message, self.retryable, self.status, self.retry_after)
 
 
 @dataclass

@@ -7,12 +7,17 @@ retry: a 200 response whose body is not valid JSON. Concurrency is bounded by a 
 `top_logprobs` > 0 asks the endpoint for `logprobs`/`top_logprobs` (OpenAI, vLLM and llama.cpp give them).
 An endpoint that answers 400 about them is asked again without, once, and never asked for them again by
 this teacher: its Completions then carry no log-probabilities and the caller falls back to the sampled text.
+
+A TeacherError from an HTTP answer carries its status and Retry-After: with max_retries=0 (the Ray executor)
+the caller retries, and its limiter needs both (scale/throttle.py).
 """
 
 from __future__ import annotations
 
 import asyncio
+import email.utils
 import math
+from datetime import UTC, datetime
 
 from labtax.teacher.base import Completion, TeacherError
 
@@ -84,7 +89,11 @@ class OpenAITeacher:
                         self.logprobs_supported = False  # remembered: later calls do not ask again
                         refused = True
                         continue
-                    raise TeacherError(f"endpoint returned HTTP {exc.status_code}: {_short(exc.message)}") from None
+                    raise TeacherError(
+                        f"endpoint returned HTTP {exc.status_code}: {_short(exc.message)}",
+                        status=exc.status_code,
+                        retry_after=_retry_after(getattr(exc.response, "headers", None)),
+                    ) from None
                 except openai.APITimeoutError:
                     raise TeacherError("request timed out after retries") from None
                 except openai.APIConnectionError as exc:
@@ -92,6 +101,33 @@ class OpenAITeacher:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _retry_after(headers) -> float | None:
+    """Seconds an answer asks the client to wait, read as the openai client reads them: `retry-after-ms`, else
+    `Retry-After` in (possibly fractional) seconds or as an HTTP date; None when absent or unreadable. Our own
+    parser: the client's is private API."""
+    if headers is None:
+        return None
+    for name, divisor in (("retry-after-ms", 1000.0), ("retry-after", 1.0)):
+        value = headers.get(name)
+        if value is None:
+            continue
+        try:
+            seconds = float(value) / divisor
+        except ValueError:
+            continue
+        return seconds if seconds >= 0 else None  # NaN and negative numbers are no delay at all
+    value = headers.get("retry-after")
+    if not value:
+        return None
+    try:
+        when = email.utils.parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if when.tzinfo is None:  # "-0000": UTC by RFC 5322
+        when = when.replace(tzinfo=UTC)
+    return max(0.0, (when - datetime.now(UTC)).total_seconds())  # a date already past: retry now
 
 
 def _short(text: str, limit: int = 200) -> str:
