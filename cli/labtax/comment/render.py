@@ -64,6 +64,7 @@ _ADVICE = {
     "judge_score": "Check that its seed answers are correct and, for knowledge, that the documents say what the questions ask (the judge scored the candidates low)",
     "unfaithful": "Check that the documents answer its seed questions (the judge found answers the documents do not support)",
     "no_documents": "Check the document repo, commit and patterns in its qna.yaml (its documents could not be read)",
+    "off_topic": "Make its seed questions distinct and their answers specific to them (answers fit other questions as well as their own)",
     "truncated": "Shorten its seed answers (answers ran past the length limit)",
     "duplicate": "Add more varied seed examples (candidates repeated each other)",
     "parse_failure": "Re-run, or use a stronger teacher (the judge's replies carried no score)",

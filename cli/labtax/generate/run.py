@@ -205,6 +205,11 @@ def _text_or_zero(key: str, value: object) -> str | int:
     return "" if value is None else str(value)
 
 
+MEASURED = {
+    "relevance": "P(the answer belongs to its question rather than to other seed questions), from the judge model's likelihoods"
+}
+
+
 def judge_record(accepted: Accepted, gate: GateReport) -> dict:
     """Every judge verdict as a list of the same fields (criteria differ by pipeline, the shape does not)."""
     criteria = [
@@ -215,6 +220,12 @@ def judge_record(accepted: Accepted, gate: GateReport) -> dict:
             "reason": str(accepted.reasons.get(name, "")),
         }
         for name, score in accepted.scores.items()
+    ]
+    # Measured, not scored (gate/relevance.py): score 0, the probability says it.
+    criteria += [
+        {"name": str(name), "score": 0, "probability": probability, "reason": MEASURED.get(name, "")}
+        for name, probability in accepted.probabilities.items()
+        if name not in accepted.scores
     ]
     known = [c["probability"] for c in criteria if c["probability"] is not None]
     vetted = {True: "yes", False: "no", None: "unknown"}[gate.separates]  # text, never null: one type per column

@@ -94,6 +94,16 @@ class _Request:
         return self.cancel is not None and self.cancel.is_set()
 
 
+@dataclass
+class _Score:
+    """A request to score a given reply after each of several conversations (one forward pass, no decoding)."""
+
+    contexts: list
+    continuation: str
+    future: concurrent.futures.Future = field(default_factory=concurrent.futures.Future)
+    n: int = 0  # takes no row of the decoding batch
+
+
 class EmbeddedTeacher:
     """Teacher protocol over the in-process model; `submit` is the thread-safe entry for non-async callers."""
 
@@ -147,6 +157,17 @@ class EmbeddedTeacher:
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
 
+    # -- the Scorer protocol --------------------------------------------------------------------------
+    async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[float | None]:
+        """log P(continuation | conversation) for each conversation, end of turn included (teacher/base.py)."""
+        for messages in contexts:
+            _check_request(messages, 1, 0.0, 1, [], 0)
+        if not isinstance(continuation, str):
+            raise TeacherError("the continuation must be a string")
+        request = _Score([list(m) for m in contexts], continuation)
+        self._enqueue(request)
+        return await asyncio.wrap_future(request.future)
+
     # -- thread-safe entry points ---------------------------------------------------------------------
     def submit(
         self,
@@ -182,6 +203,10 @@ class EmbeddedTeacher:
             cancel,
             int(top_logprobs),
         )
+        self._enqueue(request)
+        return request.future
+
+    def _enqueue(self, request: _Request | _Score) -> None:
         with self._lock:
             if self._closed:
                 raise TeacherError("the embedded teacher is closed")
@@ -189,7 +214,6 @@ class EmbeddedTeacher:
                 self._worker = threading.Thread(target=self._serve_queue, name="labtax-embedded-teacher", daemon=True)
                 self._worker.start()
             self._queue.put(request)
-        return request.future
 
     def load(self) -> None:
         """Load the model now (else the first request does): `labtax serve` answers its first call fast."""
@@ -233,6 +257,10 @@ class EmbeddedTeacher:
             if requests is None:
                 return
             live = [r for r in requests if r.future.set_running_or_notify_cancel()]
+            scores = [r for r in live if isinstance(r, _Score)]
+            live = [r for r in live if not isinstance(r, _Score)]
+            if scores:
+                self._score(scores)
             if live:
                 try:
                     decoder = self._get_decoder()
@@ -255,6 +283,25 @@ class EmbeddedTeacher:
                     self.stats["completion_tokens"] += sum(c.completion_tokens for c in completions)
                     if not request.future.done():  # a failed step may have failed it already
                         request.future.set_result(completions)
+
+    def _score(self, requests: list[_Score]) -> None:
+        """Scoring requests run at once, between two decoding steps (the model is this thread's alone)."""
+        try:
+            decoder = self._get_decoder()
+        except BaseException as exc:
+            for request in requests:
+                request.future.set_exception(exc)
+            return
+        for request in requests:
+            started = time.monotonic()
+            try:
+                request.future.set_result(decoder.score(request.contexts, request.continuation))
+            except TeacherError as exc:
+                request.future.set_exception(exc)
+            except Exception as exc:  # a bug or an out-of-memory: this request fails, the batch goes on
+                request.future.set_exception(TeacherError(f"embedded scoring failed: {type(exc).__name__}: {exc}"))
+            self.stats["scored"] = self.stats.get("scored", 0) + len(request.contexts)
+            self.stats["seconds"] += time.monotonic() - started
 
     def _take(self, *, block: bool, room: int, stopping: bool) -> tuple[list[_Request] | None, bool]:
         """Requests to admit now: when idle, wait for one and whatever follows within max_wait; when
@@ -368,6 +415,56 @@ class _Decoder:
     def encode(self, messages) -> list[int]:
         text = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
         return self.tokenizer(text, add_special_tokens=False).input_ids
+
+    # -- scoring --------------------------------------------------------------------------------------
+    def score(self, contexts: list[list[dict]], continuation: str) -> list[float | None]:
+        """Summed log-probabilities of the continuation's tokens (and the end of turn) after each context.
+
+        One forward pass per group, left-padded so that every row's continuation (the same tokens) ends the
+        row: only those positions' logits are kept (a full [rows, length, 49k] logits tensor would be GBs).
+        """
+        import torch
+
+        tails, prompts = [], []
+        for messages in contexts:
+            try:
+                head = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+                full = self.tokenizer.apply_chat_template(
+                    [*messages, {"role": "assistant", "content": continuation}], tokenize=False
+                )
+            except Exception as exc:
+                raise TeacherError(f"cannot apply the chat template: {exc}") from None
+            tail = full[len(head) :] if full.startswith(head) else continuation
+            end = tail.find("<|im_end|>")
+            tails.append(tail[: end + len("<|im_end|>")] if end >= 0 else tail)
+            prompts.append(self.tokenizer(head, add_special_tokens=False).input_ids)
+        results: list[float | None] = [None] * len(contexts)
+        groups: dict[str, list[int]] = {}
+        for i, tail in enumerate(tails):
+            groups.setdefault(tail, []).append(i)
+        for tail, members in groups.items():
+            target = self.tokenizer(tail, add_special_tokens=False).input_ids
+            fits = [i for i in members if len(prompts[i]) + len(target) <= self.context and target]
+            for start in range(0, len(fits), PREFILL_GROUP):
+                chunk = fits[start : start + PREFILL_GROUP]
+                rows = [prompts[i] + target for i in chunk]
+                longest = max(map(len, rows))
+                ids = torch.tensor([[self.pad_id] * (longest - len(r)) + r for r in rows], dtype=torch.long)
+                mask = torch.tensor([[0] * (longest - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+                with torch.inference_mode():
+                    out = self.model(
+                        input_ids=ids,
+                        attention_mask=mask,
+                        position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
+                        use_cache=False,
+                        logits_to_keep=len(target) + 1,
+                    )
+                    logprobs = torch.log_softmax(out.logits[:, :-1, :].float(), dim=-1)
+                    wanted = torch.tensor(target, dtype=torch.long).expand(len(rows), -1).unsqueeze(-1)
+                    totals = logprobs.gather(-1, wanted).squeeze(-1).sum(-1)
+                for i, total in zip(chunk, totals.tolist(), strict=True):
+                    results[i] = round(total, 4)
+        return results
 
     # -- admission ------------------------------------------------------------------------------------
     def admit(self, state: _Batch | None, requests: list[_Request]) -> _Batch | None:

@@ -7,6 +7,8 @@ the good, the run says so and the leaf's samples are marked unvetted instead of 
 Where the judge's verdicts come with probabilities (gate/scores.py), the same calls also choose the leaf's
 threshold on them: the one that best separates these good from these bad (recorded as `threshold`); the
 leaf's final judge then decides every candidate against it. Where none came back, the sampled digit decides.
+Where the judge model can score (gate/relevance.py), the relevance check's threshold is chosen the same way,
+first, as it runs first; what it rejects counts as rejected when the judge's threshold is chosen.
 """
 
 from __future__ import annotations
@@ -15,6 +17,8 @@ from dataclasses import asdict, dataclass
 from typing import TYPE_CHECKING
 
 from labtax.generate.gate.checks import check_answer
+from labtax.generate.gate.relevance import STAGE as RELEVANCE
+from labtax.generate.gate.relevance import probability as relevance_probability
 from labtax.generate.gate.scores import DEFAULT_THRESHOLD, accept_probability, accepts, choose_threshold, roc_auc
 
 if TYPE_CHECKING:
@@ -37,6 +41,10 @@ class GateReport:
     threshold: float | None = None
     probabilities: int = 0
     roc_auc: float | None = None
+    # The relevance check's threshold chosen here (gate/relevance.py) and its ROC AUC; None where it measured
+    # nothing (a judge that cannot score, a pipeline without it) or not every example.
+    relevance_threshold: float | None = None
+    relevance_roc_auc: float | None = None
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -68,38 +76,68 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
     index = CALIBRATION_INDEX
     stages: set[str] = set()
 
-    async def verdict(item: dict, answer: str) -> bool | float:
-        """The gate's verdict: False (rejected: checks, or an unusable judge reply), else the probability that
-        the judge accepts, or True/False from the sampled digit where there is none."""
+    turns = getattr(job.pipeline, "relevance_turns", None)
+
+    async def verdict(item: dict, answer: str) -> tuple[bool | float, bool | float | None]:
+        """The gate's verdicts on one answer: (judge, relevance). The judge's is False (rejected: checks, or an
+        unusable reply), else the probability that it accepts, or True/False from the sampled digit where there
+        is none; relevance's is its probability (gate/relevance.py), False after the checks, None unmeasured."""
         nonlocal index
         index += 1
         if check_answer(item["question"], answer, "stop") is not None:
-            return False
+            return False, False
+        relevance = None
+        if turns is not None:
+            own, others = turns(seeds, {**item, "answer": answer}, index)
+            if others:
+                context = [[{"role": "user", "content": text}] for text in (own, *others)]
+                try:
+                    values = await job.runner.loglikelihood(context, answer)
+                except Reject:
+                    values = None
+                relevance = None if values is None else relevance_probability(values[0], values[1:])
         stage, fields = job.pipeline.final_judge(job, item, answer)
         stages.add(stage)
         try:
             reply = await job.runner.call(stage, fields, index, shots)
             score = parse.score(reply.text, stage)
         except Reject:  # an unusable judge reply vets nothing
-            return False
+            return False, relevance
         probability = accept_probability(reply.top_logprobs, min_score)
-        return score >= min_score if probability is None else probability
+        return (score >= min_score if probability is None else probability), relevance
 
-    good: list[bool | float] = []
-    bad: list[bool | float] = []
+    good: list[tuple[bool | float, bool | float | None]] = []
+    bad: list[tuple[bool | float, bool | float | None]] = []
     for item in job.heldout:
         good.append(await verdict(item, item["answer"]))
         bad += [await verdict(item, answer) for answer in corruptions(item, seeds)]
-    good_p = [v for v in good if not isinstance(v, bool)]
-    bad_p = [v for v in bad if not isinstance(v, bool)]
+    # Relevance first (it runs first in generation); what it rejects reaches the judge as rejected.
+    rel_good, rel_bad = [r for _, r in good if r is not None], [r for _, r in bad if r is not None]
+    rel_threshold = choose_threshold(rel_good, rel_bad)
+    if rel_threshold is not None and len(rel_good) == len(good) and len(rel_bad) == len(bad):
+        report.relevance_threshold = rel_threshold
+        report.relevance_roc_auc = roc_auc(
+            [v for v in rel_good if not isinstance(v, bool)], [v for v in rel_bad if not isinstance(v, bool)]
+        )
+        job.runner.thresholds[RELEVANCE] = rel_threshold
+
+    def combined(pair: tuple[bool | float, bool | float | None]) -> bool | float:
+        judged, relevance = pair
+        threshold = report.relevance_threshold
+        rejected = relevance is not None and threshold is not None and not accepts(relevance, threshold)
+        return False if rejected else judged
+
+    good_v, bad_v = [combined(v) for v in good], [combined(v) for v in bad]
+    good_p = [v for v in good_v if not isinstance(v, bool)]
+    bad_p = [v for v in bad_v if not isinstance(v, bool)]
     report.probabilities = len(good_p) + len(bad_p)
-    threshold = choose_threshold(good, bad)
+    threshold = choose_threshold(good_v, bad_v)
     if threshold is not None and len(stages) == 1:
         report.threshold, report.roc_auc = threshold, roc_auc(good_p, bad_p)
         job.runner.thresholds[stages.pop()] = threshold
     at = DEFAULT_THRESHOLD if report.threshold is None else report.threshold
-    report.good_total, report.good_accepted = len(good), sum(accepts(v, at) for v in good)
-    report.bad_total, report.bad_rejected = len(bad), sum(not accepts(v, at) for v in bad)
+    report.good_total, report.good_accepted = len(good_v), sum(accepts(v, at) for v in good_v)
+    report.bad_total, report.bad_rejected = len(bad_v), sum(not accepts(v, at) for v in bad_v)
     good_rate = report.good_accepted / report.good_total
     bad_rate = 1 - report.bad_rejected / report.bad_total if report.bad_total else 1.0
     report.separates = good_rate - bad_rate >= MARGIN

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from labtax.generate.pipelines import parse
 from labtax.generate.pipelines.outcome import Reject
 
@@ -78,3 +80,28 @@ def decide(run, stage: str, verdict, score: int, label: str, min_score: int, can
             candidate,
         )
     return probability
+
+
+async def relevant(run, own: str, others: Sequence[str], answer: str, candidate: dict) -> float | None:
+    """P(the answer belongs to its own user turn `own` rather than to `others`) from the judge model's
+    likelihoods (gate/relevance.py); a candidate below the stage's threshold is rejected as off_topic.
+    None (nothing decided) where the judge cannot score or there is nothing to compare against."""
+    from labtax.generate.gate.relevance import STAGE, probability
+    from labtax.generate.gate.scores import DEFAULT_THRESHOLD
+
+    if not others:
+        return None
+    values = await run.loglikelihood([[{"role": "user", "content": text}] for text in (own, *others)], answer)
+    p = None if values is None else probability(values[0], values[1:])
+    if p is None:
+        return None
+    threshold = run.thresholds.get(STAGE, DEFAULT_THRESHOLD)
+    if p < threshold:
+        raise Reject(
+            STAGE,
+            "off_topic",
+            f"the answer fits other questions of the leaf about as well as its own: P(its own question among "
+            f"{len(others) + 1}) = {p:.3f} < threshold {threshold:.3f}",
+            candidate,
+        )
+    return p

@@ -8,13 +8,14 @@ verdict can be read as a probability where the judge can give one (generate/gate
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from labtax.generate.cache import CallCache, call_key
 from labtax.generate.pipelines.outcome import Reject
 from labtax.generate.pipelines.prompts import PromptSet
-from labtax.teacher.base import Completion, TeacherError
+from labtax.teacher.base import Completion, Scorer, TeacherError
 
 # Replies longer than max_tokens x this many characters are rejected as oversized. Generous on purpose:
 # English text averages about 4 characters a token, and code, long words or whitespace runs stay far below 16.
@@ -94,6 +95,42 @@ class StageRunner:
             # In a thread: the write's open/rename syscalls would otherwise stall every call in flight.
             await asyncio.to_thread(self.cache.put, key, [_entry(c) for c in completions])
         return completions[0]
+
+    async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[float | None] | None:
+        """The judge model's log P(continuation | context) for each context (gate/relevance.py), cached like a
+        call; None when the judge cannot score (a chat endpoint). The cache holds it as one choice whose text
+        is the JSON list, so caches, shards and merges treat it as any other entry."""
+        scorer = self.judge
+        if not isinstance(scorer, Scorer):
+            return None
+        key = call_key(scorer.model, [{"contexts": contexts, "continuation": continuation}], {"stage": "relevance"})
+        cached = self.cache.get(key)
+        values = _scores(cached[0]["text"], len(contexts)) if cached is not None else None
+        if values is None:
+            try:
+                values = list(await scorer.loglikelihood(contexts, continuation))
+            except TeacherError as exc:
+                raise Reject("relevance", "teacher_error", str(exc)) from None
+            self.stats.teacher_calls += 1
+            entry = Completion(json.dumps(values), "score")
+            await asyncio.to_thread(self.cache.put, key, [_entry(entry)])
+        else:
+            self.stats.cached_calls += 1
+        self.stats.by_stage["relevance"] = self.stats.by_stage.get("relevance", 0) + 1
+        if self.progress is not None:
+            self.progress.advance("relevance")
+        return values
+
+
+def _scores(text: str, count: int) -> list[float | None] | None:
+    """A cached score entry's list, or None when it is not one of `count` numbers/nulls (asked again)."""
+    try:
+        values = json.loads(text)
+    except ValueError:
+        return None
+    ok = isinstance(values, list) and len(values) == count
+    ok = ok and all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values)
+    return values if ok else None
 
 
 def _entry(completion: Completion) -> dict:

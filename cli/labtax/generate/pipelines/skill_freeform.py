@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from labtax.generate.gate.relevance import alternatives
 from labtax.generate.pipelines import parse
-from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, rotate
+from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
 from labtax.generate.pipelines.outcome import Accepted
 
 PROMPTS = "skill_freeform"
@@ -15,6 +16,11 @@ def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
     task = str(job.leaf.data.get("task_description", "")).strip()
     fields = {"task_description": task, "question": item["question"], "answer": answer}
     return "judge_pair", fields
+
+
+def relevance_turns(seeds: list[dict], item: dict, index: int) -> tuple[str, list[str]]:
+    """The candidate's user turn and those of the seeds its answer is compared against (gate/relevance.py)."""
+    return item["question"], [seed["question"] for seed in alternatives(seeds, item["question"], item["answer"], index)]
 
 
 async def candidate(job, index: int) -> Accepted:
@@ -38,6 +44,8 @@ async def candidate(job, index: int) -> Accepted:
     reply = await run.call("answer", fields, index, rotate(seeds, index + 1, 2))
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
+    own, others = relevance_turns(seeds, {"question": question, "answer": answer}, index)
+    relevance = await relevant(run, own, others, answer, {"question": question, "answer": answer})
     shots = judge_examples(rotate(seeds, index + 2, 2), rotate(mismatched(seeds), index, 2))
     pair_score, pair_reason, pair_probability = await judge(
         run,
@@ -58,7 +66,9 @@ async def candidate(job, index: int) -> Accepted:
         scores={"question": q_score, "pair": pair_score},
         reasons=reasons,
         probabilities={
-            name: p for name, p in (("question", q_probability), ("pair", pair_probability)) if p is not None
+            name: p
+            for name, p in (("question", q_probability), ("pair", pair_probability), ("relevance", relevance))
+            if p is not None
         },
         provenance={"seed_examples": [e["question"] for e in examples]},
     )

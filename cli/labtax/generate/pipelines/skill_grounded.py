@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from labtax.generate.gate.relevance import alternatives
 from labtax.generate.pipelines import parse
-from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, rotate
+from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
 from labtax.generate.pipelines.outcome import Accepted
 
 PROMPTS = "skill_grounded"
@@ -16,6 +17,16 @@ def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
     fields = {"task_description": task, "question": item["question"], "answer": answer}
     fields["new_context"] = item.get("context", "")
     return "judge_pair", fields
+
+
+def relevance_turns(seeds: list[dict], item: dict, index: int) -> tuple[str, list[str]]:
+    """The candidate's user turn (its context, then its question, as training shows it) and those of the seeds
+    its answer is compared against (gate/relevance.py)."""
+
+    def turn(x: dict) -> str:
+        return f"{x.get('context', '')}\n\n{x['question']}"
+
+    return turn(item), [turn(seed) for seed in alternatives(seeds, item["question"], item["answer"], index)]
 
 
 async def candidate(job, index: int) -> Accepted:
@@ -46,6 +57,9 @@ async def candidate(job, index: int) -> Accepted:
     reply = await run.call("answer", fields, index, examples)
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     cheap_checks(question, answer, reply.finish_reason, {"context": context, "question": question, "answer": answer})
+    item = {"context": context, "question": question, "answer": answer}
+    own, others = relevance_turns(seeds, item, index)
+    relevance = await relevant(run, own, others, answer, item)
     shots = judge_examples(rotate(seeds, index + 1, 2), rotate(mismatched(seeds), index, 2))
     pair_score, pair_reason, pair_probability = await judge(
         run,
@@ -67,7 +81,9 @@ async def candidate(job, index: int) -> Accepted:
         scores={"question": q_score, "pair": pair_score},
         reasons=reasons,
         probabilities={
-            name: p for name, p in (("question", q_probability), ("pair", pair_probability)) if p is not None
+            name: p
+            for name, p in (("question", q_probability), ("pair", pair_probability), ("relevance", relevance))
+            if p is not None
         },
         provenance={"seed_examples": [e["question"] for e in examples], "context": context},
     )
