@@ -235,6 +235,60 @@ def test_a_remembered_prompt_start_is_reused_and_changes_nothing(teacher):
     assert all(abs(whole[t] - again[t]) < 1e-3 for t in whole)
 
 
+def test_loglikelihood_is_the_models_own_and_independent_of_padding(teacher):
+    """Scoring a reply after prompts of different lengths in one padded pass gives, for each, what one
+    unpadded forward pass over the whole conversation gives (end of turn included)."""
+    import torch
+
+    reply = "Paris is the capital of France."
+    contexts = [
+        ask("What is the capital of France?"),
+        [{"role": "system", "content": "Answer briefly. " * 20}, *ask("Name a European capital.")],
+        ask("Write a haiku about the sea."),
+    ]
+    scored = asyncio.run(teacher.loglikelihood(contexts, reply))
+    decoder = teacher._decoder
+    for messages, value in zip(contexts, scored, strict=True):
+        head = decoder.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        start = len(decoder.tokenizer(head, add_special_tokens=False).input_ids)
+        ids = decoder.tokenizer(head + reply + "<|im_end|>", add_special_tokens=False).input_ids
+        with torch.inference_mode():
+            logits = decoder.model(input_ids=torch.tensor([ids])).logits[0].float()
+        logprobs = torch.log_softmax(logits[:-1], dim=-1)
+        expected = sum(logprobs[i - 1, ids[i]].item() for i in range(start, len(ids)))
+        assert value == pytest.approx(expected, abs=0.05 + 0.01 * abs(expected))
+    assert scored[0] > scored[2], "the answer is likelier after its own question than after an unrelated one"
+
+
+@pytest.mark.parametrize(
+    ("question", "answer", "other"),
+    [
+        (
+            "Convert 15 kilograms to pounds.",
+            "15 kilograms is about 33.07 pounds, because one kilogram is 2.2046 pounds.",
+            "Write a short poem about the autumn wind.",
+        ),
+        (
+            "Write a short poem about the autumn wind.",
+            "The autumn wind sings through the trees,\nit scatters leaves of gold and red.",
+            "Summarize the meeting notes: the budget was approved and the launch moved to May.",
+        ),
+        (
+            "Summarize the meeting notes: the budget was approved and the launch moved to May.",
+            "The team approved the budget and moved the launch to May.",
+            "Convert 15 kilograms to pounds.",
+        ),
+    ],
+)
+def test_relevance_prefers_a_good_pair_to_its_mismatched_twin(teacher, question, answer, other):
+    """The gate's relevance (gate/relevance.py) on the real model: an answer belongs to its own question, and
+    the same answer after another question does not."""
+    from labtax.generate.gate.relevance import probability
+
+    own, swapped = asyncio.run(teacher.loglikelihood([ask(question), ask(other)], answer))
+    assert probability(own, [swapped]) > 0.5 > probability(swapped, [own])
+
+
 def test_bad_requests_fail_as_teacher_errors(teacher):
     from labtax.teacher.base import TeacherError
 
@@ -247,6 +301,10 @@ def test_bad_requests_fail_as_teacher_errors(teacher):
     ]:
         with pytest.raises(TeacherError):
             asyncio.run(teacher.complete(messages, **kwargs))
+    with pytest.raises(TeacherError):
+        asyncio.run(teacher.loglikelihood([[{"role": "robot", "content": "x"}]], "y"))
+    (too_long,) = asyncio.run(teacher.loglikelihood([ask("word " * 9000)], "y"))
+    assert too_long is None, "a conversation past the context is not scored"
 
 
 def test_teacher_info_embedded_default(model_cache, tmp_path):

@@ -139,3 +139,36 @@ def test_failed_or_numberless_resamples_are_no_evidence():
     # The one resample with a number decides alone.
     with pytest.raises(Reject, match="1 of 1"):
         check(FakeRun(failed, numberless, Completion(RIGHT)), WRONG, samples=3)
+
+
+# -- end to end: a real HTTP teacher, generation as it runs --------------------------------------------------
+
+
+def _numeric_teacher(resampled_number: str):
+    from .fake_openai import Reply, good_teacher, stage_of
+
+    def reply(request: dict):
+        if stage_of(request) == "answer":
+            number = resampled_number if request["seed"] >= RESAMPLE_OFFSET else "42"
+            return Reply(f"Working through the numbers step by step, the result is {number}.")
+        return good_teacher(request)
+
+    return reply
+
+
+@pytest.mark.parametrize(("resampled", "accepted"), [("42", 2), ("17", 0)])
+def test_generation_rejects_answers_whose_resample_ends_elsewhere(tmp_path, resampled, accepted):
+    from .fake_openai import FakeOpenAI, stage_of
+    from .test_gate import LEAF
+    from .test_generate import generate, make_taxonomy, read_jsonl
+
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    with FakeOpenAI(_numeric_teacher(resampled)) as fake:
+        summary = generate(root, fake, tmp_path / "out", n=2, max_attempts=2)
+        resamples = [r for r in fake.requests if stage_of(r) == "answer" and r["seed"] >= RESAMPLE_OFFSET]
+    (leaf,) = summary["leaves"].values()
+    assert leaf["accepted"] == accepted and resamples
+    if not accepted:
+        assert leaf["rejected"] == {"inconsistent": 4}
+        rejected = read_jsonl(tmp_path / "out" / LEAF.rsplit("/", 1)[0] / "rejected.jsonl")
+        assert all(r["stage"] == "consistency" and "42" in r["detail"] and "17" in r["detail"] for r in rejected)

@@ -1,7 +1,9 @@
-"""Freeform skills: question -> judge question -> answer -> judge pair (1-3, keep >= 2)."""
+"""Freeform skills: question -> judge question -> answer -> checks, relevance, self-consistency where the
+answer ends in a number -> judge pair (1-3, keep >= 2)."""
 
 from __future__ import annotations
 
+from labtax.generate.gate.consistency import check_consistency
 from labtax.generate.gate.relevance import alternatives
 from labtax.generate.pipelines import parse
 from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
@@ -41,11 +43,15 @@ async def candidate(job, index: int) -> Accepted:
         min_score=MIN_SCORE,
         candidate={"question": question},
     )
-    reply = await run.call("answer", fields, index, rotate(seeds, index + 1, 2))
+    answer_examples = rotate(seeds, index + 1, 2)
+    reply = await run.call("answer", fields, index, answer_examples)
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
     own, others = relevance_turns(seeds, {"question": question, "answer": answer}, index)
     relevance = await relevant(run, own, others, answer, {"question": question, "answer": answer})
+    await check_consistency(
+        run, "answer", fields, index, answer_examples, answer, {"question": question, "answer": answer}
+    )
     shots = judge_examples(rotate(seeds, index + 2, 2), rotate(mismatched(seeds), index, 2))
     pair_score, pair_reason, pair_probability = await judge(
         run,

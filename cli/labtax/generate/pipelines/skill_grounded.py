@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from labtax.generate.gate.consistency import check_consistency
 from labtax.generate.gate.relevance import alternatives
 from labtax.generate.pipelines import parse
 from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
@@ -60,6 +61,7 @@ async def candidate(job, index: int) -> Accepted:
     item = {"context": context, "question": question, "answer": answer}
     own, others = relevance_turns(seeds, item, index)
     relevance = await relevant(run, own, others, answer, item)
+    await check_consistency(run, "answer", fields, index, examples, answer, item)
     shots = judge_examples(rotate(seeds, index + 1, 2), rotate(mismatched(seeds), index, 2))
     pair_score, pair_reason, pair_probability = await judge(
         run,
