@@ -73,7 +73,7 @@ def test_an_answer_that_fits_other_questions_as_well_is_rejected_before_the_pair
     (leaf,) = summary["leaves"].values()
     assert leaf["accepted"] == 0 and leaf["rejected"] == {"off_topic": 4}
     assert "judge_pair" not in stages and judge.scored
-    for contexts, answer in judge.scored:  # its own question, then two seed questions, never its own again
+    for contexts, _answer in judge.scored:  # its own question, then two seed questions, never its own again
         turns = [c[0]["content"] for c in contexts]
         assert len(turns) == 3 and turns[0] not in turns[1:]
         assert all(t.strip() in seed_answers() for t in turns[1:])
