@@ -213,9 +213,7 @@ def _text_or_zero(key: str, value: object) -> str | int:
     return "" if value is None else str(value)
 
 
-MEASURED = {
-    "relevance": "P(the answer belongs to its question rather than to other seed questions), from the judge model's likelihoods"
-}
+MEASURED = {"relevance": "P(the answer belongs to its own question rather than to other seed questions) = {:.2f}"}
 
 
 def judge_record(accepted: Accepted, gate: GateReport) -> dict:
@@ -231,7 +229,12 @@ def judge_record(accepted: Accepted, gate: GateReport) -> dict:
     ]
     # Measured, not scored (gate/relevance.py): score 0, the probability says it.
     criteria += [
-        {"name": str(name), "score": 0, "probability": probability, "reason": MEASURED.get(name, "")}
+        {
+            "name": str(name),
+            "score": 0,
+            "probability": probability,
+            "reason": MEASURED.get(name, "{:.2f}").format(probability),
+        }
         for name, probability in accepted.probabilities.items()
         if name not in accepted.scores
     ]
