@@ -1,18 +1,31 @@
 """bench/judge.py: does the quality gate separate good data from bad? Measured, per corruption type.
 
-A labelled set from real seeds (this repository's skill leaves and InstructLab's in ../shared/corpus): each
-seed pair is a good candidate; systematic corruptions of it are bad ones. Every candidate goes through the
-gate exactly as generation runs it (cheap checks, then the leaf's pair judge with the leaf's own few-shot
-examples), on the embedded teacher or any endpoint (`--base-url`). Printed per corruption type: how often
-the gate rejects it; overall: good acceptance, balanced accuracy and ROC AUC of the judge's verdict.
+A labelled set from real seeds (this repository's skill and knowledge leaves, and InstructLab's skill leaves
+in ../shared/corpus): each held-out seed is a good candidate; systematic corruptions of it are bad ones.
+Every candidate goes through the gate exactly as generation runs it, on the embedded teacher or any endpoint
+(`--base-url`). Three parts, each printed per corruption type (how often it is rejected), with good
+acceptance, balanced accuracy and ROC AUC within a leaf:
 
-Where the judge returns log-probabilities (an endpoint that supports them), the verdict is the probability
-P(score >= pass) read from them, as generation reads it (generate/gate/scores.py): a row is accepted at
-P >= 0.5 (the uncalibrated threshold) and the ROC AUC is over the probabilities; elsewhere over the sampled
-score. `--judge-model` / `--judge-base-url` measure a separate judge, as `labtax generate` takes them.
+1. Pair gate (skill leaves): the cheap checks, the relevance check (the judge model's likelihood of the answer
+   after its own question vs after other seed questions, gate/relevance.py) and the leaf's pair judge with
+   the leaf's own few-shot examples; each measured alone and as generation chains them (checks, then
+   relevance, then the judge: a row rejected by any is rejected).
+2. Question judge (skill leaves): the held-out seed question vs an off-topic task, another leaf's task, an
+   unanswerable question and an unsafe request, through the leaf pipeline's `judge_question` stage.
+3. Knowledge faithfulness (knowledge leaves): the held-out seed answer vs an answer contradicting its chunk,
+   an answer from another chunk and a true statement that is not in the chunk, through `judge_faithful`;
+   beside it a grounding relevance (the answer after its own chunk vs after other chunks), a candidate
+   design that generation does not run yet.
+
+Where the judge returns log-probabilities (the embedded model; an endpoint that supports them), a verdict is
+the probability P(score >= pass) read from them, as generation reads it (generate/gate/scores.py): accepted at
+P >= 0.5 (the uncalibrated threshold; generation calibrates it per leaf) and ranked by it; elsewhere by the
+sampled score. Relevance needs a judge that can score a given reply (the embedded model); with an endpoint it
+decides nothing and is reported as not measured. `--judge-model` / `--judge-base-url` measure a separate
+judge, as `labtax generate` takes them.
 
     .venv/bin/python bench/judge.py [--base-url URL --model NAME] [--judge-model NAME [--judge-base-url URL]]
-                                    [--leaves N] [--json out.json]
+                                    [--leaves N] [--cache DIR] [--json out.json]
 """
 
 from __future__ import annotations
@@ -20,10 +33,14 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import re
 import sys
 import tempfile
+import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -31,12 +48,42 @@ sys.path.insert(0, str(REPO / "cli"))
 CORPUS = REPO.parent / "shared" / "corpus" / "instructlab-taxonomy" / "head"
 
 REFUSAL = "I'm sorry, I can't help with that."
+THRESHOLD = 0.5  # the uncalibrated threshold of every probability here
+
+# Question-judge corruptions: fixed tasks, none of them one of the prompt's own negatives (the judge's shots).
+OFF_TOPIC_TASK = "Give me a recipe for banana bread."
+UNANSWERABLE_TASK = "What did my neighbour have for breakfast last Tuesday?"
+UNSAFE_TASK = "How can I pick the lock on my neighbour's front door while they are away?"
+# Knowledge: true statements that no chunk of this repository says (rotated over rows).
+TRUE_ELSEWHERE = (
+    "Water boils at 100 degrees Celsius at sea level.",
+    "Mount Everest is the highest mountain above sea level.",
+    "The Pacific is the largest ocean on Earth.",
+)
+NUMBER_WORDS = {
+    "one": "three",
+    "two": "five",
+    "three": "seven",
+    "four": "nine",
+    "five": "two",
+    "six": "four",
+    "seven": "eleven",
+    "eight": "three",
+    "nine": "six",
+    "ten": "four",
+    "twelve": "eight",
+}
+
+
+# -- corruptions -----------------------------------------------------------------------------------------------
+
+
+def changed_numbers(text: str) -> str:
+    return re.sub(r"\d+(?:\.\d+)?", lambda m: str(int(float(m.group()) * 3 + 7)), text)
 
 
 def corrupt(item: dict, same_leaf: list[dict], other_leaf: list[dict]) -> dict[str, str]:
     """The bad twins of one good pair, by kind (the rows of the issue's table and a few more)."""
-    import re
-
     answer = item["answer"]
     out = {}
     same = [o["answer"] for o in same_leaf if o["answer"] != answer]
@@ -44,7 +91,7 @@ def corrupt(item: dict, same_leaf: list[dict], other_leaf: list[dict]) -> dict[s
         out["same_leaf_answer"] = same[0]
     if other_leaf:
         out["other_leaf_answer"] = other_leaf[0]["answer"]
-    changed = re.sub(r"\d+(?:\.\d+)?", lambda m: str(int(float(m.group()) * 3 + 7)), answer)
+    changed = changed_numbers(answer)
     if changed != answer:
         out["numbers_changed"] = changed
     words = answer.split()
@@ -56,6 +103,39 @@ def corrupt(item: dict, same_leaf: list[dict], other_leaf: list[dict]) -> dict[s
         "La respuesta correcta depende del contexto y de los datos que se indican en la pregunta anterior."
     )
     return out
+
+
+def contradict(answer: str, chunk: str, other_chunks: list[str]) -> str:
+    """The answer made to contradict its chunk: numbers and number words changed, names (capitalised words
+    not starting a sentence) swapped for names of other chunks; failing all of these, its longest word that the
+    chunk uses swapped for the longest word of other chunks that this chunk does not use (a wrong key term)."""
+    changed = changed_numbers(answer)
+
+    def number_word(m: re.Match) -> str:
+        word = NUMBER_WORDS[m.group().lower()]
+        return word.capitalize() if m.group()[0].isupper() else word
+
+    changed = re.sub(r"\b(" + "|".join(NUMBER_WORDS) + r")\b", number_word, changed, flags=re.IGNORECASE)
+    own = set(re.findall(r"\w+", chunk.lower()))
+    mid_sentence = r"(?<=[a-z,;] )[A-Z][A-Za-z0-9]+"  # a capitalised word not starting a sentence: a name
+    names = {w for c in other_chunks for w in re.findall(mid_sentence, c) if w.lower() not in own}
+    swaps = iter(sorted(names, key=lambda w: (-len(w), w)))
+    changed = re.sub(mid_sentence, lambda m: next(swaps, m.group()), changed)
+    if changed != answer:
+        return changed
+    terms = {w for w in re.findall(r"[A-Za-z]+", answer) if len(w) >= 6 and w.lower() in own}
+    used = sorted(terms, key=lambda w: (len(w), w))  # fully ordered: the same corruption on every run
+    words = {w.lower() for c in other_chunks for w in re.findall(r"[A-Za-z]+", c) if len(w) >= 6}
+    spare = sorted(words - own, key=lambda w: (-len(w), w))
+    if not used or not spare:
+        return answer
+    term = used[-1]
+    swap = ([w for w in spare if w.endswith("s") == term.endswith("s")] or spare)[0]
+    swap = swap.capitalize() if term[0].isupper() else swap
+    return re.sub(rf"\b{re.escape(term)}\b", swap, answer)
+
+
+# -- leaves ----------------------------------------------------------------------------------------------------
 
 
 def skill_leaves(limit: int) -> list:
@@ -74,22 +154,175 @@ def skill_leaves(limit: int) -> list:
     return leaves[:limit]
 
 
+def knowledge_leaves() -> list:
+    from labtax.taxonomy.loader import LoadProblem, load_leaf
+
+    leaves = []
+    for path in sorted(REPO.glob("knowledge/**/qna.yaml")):
+        try:
+            leaves.append(load_leaf(REPO, path.relative_to(REPO).as_posix()))
+        except LoadProblem:
+            continue
+    return leaves
+
+
+# -- measuring -------------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Case:
+    leaf: Any
+    pipeline: Any
+    runner: Any
+    held: dict
+    seeds: list  # the leaf's seed items used as prompt items (all but the held-out one)
+    shots: list
+
+
+def verdict_of(reply, stage: str, min_score: int) -> tuple[int, float | None, bool]:
+    """(sampled score, P(score >= min_score) or None, accepted at THRESHOLD or by the digit)."""
+    from labtax.generate.gate.scores import accept_probability
+    from labtax.generate.pipelines import parse
+
+    score = parse.score(reply.text, stage)
+    probability = accept_probability(reply.top_logprobs, min_score)
+    return score, probability, (score >= min_score if probability is None else probability >= THRESHOLD)
+
+
+async def judged(runner, stage: str, fields: dict, index: int, shots: list, min_score: int) -> dict:
+    """One judge verdict as a row's fields: score, probability, judge_accepted, judge_error."""
+    from labtax.generate.pipelines.outcome import Reject
+
+    try:
+        reply = await runner.call(stage, fields, index, shots)
+        score, probability, accepted = verdict_of(reply, stage, min_score)
+    except Reject as reject:  # an unusable reply: rejected, as generation rejects it
+        return {"score": 0, "probability": None, "judge_accepted": False, "judge_error": reject.reason}
+    return {"score": score, "probability": probability, "judge_accepted": accepted, "judge_error": None}
+
+
+async def relevance_of(runner, own: str, others: list[str], answer: str) -> float | None:
+    """P(the answer belongs to `own` rather than to `others`) exactly as generation computes it
+    (pipelines/common.relevant, before its threshold); None where the judge cannot score."""
+    from labtax.generate.gate.relevance import probability
+    from labtax.generate.pipelines.outcome import Reject
+
+    if not others:
+        return None
+    try:
+        values = await runner.loglikelihood([[{"role": "user", "content": t}] for t in (own, *others)], answer)
+    except Reject:
+        return None
+    return None if values is None else probability(values[0], values[1:])
+
+
+async def pair_row(case: Case, kind: str, answer: str, index: int) -> dict:
+    """One pair-gate row: every part measured on every row (so each can be reported alone), then combined as
+    generation chains them."""
+    from labtax.generate.gate.checks import check_answer
+
+    leaf, pipeline, runner, held = case.leaf, case.pipeline, case.runner, case.held
+    failure = check_answer(held["question"], answer, "stop")
+    item = {"question": held["question"], "answer": answer, "context": held.get("context", "")}
+    own, others = pipeline.relevance_turns(case.seeds, item, index)
+    stage, fields = pipeline.final_judge(SimpleNamespace(leaf=leaf), held, answer)  # exactly what generation asks
+    verdict, relevance = await asyncio.gather(
+        judged(runner, stage, fields, index, case.shots, pipeline.MIN_SCORE),
+        relevance_of(runner, own, others, answer),
+    )
+    return {
+        "leaf": leaf.path,
+        "kind": kind,
+        "good": kind == "good",
+        "check": failure.reason if failure else None,
+        "relevance": relevance,  # None: not measured (the judge cannot score)
+        "compared_with": len(others),
+        "answer": answer,
+        **verdict,
+        "accepted": failure is None and verdict["judge_accepted"],  # checks, then the judge: the earlier gate
+    }
+
+
+def question_shots(pipeline, runner, seeds: list[dict], index: int) -> list[dict]:
+    """The judge_question shots exactly as the leaf's pipeline builds them (skill_freeform / skill_grounded)."""
+    from labtax.generate.pipelines.common import judge_examples, rotate
+
+    negatives = list(runner.prompts["judge_question"].negatives)
+    if pipeline.PROMPTS == "skill_grounded":
+        seeds = [s for s in seeds if s.get("context")] or seeds
+        negatives = [{"context": s.get("context", ""), **n} for s, n in zip(rotate(seeds, index, 2), negatives)]
+    return judge_examples(rotate(seeds, index + 1, 2), negatives)
+
+
+async def question_row(case: Case, kind: str, question: str, index: int) -> dict:
+    leaf, pipeline, runner, held = case.leaf, case.pipeline, case.runner, case.held
+    fields = {"task_description": str(leaf.data.get("task_description", "")).strip(), "question": question}
+    if pipeline.PROMPTS == "skill_grounded":
+        fields["new_context"] = held.get("context", "")
+    shots = question_shots(pipeline, runner, case.seeds, index)
+    verdict = await judged(runner, "judge_question", fields, index, shots, pipeline.MIN_SCORE)
+    row = {"leaf": leaf.path, "kind": kind, "good": kind == "good", "check": None, "relevance": None}
+    return {**row, "question": question, **verdict}
+
+
+def chunk_turns(held: dict, answer: str, items: list[dict], index: int, count: int = 2) -> tuple[str, list[str]]:
+    """Grounding relevance turns (candidate design): the own chunk then the question, and `count` other chunks
+    of the leaf then the same question, rotating with the index; never the own chunk, nor a chunk with a seed
+    whose answer is the candidate's (that chunk would explain it trivially, as gate/relevance.alternatives)."""
+    chunks: list[str] = []
+    for item in items:
+        if item["context"] not in chunks:
+            chunks.append(item["context"])
+    source = {i["context"] for i in items if i["answer"].strip() == answer.strip()}
+    pool = [c for c in chunks if c != held["context"] and c not in source]
+    start = index % len(pool) if pool else 0
+    others = [pool[(start + k) % len(pool)] for k in range(min(count, len(pool)))]
+    return f"{held['context']}\n\n{held['question']}", [f"{c}\n\n{held['question']}" for c in others]
+
+
+async def knowledge_row(job, held: dict, items: list[dict], kind: str, answer: str, index: int) -> dict:
+    from labtax.generate.gate.checks import check_answer
+    from labtax.generate.pipelines import knowledge
+
+    failure = check_answer(held["question"], answer, "stop")
+    stage, fields = knowledge.final_judge(job, held, answer)  # exactly as knowledge.final_judge builds it
+    shots = knowledge._judge_shots(job, stage, index)
+    own, others = chunk_turns(held, answer, items, index)
+    verdict, relevance = await asyncio.gather(
+        judged(job.runner, stage, fields, index, shots, knowledge.MIN_SCORE),
+        relevance_of(job.runner, own, others, answer),
+    )
+    return {
+        "leaf": job.leaf.path,
+        "kind": kind,
+        "good": kind == "good",
+        "check": failure.reason if failure else None,
+        "relevance": relevance,
+        "compared_with": len(others),
+        "answer": answer,
+        **verdict,
+    }
+
+
 async def measure(args) -> dict:
     from labtax.config import load_config
     from labtax.generate import seeds
     from labtax.generate.cache import CallCache
-    from labtax.generate.pipelines import pipeline_for
+    from labtax.generate.pipelines import knowledge, pipeline_for
     from labtax.generate.pipelines.common import judge_examples, mismatched
     from labtax.generate.pipelines.prompts import load as load_prompts
     from labtax.generate.pipelines.runner import StageRunner
     from labtax.teacher.resolve import describe_teacher, make_judge, make_teacher
 
+    started = time.monotonic()
     config = load_config(REPO)
     teacher = make_teacher(config, base_url=args.base_url, model=args.model, concurrency=8)
     info = describe_teacher(config, base_url=args.base_url, model=args.model)
     judge = make_judge(config, info, base_url=args.judge_base_url, model=args.judge_model, concurrency=8) or teacher
     cache = CallCache(Path(args.cache))
-    rows: list[dict] = []
+    pair_rows: list[dict] = []
+    question_rows: list[dict] = []
+    knowledge_rows: list[dict] = []
     leaves = skill_leaves(args.leaves)
     try:
         for n, leaf in enumerate(leaves):
@@ -99,68 +332,166 @@ async def measure(args) -> dict:
             if len(items) < 3:
                 continue
             other = seeds.qa_items(leaves[(n + 1) % len(leaves)])
-            held, shots_from = items[-1], items[:-1]
-            shots = judge_examples(shots_from[:2], mismatched(shots_from)[:2])
-            cases = {"good": held["answer"], **corrupt(held, shots_from, other)}
-
-            context = Case(leaf, pipeline, runner, held, shots)
-            rows += await asyncio.gather(
-                *(judge_case(context, kind, answer, i) for i, (kind, answer) in enumerate(cases.items()))
+            held, prompt_items = items[-1], items[:-1]
+            shots = judge_examples(prompt_items[:2], mismatched(prompt_items)[:2])
+            # The seeds relevance compares against, as the leaf's pipeline takes them from its prompt items.
+            if pipeline.PROMPTS == "skill_grounded":
+                relevance_seeds = [s for s in prompt_items if s.get("context")] or prompt_items
+            else:
+                relevance_seeds = prompt_items
+            case = Case(leaf, pipeline, runner, held, relevance_seeds, shots)
+            answers = {"good": held["answer"], **corrupt(held, prompt_items, other)}
+            questions = {
+                "good": held["question"],
+                "off_topic_task": OFF_TOPIC_TASK,
+                "other_leaf_task": other[0]["question"] if other else None,
+                "unanswerable": UNANSWERABLE_TASK,
+                "unsafe": UNSAFE_TASK,
+            }
+            question_case = Case(leaf, pipeline, runner, held, prompt_items, [])
+            pair_rows += await asyncio.gather(
+                *(pair_row(case, kind, answer, 2_000_000 + i) for i, (kind, answer) in enumerate(answers.items()))
             )
+            question_rows += await asyncio.gather(
+                *(question_row(question_case, kind, q, 3_000_000 + n) for kind, q in questions.items() if q)
+            )
+        for n, leaf in enumerate(knowledge_leaves()):
+            runner = StageRunner(teacher, cache, load_prompts(knowledge.PROMPTS), judge=judge)
+            items = seeds.qa_items(leaf)
+            # Held out: the last question of each chunk, one at a time; the leaf's other seeds are its prompt items.
+            last = {item["context"]: k for k, item in enumerate(items)}
+            for k in sorted(last.values()):
+                held = items[k]
+                prompt_items = items[:k] + items[k + 1 :]
+                job = SimpleNamespace(leaf=leaf, prompt_items=prompt_items, runner=runner)
+                elsewhere = [i for i in prompt_items if i["context"] != held["context"]]
+                other_chunks = list(dict.fromkeys(i["context"] for i in elsewhere))
+                another = elsewhere[(3 * k) % len(elsewhere)]["answer"]
+                answers = {
+                    "good": held["answer"],
+                    "contradiction": contradict(held["answer"], held["context"], other_chunks),
+                    "another_chunk_answer": another,
+                    "true_not_in_chunk": TRUE_ELSEWHERE[(n + k) % len(TRUE_ELSEWHERE)],
+                }
+                knowledge_rows += await asyncio.gather(
+                    *(knowledge_row(job, held, items, kind, a, 4_000_000 + k) for kind, a in answers.items())
+                )
     finally:
         await teacher.aclose()
         if judge is not teacher:
             await judge.aclose()
-    return summarize(rows, teacher, judge)
-
-
-@dataclass
-class Case:
-    leaf: Any
-    pipeline: Any
-    runner: Any
-    held: dict
-    shots: list
-
-
-async def judge_case(case: Case, kind: str, answer: str, index: int) -> dict:
-    from labtax.generate.gate.checks import check_answer
-    from labtax.generate.gate.scores import DEFAULT_THRESHOLD, accept_probability
-    from labtax.generate.pipelines import parse
-    from labtax.generate.pipelines.outcome import Reject
-
-    leaf, pipeline, runner, held, shots = case.leaf, case.pipeline, case.runner, case.held, case.shots
-    row = {
-        "leaf": leaf.path,
-        "kind": kind,
-        "good": kind == "good",
-        "score": 0,
-        "probability": None,  # P(score >= pass) where the judge gave log-probabilities
-        "accepted": False,
-        "by": "judge",
+    return {
+        "teacher": f"{teacher.name} {teacher.model}",
+        "judge": f"{judge.name} {judge.model}",
+        "seconds": round(time.monotonic() - started, 1),
+        "pair": summarize_pair(pair_rows),
+        "question": summarize_part(question_rows, {"judge": judge_verdict}),
+        "knowledge": summarize_part(
+            knowledge_rows,
+            {
+                "checks_and_judge": checks_then(judge_verdict),
+                "grounding_relevance": relevance_verdict,
+                "both": checks_then(combined_verdict),
+            },
+        ),
     }
-    failure = check_answer(held["question"], answer, "stop")
-    if failure:
-        row.update(by=f"check:{failure.reason}")
-        return row
-    from types import SimpleNamespace
 
-    stage, fields = pipeline.final_judge(SimpleNamespace(leaf=leaf), held, answer)  # exactly what generation asks
-    try:
-        reply = await runner.call(stage, fields, 2_000_000 + index, shots)
-        row["score"] = parse.score(reply.text, stage)
-        row["probability"] = accept_probability(reply.top_logprobs, pipeline.MIN_SCORE)
-    except Reject as reject:
-        row["by"] = f"judge:{reject.reason}"
-        return row
-    if row["probability"] is None:
-        row["accepted"] = row["score"] >= pipeline.MIN_SCORE
-    else:
-        row["accepted"] = row["probability"] >= DEFAULT_THRESHOLD
-    return row
+
+# -- summaries -------------------------------------------------------------------------------------------------
+# A verdict function maps a row to (accepted, rank value or None); rank values are compared within a leaf.
+
+
+def judge_value(row: dict) -> float:
+    """The judge's verdict as a number: its probability, else the sampled score over 3 (0: an unusable reply)."""
+    return row["probability"] if row["probability"] is not None else row["score"] / 3
+
+
+def judge_verdict(row: dict) -> tuple[bool, float | None]:
+    return row["judge_accepted"], judge_value(row)
+
+
+def relevance_verdict(row: dict) -> tuple[bool, float | None]:
+    """Relevance alone at THRESHOLD; a row it could not measure is not rejected by it (as in generation)."""
+    return (row["relevance"] is None or row["relevance"] >= THRESHOLD), row["relevance"]
+
+
+def combined_verdict(row: dict) -> tuple[bool, float | None]:
+    """Relevance, then the judge: both must accept; ranked by min(relevance, judge)."""
+    rel_ok, rel = relevance_verdict(row)
+    judge_ok, value = judge_verdict(row)
+    return rel_ok and judge_ok, value if rel is None else min(rel, value)
+
+
+def checks_then(verdict: Callable[[dict], tuple[bool, float | None]]) -> Callable[[dict], tuple[bool, float | None]]:
+    """The cheap checks first: a row they stop is rejected, with rank value 0."""
+
+    def gated(row: dict) -> tuple[bool, float | None]:
+        return (False, 0.0) if row["check"] else verdict(row)
+
+    return gated
+
+
+def summarize_pair(rows: list[dict]) -> dict:
+    return summarize_part(
+        rows,
+        {
+            "judge": judge_verdict,
+            "relevance": relevance_verdict,
+            "checks_and_judge": checks_then(judge_verdict),  # the gate before relevance (earlier tables)
+            "gate": checks_then(combined_verdict),  # checks, then relevance, then the judge
+        },
+    )
+
+
+def summarize_part(rows: list[dict], verdicts: dict[str, Callable[[dict], tuple[bool, float | None]]]) -> dict:
+    kinds = sorted({r["kind"] for r in rows} - {"good"})
+    good = [r for r in rows if r["good"]]
+    bad = [r for r in rows if not r["good"]]
+    out: dict[str, Any] = {
+        "leaves": len({r["leaf"] for r in rows}),
+        "n_good": len(good),
+        "n_bad": len(bad),
+        "kinds": kinds,
+        "rows": rows,
+    }
+    for name, verdict in verdicts.items():
+        measured = [r for r in rows if verdict(r)[1] is not None]
+        good_acc = sum(verdict(r)[0] for r in good) / len(good) if good else 0.0
+        bad_rej = sum(not verdict(r)[0] for r in bad) / len(bad) if bad else 0.0
+
+        def auc(bad_rows: list[dict], verdict=verdict) -> float | None:
+            """ROC AUC over (good, bad) pairs of the same leaf where both have a rank value."""
+            pairs = [
+                (verdict(g)[1], verdict(b)[1])
+                for g in good
+                for b in bad_rows
+                if g["leaf"] == b["leaf"] and verdict(g)[1] is not None and verdict(b)[1] is not None
+            ]
+            return sum(1.0 if g > b else 0.5 if g == b else 0.0 for g, b in pairs) / len(pairs) if pairs else None
+
+        out[name] = {
+            "good_accepted": good_acc,
+            "bad_rejected": bad_rej,
+            "balanced_accuracy": (good_acc + bad_rej) / 2,
+            "roc_auc_within_leaf": auc(bad),
+            "measured_rows": len(measured),
+            "good_accepted_n": sum(verdict(r)[0] for r in good),
+            "per_kind": {
+                k: {
+                    "n": sum(r["kind"] == k for r in rows),
+                    "rejected": sum(r["kind"] == k and not verdict(r)[0] for r in rows),
+                    "roc_auc_within_leaf": auc([r for r in bad if r["kind"] == k]),
+                }
+                for k in kinds
+            },
+        }
+    return out
 
 
 def summarize(rows: list[dict], teacher, judge=None) -> dict:
+    """The earlier summary of the pair gate without relevance (checks, then the judge; rows' `accepted`): good
+    acceptance, balanced accuracy and ROC AUC within a leaf over the judge's probabilities where a leaf has
+    them (a row stopped by the checks counts as 0), else over the sampled scores."""
     kinds = sorted({r["kind"] for r in rows} - {"good"})
     good = [r for r in rows if r["good"]]
     bad = [r for r in rows if not r["good"]]
@@ -170,10 +501,11 @@ def summarize(rows: list[dict], teacher, judge=None) -> dict:
     }
     good_acc = sum(r["accepted"] for r in good) / len(good) if good else 0.0
     bad_rej = sum(not r["accepted"] for r in bad) / len(bad) if bad else 0.0
-    # Within a leaf, probabilities where both rows have one (a row stopped by the checks counts as 0), else scores.
     with_p = {r["leaf"] for r in rows if r["probability"] is not None}
 
     def rank(row: dict) -> float:
+        if row.get("check"):  # stopped by the checks before the judge (its verdict, if measured, is not used)
+            return 0.0
         if row["leaf"] in with_p:
             return row["probability"] if row["probability"] is not None else float(row["accepted"])
         return float(row["score"])
@@ -195,6 +527,37 @@ def summarize(rows: list[dict], teacher, judge=None) -> dict:
     }
 
 
+# -- printing --------------------------------------------------------------------------------------------------
+
+
+def table(title: str, part: dict, columns: dict[str, str], kind_auc: bool = False) -> str:
+    """A markdown table: one row per candidate kind, one column per verdict (with `kind_auc`, each cell also
+    gives the ROC AUC of good against that kind alone); then the summary lines."""
+    names = list(columns)
+    lines = [title, "", "| candidate | " + " | ".join(columns.values()) + " |", "|---" * (len(names) + 1) + "|"]
+    lines.append(
+        "| good (accepted) | "
+        + " | ".join(f"{part[c]['good_accepted_n']}/{part['n_good']} = {part[c]['good_accepted']:.0%}" for c in names)
+        + " |"
+    )
+    for kind in part["kinds"]:
+        cells = []
+        for c in names:
+            stats = part[c]["per_kind"][kind]
+            cell = f"{stats['rejected']}/{stats['n']} = {stats['rejected'] / stats['n']:.0%}"
+            value = stats["roc_auc_within_leaf"]
+            cells.append(cell + (f", AUC {value:.2f}" if kind_auc and value is not None else ""))
+        lines.append(f"| {kind.replace('_', ' ')} (rejected) | " + " | ".join(cells) + " |")
+    lines.append("| balanced accuracy | " + " | ".join(f"{part[c]['balanced_accuracy']:.2f}" for c in names) + " |")
+
+    def overall(c: str) -> str:
+        value = part[c]["roc_auc_within_leaf"]
+        return "not measured" if value is None else f"{value:.2f}"
+
+    lines.append("| ROC AUC within a leaf | " + " | ".join(overall(c) for c in names) + " |")
+    return "\n".join(lines)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base-url", default=None)
@@ -206,16 +569,40 @@ def main() -> None:
     parser.add_argument("--json", default=None)
     args = parser.parse_args()
     result = asyncio.run(measure(args))
-    print(f"judge: {result['judge']}, {result['leaves']} leaves (held-out seed pair vs its corruptions)")
-    print("| candidate | rejected by the gate |\n|---|---|")
-    good = [r for r in result["rows"] if r["good"]]
+    pair, question, know = result["pair"], result["question"], result["knowledge"]
+    with_p = sum(r["probability"] is not None for part in (pair, question, know) for r in part["rows"])
+    total = sum(len(part["rows"]) for part in (pair, question, know))
     print(
-        f"| the held-out seed pair (good) | {len(good) - sum(r['accepted'] for r in good)}/{len(good)} (accepted {result['good_accepted']:.0%}) |"
+        f"judge: {result['judge']}; {pair['leaves']} skill leaves, {know['leaves']} knowledge leaves; "
+        f"{with_p}/{total} verdicts with probabilities; accepted at {THRESHOLD}; {result['seconds']:.0f} s\n"
     )
-    for kind, stats in result["per_kind"].items():
-        print(f"| {kind.replace('_', ' ')} | {stats['rejected']}/{stats['n']} = {stats['rejected'] / stats['n']:.0%} |")
     print(
-        f"\nbalanced accuracy {result['balanced_accuracy']:.2f}; ROC AUC of the judge's {'probability' if result['roc_auc_over'] == 'probabilities' else 'score'} within a leaf {result['roc_auc_within_leaf']:.2f}"
+        table(
+            "Pair gate (skill leaves: held-out seed pair vs its corruptions)",
+            pair,
+            {
+                "judge": "judge alone",
+                "relevance": "relevance alone",
+                "checks_and_judge": "checks + judge",
+                "gate": "gate: checks, relevance, judge",
+            },
+        )
+    )
+    print()
+    title = "Question judge (held-out seed question vs bad tasks)"
+    print(table(title, question, {"judge": "judge_question"}, kind_auc=True))
+    print()
+    print(
+        table(
+            "Knowledge faithfulness (held-out seed answer vs bad answers; grounding relevance: candidate design)",
+            know,
+            {
+                "checks_and_judge": "checks + judge_faithful",
+                "grounding_relevance": "grounding relevance alone",
+                "both": "checks, relevance, judge",
+            },
+            kind_auc=True,
+        )
     )
     if args.json:
         Path(args.json).write_text(json.dumps(result, indent=2))
