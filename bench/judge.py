@@ -201,19 +201,22 @@ async def judged(runner, stage: str, fields: dict, index: int, shots: list, min_
     return {"score": score, "probability": probability, "judge_accepted": accepted, "judge_error": None}
 
 
-async def relevance_of(runner, own: str, others: list[str], answer: str) -> float | None:
+async def relevance_of(runner, own: str, others: list[str], answer: str) -> tuple[float | None, float | None]:
     """P(the answer belongs to `own` rather than to `others`) exactly as generation computes it
-    (pipelines/common.relevant, before its threshold); None where the judge cannot score."""
+    (pipelines/common.relevant, before its threshold), and log P(end of turn after the answer) that its
+    `unfinished` check reads; (None, None) where the judge cannot score."""
     from labtax.generate.gate.relevance import probability
     from labtax.generate.pipelines.outcome import Reject
 
     if not others:
-        return None
+        return None, None
     try:
         values = await runner.loglikelihood([[{"role": "user", "content": t}] for t in (own, *others)], answer)
     except Reject:
-        return None
-    return None if values is None else probability(values[0], values[1:])
+        return None, None
+    if values is None or values[0] is None:
+        return None, None
+    return probability(values[0].total, [v.total for v in values[1:] if v is not None]), values[0].end
 
 
 async def pair_row(case: Case, kind: str, answer: str, index: int) -> dict:
@@ -224,7 +227,7 @@ async def pair_row(case: Case, kind: str, answer: str, index: int) -> dict:
     leaf, pipeline, runner, held = case.leaf, case.pipeline, case.runner, case.held
     failure = check_answer(held["question"], answer, "stop")
     item = {"question": held["question"], "answer": answer, "context": held.get("context", "")}
-    own, others = pipeline.relevance_turns(case.seeds, item, index)
+    own, others = pipeline.relevance_turns(SimpleNamespace(prompt_items=case.seeds), item, index)
     stage, fields = pipeline.final_judge(SimpleNamespace(leaf=leaf), held, answer)  # exactly what generation asks
     verdict, relevance = await asyncio.gather(
         judged(runner, stage, fields, index, case.shots, pipeline.MIN_SCORE),
@@ -235,7 +238,8 @@ async def pair_row(case: Case, kind: str, answer: str, index: int) -> dict:
         "kind": kind,
         "good": kind == "good",
         "check": failure.reason if failure else None,
-        "relevance": relevance,  # None: not measured (the judge cannot score)
+        "relevance": relevance[0],  # None: not measured (the judge cannot score)
+        "end": relevance[1],  # log P(end of turn after the answer): the `unfinished` check
         "compared_with": len(others),
         "answer": answer,
         **verdict,
@@ -265,21 +269,6 @@ async def question_row(case: Case, kind: str, question: str, index: int) -> dict
     return {**row, "question": question, **verdict}
 
 
-def chunk_turns(held: dict, answer: str, items: list[dict], index: int, count: int = 2) -> tuple[str, list[str]]:
-    """Grounding relevance turns (candidate design): the own chunk then the question, and `count` other chunks
-    of the leaf then the same question, rotating with the index; never the own chunk, nor a chunk with a seed
-    whose answer is the candidate's (that chunk would explain it trivially, as gate/relevance.alternatives)."""
-    chunks: list[str] = []
-    for item in items:
-        if item["context"] not in chunks:
-            chunks.append(item["context"])
-    source = {i["context"] for i in items if i["answer"].strip() == answer.strip()}
-    pool = [c for c in chunks if c != held["context"] and c not in source]
-    start = index % len(pool) if pool else 0
-    others = [pool[(start + k) % len(pool)] for k in range(min(count, len(pool)))]
-    return f"{held['context']}\n\n{held['question']}", [f"{c}\n\n{held['question']}" for c in others]
-
-
 async def knowledge_row(job, held: dict, items: list[dict], kind: str, answer: str, index: int) -> dict:
     from labtax.generate.gate.checks import check_answer
     from labtax.generate.pipelines import knowledge
@@ -287,7 +276,7 @@ async def knowledge_row(job, held: dict, items: list[dict], kind: str, answer: s
     failure = check_answer(held["question"], answer, "stop")
     stage, fields = knowledge.final_judge(job, held, answer)  # exactly as knowledge.final_judge builds it
     shots = knowledge._judge_shots(job, stage, index)
-    own, others = chunk_turns(held, answer, items, index)
+    own, others = knowledge.relevance_turns(job, {**held, "answer": answer}, index)  # as generation asks
     verdict, relevance = await asyncio.gather(
         judged(job.runner, stage, fields, index, shots, knowledge.MIN_SCORE),
         relevance_of(job.runner, own, others, answer),
@@ -297,7 +286,8 @@ async def knowledge_row(job, held: dict, items: list[dict], kind: str, answer: s
         "kind": kind,
         "good": kind == "good",
         "check": failure.reason if failure else None,
-        "relevance": relevance,
+        "relevance": relevance[0],
+        "end": relevance[1],
         "compared_with": len(others),
         "answer": answer,
         **verdict,
@@ -334,12 +324,7 @@ async def measure(args) -> dict:
             other = seeds.qa_items(leaves[(n + 1) % len(leaves)])
             held, prompt_items = items[-1], items[:-1]
             shots = judge_examples(prompt_items[:2], mismatched(prompt_items)[:2])
-            # The seeds relevance compares against, as the leaf's pipeline takes them from its prompt items.
-            if pipeline.PROMPTS == "skill_grounded":
-                relevance_seeds = [s for s in prompt_items if s.get("context")] or prompt_items
-            else:
-                relevance_seeds = prompt_items
-            case = Case(leaf, pipeline, runner, held, relevance_seeds, shots)
+            case = Case(leaf, pipeline, runner, held, prompt_items, shots)
             answers = {"good": held["answer"], **corrupt(held, prompt_items, other)}
             questions = {
                 "good": held["question"],
@@ -363,7 +348,7 @@ async def measure(args) -> dict:
             for k in sorted(last.values()):
                 held = items[k]
                 prompt_items = items[:k] + items[k + 1 :]
-                job = SimpleNamespace(leaf=leaf, prompt_items=prompt_items, runner=runner)
+                job = SimpleNamespace(leaf=leaf, prompt_items=prompt_items, runner=runner, chunks=[])
                 elsewhere = [i for i in prompt_items if i["context"] != held["context"]]
                 other_chunks = list(dict.fromkeys(i["context"] for i in elsewhere))
                 another = elsewhere[(3 * k) % len(elsewhere)]["answer"]
@@ -412,6 +397,10 @@ def judge_verdict(row: dict) -> tuple[bool, float | None]:
 
 def relevance_verdict(row: dict) -> tuple[bool, float | None]:
     """Relevance alone at THRESHOLD; a row it could not measure is not rejected by it (as in generation)."""
+    from labtax.generate.gate.relevance import unfinished
+
+    if row.get("end") is not None and unfinished(row["end"]):
+        return False, 0.0  # the likelihoods' own cheap check: the model would not end the answer there
     return (row["relevance"] is None or row["relevance"] >= THRESHOLD), row["relevance"]
 
 
@@ -582,7 +571,7 @@ def main() -> None:
             pair,
             {
                 "judge": "judge alone",
-                "relevance": "relevance alone",
+                "relevance": "likelihoods alone (finished, relevant)",
                 "checks_and_judge": "checks + judge",
                 "gate": "gate: checks, relevance, judge",
             },

@@ -256,8 +256,11 @@ def test_loglikelihood_is_the_models_own_and_independent_of_padding(teacher):
             logits = decoder.model(input_ids=torch.tensor([ids])).logits[0].float()
         logprobs = torch.log_softmax(logits[:-1], dim=-1)
         expected = sum(logprobs[i - 1, ids[i]].item() for i in range(start, len(ids)))
-        assert value == pytest.approx(expected, abs=0.05 + 0.01 * abs(expected))
-    assert scored[0] > scored[2], "the answer is likelier after its own question than after an unrelated one"
+        assert value.total == pytest.approx(expected, abs=0.05 + 0.01 * abs(expected))
+        assert value.end == pytest.approx(logprobs[-1, ids[-1]].item(), abs=0.05)  # <|im_end|> after the reply
+    assert scored[0].total > scored[2].total, "the answer is likelier after its own question than an unrelated one"
+    (cut,) = asyncio.run(teacher.loglikelihood(contexts[:1], "Paris is the capital of"))
+    assert cut.end < scored[0].end - 5, "a reply cut mid-sentence is one the model would not end there"
 
 
 @pytest.mark.parametrize(
@@ -285,7 +288,7 @@ def test_relevance_prefers_a_good_pair_to_its_mismatched_twin(teacher, question,
     the same answer after another question does not."""
     from labtax.generate.gate.relevance import probability
 
-    own, swapped = asyncio.run(teacher.loglikelihood([ask(question), ask(other)], answer))
+    own, swapped = (v.total for v in asyncio.run(teacher.loglikelihood([ask(question), ask(other)], answer)))
     assert probability(own, [swapped]) > 0.5 > probability(swapped, [own])
 
 

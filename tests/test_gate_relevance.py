@@ -12,6 +12,7 @@ import pytest
 
 from labtax.generate.gate.relevance import alternatives, probability
 from labtax.generate.run import Settings, run_generation
+from labtax.teacher.base import Likelihood
 from labtax.teacher.openai_backend import OpenAITeacher
 
 from .fake_openai import FakeOpenAI, good_teacher, stage_of
@@ -41,14 +42,16 @@ class ScoringJudge(OpenAITeacher):
     """A judge endpoint that can also score replies; `own_margin(answer)` scripts how much likelier an answer
     is after its own user turn than after the others."""
 
-    def __init__(self, base_url: str, own_margin):
+    def __init__(self, base_url: str, own_margin, end: float = -0.5):
         super().__init__(base_url, "k", "scoring-judge")
         self.own_margin = own_margin
+        self.end = end
         self.scored: list[tuple[list, str]] = []
 
     async def loglikelihood(self, contexts, continuation):
         self.scored.append((contexts, continuation))
-        return [-20.0 + self.own_margin(contexts[0][0]["content"], continuation)] + [-20.0] * (len(contexts) - 1)
+        own = -20.0 + self.own_margin(contexts[0][0]["content"], continuation)
+        return [Likelihood(own, self.end)] + [Likelihood(-20.0, self.end)] * (len(contexts) - 1)
 
 
 def generate(root, fake, out, judge, *, n=2, calibrate=False):
@@ -94,8 +97,20 @@ def test_an_answer_that_belongs_to_its_question_passes_records_it_and_is_cached(
     for sample in read_jsonl(tmp_path / "out" / "compositional.jsonl"):
         criteria = {c["name"]: c for c in sample["judge"]["criteria"]}
         assert criteria["relevance"]["probability"] == pytest.approx(0.952574, abs=1e-6)
-        assert criteria["relevance"]["score"] == 0 and criteria["relevance"]["reason"].endswith("questions) = 0.95")
+        assert criteria["relevance"]["score"] == 0 and criteria["relevance"]["reason"].endswith("others) = 0.95")
     assert again.scored == [] and [v["accepted"] for v in rerun["leaves"].values()] == [2]
+
+
+def test_an_answer_the_model_would_not_end_there_is_rejected_as_unfinished(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    with FakeOpenAI(good_teacher) as fake:
+        judge = ScoringJudge(fake.base_url, lambda own, answer: 3.0, end=-12.5)
+        summary = generate(root, fake, tmp_path / "out", judge)
+        stages = [stage_of(r) for r in fake.requests]
+    (leaf,) = summary["leaves"].values()
+    assert leaf["accepted"] == 0 and leaf["rejected"] == {"unfinished": 4} and "judge_pair" not in stages
+    rejected = read_jsonl(tmp_path / "out" / LEAF.rsplit("/", 1)[0] / "rejected.jsonl")
+    assert all(r["stage"] == "checks" and "-12.5 < -10" in r["detail"] for r in rejected)
 
 
 def test_the_leaf_calibrates_the_relevance_threshold_on_its_own_seeds(tmp_path):
@@ -118,3 +133,22 @@ def test_the_leaf_calibrates_the_relevance_threshold_on_its_own_seeds(tmp_path):
     # The good judge says "3" to everything, so it is relevance (and the checks) that separate here.
     assert gate["separates"] is True and gate["bad_rejected"] == gate["bad_total"]
     assert leaf["accepted"] == 2
+
+
+def test_a_knowledge_answer_no_better_explained_by_its_chunk_is_rejected(tmp_path):
+    """Grounding: the candidate's chunk then its question, against the leaf's other passages then the same
+    question; an answer its own chunk does not make likelier is rejected before the three knowledge judges."""
+    root = make_taxonomy(tmp_path / "tax", ("knowledge",))
+    with FakeOpenAI(good_teacher) as fake:
+        judge = ScoringJudge(fake.base_url, lambda own, answer: -0.5)
+        summary = generate(root, fake, tmp_path / "out", judge)
+        stages = {stage_of(r) for r in fake.requests}
+    (leaf,) = summary["leaves"].values()
+    assert leaf["accepted"] == 0 and leaf["rejected"] == {"off_topic": 4}
+    assert not stages & {"judge_faithful", "judge_relevant", "judge_standalone"}
+    for contexts, _answer in judge.scored:
+        turns = [c[0]["content"] for c in contexts]
+        question = turns[0].rsplit("\n\n", 1)[1]
+        passages = [t.rsplit("\n\n", 1)[0] for t in turns]
+        assert len(turns) == 3 and all(t.endswith("\n\n" + question) for t in turns)
+        assert len(set(passages)) == 3 and all(len(p) > 40 for p in passages)

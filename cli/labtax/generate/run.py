@@ -213,7 +213,9 @@ def _text_or_zero(key: str, value: object) -> str | int:
     return "" if value is None else str(value)
 
 
-MEASURED = {"relevance": "P(the answer belongs to its own question rather than to other seed questions) = {:.2f}"}
+MEASURED = {
+    "relevance": "P(the answer belongs to its own question (and passage) rather than the leaf's others) = {:.2f}"
+}
 
 
 def judge_record(accepted: Accepted, gate: GateReport) -> dict:

@@ -65,14 +65,24 @@ class Teacher(Protocol):
     async def aclose(self) -> None: ...
 
 
+@dataclass(frozen=True)
+class Likelihood:
+    """How likely a model finds a given reply after a conversation: `total`, log P(reply and end of turn), and
+    `end`, log P(end of turn | conversation, reply): a reply cut off mid-way is very unlikely to end there."""
+
+    total: float
+    end: float
+
+
 @runtime_checkable
 class Scorer(Protocol):
     """A model that can say how likely a given reply is, not only sample one (the embedded teacher can; a chat
-    endpoint cannot). The gate uses it to ask whether an answer belongs to its own question (gate/relevance.py)."""
+    endpoint cannot). The gate uses it to ask whether an answer belongs to its own question and reads as
+    finished (gate/relevance.py)."""
 
     model: str
 
-    async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[float | None]:
-        """For each conversation in `contexts`, log P(`continuation` as the assistant's next turn, end of turn
-        included), summed over its tokens; None for a conversation that does not fit the model's context."""
+    async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[Likelihood | None]:
+        """For each conversation in `contexts`, how likely `continuation` is as the assistant's next turn;
+        None for a conversation that does not fit the model's context."""
         ...

@@ -35,7 +35,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from labtax.teacher.base import Completion, TeacherError
+from labtax.teacher.base import Completion, Likelihood, TeacherError
 from labtax.teacher.weights import MODEL_NAME
 
 DEFAULT_BATCH_SIZE = 16  # sequences per forward pass; 8 and 16 measured best on a 2-core CPU (bench/teacher.py)
@@ -158,8 +158,8 @@ class EmbeddedTeacher:
         await asyncio.to_thread(self.close)
 
     # -- the Scorer protocol --------------------------------------------------------------------------
-    async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[float | None]:
-        """log P(continuation | conversation) for each conversation, end of turn included (teacher/base.py)."""
+    async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[Likelihood | None]:
+        """How likely the continuation is after each conversation, end of turn included (teacher/base.py)."""
         for messages in contexts:
             _check_request(messages, 1, 0.0, 1, [], 0)
         if not isinstance(continuation, str):
@@ -417,8 +417,9 @@ class _Decoder:
         return self.tokenizer(text, add_special_tokens=False).input_ids
 
     # -- scoring --------------------------------------------------------------------------------------
-    def score(self, contexts: list[list[dict]], continuation: str) -> list[float | None]:
-        """Summed log-probabilities of the continuation's tokens (and the end of turn) after each context.
+    def score(self, contexts: list[list[dict]], continuation: str) -> list[Likelihood | None]:
+        """Summed log-probabilities of the continuation's tokens (and the end of turn) after each context, and
+        the last one's alone (the end of turn's, where the chat template has one).
 
         One forward pass per group, left-padded so that every row's continuation (the same tokens) ends the
         row: only those positions' logits are kept (a full [rows, length, 49k] logits tensor would be GBs).
@@ -438,7 +439,7 @@ class _Decoder:
             end = tail.find("<|im_end|>")
             tails.append(tail[: end + len("<|im_end|>")] if end >= 0 else tail)
             prompts.append(self.tokenizer(head, add_special_tokens=False).input_ids)
-        results: list[float | None] = [None] * len(contexts)
+        results: list[Likelihood | None] = [None] * len(contexts)
         groups: dict[str, list[int]] = {}
         for i, tail in enumerate(tails):
             groups.setdefault(tail, []).append(i)
@@ -461,9 +462,9 @@ class _Decoder:
                     )
                     logprobs = torch.log_softmax(out.logits[:, :-1, :].float(), dim=-1)
                     wanted = torch.tensor(target, dtype=torch.long).expand(len(rows), -1).unsqueeze(-1)
-                    totals = logprobs.gather(-1, wanted).squeeze(-1).sum(-1)
-                for i, total in zip(chunk, totals.tolist(), strict=True):
-                    results[i] = round(total, 4)
+                    tokens = logprobs.gather(-1, wanted).squeeze(-1)
+                for i, total, end in zip(chunk, tokens.sum(-1).tolist(), tokens[:, -1].tolist(), strict=True):
+                    results[i] = Likelihood(round(total, 4), round(end, 4))
         return results
 
     # -- admission ------------------------------------------------------------------------------------

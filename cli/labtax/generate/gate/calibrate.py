@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING
 from labtax.generate.gate.checks import check_answer
 from labtax.generate.gate.relevance import STAGE as RELEVANCE
 from labtax.generate.gate.relevance import probability as relevance_probability
+from labtax.generate.gate.relevance import unfinished
 from labtax.generate.gate.scores import DEFAULT_THRESHOLD, accept_probability, accepts, choose_threshold, roc_auc
 
 if TYPE_CHECKING:
@@ -88,14 +89,18 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
             return False, False
         relevance = None
         if turns is not None:
-            own, others = turns(seeds, {**item, "answer": answer}, index)
+            own, others = turns(job, {**item, "answer": answer}, index)
             if others:
                 context = [[{"role": "user", "content": text}] for text in (own, *others)]
                 try:
                     values = await job.runner.loglikelihood(context, answer)
                 except Reject:
                     values = None
-                relevance = None if values is None else relevance_probability(values[0], values[1:])
+                if values is not None and values[0] is not None:
+                    if unfinished(values[0].end) is not None:
+                        return False, False
+                    others_total = [v.total for v in values[1:] if v is not None]
+                    relevance = relevance_probability(values[0].total, others_total)
         stage, fields = job.pipeline.final_judge(job, item, answer)
         stages.add(stage)
         try:

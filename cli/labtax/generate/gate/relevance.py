@@ -12,6 +12,12 @@ any question scores near 1/2 or below; an answer that uses what its question ask
 threshold is calibrated per leaf like the judge's (stage "relevance", gate/calibrate.py), 0.5 otherwise.
 Only where the judge model can score a given reply (teacher/base.py Scorer: the embedded model); with a chat
 endpoint that cannot, this check decides nothing and the judge alone does.
+
+The same forward pass also says whether the answer reads as finished: a reply cut off mid-sentence is one
+after which the model almost never ends its turn. Measured on 32 held-out seed answers and their cut copies
+(2026-12-02, SmolLM2-135M): log P(end of turn) was above -9.6 for every seed answer, below -10 for 24 of 29
+answers cut to a quarter and 26 of 29 cut in half; so below END_LOGPROB the candidate is rejected as
+`unfinished` (a cheap check: no call of its own).
 """
 
 from __future__ import annotations
@@ -21,6 +27,7 @@ from collections.abc import Sequence
 
 STAGE = "relevance"
 ALTERNATIVES = 2  # other questions per candidate: each costs one more forward pass over question and answer
+END_LOGPROB = -10.0  # log P(end of turn right after the answer) below this: it stops mid-way
 
 
 def alternatives(
@@ -51,3 +58,11 @@ def probability(own: float | None, others: Sequence[float | None]) -> float | No
     if margin >= 0:
         return round(1 / (1 + math.exp(-margin)), 6)
     return round(math.exp(margin) / (1 + math.exp(margin)), 6)
+
+
+def unfinished(end: float) -> str | None:
+    """Why an answer after which the model would almost never end its turn is cut off; None when it reads as
+    finished."""
+    if end >= END_LOGPROB:
+        return None
+    return f"the answer stops mid-way: log P(end of turn after it) = {end:.1f} < {END_LOGPROB:.0f}"

@@ -84,15 +84,21 @@ def decide(run, stage: str, verdict, score: int, label: str, min_score: int, can
 
 async def relevant(run, own: str, others: Sequence[str], answer: str, candidate: dict) -> float | None:
     """P(the answer belongs to its own user turn `own` rather than to `others`) from the judge model's
-    likelihoods (gate/relevance.py); a candidate below the stage's threshold is rejected as off_topic.
+    likelihoods (gate/relevance.py); a candidate below the stage's threshold is rejected as off_topic, one that
+    the model would not end there as unfinished.
     None (nothing decided) where the judge cannot score or there is nothing to compare against."""
-    from labtax.generate.gate.relevance import STAGE, probability
+    from labtax.generate.gate.relevance import STAGE, probability, unfinished
     from labtax.generate.gate.scores import DEFAULT_THRESHOLD
 
     if not others:
         return None
     values = await run.loglikelihood([[{"role": "user", "content": text}] for text in (own, *others)], answer)
-    p = None if values is None else probability(values[0], values[1:])
+    if values is None or values[0] is None:
+        return None
+    cut = unfinished(values[0].end)
+    if cut is not None:
+        raise Reject("checks", "unfinished", cut, candidate)
+    p = probability(values[0].total, [v.total for v in values[1:] if v is not None])
     if p is None:
         return None
     threshold = run.thresholds.get(STAGE, DEFAULT_THRESHOLD)

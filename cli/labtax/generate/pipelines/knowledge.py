@@ -7,8 +7,9 @@ comprehension (the chunk before the question), as LAB and InstructLab do.
 
 from __future__ import annotations
 
+from labtax.generate.gate.relevance import ALTERNATIVES
 from labtax.generate.pipelines import parse
-from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, rotate
+from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
 from labtax.generate.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "knowledge"
@@ -57,6 +58,21 @@ def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
     return "judge_faithful", fields
 
 
+def relevance_turns(job, item: dict, index: int) -> tuple[str, list[str]]:
+    """Grounding (gate/relevance.py): the candidate's chunk then its question, against other passages of the
+    leaf (its document chunks, its seeds' contexts) then the same question. An answer the chunk does not
+    support is about as likely after any passage; never compared with its own chunk, nor with a passage whose
+    seed answer is the candidate's (that passage would explain it trivially)."""
+    own, answer = item.get("context", ""), item["answer"].strip()
+    source = {s.get("context", "") for s in job.prompt_items if s.get("answer", "").strip() == answer}
+    pool = []
+    for text in [chunk.text for chunk in job.chunks] + [s.get("context", "") for s in job.prompt_items]:
+        if text and text != own and text not in source and text not in pool:
+            pool.append(text)
+    others = rotate(pool, index, ALTERNATIVES)
+    return f"{own}\n\n{item['question']}", [f"{text}\n\n{item['question']}" for text in others]
+
+
 async def candidate(job, index: int) -> Accepted:
     if not job.chunks:  # generate_leaf records this once per leaf; a guard, should a caller skip that
         raise Reject("documents", "no_documents", job.documents_note or "the leaf's documents could not be read")
@@ -75,7 +91,12 @@ async def _candidate(job, index: int, chunk) -> Accepted:
     reply = await run.call("qa", fields, index, examples)
     question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa")
     cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
+    item = {"context": chunk.text, "question": question, "answer": answer}
+    own, others = relevance_turns(job, item, index)
+    grounding = await relevant(run, own, others, answer, {"question": question, "answer": answer, "chunk": chunk.id})
     scores, reasons, probabilities = {}, {}, {}
+    if grounding is not None:
+        probabilities["relevance"] = grounding
     for stage, criterion in JUDGES:
         candidate = {"question": question, "answer": answer, "chunk": chunk.id}
         scores[criterion], reasons[criterion], probability = await judge(

@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 class Reject(Exception):
     stage: str
     # parse_failure | truncated | oversized | invalid_text | judge_score | duplicate | teacher_error | no_documents,
-    # the gate's cheap checks: refusal | repetition | restates_question | wrong_language | too_long,
+    # the gate's cheap checks: refusal | repetition | restates_question | wrong_language | too_long | unfinished,
     # and its measurements: off_topic (gate/relevance.py) | inconsistent (gate/consistency.py)
     reason: str
     detail: str = ""

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from labtax.generate.cache import CallCache, call_key
 from labtax.generate.pipelines.outcome import Reject
 from labtax.generate.pipelines.prompts import PromptSet
-from labtax.teacher.base import Completion, Scorer, TeacherError
+from labtax.teacher.base import Completion, Likelihood, Scorer, TeacherError
 
 # Replies longer than max_tokens x this many characters are rejected as oversized. Generous on purpose:
 # English text averages about 4 characters a token, and code, long words or whitespace runs stay far below 16.
@@ -96,7 +96,7 @@ class StageRunner:
             await asyncio.to_thread(self.cache.put, key, [_entry(c) for c in completions])
         return completions[0]
 
-    async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[float | None] | None:
+    async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[Likelihood | None] | None:
         """The judge model's log P(continuation | context) for each context (gate/relevance.py), cached like a
         call; None when the judge cannot score (a chat endpoint). The cache holds it as one choice whose text
         is the JSON list, so caches, shards and merges treat it as any other entry."""
@@ -112,7 +112,8 @@ class StageRunner:
             except TeacherError as exc:
                 raise Reject("relevance", "teacher_error", str(exc)) from None
             self.stats.teacher_calls += 1
-            entry = Completion(json.dumps(values), "score")
+            pairs = [None if v is None else [v.total, v.end] for v in values]
+            entry = Completion(json.dumps(pairs), "score")
             await asyncio.to_thread(self.cache.put, key, [_entry(entry)])
         else:
             self.stats.cached_calls += 1
@@ -122,15 +123,22 @@ class StageRunner:
         return values
 
 
-def _scores(text: str, count: int) -> list[float | None] | None:
-    """A cached score entry's list, or None when it is not one of `count` numbers/nulls (asked again)."""
+def _scores(text: str, count: int) -> list[Likelihood | None] | None:
+    """A cached score entry's list, or None when it is not `count` [total, end] pairs or nulls (asked again)."""
     try:
         values = json.loads(text)
     except ValueError:
         return None
-    ok = isinstance(values, list) and len(values) == count
-    ok = ok and all(v is None or (isinstance(v, int | float) and not isinstance(v, bool)) for v in values)
-    return values if ok else None
+    if not isinstance(values, list) or len(values) != count:
+        return None
+    out: list[Likelihood | None] = []
+    for value in values:
+        numbers = isinstance(value, list) and len(value) == 2
+        numbers = numbers and all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+        if value is not None and not numbers:
+            return None
+        out.append(None if value is None else Likelihood(float(value[0]), float(value[1])))
+    return out
 
 
 def _entry(completion: Completion) -> dict:

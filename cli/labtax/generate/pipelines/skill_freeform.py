@@ -20,9 +20,10 @@ def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
     return "judge_pair", fields
 
 
-def relevance_turns(seeds: list[dict], item: dict, index: int) -> tuple[str, list[str]]:
+def relevance_turns(job, item: dict, index: int) -> tuple[str, list[str]]:
     """The candidate's user turn and those of the seeds its answer is compared against (gate/relevance.py)."""
-    return item["question"], [seed["question"] for seed in alternatives(seeds, item["question"], item["answer"], index)]
+    others = alternatives(job.prompt_items, item["question"], item["answer"], index)
+    return item["question"], [seed["question"] for seed in others]
 
 
 async def candidate(job, index: int) -> Accepted:
@@ -47,7 +48,7 @@ async def candidate(job, index: int) -> Accepted:
     reply = await run.call("answer", fields, index, answer_examples)
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
-    own, others = relevance_turns(seeds, {"question": question, "answer": answer}, index)
+    own, others = relevance_turns(job, {"question": question, "answer": answer}, index)
     relevance = await relevant(run, own, others, answer, {"question": question, "answer": answer})
     await check_consistency(
         run, "answer", fields, index, answer_examples, answer, {"question": question, "answer": answer}

@@ -20,19 +20,25 @@ def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
     return "judge_pair", fields
 
 
-def relevance_turns(seeds: list[dict], item: dict, index: int) -> tuple[str, list[str]]:
+def relevance_turns(job, item: dict, index: int) -> tuple[str, list[str]]:
     """The candidate's user turn (its context, then its question, as training shows it) and those of the seeds
     its answer is compared against (gate/relevance.py)."""
 
     def turn(x: dict) -> str:
         return f"{x.get('context', '')}\n\n{x['question']}"
 
+    seeds = _seeds(job)
     return turn(item), [turn(seed) for seed in alternatives(seeds, item["question"], item["answer"], index)]
+
+
+def _seeds(job) -> list[dict]:
+    """The seeds shown as examples: those with a context, where the leaf has any."""
+    return [item for item in job.prompt_items if item.get("context")] or job.prompt_items
 
 
 async def candidate(job, index: int) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
-    seeds = [item for item in job.prompt_items if item.get("context")] or job.prompt_items
+    seeds = _seeds(job)
     examples = rotate(seeds, index, 2)
     reply = await run.call("context", {"task_description": task}, index, examples)
     context = parse.context(reply.text, reply.finish_reason, "context")
@@ -59,7 +65,7 @@ async def candidate(job, index: int) -> Accepted:
     answer = parse.answer(reply.text, reply.finish_reason, "answer")
     cheap_checks(question, answer, reply.finish_reason, {"context": context, "question": question, "answer": answer})
     item = {"context": context, "question": question, "answer": answer}
-    own, others = relevance_turns(seeds, item, index)
+    own, others = relevance_turns(job, item, index)
     relevance = await relevant(run, own, others, answer, item)
     await check_consistency(run, "answer", fields, index, examples, answer, item)
     shots = judge_examples(rotate(seeds, index + 1, 2), rotate(mismatched(seeds), index, 2))
