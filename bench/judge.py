@@ -48,7 +48,7 @@ sys.path.insert(0, str(REPO / "cli"))
 CORPUS = REPO.parent / "shared" / "corpus" / "instructlab-taxonomy" / "head"
 
 REFUSAL = "I'm sorry, I can't help with that."
-THRESHOLD = 0.5  # the uncalibrated threshold of every probability here
+THRESHOLD = 0.5  # the uncalibrated threshold of every judge probability here
 
 # Question-judge corruptions: fixed tasks, none of them one of the prompt's own negatives (the judge's shots).
 OFF_TOPIC_TASK = "Give me a recipe for banana bread."
@@ -396,12 +396,13 @@ def judge_verdict(row: dict) -> tuple[bool, float | None]:
 
 
 def relevance_verdict(row: dict) -> tuple[bool, float | None]:
-    """Relevance alone at THRESHOLD; a row it could not measure is not rejected by it (as in generation)."""
+    """Relevance alone at its threshold; a row it could not measure is not rejected by it (as in generation)."""
+    from labtax.generate.gate.relevance import THRESHOLD as RELEVANCE_THRESHOLD
     from labtax.generate.gate.relevance import unfinished
 
     if row.get("end") is not None and unfinished(row["end"]):
         return False, 0.0  # the likelihoods' own cheap check: the model would not end the answer there
-    return (row["relevance"] is None or row["relevance"] >= THRESHOLD), row["relevance"]
+    return (row["relevance"] is None or row["relevance"] >= RELEVANCE_THRESHOLD), row["relevance"]
 
 
 def combined_verdict(row: dict) -> tuple[bool, float | None]:
@@ -563,7 +564,7 @@ def main() -> None:
     total = sum(len(part["rows"]) for part in (pair, question, know))
     print(
         f"judge: {result['judge']}; {pair['leaves']} skill leaves, {know['leaves']} knowledge leaves; "
-        f"{with_p}/{total} verdicts with probabilities; accepted at {THRESHOLD}; {result['seconds']:.0f} s\n"
+        f"{with_p}/{total} verdicts with probabilities; judge accepts at {THRESHOLD}, relevance at 0.9; {result['seconds']:.0f} s\n"
     )
     print(
         table(

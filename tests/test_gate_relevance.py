@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from labtax.generate.gate.relevance import alternatives, probability
+from labtax.generate.gate.relevance import NEUTRAL, alternatives, probability
 from labtax.generate.run import Settings, run_generation
 from labtax.teacher.base import Likelihood
 from labtax.teacher.openai_backend import OpenAITeacher
@@ -76,13 +76,13 @@ def test_an_answer_that_fits_other_questions_as_well_is_rejected_before_the_pair
     (leaf,) = summary["leaves"].values()
     assert leaf["accepted"] == 0 and leaf["rejected"] == {"off_topic": 4}
     assert "judge_pair" not in stages and judge.scored
-    for contexts, _answer in judge.scored:  # its own question, then two seed questions, never its own again
+    for contexts, _answer in judge.scored:  # its own question, two seed questions (never its own), the neutral one
         turns = [c[0]["content"] for c in contexts]
-        assert len(turns) == 3 and turns[0] not in turns[1:]
-        assert all(t.strip() in seed_answers() for t in turns[1:])
+        assert len(turns) == 4 and turns[0] not in turns[1:] and turns[-1] == NEUTRAL
+        assert all(t.strip() in seed_answers() for t in turns[1:3])
     rejected = read_jsonl(tmp_path / "out" / LEAF.rsplit("/", 1)[0] / "rejected.jsonl")
     assert {r["stage"] for r in rejected} == {"relevance"}
-    assert all("P(its own question among 3) = 0.269 < threshold 0.500" in r["detail"] for r in rejected)
+    assert all("P(its own question among 4) = 0.269 < threshold 0.900" in r["detail"] for r in rejected)
 
 
 def test_an_answer_that_belongs_to_its_question_passes_records_it_and_is_cached(tmp_path):
@@ -129,7 +129,7 @@ def test_the_leaf_calibrates_the_relevance_threshold_on_its_own_seeds(tmp_path):
     (leaf,) = summary["leaves"].values()
     gate = leaf["gate"]
     assert gate["relevance_roc_auc"] == 1.0
-    assert probability(-21.0, [-20.0]) < gate["relevance_threshold"] < probability(-18.0, [-20.0])
+    assert probability(-21.0, [-20.0]) < gate["relevance_threshold"] <= probability(-18.0, [-20.0])
     # The good judge says "3" to everything, so it is relevance (and the checks) that separate here.
     assert gate["separates"] is True and gate["bad_rejected"] == gate["bad_total"]
     assert leaf["accepted"] == 2
@@ -150,5 +150,6 @@ def test_a_knowledge_answer_no_better_explained_by_its_chunk_is_rejected(tmp_pat
         turns = [c[0]["content"] for c in contexts]
         question = turns[0].rsplit("\n\n", 1)[1]
         passages = [t.rsplit("\n\n", 1)[0] for t in turns]
-        assert len(turns) == 3 and all(t.endswith("\n\n" + question) for t in turns)
-        assert len(set(passages)) == 3 and all(len(p) > 40 for p in passages)
+        assert len(turns) == 4 and turns[-1] == question  # the last: the question without any passage
+        assert all(t.endswith("\n\n" + question) for t in turns[:3])
+        assert len(set(passages[:3])) == 3 and all(len(p) > 40 for p in passages[:3])

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from labtax.generate.gate.checks import check_answer
 from labtax.generate.gate.relevance import STAGE as RELEVANCE
+from labtax.generate.gate.relevance import THRESHOLD as RELEVANCE_THRESHOLD
 from labtax.generate.gate.relevance import probability as relevance_probability
 from labtax.generate.gate.relevance import unfinished
 from labtax.generate.gate.scores import DEFAULT_THRESHOLD, accept_probability, accepts, choose_threshold, roc_auc
@@ -118,7 +119,7 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
         bad += [await verdict(item, answer) for answer in corruptions(item, seeds)]
     # Relevance first (it runs first in generation); what it rejects reaches the judge as rejected.
     rel_good, rel_bad = [r for _, r in good if r is not None], [r for _, r in bad if r is not None]
-    rel_threshold = choose_threshold(rel_good, rel_bad)
+    rel_threshold = choose_threshold(rel_good, rel_bad, default=RELEVANCE_THRESHOLD)
     if rel_threshold is not None and len(rel_good) == len(good) and len(rel_bad) == len(bad):
         report.relevance_threshold = rel_threshold
         report.relevance_roc_auc = roc_auc(

@@ -7,9 +7,14 @@ of the others:
 
     P = sigmoid(log p(answer | question) - log mean_i p(answer | other question_i))
 
-An answer written for another question (another seed's, another leaf's) or generic text that would follow
-any question scores near 1/2 or below; an answer that uses what its question asks scores near 1. The
-threshold is calibrated per leaf like the judge's (stage "relevance", gate/calibrate.py), 0.5 otherwise.
+The others are two of the leaf's seed questions (never one with the candidate's own question or answer) and
+a neutral request (NEUTRAL: "Write a reply."; for knowledge, the question without any passage), so an answer
+that its question does not explain better than no question at all (another leaf's answer, boilerplate) fails
+too. An answer written for another question, or generic text that would follow any, scores near 1/2 or below;
+an answer that uses what its question asks scores near 1. The threshold is calibrated per leaf like the
+judge's (stage "relevance", gate/calibrate.py), THRESHOLD otherwise: 0.9, i.e. the answer at least nine times
+likelier after its own question than after the others on average. Measured (bench/judge.py, 2026-12-02): every
+held-out seed answer of 8 skill leaves scored 1.00, 14 of 15 knowledge ones >= 0.99 (one 0.59).
 Only where the judge model can score a given reply (teacher/base.py Scorer: the embedded model); with a chat
 endpoint that cannot, this check decides nothing and the judge alone does.
 
@@ -27,6 +32,8 @@ from collections.abc import Sequence
 
 STAGE = "relevance"
 ALTERNATIVES = 2  # other questions per candidate: each costs one more forward pass over question and answer
+NEUTRAL = "Write a reply."  # the request that asks for nothing in particular
+THRESHOLD = 0.9
 END_LOGPROB = -10.0  # log P(end of turn right after the answer) below this: it stops mid-way
 
 

@@ -52,17 +52,20 @@ def balanced_accuracy(good: Sequence[bool | float], bad: Sequence[bool | float],
     return (good_rate + bad_rate) / 2
 
 
-def choose_threshold(good: Sequence[bool | float], bad: Sequence[bool | float]) -> float | None:
+def choose_threshold(
+    good: Sequence[bool | float], bad: Sequence[bool | float], default: float = DEFAULT_THRESHOLD
+) -> float | None:
     """The threshold that best separates the `good` verdicts from the `bad` ones: 0.5 or a midpoint between two
-    neighbouring observed probabilities, the highest balanced accuracy winning, ties to the one nearest 0.5.
+    neighbouring observed probabilities, the highest balanced accuracy winning, ties to the one nearest 0.5
+    (or `default`, the check's own uncalibrated threshold).
     None when either side has no probability (nothing to calibrate on)."""
     good_p = [v for v in good if not isinstance(v, bool)]
     bad_p = [v for v in bad if not isinstance(v, bool)]
     if not good_p or not bad_p:
         return None
     values = sorted(set(good_p) | set(bad_p))
-    candidates = {DEFAULT_THRESHOLD} | {round((a + b) / 2, 6) for a, b in itertools.pairwise(values)}
-    return min(sorted(candidates), key=lambda t: (-balanced_accuracy(good, bad, t), abs(t - DEFAULT_THRESHOLD), t))
+    candidates = {default} | {round((a + b) / 2, 6) for a, b in itertools.pairwise(values)}
+    return min(sorted(candidates), key=lambda t: (-balanced_accuracy(good, bad, t), abs(t - default), t))
 
 
 def roc_auc(good: Sequence[float], bad: Sequence[float]) -> float | None:

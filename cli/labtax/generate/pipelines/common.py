@@ -87,8 +87,7 @@ async def relevant(run, own: str, others: Sequence[str], answer: str, candidate:
     likelihoods (gate/relevance.py); a candidate below the stage's threshold is rejected as off_topic, one that
     the model would not end there as unfinished.
     None (nothing decided) where the judge cannot score or there is nothing to compare against."""
-    from labtax.generate.gate.relevance import STAGE, probability, unfinished
-    from labtax.generate.gate.scores import DEFAULT_THRESHOLD
+    from labtax.generate.gate.relevance import STAGE, THRESHOLD, probability, unfinished
 
     if not others:
         return None
@@ -101,7 +100,7 @@ async def relevant(run, own: str, others: Sequence[str], answer: str, candidate:
     p = probability(values[0].total, [v.total for v in values[1:] if v is not None])
     if p is None:
         return None
-    threshold = run.thresholds.get(STAGE, DEFAULT_THRESHOLD)
+    threshold = run.thresholds.get(STAGE, THRESHOLD)
     if p < threshold:
         raise Reject(
             STAGE,

@@ -70,7 +70,7 @@ def relevance_turns(job, item: dict, index: int) -> tuple[str, list[str]]:
         if text and text != own and text not in source and text not in pool:
             pool.append(text)
     others = rotate(pool, index, ALTERNATIVES)
-    return f"{own}\n\n{item['question']}", [f"{text}\n\n{item['question']}" for text in others]
+    return f"{own}\n\n{item['question']}", [f"{text}\n\n{item['question']}" for text in others] + [item["question"]]
 
 
 async def candidate(job, index: int) -> Accepted:

@@ -4,7 +4,7 @@ answer ends in a number -> judge pair (1-3, keep >= 2)."""
 from __future__ import annotations
 
 from labtax.generate.gate.consistency import check_consistency
-from labtax.generate.gate.relevance import alternatives
+from labtax.generate.gate.relevance import NEUTRAL, alternatives
 from labtax.generate.pipelines import parse
 from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
 from labtax.generate.pipelines.outcome import Accepted
@@ -23,7 +23,7 @@ def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
 def relevance_turns(job, item: dict, index: int) -> tuple[str, list[str]]:
     """The candidate's user turn and those of the seeds its answer is compared against (gate/relevance.py)."""
     others = alternatives(job.prompt_items, item["question"], item["answer"], index)
-    return item["question"], [seed["question"] for seed in others]
+    return item["question"], [seed["question"] for seed in others] + [NEUTRAL]
 
 
 async def candidate(job, index: int) -> Accepted:

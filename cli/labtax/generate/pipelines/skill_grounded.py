@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labtax.generate.gate.consistency import check_consistency
-from labtax.generate.gate.relevance import alternatives
+from labtax.generate.gate.relevance import NEUTRAL, alternatives
 from labtax.generate.pipelines import parse
 from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
 from labtax.generate.pipelines.outcome import Accepted
@@ -28,7 +28,8 @@ def relevance_turns(job, item: dict, index: int) -> tuple[str, list[str]]:
         return f"{x.get('context', '')}\n\n{x['question']}"
 
     seeds = _seeds(job)
-    return turn(item), [turn(seed) for seed in alternatives(seeds, item["question"], item["answer"], index)]
+    others = [turn(seed) for seed in alternatives(seeds, item["question"], item["answer"], index)]
+    return turn(item), [*others, NEUTRAL]
 
 
 def _seeds(job) -> list[dict]:
