@@ -263,10 +263,16 @@ async def question_row(case: Case, kind: str, question: str, index: int) -> dict
     fields = {"task_description": str(leaf.data.get("task_description", "")).strip(), "question": question}
     if pipeline.PROMPTS == "skill_grounded":
         fields["new_context"] = held.get("context", "")
+    from labtax.generate.gate.relevance import question_turns
+
     shots = question_shots(pipeline, runner, case.seeds, index)
-    verdict = await judged(runner, "judge_question", fields, index, shots, pipeline.MIN_SCORE)
-    row = {"leaf": leaf.path, "kind": kind, "good": kind == "good", "check": None, "relevance": None}
-    return {**row, "question": question, **verdict}
+    own, others = question_turns(fields["task_description"], fields.get("new_context", ""))  # as generation asks
+    verdict, relevance = await asyncio.gather(
+        judged(runner, "judge_question", fields, index, shots, pipeline.MIN_SCORE),
+        relevance_of(runner, own, others, question),
+    )
+    row = {"leaf": leaf.path, "kind": kind, "good": kind == "good", "check": None, "relevance": relevance[0]}
+    return {**row, "end": None, "question": question, **verdict}  # no `unfinished` check on questions
 
 
 async def knowledge_row(job, held: dict, items: list[dict], kind: str, answer: str, index: int) -> dict:
@@ -370,7 +376,9 @@ async def measure(args) -> dict:
         "judge": f"{judge.name} {judge.model}",
         "seconds": round(time.monotonic() - started, 1),
         "pair": summarize_pair(pair_rows),
-        "question": summarize_part(question_rows, {"judge": judge_verdict}),
+        "question": summarize_part(
+            question_rows, {"judge": judge_verdict, "relevance": relevance_verdict, "both": combined_verdict}
+        ),
         "knowledge": summarize_part(
             knowledge_rows,
             {
@@ -580,7 +588,8 @@ def main() -> None:
     )
     print()
     title = "Question judge (held-out seed question vs bad tasks)"
-    print(table(title, question, {"judge": "judge_question"}, kind_auc=True))
+    columns = {"judge": "judge_question", "relevance": "question relevance alone", "both": "relevance, then judge"}
+    print(table(title, question, columns, kind_auc=True))
     print()
     print(
         table(

@@ -10,7 +10,7 @@ import asyncio
 
 import pytest
 
-from labtax.generate.gate.relevance import NEUTRAL, alternatives, probability
+from labtax.generate.gate.relevance import NEUTRAL, NEUTRAL_TASK, alternatives, probability
 from labtax.generate.run import Settings, run_generation
 from labtax.teacher.base import Likelihood
 from labtax.teacher.openai_backend import OpenAITeacher
@@ -42,13 +42,18 @@ class ScoringJudge(OpenAITeacher):
     """A judge endpoint that can also score replies; `own_margin(answer)` scripts how much likelier an answer
     is after its own user turn than after the others."""
 
-    def __init__(self, base_url: str, own_margin, end: float = -0.5):
+    def __init__(self, base_url: str, own_margin, end: float = -0.5, question_margin: float = 5.0):
         super().__init__(base_url, "k", "scoring-judge")
         self.own_margin = own_margin
         self.end = end
-        self.scored: list[tuple[list, str]] = []
+        self.question_margin = question_margin
+        self.scored: list[tuple[list, str]] = []  # answers scored (questions: self.questions)
+        self.questions: list[tuple[list, str]] = []
 
     async def loglikelihood(self, contexts, continuation):
+        if contexts[-1][0]["content"] == NEUTRAL_TASK:  # a generated question, against a request for any
+            self.questions.append((contexts, continuation))
+            return [Likelihood(-20.0 + self.question_margin, -30.0), Likelihood(-20.0, -30.0)]
         self.scored.append((contexts, continuation))
         own = -20.0 + self.own_margin(contexts[0][0]["content"], continuation)
         return [Likelihood(own, self.end)] + [Likelihood(-20.0, self.end)] * (len(contexts) - 1)
@@ -82,7 +87,26 @@ def test_an_answer_that_fits_other_questions_as_well_is_rejected_before_the_pair
         assert all(t.strip() in seed_answers() for t in turns[1:3])
     rejected = read_jsonl(tmp_path / "out" / LEAF.rsplit("/", 1)[0] / "rejected.jsonl")
     assert {r["stage"] for r in rejected} == {"relevance"}
-    assert all("P(its own question among 4) = 0.269 < threshold 0.900" in r["detail"] for r in rejected)
+    assert all("P(its own among 4) = 0.269 < threshold 0.900" in r["detail"] for r in rejected)
+
+
+def test_a_question_no_likelier_after_the_task_than_after_any_request_is_rejected_before_its_judge(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "grounded"))
+    with FakeOpenAI(good_teacher) as fake:
+        judge = ScoringJudge(fake.base_url, lambda own, answer: 3.0, question_margin=0.5)
+        summary = generate(root, fake, tmp_path / "out", judge)
+        stages = {stage_of(r) for r in fake.requests}
+    assert [leaf["rejected"] for leaf in summary["leaves"].values()] == [{"off_topic": 4}] * 2
+    assert not stages & {"judge_question", "answer", "judge_pair"} and not judge.scored
+    for contexts, question in judge.questions:  # the leaf's task, (grounded: after its context) then any request
+        own = contexts[0][0]["content"]
+        assert "Write a request for this task: " in own and question and len(contexts) == 2
+        # "end" was -30 (far below -10): questions are not checked for being unfinished
+    about_a_text = [
+        c[0][0]["content"] for c, _ in judge.questions if "must be about the text above" in c[0][0]["content"]
+    ]
+    assert 0 < len(about_a_text) < len(judge.questions)  # the grounded leaf's own context comes first
+    assert all(len(own.split("\n\n")[0]) > 20 for own in about_a_text)
 
 
 def test_an_answer_that_belongs_to_its_question_passes_records_it_and_is_cached(tmp_path):

@@ -214,7 +214,8 @@ def _text_or_zero(key: str, value: object) -> str | int:
 
 
 MEASURED = {
-    "relevance": "P(the answer belongs to its own question (and passage) rather than the leaf's others) = {:.2f}"
+    "question_relevance": "P(the question belongs to the leaf's task rather than to a request for any) = {:.2f}",
+    "relevance": "P(the answer belongs to its own question (and passage) rather than the leaf's others) = {:.2f}",
 }
 
 

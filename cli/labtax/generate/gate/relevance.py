@@ -34,6 +34,9 @@ STAGE = "relevance"
 ALTERNATIVES = 2  # other questions per candidate: each costs one more forward pass over question and answer
 NEUTRAL = "Write a reply."  # the request that asks for nothing in particular
 THRESHOLD = 0.9
+# A generated question, the same way: likelier after the leaf's task than after a request for any question?
+QUESTION_STAGE = "question_relevance"
+NEUTRAL_TASK = "Write a request that someone might send to an assistant."
 END_LOGPROB = -10.0  # log P(end of turn right after the answer) below this: it stops mid-way
 
 
@@ -51,6 +54,15 @@ def alternatives(
         return []
     start = index % len(pool)
     return [pool[(start + k) % len(pool)] for k in range(min(count, len(pool)))]
+
+
+def question_turns(task: str, context: str = "") -> tuple[str, list[str]]:
+    """The leaf's task (after the generated context, for grounded skills) asking for a request, against a
+    request for any request: a question of another leaf, or one unrelated to the task, fits both alike."""
+    own = f"Write a request for this task: {task}"
+    if context:
+        own = f"{context}\n\n{own} The request must be about the text above."
+    return own, [NEUTRAL_TASK]
 
 
 def probability(own: float | None, others: Sequence[float | None]) -> float | None:

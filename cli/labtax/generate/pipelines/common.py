@@ -82,31 +82,37 @@ def decide(run, stage: str, verdict, score: int, label: str, min_score: int, can
     return probability
 
 
-async def relevant(run, own: str, others: Sequence[str], answer: str, candidate: dict) -> float | None:
-    """P(the answer belongs to its own user turn `own` rather than to `others`) from the judge model's
-    likelihoods (gate/relevance.py); a candidate below the stage's threshold is rejected as off_topic, one that
-    the model would not end there as unfinished.
+async def relevant(
+    run, own: str, others: Sequence[str], reply: str, candidate: dict, *, stage: str = "relevance"
+) -> float | None:
+    """P(the reply belongs to its own user turn `own` rather than to `others`) from the judge model's
+    likelihoods (gate/relevance.py); below the stage's threshold the candidate is rejected as off_topic; an
+    answer that the model would not end there, as unfinished.
     None (nothing decided) where the judge cannot score or there is nothing to compare against."""
-    from labtax.generate.gate.relevance import STAGE, THRESHOLD, probability, unfinished
+    from labtax.generate.gate.relevance import QUESTION_STAGE, THRESHOLD, probability, unfinished
 
     if not others:
         return None
-    values = await run.loglikelihood([[{"role": "user", "content": text}] for text in (own, *others)], answer)
+    values = await run.loglikelihood([[{"role": "user", "content": text}] for text in (own, *others)], reply)
     if values is None or values[0] is None:
         return None
-    cut = unfinished(values[0].end)
+    cut = unfinished(values[0].end) if stage != QUESTION_STAGE else None
     if cut is not None:
         raise Reject("checks", "unfinished", cut, candidate)
     p = probability(values[0].total, [v.total for v in values[1:] if v is not None])
     if p is None:
         return None
-    threshold = run.thresholds.get(STAGE, THRESHOLD)
+    threshold = run.thresholds.get(stage, THRESHOLD)
     if p < threshold:
+        what = (
+            "the question fits a request for any request about as well as the leaf's task"
+            if stage == QUESTION_STAGE
+            else "the answer fits other questions of the leaf about as well as its own"
+        )
         raise Reject(
-            STAGE,
+            stage,
             "off_topic",
-            f"the answer fits other questions of the leaf about as well as its own: P(its own question among "
-            f"{len(others) + 1}) = {p:.3f} < threshold {threshold:.3f}",
+            f"{what}: P(its own among {len(others) + 1}) = {p:.3f} < threshold {threshold:.3f}",
             candidate,
         )
     return p

@@ -4,7 +4,7 @@ answer ends in a number -> judge pair (1-3, keep >= 2)."""
 from __future__ import annotations
 
 from labtax.generate.gate.consistency import check_consistency
-from labtax.generate.gate.relevance import NEUTRAL, alternatives
+from labtax.generate.gate.relevance import NEUTRAL, QUESTION_STAGE, alternatives, question_turns
 from labtax.generate.pipelines import parse
 from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
 from labtax.generate.pipelines.outcome import Accepted
@@ -33,6 +33,8 @@ async def candidate(job, index: int) -> Accepted:
     reply = await run.call("question", {"task_description": task}, index, examples)
     question = parse.question(reply.text, "question")
     fields = {"task_description": task, "question": question}
+    own, others = question_turns(task)
+    q_relevance = await relevant(run, own, others, question, {"question": question}, stage=QUESTION_STAGE)
     shots = judge_examples(rotate(seeds, index + 1, 2), list(run.prompts["judge_question"].negatives))
     q_score, q_reason, q_probability = await judge(
         run,
@@ -74,7 +76,12 @@ async def candidate(job, index: int) -> Accepted:
         reasons=reasons,
         probabilities={
             name: p
-            for name, p in (("question", q_probability), ("pair", pair_probability), ("relevance", relevance))
+            for name, p in (
+                ("question", q_probability),
+                ("question_relevance", q_relevance),
+                ("pair", pair_probability),
+                ("relevance", relevance),
+            )
             if p is not None
         },
         provenance={"seed_examples": [e["question"] for e in examples]},

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from labtax.generate.gate.consistency import check_consistency
-from labtax.generate.gate.relevance import NEUTRAL, alternatives
+from labtax.generate.gate.relevance import NEUTRAL, QUESTION_STAGE, alternatives, question_turns
 from labtax.generate.pipelines import parse
 from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
 from labtax.generate.pipelines.outcome import Accepted
@@ -47,6 +47,9 @@ async def candidate(job, index: int) -> Accepted:
     reply = await run.call("question", fields, index, examples)
     question = parse.question(reply.text, "question")
     fields["question"] = question
+    own, others = question_turns(task, context)
+    candidate = {"context": context, "question": question}
+    q_relevance = await relevant(run, own, others, question, candidate, stage=QUESTION_STAGE)
     off_topic = [
         {"context": seed.get("context", ""), **negative}
         for seed, negative in zip(rotate(seeds, index, 2), run.prompts["judge_question"].negatives)
@@ -91,7 +94,12 @@ async def candidate(job, index: int) -> Accepted:
         reasons=reasons,
         probabilities={
             name: p
-            for name, p in (("question", q_probability), ("pair", pair_probability), ("relevance", relevance))
+            for name, p in (
+                ("question", q_probability),
+                ("question_relevance", q_relevance),
+                ("pair", pair_probability),
+                ("relevance", relevance),
+            )
             if p is not None
         },
         provenance={"seed_examples": [e["question"] for e in examples], "context": context},
