@@ -219,6 +219,29 @@ async def relevance_of(runner, own: str, others: list[str], answer: str) -> tupl
     return probability(values[0].total, [v.total for v in values[1:] if v is not None]), values[0].end
 
 
+async def consistency_of(case: Case, answer: str, index: int) -> str | None:
+    """Self-consistency exactly as generation runs it (gate/consistency.py): where the answer ends in a number,
+    the teacher answers the held-out question again (the answer stage, the pipeline's fields and examples) and
+    the candidate is rejected when that answer ends elsewhere. The detail where it rejects, else None."""
+    from labtax.generate.gate.consistency import check_consistency
+    from labtax.generate.pipelines.common import rotate
+    from labtax.generate.pipelines.outcome import Reject
+
+    task = str(case.leaf.data.get("task_description", "")).strip()
+    fields = {"task_description": task, "question": case.held["question"]}
+    if case.pipeline.PROMPTS == "skill_grounded":
+        fields = {"task_description": task, "new_context": case.held.get("context", ""), **fields}
+        seeds = [s for s in case.seeds if s.get("context")] or case.seeds
+        examples = rotate(seeds, index, 2)
+    else:
+        examples = rotate(case.seeds, index + 1, 2)
+    try:
+        await check_consistency(case.runner, "answer", fields, index, examples, answer, {})
+    except Reject as reject:
+        return reject.detail
+    return None
+
+
 async def pair_row(case: Case, kind: str, answer: str, index: int) -> dict:
     """One pair-gate row: every part measured on every row (so each can be reported alone), then combined as
     generation chains them."""
@@ -229,15 +252,17 @@ async def pair_row(case: Case, kind: str, answer: str, index: int) -> dict:
     item = {"question": held["question"], "answer": answer, "context": held.get("context", "")}
     own, others = pipeline.relevance_turns(SimpleNamespace(prompt_items=case.seeds), item, index)
     stage, fields = pipeline.final_judge(SimpleNamespace(leaf=leaf), held, answer)  # exactly what generation asks
-    verdict, relevance = await asyncio.gather(
+    verdict, relevance, inconsistent = await asyncio.gather(
         judged(runner, stage, fields, index, case.shots, pipeline.MIN_SCORE),
         relevance_of(runner, own, others, answer),
+        consistency_of(case, answer, index),
     )
     return {
         "leaf": leaf.path,
         "kind": kind,
         "good": kind == "good",
         "check": failure.reason if failure else None,
+        "inconsistent": inconsistent,  # the self-consistency check's detail where it rejected, else None
         "relevance": relevance[0],  # None: not measured (the judge cannot score)
         "end": relevance[1],  # log P(end of turn after the answer): the `unfinished` check
         "compared_with": len(others),
@@ -304,6 +329,7 @@ async def measure(args) -> dict:
     from labtax.config import load_config
     from labtax.generate import seeds
     from labtax.generate.cache import CallCache
+    from labtax.generate.gate.calibrate import calibrate
     from labtax.generate.pipelines import knowledge, pipeline_for
     from labtax.generate.pipelines.common import judge_examples, mismatched
     from labtax.generate.pipelines.prompts import load as load_prompts
@@ -340,9 +366,16 @@ async def measure(args) -> dict:
                 "unsafe": UNSAFE_TASK,
             }
             question_case = Case(leaf, pipeline, runner, held, prompt_items, [])
-            pair_rows += await asyncio.gather(
+            # The leaf's calibration as generation runs it (gate/calibrate.py), on its other seeds only: the
+            # thresholds it chooses decide the held-out rows in the "calibrated" column.
+            job = SimpleNamespace(leaf=leaf, pipeline=pipeline, runner=runner, prompt_items=prompt_items)
+            job.heldout = prompt_items
+            report = await calibrate(job, pipeline.MIN_SCORE)
+            thresholds = {"judge": report.threshold, "relevance": report.relevance_threshold}
+            rows = await asyncio.gather(
                 *(pair_row(case, kind, answer, 2_000_000 + i) for i, (kind, answer) in enumerate(answers.items()))
             )
+            pair_rows += [{**row, "calibrated": thresholds} for row in rows]
             question_rows += await asyncio.gather(
                 *(question_row(question_case, kind, q, 3_000_000 + n) for kind, q in questions.items() if q)
             )
@@ -414,10 +447,40 @@ def relevance_verdict(row: dict) -> tuple[bool, float | None]:
 
 
 def combined_verdict(row: dict) -> tuple[bool, float | None]:
-    """Relevance, then the judge: both must accept; ranked by min(relevance, judge)."""
+    """Relevance, then self-consistency (pair rows), then the judge: all must accept; ranked by
+    min(relevance, judge), 0 where self-consistency rejected."""
     rel_ok, rel = relevance_verdict(row)
     judge_ok, value = judge_verdict(row)
+    if row.get("inconsistent"):
+        return False, 0.0
     return rel_ok and judge_ok, value if rel is None else min(rel, value)
+
+
+def calibrated_verdict(row: dict) -> tuple[bool, float | None]:
+    """The gate at the thresholds the leaf's calibration chose on its other seeds (judge: 0.5 where it chose
+    none; relevance: gate/relevance.THRESHOLD), exactly as generation decides a candidate."""
+    from labtax.generate.gate.relevance import THRESHOLD as RELEVANCE_THRESHOLD
+    from labtax.generate.gate.relevance import unfinished
+
+    chosen = row.get("calibrated") or {}
+    judge_at = chosen.get("judge") if chosen.get("judge") is not None else THRESHOLD
+    relevance_at = chosen.get("relevance") if chosen.get("relevance") is not None else RELEVANCE_THRESHOLD
+    value = judge_value(row)
+    if row["check"] or row.get("inconsistent") or (row.get("end") is not None and unfinished(row["end"])):
+        return False, 0.0
+    if row["relevance"] is not None and row["relevance"] < relevance_at:
+        return False, min(row["relevance"], value)
+    if row["judge_error"]:
+        judged_ok = False
+    elif row["probability"] is None:
+        judged_ok = row["judge_accepted"]
+    else:
+        judged_ok = row["probability"] >= judge_at
+    return judged_ok, value if row["relevance"] is None else min(row["relevance"], value)
+
+
+def consistency_verdict(row: dict) -> tuple[bool, float | None]:
+    return not row.get("inconsistent"), None
 
 
 def checks_then(verdict: Callable[[dict], tuple[bool, float | None]]) -> Callable[[dict], tuple[bool, float | None]]:
@@ -435,8 +498,10 @@ def summarize_pair(rows: list[dict]) -> dict:
         {
             "judge": judge_verdict,
             "relevance": relevance_verdict,
+            "consistency": consistency_verdict,
             "checks_and_judge": checks_then(judge_verdict),  # the gate before relevance (earlier tables)
-            "gate": checks_then(combined_verdict),  # checks, then relevance, then the judge
+            "gate": checks_then(combined_verdict),  # checks, relevance, self-consistency, then the judge
+            "calibrated": calibrated_verdict,  # the same at the thresholds the leaf's calibration chose
         },
     )
 
@@ -581,8 +646,10 @@ def main() -> None:
             {
                 "judge": "judge alone",
                 "relevance": "likelihoods alone (finished, relevant)",
+                "consistency": "self-consistency alone",
                 "checks_and_judge": "checks + judge",
-                "gate": "gate: checks, relevance, judge",
+                "gate": "gate: checks, likelihoods, self-consistency, judge",
+                "calibrated": "the same, thresholds calibrated per leaf",
             },
         )
     )

@@ -210,7 +210,7 @@ def command(
     bar = StageProgress(
         stages,
         enabled=progress if scale["executor"] == "local" else False,
-        totals=expected_calls(leaves, num_samples),
+        totals=expected_calls(leaves, num_samples + settings.spare),  # the first round starts the spares too
         leaves=len(leaves),
     )
 
