@@ -272,15 +272,9 @@ async def pair_row(case: Case, kind: str, answer: str, index: int) -> dict:
     }
 
 
-def question_shots(pipeline, runner, seeds: list[dict], index: int) -> list[dict]:
-    """The judge_question shots exactly as the leaf's pipeline builds them (skill_freeform / skill_grounded)."""
-    from labtax.generate.pipelines.common import judge_examples, rotate
-
-    negatives = list(runner.prompts["judge_question"].negatives)
-    if pipeline.PROMPTS == "skill_grounded":
-        seeds = [s for s in seeds if s.get("context")] or seeds
-        negatives = [{"context": s.get("context", ""), **n} for s, n in zip(rotate(seeds, index, 2), negatives)]
-    return judge_examples(rotate(seeds, index + 1, 2), negatives)
+def question_shots(pipeline, runner, seeds: list[dict]) -> list[dict]:
+    """The judge_question shots exactly as the leaf's pipeline builds them."""
+    return pipeline.judge_shots(SimpleNamespace(prompt_items=seeds, runner=runner), "judge_question")
 
 
 async def question_row(case: Case, kind: str, question: str, index: int) -> dict:
@@ -290,7 +284,7 @@ async def question_row(case: Case, kind: str, question: str, index: int) -> dict
         fields["new_context"] = held.get("context", "")
     from labtax.generate.gate.relevance import question_turns
 
-    shots = question_shots(pipeline, runner, case.seeds, index)
+    shots = question_shots(pipeline, runner, case.seeds)
     own, others = question_turns(fields["task_description"], fields.get("new_context", ""))  # as generation asks
     verdict, relevance = await asyncio.gather(
         judged(runner, "judge_question", fields, index, shots, pipeline.MIN_SCORE),
@@ -306,7 +300,7 @@ async def knowledge_row(job, held: dict, items: list[dict], kind: str, answer: s
 
     failure = check_answer(held["question"], answer, "stop")
     stage, fields = knowledge.final_judge(job, held, answer)  # exactly as knowledge.final_judge builds it
-    shots = knowledge._judge_shots(job, stage, index)
+    shots = knowledge.judge_shots(job, stage)
     own, others = knowledge.relevance_turns(job, {**held, "answer": answer}, index)  # as generation asks
     verdict, relevance = await asyncio.gather(
         judged(job.runner, stage, fields, index, shots, knowledge.MIN_SCORE),
@@ -331,7 +325,6 @@ async def measure(args) -> dict:
     from labtax.generate.cache import CallCache
     from labtax.generate.gate.calibrate import calibrate
     from labtax.generate.pipelines import knowledge, pipeline_for
-    from labtax.generate.pipelines.common import judge_examples, mismatched
     from labtax.generate.pipelines.prompts import load as load_prompts
     from labtax.generate.pipelines.runner import StageRunner
     from labtax.teacher.resolve import describe_teacher, make_judge, make_teacher
@@ -355,7 +348,7 @@ async def measure(args) -> dict:
                 continue
             other = seeds.qa_items(leaves[(n + 1) % len(leaves)])
             held, prompt_items = items[-1], items[:-1]
-            shots = judge_examples(prompt_items[:2], mismatched(prompt_items)[:2])
+            shots = pipeline.judge_shots(SimpleNamespace(prompt_items=prompt_items, runner=runner), "judge_pair")
             case = Case(leaf, pipeline, runner, held, prompt_items, shots)
             answers = {"good": held["answer"], **corrupt(held, prompt_items, other)}
             questions = {

@@ -39,7 +39,7 @@ def leaves_of(root: Path):
     return result.leaves
 
 
-def generate(root, fake, out, n=3, concurrency=8, max_attempts=4, calibrate=False, spare=0, **teacher_kw):
+def generate(root, fake, out, n=3, concurrency=8, max_attempts=4, calibrate=False, **teacher_kw):
     """One run on the fake teacher; the gate's calibration is off unless a test is about it (the fake's judges
     say "3" to everything, which calibration rightly reports as unvetted)."""
 
@@ -50,7 +50,7 @@ def generate(root, fake, out, n=3, concurrency=8, max_attempts=4, calibrate=Fals
                 leaves_of(root),
                 teacher,
                 out,
-                Settings(num_samples=n, max_attempts=max_attempts, calibrate=calibrate, spare=spare),
+                Settings(num_samples=n, max_attempts=max_attempts, calibrate=calibrate),
             )
         finally:
             await teacher.aclose()
@@ -108,28 +108,6 @@ def test_rerun_makes_zero_teacher_calls(tmp_path):
         second["totals"]["teacher_calls"] == 0 and second["totals"]["cached_calls"] == first["totals"]["teacher_calls"]
     )
     assert read_jsonl(tmp_path / "gen" / "knowledge.jsonl") == samples_before
-
-
-def test_spare_candidates_change_the_calls_not_the_outputs(tmp_path):
-    """Started beyond need (the embedded teacher's default), spare candidates leave every file as one at a time
-    would write it: outcomes are taken in index order and those past the last one needed go unrecorded."""
-
-    def every_third_refuses(request):
-        if stage_of(request) == "answer" and request["seed"] % 3 == 1:
-            return Reply("I'm sorry, but I can't help with that request.")
-        return good_teacher(request)
-
-    root = make_taxonomy(tmp_path / "tax", ("freeform", "grounded"))
-    outputs, calls = [], []
-    for spare in (0, 3):
-        with FakeOpenAI(every_third_refuses) as fake:
-            summary = generate(root, fake, tmp_path / f"out{spare}", n=3, spare=spare)
-            calls.append(fake.calls())
-        files = sorted(p for p in (tmp_path / f"out{spare}").rglob("*.jsonl"))
-        outputs.append({p.relative_to(tmp_path / f"out{spare}"): p.read_bytes() for p in files})
-        assert all(leaf["accepted"] == 3 and leaf["generated"] == 4 for leaf in summary["leaves"].values())
-    assert outputs[0] == outputs[1] and any("rejected" in str(p) for p in outputs[0])
-    assert calls[1] > calls[0]
 
 
 def _rejecting(stage_name, reply):

@@ -188,8 +188,6 @@ def command(
 
     info = describe_teacher(config, base_url=base_url, model=model)
     click.echo(f"teacher: {info.name} {info.model} ({info.reason})")
-    if info.name == "embedded":  # a step decodes 16 rows for little more than one (generate/run.py Settings)
-        settings.spare = num_samples
     judge_info = describe_judge(config, info, base_url=judge_base_url, model=judge_model)
     if judge_info is not None:
         if judge_info.details.get("problems"):
@@ -210,7 +208,7 @@ def command(
     bar = StageProgress(
         stages,
         enabled=progress if scale["executor"] == "local" else False,
-        totals=expected_calls(leaves, num_samples + settings.spare),  # the first round starts the spares too
+        totals=expected_calls(leaves, num_samples),
         leaves=len(leaves),
     )
 

@@ -40,11 +40,6 @@ class Settings:
     chunk_tokens: int = 350
     offline: bool = False  # knowledge documents only from the cache, never fetched
     calibrate: bool = True  # per leaf: can the gate tell the leaf's held-out seeds from corrupted copies?
-    # Candidates started per round beyond those still needed. The outputs do not change (outcomes are taken in
-    # index order and those after the last one needed are left unrecorded, in the cache); only the calls do.
-    # Worth it where a call's cost barely grows with company: the embedded teacher decodes 16 rows a step for
-    # little more than one, so a leaf's spare candidates save it the rounds its rejections would cost.
-    spare: int = 0
 
 
 @dataclass
@@ -116,13 +111,10 @@ async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
     budget = settings.num_samples * settings.max_attempts
     next_index = 0
     while len(result.accepted) < settings.num_samples and next_index < budget:
-        needed = settings.num_samples - len(result.accepted)
-        batch = range(next_index, min(budget, next_index + needed + max(0, settings.spare)))
+        batch = range(next_index, min(budget, next_index + settings.num_samples - len(result.accepted)))
         next_index = batch.stop
         outcomes = await asyncio.gather(*(_run_candidate(job, i) for i in batch))
         for index, outcome in zip(batch, outcomes):
-            if len(result.accepted) >= settings.num_samples:
-                break  # spare candidates past the last one needed: as if never started (their calls are cached)
             result.candidates += 1
             if isinstance(outcome, Reject):
                 result.rejected.append((index, outcome))

@@ -46,7 +46,9 @@ REPETITION_PENALTY = 1.15
 MAX_TOP_LOGPROBS = 20  # as OpenAI's API allows
 PREFILL_GROUP = 8  # prompts per prefill forward pass
 TRIM_COLUMNS = 64  # drop a batch's unused left columns once there are this many
-PREFIX_TOKENS = 8192  # prompt tokens whose keys/values are kept for reuse (~380 MB in float32)
+# Prompt tokens whose keys/values are kept for reuse (~760 MB in float32, half in bf16): every leaf in flight
+# keeps its judges' shared instructions and examples (~500-1,500 tokens a stage) while the others run.
+PREFIX_TOKENS = 16384
 MIN_PREFIX = 64  # a shared start shorter than this (or than a quarter of the prompt) is run again
 ROLES = {"system", "user", "assistant"}
 

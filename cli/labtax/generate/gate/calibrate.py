@@ -67,14 +67,12 @@ def corruptions(item: dict, others: list[dict]) -> list[str]:
 async def calibrate(job: LeafJob, min_score: int) -> GateReport:
     """Run the gate on the leaf's held-out seeds and their corruptions; set the final judge's threshold."""
     from labtax.generate.pipelines import parse
-    from labtax.generate.pipelines.common import judge_examples, mismatched
     from labtax.generate.pipelines.outcome import Reject
 
     report = GateReport()
     if not job.heldout:
         return report
     seeds = job.prompt_items
-    shots = judge_examples(seeds[:2], mismatched(seeds)[:2])
     index = CALIBRATION_INDEX
     stages: set[str] = set()
 
@@ -105,7 +103,7 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
         stage, fields = job.pipeline.final_judge(job, item, answer)
         stages.add(stage)
         try:
-            reply = await job.runner.call(stage, fields, index, shots)
+            reply = await job.runner.call(stage, fields, index, job.pipeline.judge_shots(job, stage))
             score = parse.score(reply.text, stage)
         except Reject:  # an unusable judge reply vets nothing
             return False, relevance

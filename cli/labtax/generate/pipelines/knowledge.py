@@ -18,13 +18,13 @@ MIN_SCORE: int = 2  # each judge scores 1-3; a sample must reach this on all thr
 JUDGES = (("judge_faithful", "faithful"), ("judge_relevant", "relevant"), ("judge_standalone", "standalone"))
 
 
-def _judge_shots(job, stage: str, index: int) -> list[dict]:
-    """Seeds as the good examples; wrong seed answers (faithfulness) or the prompt's negatives as bad ones."""
+def judge_shots(job, stage: str) -> list[dict]:
+    """Seeds as the good examples; wrong seed answers (faithfulness) or the prompt's negatives as bad ones. The
+    same for every candidate of the leaf and for its calibration: the threshold is chosen on the prompt that
+    decides, and the embedded teacher runs the shared start once (teacher/embedded.py prefix reuse)."""
     seeds = job.prompt_items
-    bad = (
-        rotate(mismatched(seeds), index, 2) if stage == "judge_faithful" else list(job.runner.prompts[stage].negatives)
-    )
-    return judge_examples(rotate(seeds, index + 1, 2), bad)
+    bad = mismatched(seeds) if stage == "judge_faithful" else list(job.runner.prompts[stage].negatives)
+    return judge_examples(seeds, bad)
 
 
 def outline(leaf) -> str:
@@ -104,7 +104,7 @@ async def _candidate(job, index: int, chunk) -> Accepted:
             stage,
             {**fields, "question": question, "answer": answer},
             index,
-            _judge_shots(job, stage, index),
+            judge_shots(job, stage),
             label=criterion,
             min_score=MIN_SCORE,
             candidate=candidate,

@@ -20,6 +20,17 @@ def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
     return "judge_pair", fields
 
 
+def judge_shots(job, stage: str) -> list[dict]:
+    """The judge's examples: the leaf's first seeds as good ones; the prompt's off-topic questions (question
+    judge) or seed questions with another seed's answer (pair judge) as bad ones. The same for every candidate
+    and for the leaf's calibration: the threshold is chosen on the prompt that decides, and the embedded teacher
+    runs the shared start once (teacher/embedded.py prefix reuse)."""
+    seeds = job.prompt_items
+    if stage == "judge_question":
+        return judge_examples(seeds, list(job.runner.prompts[stage].negatives))
+    return judge_examples(seeds, mismatched(seeds))
+
+
 def relevance_turns(job, item: dict, index: int) -> tuple[str, list[str]]:
     """The candidate's user turn and those of the seeds its answer is compared against (gate/relevance.py)."""
     others = alternatives(job.prompt_items, item["question"], item["answer"], index)
@@ -35,7 +46,7 @@ async def candidate(job, index: int) -> Accepted:
     fields = {"task_description": task, "question": question}
     own, others = question_turns(task)
     q_relevance = await relevant(run, own, others, question, {"question": question}, stage=QUESTION_STAGE)
-    shots = judge_examples(rotate(seeds, index + 1, 2), list(run.prompts["judge_question"].negatives))
+    shots = judge_shots(job, "judge_question")
     q_score, q_reason, q_probability = await judge(
         run,
         "judge_question",
@@ -55,7 +66,7 @@ async def candidate(job, index: int) -> Accepted:
     await check_consistency(
         run, "answer", fields, index, answer_examples, answer, {"question": question, "answer": answer}
     )
-    shots = judge_examples(rotate(seeds, index + 2, 2), rotate(mismatched(seeds), index, 2))
+    shots = judge_shots(job, "judge_pair")
     pair_score, pair_reason, pair_probability = await judge(
         run,
         "judge_pair",

@@ -20,6 +20,17 @@ def final_judge(job, item: dict, answer: str) -> tuple[str, dict]:
     return "judge_pair", fields
 
 
+def judge_shots(job, stage: str) -> list[dict]:
+    """The judge's examples, the same for every candidate and for the leaf's calibration (skill_freeform's
+    judge_shots says why): seeds with their contexts as good ones; the prompt's off-topic questions set on those
+    contexts (question judge) or seed questions with another seed's answer (pair judge) as bad ones."""
+    seeds = _seeds(job)
+    if stage == "judge_question":
+        negatives = job.runner.prompts[stage].negatives
+        return judge_examples(seeds, [{"context": s.get("context", ""), **n} for s, n in zip(seeds, negatives)])
+    return judge_examples(seeds, mismatched(seeds))
+
+
 def relevance_turns(job, item: dict, index: int) -> tuple[str, list[str]]:
     """The candidate's user turn (its context, then its question, as training shows it) and those of the seeds
     its answer is compared against (gate/relevance.py)."""
@@ -50,11 +61,7 @@ async def candidate(job, index: int) -> Accepted:
     own, others = question_turns(task, context)
     candidate = {"context": context, "question": question}
     q_relevance = await relevant(run, own, others, question, candidate, stage=QUESTION_STAGE)
-    off_topic = [
-        {"context": seed.get("context", ""), **negative}
-        for seed, negative in zip(rotate(seeds, index, 2), run.prompts["judge_question"].negatives)
-    ]
-    shots = judge_examples(rotate(seeds, index + 1, 2), off_topic)
+    shots = judge_shots(job, "judge_question")
     q_score, q_reason, q_probability = await judge(
         run,
         "judge_question",
@@ -72,7 +79,7 @@ async def candidate(job, index: int) -> Accepted:
     own, others = relevance_turns(job, item, index)
     relevance = await relevant(run, own, others, answer, item)
     await check_consistency(run, "answer", fields, index, examples, answer, item)
-    shots = judge_examples(rotate(seeds, index + 1, 2), rotate(mismatched(seeds), index, 2))
+    shots = judge_shots(job, "judge_pair")
     pair_score, pair_reason, pair_probability = await judge(
         run,
         "judge_pair",
