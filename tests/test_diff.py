@@ -381,7 +381,7 @@ def test_text_output_lists_status_kind_and_version(repo):
         in out
     )
     assert "A foundational_skills/math/new/qna.yaml  [foundational v2]" in out
-    assert out[-1] == "2 leaf(s) changed (1 added, 1 renamed)"
+    assert out[-1] == "2 leaves changed (1 added, 1 renamed)"
 
 
 def test_document_reference_forms_and_untracked_knowledge_leaf(repo):

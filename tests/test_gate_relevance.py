@@ -121,7 +121,7 @@ def test_an_answer_that_belongs_to_its_question_passes_records_it_and_is_cached(
     for sample in read_jsonl(tmp_path / "out" / "compositional.jsonl"):
         criteria = {c["name"]: c for c in sample["judge"]["criteria"]}
         assert criteria["relevance"]["probability"] == pytest.approx(0.952574, abs=1e-6)
-        assert criteria["relevance"]["score"] == 0 and criteria["relevance"]["reason"].endswith("others) = 0.95")
+        assert criteria["relevance"]["score"] == 0 and criteria["relevance"]["reason"].endswith("others: P 0.95")
     assert again.scored == [] and [v["accepted"] for v in rerun["leaves"].values()] == [2]
 
 

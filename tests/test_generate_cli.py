@@ -33,9 +33,9 @@ def test_dry_run_prints_plan_without_calls(tmp_path):
         proc = run_labtax("generate", "--dry-run", "-n", "3", cwd=root, env=_env(fake))
         assert fake.calls() == 0
     assert proc.returncode == 0, proc.stderr
-    assert "plan: 2 leaves, 3 sample(s) each" in proc.stdout
+    assert "plan: 2 leaves, 3 samples each" in proc.stdout
     assert "knowledge/science/biology/photosynthesis/qna.yaml: knowledge, pipeline knowledge" in proc.stdout
-    assert "document chunk(s)" in proc.stdout and "nothing was called" in proc.stdout
+    assert "document chunks" in proc.stdout and "nothing was called" in proc.stdout
     assert not (root / "generated").exists()
 
 

@@ -96,7 +96,7 @@ def test_cli_second_leaf_keeps_the_first_and_says_so(tmp_path):
         )
     assert second.returncode == 0, second.stderr
     assert f"kept from earlier runs in {out}/" in second.stdout and A in second.stdout
-    assert f"wrote {out}/: 4 sample(s) for 2 leaves" in second.stdout
+    assert f"wrote {out}/: 4 samples for 2 leaves" in second.stdout
     assert [s["leaf"] for s in read_jsonl(out / "compositional.jsonl")] == [A, A]
     assert sorted(json.loads((out / "summary.json").read_text())["leaves"]) == [A, B]
 

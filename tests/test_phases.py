@@ -162,7 +162,7 @@ def test_mix_replays_a_messages_only_dataset_as_external_rows(generated, tmp_pat
     out = tmp_path / "skills_train_msgs.jsonl"
     proc = run_labtax("mix", str(recipe), "--output", str(out))
     assert proc.returncode == 0, proc.stderr
-    assert f"mixed 11 row(s) from 3 dataset(s) into {out} (3 external)" in proc.stdout
+    assert f"mixed 11 rows from 3 datasets into {out} (3 external)" in proc.stdout
     mixed = read_jsonl(out)
     assert_valid(mixed)
     external = [row for row in mixed if row["kind"] == "external"]

@@ -214,7 +214,7 @@ def test_one_two_and_seven_shards_merge_to_the_single_runs_bytes(tmp_path):
             merged = tmp_path / f"merged-{count}"
             status, out, err = invoke("merge", str(merged), *map(str, folders))
             assert status == 0, out + err
-            assert f"merged {count} shard(s)" in out and "8 leaves" in out
+            assert f"merged {count} shard{'' if count == 1 else 's'}" in out and "8 leaves" in out
             assert_same_output(tmp_path / "single", merged)
             assert cache_keys(merged) == cache_keys(tmp_path / "single")  # the union of the shards' caches
     assert json.loads((tmp_path / "single" / "review" / "rejected.jsonl").read_text().splitlines()[0])["reason"]

@@ -152,7 +152,7 @@ def test_ray_run_gives_the_local_runs_bytes_and_holds_the_endpoint_limit(tmp_pat
         assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
         made = requests(fake, single_calls)
         assert sorted(made) == sorted(requests(fake)[:single_calls])  # every call once, by one actor or the other
-    assert "ray: 2 actor(s)" in proc.stdout and f"endpoint requests {len(made)}," in proc.stdout
+    assert "ray: 2 actors" in proc.stdout and f"endpoint requests {len(made)}," in proc.stdout
     assert 1 < endpoint.peak <= 3  # the limit holds across both actors, at the endpoint itself
     assert_same_output(tmp_path / "single", tmp_path / "ray")
     assert cache_keys(tmp_path / "ray") == cache_keys(tmp_path / "single")

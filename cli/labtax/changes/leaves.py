@@ -15,6 +15,7 @@ from typing import TYPE_CHECKING
 from labtax.errors import LabtaxError
 from labtax.taxonomy.kinds import LEAF_FILE, TREES
 from labtax.taxonomy.select import YAML_SUFFIXES, Selection, relative_path, tree_files
+from labtax.wording import counted
 
 if TYPE_CHECKING:
     from labtax.changes.git import ChangeSet
@@ -310,5 +311,5 @@ def changed_selection(
     notes = list(changeset.notes)
     gone = sum(c.status == "deleted" for c in changes)
     if gone:
-        notes.append(f"{gone} deleted leaf(s) not selected")
+        notes.append(f"{counted(gone, 'deleted leaf')} not selected")
     return Selection(root, files, explicit=False, notes=notes, changes=changes, changeset=changeset)

@@ -30,7 +30,7 @@ def list_(fmt):
     click.echo(f"cache: {documents_cache()}")
     for repo in repos:
         days = (time.time() - repo.last_used) / 86400
-        click.echo(f"  {redact(repo.url)}  {repo.size_bytes / 1e6:.1f} MB  used {days:.1f} day(s) ago")
+        click.echo(f"  {redact(repo.url)}  {repo.size_bytes / 1e6:.1f} MB  used {days:.1f} days ago")
     click.echo(
         f"{len(repos)} repositor{'y' if len(repos) == 1 else 'ies'}, {sum(r.size_bytes for r in repos) / 1e6:.1f} MB"
     )

@@ -8,6 +8,7 @@ import sys
 import click
 
 from labtax.commands.options import profile_option, root_option
+from labtax.wording import counted
 
 MARK = {"added": "A", "modified": "M", "renamed": "R", "deleted": "D"}
 
@@ -138,12 +139,12 @@ def _text(selection, shown, hidden, result) -> str:
     summary = ", ".join(f"{n} {status}" for status, n in counts.items() if n)
     invalid = sum(not c.valid for c in shown)
     lines.append(
-        f"{len(selection.changes)} leaf(s) changed"
+        f"{counted(len(selection.changes), 'leaf')} changed"
         + (f" ({summary})" if summary else "")
         + (f"; {invalid} invalid" if invalid else "")
     )
     if hidden:
-        lines.append(f"{hidden} deleted leaf(s) not shown; add --include-deleted")
+        lines.append(f"{counted(hidden, 'deleted leaf')} not shown; add --include-deleted")
     lines += [f"note: {note}" for note in selection.changeset.notes]
     text = "\n".join(lines) + "\n"
     if result is not None:

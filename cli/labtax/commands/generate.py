@@ -10,6 +10,7 @@ import click
 
 from labtax.commands.options import selection_options
 from labtax.errors import LabtaxError
+from labtax.wording import counted
 
 if TYPE_CHECKING:
     from labtax.generate.plan import LeafSelection
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 
 def print_plan(rows, num_samples: int, max_attempts: int) -> None:
     click.echo(
-        f"plan: {len(rows)} {'leaf' if len(rows) == 1 else 'leaves'}, {num_samples} sample(s) each, at most {max_attempts} candidates per sample"
+        f"plan: {len(rows)} {'leaf' if len(rows) == 1 else 'leaves'}, {counted(num_samples, 'sample')} each, at most {max_attempts} candidates per sample"
     )
     for row in rows:
         extra = f", {row.documents}" if row.documents else ""
@@ -279,6 +280,6 @@ def command(
         )
     calls = {key: sum(summary["leaves"][path][key] for path in this_run) for key in ("teacher_calls", "cached_calls")}
     click.echo(
-        f"wrote {output}/: {summary['totals']['accepted']} sample(s) for {len(summary['leaves'])} {'leaf' if len(summary['leaves']) == 1 else 'leaves'} ({calls['teacher_calls']} teacher calls, {calls['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s"
+        f"wrote {output}/: {counted(summary['totals']['accepted'], 'sample')} for {len(summary['leaves'])} {'leaf' if len(summary['leaves']) == 1 else 'leaves'} ({calls['teacher_calls']} teacher calls, {calls['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s"
     )
     return 1 if skipped else 0

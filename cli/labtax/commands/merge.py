@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from labtax.wording import counted
+
 
 @click.command("merge")
 @click.argument("out", type=click.Path(file_okay=False, path_type=Path))
@@ -25,7 +27,7 @@ def command(out: Path, shard_dirs: tuple[Path, ...]) -> int:
     result = merge(out, list(shard_dirs))
     totals = result.summary["totals"]
     click.echo(
-        f"merged {result.shards} shard(s) into {out}/: {result.leaves} {'leaf' if result.leaves == 1 else 'leaves'}, {totals['accepted']} sample(s); "
+        f"merged {counted(result.shards, 'shard')} into {out}/: {result.leaves} {'leaf' if result.leaves == 1 else 'leaves'}, {counted(totals['accepted'], 'sample')}; "
         f"call cache: {result.cache_copied} entries copied, {result.cache_present} already there"
     )
     return 0

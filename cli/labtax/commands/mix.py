@@ -6,6 +6,8 @@ from pathlib import Path
 
 import click
 
+from labtax.wording import counted
+
 
 @click.command("mix")
 @click.argument("recipe", type=click.Path(dir_okay=False, path_type=Path))
@@ -37,7 +39,7 @@ def command(recipe: Path, output: Path, seed: int) -> int:
     write_output(output, jsonl(rows))
     external = sum(1 for row in rows if row["kind"] == EXTERNAL)
     click.echo(
-        f"mixed {len(rows)} row(s) from {len(loaded.datasets)} dataset(s) into {output} ({external} external)",
+        f"mixed {counted(len(rows), 'row')} from {counted(len(loaded.datasets), 'dataset')} into {output} ({external} external)",
         err=str(output) == "-",
     )
     return 0

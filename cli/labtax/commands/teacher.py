@@ -7,6 +7,8 @@ from dataclasses import asdict
 
 import click
 
+from labtax.wording import counted
+
 
 @click.group("teacher")
 def command():
@@ -50,7 +52,7 @@ def render_text(described) -> str:
         else:
             lines.append(f"cache: {details['cache_root']}")
         lines.append(
-            f"compute: {details['dtype']}, {details['threads']} thread(s), up to {details['batch_size']} sequences per batch"
+            f"compute: {details['dtype']}, {counted(details['threads'], 'thread')}, up to {details['batch_size']} sequences per batch"
         )
     for problem in details.get("problems", []):
         lines.append(f"problem: {problem}")

@@ -14,6 +14,7 @@ from labtax.config import Config
 from labtax.lint.findings import Finding
 from labtax.taxonomy.leaf import Leaf
 from labtax.taxonomy.select import Selection
+from labtax.wording import counted
 
 
 @dataclass
@@ -70,7 +71,7 @@ def plan(
         described = None
         if leaf.kind == "knowledge":
             chunks, note = documents.chunks_for(leaf.root, leaf.data.get("document"), chunk_tokens, offline=offline)
-            described = f"{len(chunks)} document chunk(s)" + (f" ({note})" if note else "")
+            described = f"{counted(len(chunks), 'document chunk')}" + (f" ({note})" if note else "")
             if not chunks:  # generation records one no_documents rejection and calls nothing for it
                 low = high = 0
                 described = f"no documents ({note})"

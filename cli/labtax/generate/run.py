@@ -206,8 +206,8 @@ def _text_or_zero(key: str, value: object) -> str | int:
 
 
 MEASURED = {
-    "question_relevance": "P(the question belongs to the leaf's task rather than to a request for any) = {:.2f}",
-    "relevance": "P(the answer belongs to its own question (and passage) rather than the leaf's others) = {:.2f}",
+    "question_relevance": "likelier after the leaf's task than after any request: P {:.2f}",
+    "relevance": "likelier after its own question than after the leaf's others: P {:.2f}",
 }
 
 

@@ -35,6 +35,7 @@ from labtax.errors import LabtaxError
 from labtax.scale.merge import combine_runs
 from labtax.scale.staged import STAGING, run_leaf
 from labtax.scale.throttle import Aimd, ThrottledTeacher
+from labtax.wording import counted
 
 RESTARTS = 3  # per actor; a leaf is retried as often on its restarted actor
 
@@ -207,7 +208,7 @@ def _run(
                     f"a Ray worker on {found['node']} cannot run this: {'; '.join(found['problems'])}; put --output and the taxonomy on storage every node mounts at the same path, with the same labtax"
                 )
         echo(
-            f"ray: {count} actor(s), up to {per_actor} leaves each at a time, {concurrency} requests in flight at most"
+            f"ray: {counted(count, 'actor')}, up to {per_actor} leaves each at a time, {concurrency} requests in flight at most"
         )
         results = _schedule(leaves, workers, per_actor)
         with contextlib.suppress(OSError):  # empty once every leaf is published

@@ -24,6 +24,7 @@ from labtax.train import verdict as verdicts
 from labtax.train.encode import batches, encode, pad_token_id
 from labtax.train.evaluate import generate_answers, leaf_losses, mean_loss, pick_examples, question_of
 from labtax.train.verdict import mean
+from labtax.wording import counted
 
 
 @dataclass
@@ -159,7 +160,7 @@ class PhaseRun:
         entry["probe_loss_before"] = _round(mean_loss(self.model, probe, self.pad_id))
         steps = phase_steps(options, len(items))
         log(
-            f"phase {plan.name}: {len(plan.samples)} sample(s) + {len(plan.replay)} replayed, {steps} step(s) at batch {options.batch_size}"
+            f"phase {plan.name}: {counted(len(plan.samples), 'sample')} + {len(plan.replay)} replayed, {counted(steps, 'step')} at batch {options.batch_size}"
         )
         torch.manual_seed(options.seed)
         result = run_steps(
@@ -250,7 +251,7 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
         return report
 
     student.setup_torch(options.seed, threads)
-    log(f"loading {report['model']} ({threads} torch thread(s) on {student.cpu_threads()} core(s))")
+    log(f"loading {report['model']} ({counted(threads, 'torch thread')} on {counted(student.cpu_threads(), 'core')})")
     model, tokenizer = student.load_base()
     model = student.add_lora(model, options.lora_r, options.lora_alpha)
     trainable, total = student.trainable_parameters(model)
@@ -264,7 +265,7 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
         [] if over_budget else pick_examples(data.heldout, _interleave(plans), options.examples)
     )  # answers are the first thing a tight budget drops
     log(
-        f"base model: held-out answer loss {mean([v['loss'] for v in current.values()]):.3f} over {len(current)} {'leaf' if len(current) == 1 else 'leaves'}; answering {len(shown)} question(s)"
+        f"base model: held-out answer loss {mean([v['loss'] for v in current.values()]):.3f} over {counted(len(current), 'leaf')}; answering {counted(len(shown), 'question')}"
     )
     before_answers = generate_answers(model, tokenizer, [r["messages"] for r in shown], options.max_new_tokens)
 
