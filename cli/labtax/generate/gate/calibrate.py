@@ -127,8 +127,9 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
 
     def combined(pair: tuple[bool | float, bool | float | None]) -> bool | float:
         judged, relevance = pair
-        threshold = report.relevance_threshold
-        rejected = relevance is not None and threshold is not None and not accepts(relevance, threshold)
+        # As generation decides: at the chosen threshold, else the check's own default.
+        threshold = RELEVANCE_THRESHOLD if report.relevance_threshold is None else report.relevance_threshold
+        rejected = relevance is not None and not accepts(relevance, threshold)
         return False if rejected else judged
 
     good_v, bad_v = [combined(v) for v in good], [combined(v) for v in bad]
