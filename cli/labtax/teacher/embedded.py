@@ -258,9 +258,9 @@ class EmbeddedTeacher:
             requests, stopping = self._take(block=not running, room=self.batch_size - running, stopping=stopping)
             if requests is None:
                 return
-            live = [r for r in requests if r.future.set_running_or_notify_cancel()]
-            scores = [r for r in live if isinstance(r, _Score)]
-            live = [r for r in live if not isinstance(r, _Score)]
+            running_now = [r for r in requests if r.future.set_running_or_notify_cancel()]
+            scores = [r for r in running_now if isinstance(r, _Score)]
+            live = [r for r in running_now if isinstance(r, _Request)]
             if scores:
                 self._score(scores)
             if live:
@@ -305,10 +305,10 @@ class EmbeddedTeacher:
             self.stats["scored"] = self.stats.get("scored", 0) + len(request.contexts)
             self.stats["seconds"] += time.monotonic() - started
 
-    def _take(self, *, block: bool, room: int, stopping: bool) -> tuple[list[_Request] | None, bool]:
+    def _take(self, *, block: bool, room: int, stopping: bool) -> tuple[list[_Request | _Score] | None, bool]:
         """Requests to admit now: when idle, wait for one and whatever follows within max_wait; when
         decoding, only what is already queued. None when the teacher closed with nothing left to do."""
-        requests: list[_Request] = []
+        requests: list[_Request | _Score] = []
         if stopping:
             return requests, stopping
         if block:

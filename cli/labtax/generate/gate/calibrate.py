@@ -76,7 +76,7 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
     index = CALIBRATION_INDEX
     stages: set[str] = set()
 
-    turns = getattr(job.pipeline, "relevance_turns", None)
+    turns = job.pipeline.relevance_turns
 
     async def verdict(item: dict, answer: str) -> tuple[bool | float, bool | float | None]:
         """The gate's verdicts on one answer: (judge, relevance). The judge's is False (rejected: checks, or an
@@ -87,19 +87,18 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
         if check_answer(item["question"], answer, "stop") is not None:
             return False, False
         relevance = None
-        if turns is not None:
-            own, others = turns(job, {**item, "answer": answer}, index)
-            if others:
-                context = [[{"role": "user", "content": text}] for text in (own, *others)]
-                try:
-                    values = await job.runner.loglikelihood(context, answer)
-                except Reject:
-                    values = None
-                if values is not None and values[0] is not None:
-                    if unfinished(values[0].end) is not None:
-                        return False, False
-                    others_total = [v.total for v in values[1:] if v is not None]
-                    relevance = relevance_probability(values[0].total, others_total)
+        own, others = turns(job, {**item, "answer": answer}, index)
+        if others:
+            context = [[{"role": "user", "content": text}] for text in (own, *others)]
+            try:
+                values = await job.runner.loglikelihood(context, answer)
+            except Reject:
+                values = None
+            if values is not None and values[0] is not None:
+                if unfinished(values[0].end) is not None:
+                    return False, False
+                others_total = [v.total for v in values[1:] if v is not None]
+                relevance = relevance_probability(values[0].total, others_total)
         stage, fields = job.pipeline.final_judge(job, item, answer)
         stages.add(stage)
         try:

@@ -27,6 +27,14 @@ class Pipeline(Protocol):
         what the gate's calibration asks about the leaf's own seeds."""
         ...
 
+    def judge_shots(self, job: LeafJob, stage: str) -> list[dict]:
+        """The judge stage's examples: the same for every candidate of the leaf and for its calibration."""
+        ...
+
+    def relevance_turns(self, job: LeafJob, item: dict, index: int) -> tuple[str, list[str]]:
+        """The answer's own user turn and those it is compared against (gate/relevance.py)."""
+        ...
+
 
 def pipeline_for(leaf: Leaf) -> Pipeline:
     """freeform skills, grounded skills (seed examples with context), or knowledge."""
