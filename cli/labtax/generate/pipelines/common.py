@@ -34,6 +34,11 @@ def judge_examples(good: list[dict], bad: list[dict], count: int = 2) -> list[di
     return turns
 
 
+def measured(**probabilities: float | None) -> dict[str, float]:
+    """The verdicts that came with a probability, by criterion (an Accepted's `probabilities`)."""
+    return {name: p for name, p in probabilities.items() if p is not None}
+
+
 def mismatched(items: list[dict]) -> list[dict]:
     """Each seed question with the next seed's answer: realistic wrong answers for a pair judge."""
     if len(items) < 2:

@@ -5,7 +5,7 @@ from __future__ import annotations
 from labtax.generate.gate.consistency import check_consistency
 from labtax.generate.gate.relevance import NEUTRAL, QUESTION_STAGE, alternatives, question_turns
 from labtax.generate.pipelines import parse
-from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
+from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, measured, mismatched, relevant, rotate
 from labtax.generate.pipelines.outcome import Accepted
 
 PROMPTS = "skill_grounded"
@@ -99,15 +99,8 @@ async def candidate(job, index: int) -> Accepted:
         user,
         scores={"question": q_score, "pair": pair_score},
         reasons=reasons,
-        probabilities={
-            name: p
-            for name, p in (
-                ("question", q_probability),
-                ("question_relevance", q_relevance),
-                ("pair", pair_probability),
-                ("relevance", relevance),
-            )
-            if p is not None
-        },
+        probabilities=measured(
+            question=q_probability, question_relevance=q_relevance, pair=pair_probability, relevance=relevance
+        ),
         provenance={"seed_examples": [e["question"] for e in examples], "context": context},
     )
