@@ -21,7 +21,7 @@ from pathlib import Path
 import pytest
 
 from .conftest import run_labtax
-from .fake_openai import FakeOpenAI, Reply
+from .fake_openai import FakeOpenAI, Reply, stage_of
 from .test_scale import assert_same_output, cache_keys, env, generate, mixed_teacher, taxonomy
 
 pytest.importorskip("ray")
@@ -136,24 +136,32 @@ def wait_for(condition, seconds: float, what: str) -> None:
 # --- the default run: one local cluster, two actors ---------------------------------------------------------
 
 
-def test_ray_run_gives_the_local_runs_bytes_and_holds_the_endpoint_limit(tmp_path, ray_tmp):
+def test_ray_run_gives_the_local_runs_bytes_and_holds_each_endpoints_limit(tmp_path, ray_tmp):
+    """With a separate judge on its own endpoint: each endpoint gets its own limit across the actors, the judge
+    only judge stages, and the result is the local run's with the same judge."""
     root = taxonomy(tmp_path / "tax", copies=2)
-    endpoint = Endpoint(latency=0.02)
-    with FakeOpenAI(responder=endpoint) as fake:
-        generate(root, fake, tmp_path / "single")
-        single_calls, endpoint.peak = fake.calls(), 0
+    endpoint, judging = Endpoint(latency=0.02), Endpoint(latency=0.02)
+    with FakeOpenAI(responder=endpoint) as fake, FakeOpenAI(responder=judging, model="fake-judge") as judge:
+        with_judge = ("--judge-base-url", judge.base_url, "--judge-model", "fake-judge")
+        generate(root, fake, tmp_path / "single", *with_judge)
+        single_calls, judged = fake.calls(), judge.calls()
+        endpoint.peak = judging.peak = 0
         proc = run_labtax(
             *("generate", "-n", "2", "--no-progress", "--executor", "ray", "--ray-actors", "2", "--concurrency", "3"),
-            *("--output", str(tmp_path / "ray")),
+            *("--output", str(tmp_path / "ray"), *with_judge),
             cwd=root,
             env=ray_env(fake, ray_tmp),
             timeout=STARTUP,
         )
         assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
-        made = requests(fake, single_calls)
+        made, judged_again = requests(fake, single_calls), requests(judge, judged)
         assert sorted(made) == sorted(requests(fake)[:single_calls])  # every call once, by one actor or the other
-    assert "ray: 2 actors" in proc.stdout and f"endpoint requests {len(made)}," in proc.stdout
-    assert 1 < endpoint.peak <= 3  # the limit holds across both actors, at the endpoint itself
+        assert sorted(judged_again) == sorted(requests(judge)[:judged])
+        assert judged and {stage_of(r) for r in judge.requests} <= {"judge_question", "judge_pair", "judge_knowledge"}
+    assert "ray: 2 actors on 1 node" in proc.stdout
+    assert f"ray: endpoint {fake.base_url}: requests {len(made)}," in proc.stdout
+    assert f"ray: endpoint {judge.base_url}: requests {len(judged_again)}," in proc.stdout
+    assert 1 < endpoint.peak <= 3 and 1 < judging.peak <= 3  # each limit holds across both actors, at the endpoint
     assert_same_output(tmp_path / "single", tmp_path / "ray")
     assert cache_keys(tmp_path / "ray") == cache_keys(tmp_path / "single")
     assert not (tmp_path / "ray" / ".labtax-staging").exists()
@@ -172,12 +180,14 @@ def test_ray_refuses_the_embedded_teacher(tmp_path, ray_tmp):
 # --- faults (slow) -------------------------------------------------------------------------------------------
 
 
-def _start(root: Path, fake: FakeOpenAI, folder: str, output: Path, *extra: str) -> subprocess.Popen:
+def _start(
+    root: Path, fake: FakeOpenAI, folder: str, output: Path, *extra: str, env: dict | None = None
+) -> subprocess.Popen:
     args = ["generate", "-n", "3", "--no-progress", "--executor", "ray", "--ray-actors", "2", "--concurrency", "4"]
     return subprocess.Popen(
         [str(BIN / "labtax"), *args, "--output", str(output), *extra],
         cwd=root,
-        env={**os.environ, **ray_env(fake, folder)},
+        env={**os.environ, **ray_env(fake, folder), **(env or {})},
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
@@ -264,3 +274,66 @@ def test_joins_a_running_cluster_with_ray_address(tmp_path, ray_tmp):
     finally:
         end_ray(f":{port} ")  # the client server names only the port
         end_ray(ray_tmp)
+
+
+CLUSTER = """
+import json, os, sys
+import ray
+from ray.cluster_utils import Cluster
+
+folder = sys.argv[1]
+os.makedirs(os.path.join(folder, "ray"), exist_ok=True)  # Ray writes the cluster's address there first
+node = {"num_cpus": 1, "node_ip_address": "127.0.0.1", "include_dashboard": False}
+cluster = Cluster(initialize_head=True, head_node_args=node)
+worker = cluster.add_node(**{k: v for k, v in node.items() if k != "include_dashboard"})
+cluster.wait_for_nodes()
+print(json.dumps({"address": cluster.address}), flush=True)
+for line in sys.stdin:
+    if line.strip() == "remove":
+        cluster.remove_node(worker, allow_graceful=False)
+        print("removed", flush=True)
+cluster.shutdown()
+"""
+
+
+@pytest.mark.slow
+def test_a_node_removed_mid_run_loses_only_its_calls_in_flight(tmp_path, ray_tmp):
+    """Two nodes on one machine (ray.cluster_utils.Cluster), an actor on each; the worker node goes away
+    mid-run: its actor restarts on the head node, its leaves are retried from the cache, same bytes."""
+    cluster = subprocess.Popen(
+        [sys.executable, "-c", CLUSTER, ray_tmp],
+        env={**os.environ, "RAY_TMPDIR": ray_tmp},
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        address = json.loads(cluster.stdout.readline())["address"]
+        root = taxonomy(tmp_path / "tax", copies=2)
+        with FakeOpenAI(responder=Endpoint(latency=0.05)) as fake:
+            generate(root, fake, tmp_path / "single", "-n", "3")
+            single_calls = fake.calls()
+            # Ray rewrites a 127.0.0.1 address to the machine's IP before connecting (ray-project/ray#59110),
+            # where these nodes do not listen; this keeps the driver's lookup on the loopback address.
+            loopback = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}
+            proc = _start(root, fake, ray_tmp, tmp_path / "ray", "--ray-address", address, env=loopback)
+            wait_for(
+                lambda: fake.calls() >= single_calls + single_calls // 3 or proc.poll() is not None,
+                STARTUP,
+                "a third of the calls",
+            )
+            assert proc.poll() is None, proc.communicate()
+            cluster.stdin.write("remove\n")
+            cluster.stdin.flush()
+            assert cluster.stdout.readline().strip() == "removed"
+            out, err = proc.communicate(timeout=STARTUP)
+            assert proc.returncode == 0, out + err[-3000:]
+            made = requests(fake, single_calls)
+            assert set(made) == set(requests(fake)[:single_calls])  # nothing new asked, only lost calls repeated
+            assert len(made) <= single_calls + 4  # at most the requests in flight (--concurrency) were lost
+        assert "ray: 2 actors on 2 nodes" in out
+        assert_same_output(tmp_path / "single", tmp_path / "ray", resumed=True)
+        assert len(cache_keys(tmp_path / "ray")) == single_calls
+    finally:
+        cluster.stdin.close()
+        cluster.wait(timeout=60)

@@ -193,10 +193,6 @@ def command(
     if judge_info is not None:
         if judge_info.details.get("problems"):
             raise LabtaxError(judge_info.details["problems"][0])
-        if scale["executor"] == "ray":
-            raise LabtaxError(
-                "a separate judge (--judge-model / --judge-base-url / [tool.labtax.judge]) runs with --executor local only; drop it or use --executor local"
-            )
         click.echo(f"judge: {judge_info.name} {judge_info.model} ({judge_info.reason})")
     if shard:
         from labtax.scale.manifest import start
@@ -251,6 +247,7 @@ def command(
                 scale["ray_actors"],
                 skipped,
                 click.echo,
+                judge=judge_info,
             )
         else:
             summary = asyncio.run(go())

@@ -319,11 +319,13 @@ async def run_generation(
     on_leaf_done=None,
     skipped: list | None = None,
     judge=None,
+    cache: CallCache | None = None,
 ) -> dict:
     """Generate for every leaf concurrently (the teacher bounds concurrency); write artifacts; return the summary.
 
     `judge` answers every judge stage and the gate's calibration (a stronger model vetting a cheaper
-    teacher); None: the teacher judges its own output.
+    teacher); None: the teacher judges its own output. `cache`: the call cache to use instead of the one
+    under `output` (a Ray worker keeps one for its life rather than listing the shared cache for every leaf).
 
     Holds the output folder's lock throughout (a second run on it refuses with artifacts.OutputBusy). The
     summary and bucket files cover every leaf folder under `output`, earlier runs' too; `run.leaves`
@@ -334,7 +336,7 @@ async def run_generation(
     started, wall = now_iso(), time.monotonic()
     output = Path(output)
     with artifacts.output_lock(output, started):
-        cache = CallCache(output / ".cache" / "calls")
+        cache = cache if cache is not None else CallCache(output / ".cache" / "calls")
         commit = head_commit(leaves[0].root) if leaves else None
         jobs = [make_job(leaf, teacher, cache, settings, progress, judge) for leaf in leaves]
 

@@ -2,12 +2,15 @@
 
 - The unit of scheduling is the leaf. The driver keeps each actor busy with a few leaves at a time (enough
   to fill its share of the endpoint's budget) and hands out the next leaf as one finishes.
-- `LeafWorker` is an async actor holding one OpenAI client for its life (not a task per request); each leaf
-  runs through `staged.run_leaf` into the shared --output, whose call cache every actor shares.
+- `LeafWorker` is an async actor holding one OpenAI client per endpoint for its life (the teacher's, and the
+  separate judge's when one is named; not a task per request); each leaf runs through `staged.run_leaf` into
+  the shared --output, whose call cache every actor shares (listed once per actor, not per leaf).
 - Requests in flight are bounded per actor (the client's semaphore) and across all actors by one
-  `EndpointLimiter` actor per run: AIMD permits (`throttle.Aimd`), halved on 429/503, so N actors never put
-  more than --concurrency requests on the endpoint between them; a retry waits out the answer's Retry-After.
-- Actors restart and their leaf is retried when a worker process dies (max_restarts / max_task_retries):
+  `EndpointLimiter` actor per endpoint URL (a judge at the teacher's URL shares it): AIMD permits
+  (`throttle.Aimd`), halved on 429/503, so N actors never put more than --concurrency requests on an endpoint
+  between them; a retry waits out the answer's Retry-After. The limiters live on the driver's node.
+- Actors restart and their leaf is retried when a worker process dies or its node goes away (max_restarts /
+  max_task_retries; half a CPU each and spread over the nodes, so a restart finds room on a surviving node):
   the retry replays the leaf's finished calls from the cache, so only requests in flight are repeated.
 - The driver holds the output folder's lock and rebuilds the artifacts once at the end: the result is the
   local run's (same per-leaf folders, same rebuild), whichever actor ran which leaf.
@@ -37,7 +40,7 @@ from labtax.scale.staged import STAGING, run_leaf
 from labtax.scale.throttle import Aimd, ThrottledTeacher
 from labtax.wording import counted
 
-RESTARTS = 3  # per actor; a leaf is retried as often on its restarted actor
+RESTARTS = 3  # per actor; its leaves are retried on the restarted actor
 
 
 @ray.remote(num_cpus=0)
@@ -77,22 +80,32 @@ class ActorPermits:
 
 @ray.remote
 class LeafWorker:
-    """One long-lived worker: its own client to the endpoint, leaves in, leaf summaries out."""
+    """One long-lived worker: its own clients to the endpoints, leaves in, leaf summaries out."""
 
-    def __init__(
-        self, output: str, settings: Any, base_url: str, model: str, api_key: str | None, limit: int, limiter: str
-    ):
-        """`limiter` is the EndpointLimiter's name: a handle among the arguments would live in the object store,
-        and a restart after that was released would fail."""
-        from labtax.teacher.openai_backend import OpenAITeacher
+    def __init__(self, output: str, settings: Any, teacher: dict, judge: dict | None):
+        """`teacher` and `judge` (None: the teacher judges) are endpoint specs: base_url, model, key, limit and
+        the name of that endpoint's EndpointLimiter (a handle among the arguments would live in the object
+        store, and a restart after that was released would fail)."""
+        from labtax.generate.cache import CallCache
 
         self.output = Path(output)
         self.settings = settings
-        inner = OpenAITeacher(base_url, api_key, model, concurrency=limit, max_retries=0)  # retries: ThrottledTeacher
-        handle = ray.get_actor(limiter)
-        holder = ray.get_runtime_context().get_actor_id() or ""
-        ray.get(handle.forget.remote(holder))  # after a restart: the permits the dead process held
-        self.teacher: ThrottledTeacher = ThrottledTeacher(inner, ActorPermits(handle, holder))
+        self.holder = ray.get_runtime_context().get_actor_id() or ""
+        self.teacher = self._client(teacher)
+        self.judge = self._client(judge) if judge else None
+        # One listing of the shared call cache for this worker's life, not one per leaf (thousands of leaves
+        # over a cache of 10^5 entries). A leaf's calls are its own (its content is in every key), and a leaf
+        # retried after a crash runs on a restarted worker, which lists the cache again.
+        self.cache = CallCache(self.output / ".cache" / "calls")
+
+    def _client(self, spec: dict) -> ThrottledTeacher:
+        from labtax.teacher.openai_backend import OpenAITeacher
+
+        # retries: ThrottledTeacher's, so that every 429/503 reaches the limiter
+        inner = OpenAITeacher(spec["base_url"], spec["key"], spec["model"], concurrency=spec["limit"], max_retries=0)
+        handle = ray.get_actor(spec["limiter"])
+        ray.get(handle.forget.remote(self.holder))  # after a restart: the permits the dead process held
+        return ThrottledTeacher(inner, ActorPermits(handle, self.holder))
 
     async def check(self, root: str) -> dict:
         """Where this worker runs and what it cannot see (the driver refuses to start on any problem)."""
@@ -103,16 +116,27 @@ class LeafWorker:
             for what, path in (("--output", str(self.output)), ("the taxonomy root", root))
             if not Path(path).is_dir()
         ]
-        return {"pid": os.getpid(), "node": ray.util.get_node_ip_address(), "labtax": __version__, "problems": problems}
+        return {
+            "pid": os.getpid(),
+            "node": ray.util.get_node_ip_address(),
+            "node_id": ray.get_runtime_context().get_node_id(),
+            "labtax": __version__,
+            "problems": problems,
+        }
 
     async def run(self, leaf: Any) -> dict:
-        return await run_leaf(leaf, self.teacher, self.output, self.settings)
+        return await run_leaf(leaf, self.teacher, self.output, self.settings, judge=self.judge, cache=self.cache)
 
 
 def api_key(config: Any) -> str | None:
     """The endpoint key as labtax.teacher.resolve finds it (OPENAI_API_KEY, else [tool.labtax.teacher] api-key-env)."""
     variable = dict(getattr(config, "teacher", None) or {}).get("api-key-env")
     return os.environ.get("OPENAI_API_KEY") or (os.environ.get(variable) if variable else None)
+
+
+def judge_api_key(config: Any) -> str | None:
+    """The judge's key as labtax.teacher.resolve finds it (LABTAX_JUDGE_API_KEY, else the teacher's)."""
+    return os.environ.get("LABTAX_JUDGE_API_KEY") or api_key(config)
 
 
 def connect(address: str | None) -> bool:
@@ -139,8 +163,10 @@ def run_on_ray(
     actors: int | None,
     skipped: list[dict],
     echo: Callable[[str], None] = lambda line: None,
+    judge: Any = None,
 ) -> dict:
-    """Generate `leaves` on Ray actors into `output`; return the summary, as run_generation does."""
+    """Generate `leaves` on Ray actors into `output`; return the summary, as run_generation does. `judge`: the
+    separate judge's TeacherInfo (None: the teacher judges its own output)."""
     from labtax.generate import artifacts
     from labtax.generate.run import BUCKETS, now_iso
 
@@ -150,52 +176,86 @@ def run_on_ray(
         )
     if teacher.details.get("problems"):
         raise LabtaxError(teacher.details["problems"][0])
+    if judge is not None and judge.name != "openai":
+        raise LabtaxError(
+            "--executor ray needs the separate judge on an OpenAI-compatible endpoint (--judge-base-url, or --judge-model at the teacher's endpoint); the embedded model serves one process: use --executor local"
+        )
+    endpoints = {"teacher": endpoint(teacher, api_key(config), concurrency)}
+    if judge is not None:
+        endpoints["judge"] = endpoint(judge, judge_api_key(config), concurrency)
     output = Path(output).resolve()  # workers have other working folders
     started, wall = now_iso(), time.monotonic()
     with artifacts.output_lock(output, started):
         own = connect(address)
         try:
-            results, stats = _run(leaves, output, settings, teacher, api_key(config), concurrency, actors, echo)
+            results, stats = _run(leaves, output, settings, endpoints, actors, echo)
         finally:
             if own:
                 ray.shutdown()
-        echo(
-            "ray: endpoint requests {requests}, peak {peak_in_flight} in flight (limit {maximum}), {congested} answered 429/503, {cuts} cut(s)".format(
-                **stats
+        for url, counts in stats.items():
+            echo(
+                "ray: endpoint {url}: requests {requests}, peak {peak_in_flight} in flight (limit {maximum}), {congested} answered 429/503, {cuts}".format(
+                    url=url, **{**counts, "cuts": counted(counts["cuts"], "cut")}
+                )
             )
-        )
         run = combine_runs(
             [r["run"] for r in results], skipped=skipped, started=started, seconds=round(time.monotonic() - wall, 3)
         )
         return artifacts.write_run(output, BUCKETS, run)
 
 
+def endpoint(info: Any, key: str | None, limit: int) -> dict:
+    """What a worker needs to reach one endpoint (its EndpointLimiter's name is added by _run)."""
+    return {"base_url": info.details["base_url"], "model": info.model, "key": key, "limit": limit}
+
+
 def _run(
     leaves: list,
     output: Path,
     settings: Any,
-    teacher: Any,
-    key: str | None,
-    concurrency: int,
+    endpoints: dict[str, dict],
     actors: int | None,
     echo: Callable[[str], None],
 ) -> tuple[list[dict], dict]:
+    """Start the limiters and workers, check the workers, run the leaves; the limiters' stats per endpoint URL."""
+    from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
+
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
     count = max(1, min(len(leaves), actors or max(1, int(cpus))))
+    concurrency = endpoints["teacher"]["limit"]
     # Leaves at a time per actor: enough for its share of the limit even when each leaf has only one request in
     # flight (a candidate's stages run one after the other, and a leaf's last round is small).
     per_actor = max(2, math.ceil(concurrency / count))
-    # max_concurrency: every waiting permit is a call in progress; mypy does not apply class decorators.
-    name = f"labtax-limiter-{uuid.uuid4().hex[:12]}"
-    limiter = EndpointLimiter.options(name=name, max_concurrency=100000).remote(concurrency)  # type: ignore[attr-defined]
-    options = {"num_cpus": min(1.0, cpus / count), "max_restarts": RESTARTS, "max_task_retries": RESTARTS}
-    workers = [
-        LeafWorker.options(**options).remote(  # type: ignore[attr-defined]
-            str(output), settings, teacher.details["base_url"], teacher.model, key, concurrency, name
-        )
-        for _ in range(count)
-    ]
+    # One limiter per endpoint URL: a judge at the teacher's endpoint (another model there) shares its limit.
+    # Limiters live on the driver's node: a worker node that goes away must not take the limit with it.
+    here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
+    limiters: dict[str, Any] = {}
+    names: dict[str, str] = {}
+    for spec in endpoints.values():
+        url = spec["base_url"]
+        if url not in limiters:
+            names[url] = f"labtax-limiter-{uuid.uuid4().hex[:12]}"
+            # max_concurrency: every waiting permit is a call in progress; mypy does not apply class decorators.
+            limiters[url] = EndpointLimiter.options(  # type: ignore[attr-defined]
+                name=names[url], max_concurrency=100000, scheduling_strategy=here
+            ).remote(spec["limit"])
+        spec["limiter"] = names[url]
+    workers: list = []
     try:
+        # Half a CPU each, spread over the nodes: requests in flight need little CPU, and a worker whose node is
+        # lost restarts on a surviving node with room for it (whole CPUs would leave it waiting for one forever).
+        options = {
+            "num_cpus": min(1.0, cpus / count) / 2,
+            "max_restarts": RESTARTS,
+            # A leaf is retried until its worker is dead for good: RESTARTS bounds the process deaths, not the
+            # RPC failures while a lost node's worker restarts elsewhere (each of which would cost a retry).
+            "max_task_retries": -1,
+            "scheduling_strategy": "SPREAD",
+        }
+        workers = [
+            LeafWorker.options(**options).remote(str(output), settings, endpoints["teacher"], endpoints.get("judge"))  # type: ignore[attr-defined]
+            for _ in range(count)
+        ]
         root = str(leaves[0].root) if leaves else str(output)
         checks = ray.get([w.check.remote(root) for w in workers])
         from labtax import __version__
@@ -207,17 +267,19 @@ def _run(
                 raise LabtaxError(
                     f"a Ray worker on {found['node']} cannot run this: {'; '.join(found['problems'])}; put --output and the taxonomy on storage every node mounts at the same path, with the same labtax"
                 )
+        nodes = len({found["node_id"] for found in checks})
         echo(
-            f"ray: {counted(count, 'actor')}, up to {per_actor} leaves each at a time, {concurrency} requests in flight at most"
+            f"ray: {counted(count, 'actor')} on {counted(nodes, 'node')}, up to {per_actor} leaves each at a time, {concurrency} requests in flight at most per endpoint"
         )
         results = _schedule(leaves, workers, per_actor)
         with contextlib.suppress(OSError):  # empty once every leaf is published
             (output / STAGING).rmdir()
-        stats = ray.get(limiter.stats.remote())
+        stats = {url: ray.get(limiter.stats.remote()) for url, limiter in limiters.items()}
     finally:
         for worker in workers:
             ray.kill(worker)
-        ray.kill(limiter)
+        for limiter in limiters.values():
+            ray.kill(limiter)
     return results, stats
 
 

@@ -41,15 +41,18 @@ def prepare(output: Path, leaf_path: str) -> Path:
     return staging
 
 
-async def run_leaf(leaf: Any, teacher: Any, output: Path, settings: Any) -> dict:
-    """Generate one leaf into `output` through its staging folder; return its summary entry and run record."""
+async def run_leaf(
+    leaf: Any, teacher: Any, output: Path, settings: Any, *, judge: Any = None, cache: Any = None
+) -> dict:
+    """Generate one leaf into `output` through its staging folder; return its summary entry and run record.
+    `cache`: the output's call cache, kept by the caller across leaves (None: listed again for this leaf)."""
     import asyncio
 
     from labtax.generate.run import run_generation
 
     output = Path(output)
     staging = await asyncio.to_thread(prepare, output, leaf.path)
-    summary = await run_generation([leaf], teacher, staging, settings)
+    summary = await run_generation([leaf], teacher, staging, settings, judge=judge, cache=cache)
     await asyncio.to_thread(publish, staging, output, leaf.path)
     return {"leaf": leaf.path, "summary": summary["leaves"][leaf.path], "run": summary["run"]}
 
