@@ -177,6 +177,19 @@ def test_ray_refuses_the_embedded_teacher(tmp_path, ray_tmp):
     assert ray_processes(ray_tmp) == {}  # refused before any cluster was started
 
 
+def test_ray_refuses_an_embedded_judge(tmp_path, ray_tmp):
+    root = taxonomy(tmp_path / "tax", copies=0)
+    with FakeOpenAI(responder=mixed_teacher) as fake:
+        proc = run_labtax(
+            *("generate", "--executor", "ray", "--judge-model", "embedded", "--output", str(tmp_path / "out")),
+            cwd=root,
+            env=ray_env(fake, ray_tmp),
+        )
+        assert fake.calls() == 0
+    assert proc.returncode == 2 and "needs the separate judge on an OpenAI-compatible endpoint" in proc.stderr
+    assert ray_processes(ray_tmp) == {}  # refused before any cluster was started
+
+
 # --- faults (slow) -------------------------------------------------------------------------------------------
 
 
