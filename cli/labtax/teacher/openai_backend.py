@@ -17,7 +17,9 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
+import sys
 from datetime import UTC, datetime
+from typing import Any
 
 from labtax.teacher.base import Completion, TeacherError
 
@@ -38,14 +40,17 @@ class OpenAITeacher:
 
         require(("openai",), "generate", "an OpenAI-compatible teacher")
         import openai
-        from openai.types.chat import ChatCompletion
 
         self._openai = openai
-        self._completion_type = ChatCompletion
+        self._response_type = _raw_response_type(openai)
         self.model = model
         self.base_url = base_url
         self._client = openai.AsyncOpenAI(
-            base_url=base_url, api_key=api_key or "not-needed", timeout=timeout, max_retries=max_retries
+            base_url=base_url,
+            api_key=api_key or "not-needed",
+            timeout=timeout,
+            max_retries=max_retries,
+            http_client=_aiohttp_client(openai, timeout),
         )
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self._garbage_retries = max_retries
@@ -76,9 +81,11 @@ class OpenAITeacher:
                     if want:
                         body["logprobs"] = True
                         body["top_logprobs"] = want
-                    response = await self._client.post("/chat/completions", body=body, cast_to=self._completion_type)
-                    return _completions(response, want)
-                except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError) as exc:
+                    # The raw response, read as JSON here: the client's typed ChatCompletion (pydantic models built
+                    # for every choice and token) cost more CPU per call than the rest of the request.
+                    response: Any = await self._client.post("/chat/completions", body=body, cast_to=self._response_type)
+                    return _completions(response.json(), want)
+                except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
                     # A 200 with a body that is not a chat completion: retry, then give up on this call.
                     if attempt >= self._garbage_retries:
                         raise TeacherError(f"malformed response from the endpoint: {exc}") from None
@@ -101,6 +108,28 @@ class OpenAITeacher:
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def _raw_response_type(openai) -> type:
+    """The HTTP response class the client returns unparsed when asked for it as `cast_to`: that of the HTTP
+    library its default client is built on (httpx2 in openai 3, httpx before)."""
+    for klass in openai.DefaultAsyncHttpxClient.__mro__:
+        if klass.__name__ == "AsyncClient":
+            return sys.modules[klass.__module__.split(".")[0]].Response
+    raise RuntimeError("the openai client is built on an HTTP library labtax does not know")
+
+
+def _aiohttp_client(openai, timeout: float):
+    """The client's aiohttp transport (`openai[aiohttp]`), else None (its default, httpx). Measured here
+    (bench/README.md): httpx's connection pool checks every idle connection at each request, which at 32
+    connections cost more CPU per call than all of labtax's own work; aiohttp's pool does not."""
+    factory = getattr(openai, "DefaultAioHttpClient", None)
+    if factory is None:  # an openai release before the aiohttp transport
+        return None
+    try:
+        return factory(timeout=timeout)
+    except RuntimeError:  # installed without aiohttp
+        return None
 
 
 def _retry_after(headers) -> float | None:
@@ -134,22 +163,26 @@ def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
 
 
-def _completions(response, top_logprobs: int = 0) -> list[Completion]:
-    usage = getattr(response, "usage", None)
-    prompt_tokens = getattr(usage, "prompt_tokens", 0) or 0
-    completion_tokens = getattr(usage, "completion_tokens", 0) or 0
-    choices = response.choices
-    if not choices:
+def _completions(data: dict, top_logprobs: int = 0) -> list[Completion]:
+    """A chat completion's JSON as Completions; ValueError/TypeError/AttributeError for any other shape."""
+    usage = data.get("usage") or {}
+    prompt_tokens = usage.get("prompt_tokens") or 0
+    completion_tokens = usage.get("completion_tokens") or 0
+    if not all(isinstance(n, int) and not isinstance(n, bool) for n in (prompt_tokens, completion_tokens)):
+        raise ValueError("usage counts are not integers")
+    choices = data.get("choices")
+    if not isinstance(choices, list) or not choices:
         raise ValueError("response has no choices")
     out = []
     for i, choice in enumerate(choices):
-        content = choice.message.content
+        content = choice.get("message", {}).get("content")
         if not isinstance(content, str):
             raise ValueError("choice has no text content")
+        reason = choice.get("finish_reason")
         out.append(
             Completion(
                 text=content,
-                finish_reason=choice.finish_reason or "stop",
+                finish_reason=reason if isinstance(reason, str) and reason else "stop",
                 prompt_tokens=prompt_tokens if i == 0 else 0,
                 completion_tokens=completion_tokens if i == 0 else 0,
                 top_logprobs=_top_logprobs(choice) if top_logprobs else None,
@@ -158,21 +191,24 @@ def _completions(response, top_logprobs: int = 0) -> list[Completion]:
     return out
 
 
-def _top_logprobs(choice) -> list[dict[str, float]] | None:
+def _top_logprobs(choice: dict) -> list[dict[str, float]] | None:
     """OpenAI's `choice.logprobs.content[i].top_logprobs` as one {token: logprob} per generated token; None when
     the endpoint sent none or something else (a server that ignores the parameter, another shape). Tokens that
     decode to the same text are merged (their probabilities add); non-finite values are dropped."""
-    content = getattr(getattr(choice, "logprobs", None), "content", None)
+    logprobs = choice.get("logprobs")
+    content = logprobs.get("content") if isinstance(logprobs, dict) else None
     if not isinstance(content, list) or not content:
         return None
     steps = []
     for position in content:
-        candidates = getattr(position, "top_logprobs", None)
+        candidates = position.get("top_logprobs") if isinstance(position, dict) else None
         if not isinstance(candidates, list):
             return None
         step: dict[str, float] = {}
         for candidate in candidates:
-            token, logprob = getattr(candidate, "token", None), getattr(candidate, "logprob", None)
+            if not isinstance(candidate, dict):
+                continue
+            token, logprob = candidate.get("token"), candidate.get("logprob")
             if not isinstance(token, str) or isinstance(logprob, bool) or not isinstance(logprob, int | float):
                 continue
             if not math.isfinite(logprob):
