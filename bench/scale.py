@@ -4,7 +4,8 @@ Runs the real `labtax generate` command (fresh processes, fresh output folders, 
 taxonomy, one way after the other:
 
   * single process (`--concurrency C`);
-  * 2 shards: `--shard 1/2` and `--shard 2/2` started together (2 processes, C each), then `labtax merge`;
+  * 2 shards: `--shard 1/2` and `--shard 2/2` started together (2 processes, C/2 each: C at the endpoint, as
+    the single process; then C each), then `labtax merge`;
   * Ray with 1 and with 2 actors (`--executor ray --ray-actors K --concurrency C`: one endpoint limit of C across
     the actors; the command starts its own local cluster), and 2 actors with the limit at 2C, the budget the two
     shards had between them;
@@ -16,7 +17,7 @@ calls/s over the calling window (first to last request), wall time of the comman
 first request, and after kill -9: requests made by both runs / unique keys (1.00 = nothing was asked twice).
 The merged and Ray outputs are checked against the single run's bucket files (byte-identical).
 
-Usage: .venv/bin/python bench/scale.py [--quick] [--latency 0.05] [--concurrency 8] [--copies 2] [--samples 6]
+Usage: .venv/bin/python bench/scale.py [--quick] [--latency 0.05] [--concurrency 32] [--copies 4] [--samples 12]
 Needs ray for the Ray rows (pip install 'labtax[ray]'); without it they are skipped and the script says so.
 """
 
@@ -192,8 +193,9 @@ class Bench:
             self.args(output, *extra), cwd=self.root, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE
         )
 
-    def run(self, name: str, outputs_and_extras: list[tuple[Path, tuple[str, ...]]]) -> dict:
-        """Start the commands together, wait for all; the endpoint's view of them."""
+    def run(self, name: str, outputs_and_extras: list[tuple[Path, tuple[str, ...]]], limit: int) -> dict:
+        """Start the commands together, wait for all; the endpoint's view of them. `limit`: the requests in flight
+        the commands may put on the endpoint between them."""
         self.server.ask("reset")
         launched = time.time()
         procs = [self.launch(output, *extra) for output, extra in outputs_and_extras]
@@ -208,6 +210,7 @@ class Bench:
         window = stats["last"] - stats["first"]
         return {
             "name": name,
+            "limit": limit,
             "calls": stats["requests"],
             "rate": stats["requests"] / window if window else 0.0,
             "peak": stats["peak"],
@@ -271,9 +274,9 @@ def same_buckets(a: Path, b: Path) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--latency", type=float, default=0.05)
-    parser.add_argument("--concurrency", type=int, default=8)
-    parser.add_argument("--copies", type=int, default=2, help="copies of each of the 9 repo leaves")
-    parser.add_argument("--samples", type=int, default=6, help="accepted samples per leaf")
+    parser.add_argument("--concurrency", type=int, default=32, help="requests in flight at the endpoint")
+    parser.add_argument("--copies", type=int, default=4, help="copies of each of the 9 repo leaves")
+    parser.add_argument("--samples", type=int, default=12, help="accepted samples per leaf")
     parser.add_argument("--quick", action="store_true", help="1 copy, 3 samples: a smoke run")
     parser.add_argument("--serve", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -296,9 +299,14 @@ def main() -> None:
         bench = Bench(root, work, server, c, args.samples)
         rows, kills = [], []
         try:
-            rows.append(bench.run(f"single process, --concurrency {c}", [(work / "single", ("--concurrency", str(c)))]))
+            rows.append(
+                bench.run(f"single process, --concurrency {c}", [(work / "single", ("--concurrency", str(c)))], c)
+            )
+            half = max(1, c // 2)
+            shards = [(work / f"half-{i}", ("--concurrency", str(half), "--shard", f"{i}/2")) for i in (1, 2)]
+            rows.append(bench.run(f"2 shards (2 processes), --concurrency {half} each", shards, 2 * half))
             shards = [(work / f"shard-{i}", ("--concurrency", str(c), "--shard", f"{i}/2")) for i in (1, 2)]
-            rows.append(bench.run(f"2 shards (2 processes), --concurrency {c} each", shards))
+            rows.append(bench.run(f"2 shards (2 processes), --concurrency {c} each", shards, 2 * c))
             started = time.time()
             merged = subprocess.run(
                 [str(LABTAX), "merge", str(work / "merged"), str(work / "shard-1"), str(work / "shard-2")],
@@ -310,12 +318,13 @@ def main() -> None:
                 for actors, limit in ((1, c), (2, c), (2, 2 * c)):
                     output = work / f"ray-{actors}-{limit}"
                     extra = ("--executor", "ray", "--ray-actors", str(actors), "--concurrency", str(limit))
-                    rows.append(bench.run(f"Ray, {actors} actor(s), --concurrency {limit} in all", [(output, extra)]))
+                    name = f"Ray, {actors} actor{'s' if actors > 1 else ''}, --concurrency {limit} in all"
+                    rows.append(bench.run(name, [(output, extra)], limit))
                     assert same_buckets(work / "single", output), output
                 address = bench.ray_head()
                 extra = ("--executor", "ray", "--ray-actors", "2", "--concurrency", str(c), "--ray-address", address)
                 name = f"Ray, 2 actors, --concurrency {c} in all, joining a running cluster"
-                rows.append(bench.run(name, [(work / "ray-joined", extra)]))
+                rows.append(bench.run(name, [(work / "ray-joined", extra)], c))
                 assert same_buckets(work / "single", work / "ray-joined")
                 bench.end_ray()
                 bench.markers.clear()
@@ -329,19 +338,23 @@ def main() -> None:
             bench.close()
             server.close()
 
-    print("\n| run | calls | calls/s | in flight (peak / mean) | launch to first request | wall |")
-    print("|---|---:|---:|---:|---:|---:|")
+    print("\n| run | calls | calls/s | of the limit | in flight (peak / mean) | launch to first request | wall |")
+    print("|---|---:|---:|---:|---:|---:|---:|")
     for r in rows:
         merge = f" + merge {r['merge']:.1f} s" if "merge" in r else ""
+        share = r["rate"] / (r["limit"] / args.latency)
         print(
-            f"| {r['name']} | {r['calls']} | {r['rate']:.0f} | {r['peak']} / {r['mean']:.1f} | {r['first']:.1f} s | {r['wall']:.1f} s{merge} |"
+            f"| {r['name']} | {r['calls']} | {r['rate']:.0f} | {share:.0%} of {r['limit'] / args.latency:.0f} | {r['peak']} / {r['mean']:.1f} | {r['first']:.1f} s | {r['wall']:.1f} s{merge} |"
         )
     print(
-        "\n| kill -9 at half the calls, then re-run | requests at the kill | requests in all | unique keys | requests / unique |"
+        "\n| kill -9 at half the calls, then re-run | requests at the kill | requests in all | unique keys | asked twice | requests / unique |"
     )
-    print("|---|---:|---:|---:|---:|")
+    print("|---|---:|---:|---:|---:|---:|")
     for k in kills:
-        print(f"| {k['name']} | {k['at_kill']} | {k['requests']} | {k['unique']} | {k['requests'] / k['unique']:.3f} |")
+        twice = k["requests"] - k["unique"]
+        print(
+            f"| {k['name']} | {k['at_kill']} | {k['requests']} | {k['unique']} | {twice} | {k['requests'] / k['unique']:.3f} |"
+        )
     if not has_ray:
         print("\nRay rows skipped: ray is not installed (pip install 'labtax[ray]')")
     print(f"\nlimit at --concurrency {c}: {c / args.latency:.0f} calls/s per {c} requests in flight")

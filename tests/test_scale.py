@@ -387,6 +387,44 @@ def test_aimd_halves_once_per_round_and_grows_back():
     asyncio.run(go())
 
 
+def test_aimd_wakes_only_as_many_waiters_as_there_are_permits_and_loses_none():
+    """300 calls through 4 permits, a third of them cancelled while waiting: every other call gets its permit
+    (no wake-up is lost with a cancelled waiter), never more than 4 at once, and each release wakes about one
+    waiter, not all of them."""
+
+    async def go():
+        aimd = Aimd(4)
+        wakes = 0
+        predicate_checks = aimd.changed.wait_for
+
+        async def counted_wait_for(predicate):
+            def checked():
+                nonlocal wakes
+                wakes += 1
+                return predicate()
+
+            return await predicate_checks(checked)
+
+        aimd.changed.wait_for = counted_wait_for  # type: ignore[method-assign]
+
+        async def call():
+            granted = await aimd.acquire()
+            await asyncio.sleep(0.001)
+            await aimd.release(granted, "ok")
+
+        tasks = [asyncio.create_task(call()) for _ in range(300)]
+        await asyncio.sleep(0.005)
+        for task in tasks[100:200]:
+            task.cancel()
+        results = await asyncio.gather(*tasks, return_exceptions=True)
+        finished = [r for r in results if not isinstance(r, BaseException)]
+        return aimd, finished, wakes
+
+    aimd, finished, wakes = asyncio.run(go())
+    assert len(finished) >= 200 and aimd.in_flight == 0 and aimd.stats()["peak_in_flight"] == 4
+    assert wakes < 5 * 300  # notify_all checks every waiter at every release: over 5,000 here
+
+
 def test_aimd_takes_back_the_permits_of_a_worker_that_died():
     async def go():
         aimd = Aimd(2)

@@ -53,7 +53,11 @@ class Aimd:
     async def acquire(self, holder: str = "") -> int:
         """Wait for a permit; returns its round, to be passed back to release()."""
         async with self.changed:
-            await self.changed.wait_for(lambda: self.in_flight < int(self.limit))
+            try:
+                await self.changed.wait_for(lambda: self.in_flight < int(self.limit))
+            except asyncio.CancelledError:
+                self._wake()  # a wake-up this waiter took with it goes to the next one
+                raise
             self.in_flight += 1
             self.held[holder] += 1
             self.granted += 1
@@ -75,14 +79,22 @@ class Aimd:
                     self.cuts += 1
             elif outcome == "ok":
                 self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
-            self.changed.notify_all()
+            self._wake()
+
+    def _wake(self) -> None:
+        """Wake as many waiters as there are free permits. Not notify_all: with hundreds of calls waiting (every
+        candidate of every leaf of every worker), waking them all at each release cost the limiter more CPU
+        than the permits it hands out."""
+        free = int(self.limit) - self.in_flight
+        if free > 0:
+            self.changed.notify(free)
 
     async def forget(self, holder: str) -> int:
         """Take back every permit a holder had: a worker that died cannot return them (its restart calls this)."""
         async with self.changed:
             lost = self.held.pop(holder, 0)
             self.in_flight -= lost
-            self.changed.notify_all()
+            self._wake()
             return lost
 
     def stats(self) -> dict:
