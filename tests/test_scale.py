@@ -587,3 +587,30 @@ def test_executor_ray_without_ray_says_how_to_install(tmp_path, monkeypatch):
     root = taxonomy(tmp_path / "tax", copies=0)
     with pytest.raises(LabtaxError, match=r"needs ray: pip install 'labtax\[ray\]'"):
         cli.main(["generate", "--executor", "ray", "--root", str(root)], standalone_mode=False)
+
+
+def test_a_knowledge_leafs_calls_do_not_grow_with_its_document(tmp_path):
+    """Why a leaf is never split into sub-units for shards or Ray: its work is -n samples (at most -n x
+    --max-attempts candidates, each the same stages), whatever the size of its document, so a big document
+    cannot make one leaf dominate a shard. Here 30 times the document: as many calls."""
+    from labtax import documents
+
+    from .test_generate import generate as generate_leaves
+    from .test_generate import leaves_of
+
+    seen = {}
+    for copies in (1, 30):
+        root = make_taxonomy(tmp_path / f"tax-{copies}", ("knowledge",))
+        document = root / "documents/photosynthesis/photosynthesis.md"
+        text = document.read_text(encoding="utf-8")
+        document.write_text("\n\n".join(text.replace("# ", f"# Part {i}: ", 1) for i in range(copies)), "utf-8")
+        (leaf,) = leaves_of(root)
+        chunks, _ = documents.chunks_for(leaf.root, leaf.data.get("document"), 350)
+        with FakeOpenAI() as fake:
+            summary = generate_leaves(root, fake, tmp_path / f"out-{copies}", n=3, calibrate=True)
+            assert fake.calls() == summary["leaves"][leaf.path]["teacher_calls"]
+        entry = summary["leaves"][leaf.path]
+        assert entry["accepted"] == 3 and entry["generated"] == 3, entry  # no rejection: the same candidates
+        seen[copies] = (len(chunks), entry["teacher_calls"])
+    assert seen[30][0] >= 20 * seen[1][0]
+    assert seen[30][1] == seen[1][1]
