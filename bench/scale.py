@@ -29,6 +29,7 @@ import importlib.util
 import json
 import os
 import re
+import secrets
 import shutil
 import signal
 import subprocess
@@ -175,14 +176,18 @@ class Bench:
             probe.bind(("127.0.0.1", 0))
             port = probe.getsockname()[1]
         self.markers.append(f":{port}\x00")  # the client server names only the port
+        # the cluster's token in our temp dir, not ~/.ray/auth_token: a bench leaves nothing in the home directory
+        self.env["RAY_AUTH_TOKEN_PATH"] = str(Path(self.ray_tmp) / "auth_token")
+        Path(self.env["RAY_AUTH_TOKEN_PATH"]).write_text(secrets.token_hex(32))
         subprocess.run(
             [str(LABTAX.parent / "ray"), "start", "--head", "--num-cpus", "2", "--node-ip-address", "127.0.0.1"]
             + ["--port", str(port), "--temp-dir", self.ray_tmp, "--include-dashboard", "false"]
             + ["--disable-usage-stats"],
             capture_output=True,
             check=True,
+            env=self.env,
         )
-        self.env["RAY_AUTH_MODE"] = "token"  # such a cluster wants its token (~/.ray/auth_token)
+        self.env["RAY_AUTH_MODE"] = "token"  # such a cluster wants its token
         return f"127.0.0.1:{port}"
 
     def args(self, output: Path, *extra: str) -> list[str]:
@@ -329,6 +334,7 @@ def main() -> None:
                 bench.end_ray()
                 bench.markers.clear()
                 bench.env.pop("RAY_AUTH_MODE")
+                bench.env.pop("RAY_AUTH_TOKEN_PATH")
             expected = rows[0]["calls"]
             kills.append(bench.killed("single process", work / "k-single", expected, "--concurrency", str(c)))
             if has_ray:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import secrets
 import signal
 import socket
 import subprocess
@@ -262,12 +263,18 @@ def test_joins_a_running_cluster_with_ray_address(tmp_path, ray_tmp):
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    # The cluster's token in its temp dir, not ~/.ray/auth_token: a test leaves nothing in the home directory.
+    home_token = Path.home() / ".ray" / "auth_token"
+    had_token = home_token.exists()
+    token = {"RAY_AUTH_TOKEN_PATH": str(Path(ray_tmp) / "auth_token")}
+    Path(token["RAY_AUTH_TOKEN_PATH"]).write_text(secrets.token_hex(32))
     started = subprocess.run(
         [str(BIN / "ray"), "start", "--head", "--num-cpus", "2", "--node-ip-address", "127.0.0.1"]
         + ["--port", str(port), "--temp-dir", ray_tmp, "--include-dashboard", "false", "--disable-usage-stats"],
         capture_output=True,
         text=True,
         timeout=STARTUP,
+        env={**os.environ, **token},
     )
     try:
         assert started.returncode == 0, started.stderr[-3000:]
@@ -278,12 +285,13 @@ def test_joins_a_running_cluster_with_ray_address(tmp_path, ray_tmp):
                 *("generate", "-n", "2", "--no-progress", "--executor", "ray", "--ray-address", f"127.0.0.1:{port}"),
                 *("--output", str(tmp_path / "ray")),
                 cwd=root,
-                env={**env(fake), "RAY_AUTH_MODE": "token"},  # a `ray start` cluster wants its token (~/.ray)
+                env={**env(fake), "RAY_AUTH_MODE": "token", **token},  # a `ray start` cluster wants its token
                 timeout=STARTUP,
             )
         assert proc.returncode == 0, proc.stdout + proc.stderr[-3000:]
         assert_same_output(tmp_path / "single", tmp_path / "ray")
         assert ray_processes(ray_tmp), "the cluster it joined is still running"
+        assert home_token.exists() == had_token
     finally:
         end_ray(f":{port} ")  # the client server names only the port
         end_ray(ray_tmp)
