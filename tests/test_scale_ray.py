@@ -141,6 +141,8 @@ def test_ray_run_gives_the_local_runs_bytes_and_holds_each_endpoints_limit(tmp_p
     """With a separate judge on its own endpoint: each endpoint gets its own limit across the actors, the judge
     only judge stages, and the result is the local run's with the same judge."""
     root = taxonomy(tmp_path / "tax", copies=2)
+    home_token = Path.home() / ".ray" / "auth_token"  # Ray's default for a new cluster's token
+    had_token = home_token.exists()
     endpoint, judging = Endpoint(latency=0.02), Endpoint(latency=0.02)
     with FakeOpenAI(responder=endpoint) as fake, FakeOpenAI(responder=judging, model="fake-judge") as judge:
         with_judge = ("--judge-base-url", judge.base_url, "--judge-model", "fake-judge")
@@ -167,6 +169,7 @@ def test_ray_run_gives_the_local_runs_bytes_and_holds_each_endpoints_limit(tmp_p
     assert cache_keys(tmp_path / "ray") == cache_keys(tmp_path / "single")
     assert not (tmp_path / "ray" / ".labtax-staging").exists()
     assert wait_until_gone(ray_tmp) == {}  # the cluster this run started ended with it
+    assert home_token.exists() == had_token  # its token lived in the run's environment, not in the home directory
 
 
 def test_ray_refuses_the_embedded_teacher(tmp_path, ray_tmp):

@@ -25,6 +25,7 @@ import contextlib
 import logging
 import math
 import os
+import secrets
 import time
 import uuid
 from collections import deque
@@ -139,17 +140,37 @@ def judge_api_key(config: Any) -> str | None:
     return os.environ.get("LABTAX_JUDGE_API_KEY") or api_key(config)
 
 
-def connect(address: str | None) -> bool:
-    """Join `address`, or start a private cluster on 127.0.0.1 (temp files under $RAY_TMPDIR, else /tmp/ray);
-    True when this process started or joined it (and must shut it down)."""
+AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
+
+
+@contextlib.contextmanager
+def connected(address: str | None):
+    """Join `address`, or start a private cluster on 127.0.0.1 (temp files under $RAY_TMPDIR, else /tmp/ray),
+    for the block; a cluster this process started is shut down after it.
+
+    A private cluster gets a token of its own in this process's environment (the cluster's processes inherit
+    it), unless one is configured: Ray would otherwise write ~/.ray/auth_token, and a run leaves nothing in the
+    home directory. The environment is restored afterwards."""
     if ray.is_initialized():
-        return False
+        yield
+        return
+    saved = {name: os.environ.get(name) for name in AUTH}
     quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.ERROR}
-    if address:
-        ray.init(address=address, **quiet)
-    else:
-        ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
-    return True
+    try:
+        if address:
+            ray.init(address=address, **quiet)
+        else:
+            if not any(saved.values()):
+                os.environ["RAY_AUTH_TOKEN"] = secrets.token_hex(32)
+            ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", **quiet)
+        yield
+    finally:
+        ray.shutdown()
+        for name, value in saved.items():
+            if value is None:
+                os.environ.pop(name, None)
+            else:
+                os.environ[name] = value
 
 
 def run_on_ray(
@@ -186,12 +207,8 @@ def run_on_ray(
     output = Path(output).resolve()  # workers have other working folders
     started, wall = now_iso(), time.monotonic()
     with artifacts.output_lock(output, started):
-        own = connect(address)
-        try:
+        with connected(address):
             results, stats = _run(leaves, output, settings, endpoints, actors, echo)
-        finally:
-            if own:
-                ray.shutdown()
         for url, counts in stats.items():
             echo(
                 "ray: endpoint {url}: requests {requests}, peak {peak_in_flight} in flight (limit {maximum}), {congested} answered 429/503, {cuts}".format(
