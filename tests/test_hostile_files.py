@@ -216,3 +216,25 @@ def test_settings_files_are_read_through_the_same_guard(repo, name):
     os.mkfifo(repo / name)
     proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
     assert proc.returncode == 2 and "not a regular file (a FIFO)" in proc.stderr, proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ("extends: /etc/passwd\n", "extends: '/etc/passwd' is not one of yamllint's built-in configs"),
+        ("extends: ../outside.yaml\n", "extends: '../outside.yaml' is not one of yamllint's built-in configs"),
+        ("ignore-from-file: /etc/passwd\n", "ignore-from-file names files yamllint would read"),
+    ],
+)
+def test_a_yamllint_config_cannot_make_lint_read_outside_the_repository(repo, tmp_path, config, says):
+    """yamllint opens `extends` paths and `ignore-from-file` lists from the working folder: a pull request's
+    .yamllint.yaml could point them anywhere. Refused before yamllint reads anything; built-ins still work."""
+    outside = repo.parent / "outside.yaml"
+    outside.write_text("secret-marker: 1\n")
+    (repo / ".yamllint.yaml").write_text(config)
+    proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+    assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "secret-marker" not in proc.stdout + proc.stderr and "root:" not in proc.stdout + proc.stderr
+    (repo / ".yamllint.yaml").write_text("extends: relaxed\nrules:\n  line-length:\n    max: 120\n")
+    proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+    assert proc.returncode == 0, proc.stdout + proc.stderr

@@ -49,12 +49,42 @@ def _config(inline: str | None, root: Path):
         if not (path.exists() or path.is_symlink()):
             continue
         try:  # the config comes with the repository: read it through the same guard as the leaves
-            return YamlLintConfig(content=read_bytes(path, root, 1024 * 1024).decode("utf-8", errors="replace"))
+            text = read_bytes(path, root, 1024 * 1024).decode("utf-8", errors="replace")
+            return YamlLintConfig(content=_contained(text, name))
         except LoadProblem as problem:
             raise LabtaxError(f"cannot read {name}: {problem.message}") from None
         except YamlLintConfigError as exc:
             raise LabtaxError(f"{name}: {exc}; fix the yamllint configuration") from None
     return YamlLintConfig(file=str(BUILTIN))
+
+
+def _contained(text: str, name: str) -> str:
+    """The repository's yamllint config, refused where yamllint would read another file: `extends` with a
+    path and `ignore-from-file` name files that yamllint opens from the working folder, i.e. possibly outside
+    the repository (a pull request's config is read in CI). yamllint's built-in bases stay allowed."""
+    import yaml
+    import yamllint.config
+
+    from labtax.errors import LabtaxError
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError:
+        return text  # yamllint reports it, with its own message
+    if not isinstance(data, dict):
+        return text
+    builtin = sorted(p.stem for p in (Path(yamllint.config.__file__).parent / "conf").glob("*.yaml"))
+    base = data.get("extends")
+    if base is not None and base not in builtin:
+        raise LabtaxError(
+            f"{name}: extends: {base!r} is not one of yamllint's built-in configs ({', '.join(builtin)}); a taxonomy's "
+            f"config may not name another file (yamllint would read it from outside the repository): copy its rules into {name}"
+        )
+    if "ignore-from-file" in data:
+        raise LabtaxError(
+            f"{name}: ignore-from-file names files yamllint would read from outside the repository; list the patterns under `ignore:` in {name} instead"
+        )
+    return text
 
 
 def style_problems(text: str, conf, path: str):
