@@ -255,7 +255,7 @@ def test_cli_text_format_lines_and_hint():
     lines = proc.stdout.splitlines()
     assert lines[0] == f"{SKILL}:5:3: error LT001 seed_examples needs at least 5 items, found 3"
     assert lines[1].strip() == "fix: add 2 more"
-    assert lines[-1] == "1 error(s), 0 warning(s) in 1 file(s)"
+    assert lines[-1] == "1 error, 0 warnings in 1 file"
     assert "\033[" not in proc.stdout  # no colour codes when stdout is not a terminal
 
 
@@ -289,7 +289,7 @@ def test_cli_github_format_and_auto_under_github_actions():
 
 def test_cli_exit_codes_clean_findings_and_usage_error():
     clean = run_labtax("lint", cwd=CASES / "valid_whole_tree", env=NOT_GITHUB)
-    assert clean.returncode == 0 and clean.stdout.strip() == "0 error(s), 0 warning(s) in 3 file(s)", clean.stdout
+    assert clean.returncode == 0 and clean.stdout.strip() == "0 errors, 0 warnings in 3 files", clean.stdout
     missing = run_labtax("lint", "no/such/qna.yaml", cwd=CASES / "valid_whole_tree")
     assert missing.returncode == 2
     assert "no/such/qna.yaml: no such file or folder" in missing.stderr and "Traceback" not in missing.stderr

@@ -1,6 +1,7 @@
 """GitHub Actions workflow commands, so findings show as annotations on the pull request's diff."""
 
 from labtax.lint.report import printable
+from labtax.wording import counted
 
 
 def _escape_data(text: str) -> str:
@@ -20,5 +21,7 @@ def render(result, *, color: bool = False) -> str:
         )
         message = f"{printable(f.message)}\nfix: {f.hint}" if f.hint else printable(f.message)
         lines.append(f"::{command} {props}::{_escape_data(message)}")
-    lines.append(f"{result.errors} error(s), {result.warnings} warning(s) in {result.files} file(s)")
+    lines.append(
+        f"{counted(result.errors, 'error')}, {counted(result.warnings, 'warning')} in {counted(result.files, 'file')}"
+    )
     return "\n".join(lines) + "\n"
