@@ -20,7 +20,7 @@ import pytest
 from labtax.errors import LabtaxError
 from labtax.scale import shards
 from labtax.scale.merge import CALL_COUNTS, TIMING_LEAF, TIMING_RUN, combine_runs, safe_leaf_path
-from labtax.scale.throttle import Aimd, ThrottledTeacher, classify
+from labtax.scale.throttle import Aimd, LeasedPermits, ThrottledTeacher, classify
 from labtax.teacher.base import TeacherError
 
 from .conftest import run_labtax
@@ -423,6 +423,90 @@ def test_aimd_wakes_only_as_many_waiters_as_there_are_permits_and_loses_none():
     aimd, finished, wakes = asyncio.run(go())
     assert len(finished) >= 200 and aimd.in_flight == 0 and aimd.stats()["peak_in_flight"] == 4
     assert wakes < 5 * 300  # notify_all checks every waiter at every release: over 5,000 here
+
+
+class LocalLimiter:
+    """The shared Aimd as one worker sees it (what ActorPermits is over Ray), counting round trips."""
+
+    def __init__(self, aimd: Aimd, holder: str):
+        self.aimd, self.holder, self.trips = aimd, holder, 0
+
+    async def acquire(self) -> int:
+        self.trips += 1
+        return await self.aimd.acquire(self.holder)
+
+    async def release(self, granted_round: int, outcome: str, earlier_ok: int = 0) -> None:
+        self.trips += 1
+        await self.aimd.release(granted_round, outcome, self.holder, earlier_ok)
+
+
+async def leased_calls(permits: LeasedPermits, count: int, outcome=lambda i: "ok", rounds: list | None = None):
+    async def call(i):
+        lease = await permits.acquire()
+        if rounds is not None:
+            rounds.append((i, lease.round, lease.uses))
+        await asyncio.sleep(0.001)
+        await permits.release(lease, outcome(i))
+
+    await asyncio.gather(*(call(i) for i in range(count)))
+
+
+def test_leased_permits_hold_the_limit_across_workers_with_a_fraction_of_the_round_trips():
+    async def go():
+        aimd = Aimd(4)
+        remotes = [LocalLimiter(aimd, f"worker-{k}") for k in (1, 2)]
+        workers = [LeasedPermits(remote, reuses=4) for remote in remotes]
+        await asyncio.gather(*(leased_calls(w, 150) for w in workers))
+        return aimd, remotes
+
+    aimd, remotes = asyncio.run(go())
+    stats = aimd.stats()
+    assert stats["requests"] == 300 and stats["peak_in_flight"] == 4 and aimd.in_flight == 0
+    assert not +aimd.held  # every permit came back
+    trips = sum(r.trips for r in remotes)
+    assert trips <= 2 * 300 / 3  # a permit per request would be 600 round trips
+    assert aimd.limit == 4
+
+
+def test_a_leased_permit_is_not_reused_past_a_cut_and_an_idle_worker_hands_its_permits_back():
+    async def go():
+        aimd = Aimd(8)
+        a, b = (LeasedPermits(LocalLimiter(aimd, name), reuses=3) for name in ("a", "b"))
+        await asyncio.gather(leased_calls(a, 40), leased_calls(b, 40))
+        before = aimd.round
+        seen: list = []
+        # worker a meets a 429 on its 5th request: the limit halves once, and a reuses no permit of the old round
+        await leased_calls(a, 30, outcome=lambda i: "congested" if i == 4 else "ok", rounds=seen)
+        cut = aimd.round
+        after_cut = [r for i, r, _ in seen if i > 12]
+        # worker b learns the new round when its permits come back (within `reuses` uses each)
+        seen_b: list = []
+        await leased_calls(b, 40, rounds=seen_b)
+        # a is idle now: b alone gets every permit the limit allows
+        return aimd, before, cut, after_cut, seen_b, a, b
+
+    aimd, before, cut, after_cut, seen_b, a, b = asyncio.run(go())
+    assert cut == before + 1 and aimd.cuts == 1
+    assert after_cut and all(r == cut for r in after_cut)
+    assert all(uses <= 3 for _, _, uses in seen_b)
+    assert [r for _, r, _ in seen_b][-10:] == [cut] * 10
+    assert aimd.in_flight == 0 and not +aimd.held and not a.waiting and not b.waiting
+
+
+def test_leased_permits_pass_on_a_dead_limiter_instead_of_hanging():
+    class Gone:
+        async def acquire(self) -> int:
+            raise RuntimeError("the limiter actor died")
+
+        async def release(self, granted_round, outcome, earlier_ok=0):
+            raise AssertionError("nothing was granted")
+
+    async def go():
+        permits = LeasedPermits(Gone())
+        return await asyncio.wait_for(asyncio.gather(permits.acquire(), return_exceptions=True), 5)
+
+    (error,) = asyncio.run(go())
+    assert isinstance(error, RuntimeError) and "died" in str(error)
 
 
 def test_aimd_takes_back_the_permits_of_a_worker_that_died():

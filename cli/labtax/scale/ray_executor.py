@@ -8,7 +8,9 @@
 - Requests in flight are bounded per actor (the client's semaphore) and across all actors by one
   `EndpointLimiter` actor per endpoint URL (a judge at the teacher's URL shares it): AIMD permits
   (`throttle.Aimd`), halved on 429/503, so N actors never put more than --concurrency requests on an endpoint
-  between them; a retry waits out the answer's Retry-After. The limiters live on the driver's node.
+  between them; a retry waits out the answer's Retry-After. The limiters live on the driver's node. A worker
+  reuses a permit for up to 4 requests while it has requests waiting (`throttle.LeasedPermits`): about half a
+  round trip to the limiter per request instead of two.
 - Actors restart and their leaf is retried when a worker process dies or its node goes away (max_restarts /
   max_task_retries; half a CPU each and spread over the nodes, so a restart finds room on a surviving node):
   the retry replays the leaf's finished calls from the cache, so only requests in flight are repeated.
@@ -38,7 +40,7 @@ import ray
 from labtax.errors import LabtaxError
 from labtax.scale.merge import combine_runs
 from labtax.scale.staged import STAGING, run_leaf
-from labtax.scale.throttle import Aimd, ThrottledTeacher
+from labtax.scale.throttle import Aimd, LeasedPermits, ThrottledTeacher
 from labtax.wording import counted
 
 RESTARTS = 3  # per actor; its leaves are retried on the restarted actor
@@ -54,8 +56,8 @@ class EndpointLimiter:
     async def acquire(self, holder: str) -> int:
         return await self.aimd.acquire(holder)
 
-    async def release(self, granted_round: int, outcome: str, holder: str) -> None:
-        await self.aimd.release(granted_round, outcome, holder)
+    async def release(self, granted_round: int, outcome: str, holder: str, earlier_ok: int = 0) -> None:
+        await self.aimd.release(granted_round, outcome, holder, earlier_ok)
 
     async def forget(self, holder: str) -> int:
         return await self.aimd.forget(holder)
@@ -75,8 +77,8 @@ class ActorPermits:
     async def acquire(self) -> int:
         return await self.limiter.acquire.remote(self.holder)
 
-    async def release(self, granted_round: int, outcome: str) -> None:
-        self.limiter.release.remote(granted_round, outcome, self.holder)
+    async def release(self, granted_round: int, outcome: str, earlier_ok: int = 0) -> None:
+        self.limiter.release.remote(granted_round, outcome, self.holder, earlier_ok)
 
 
 @ray.remote
@@ -106,7 +108,7 @@ class LeafWorker:
         inner = OpenAITeacher(spec["base_url"], spec["key"], spec["model"], concurrency=spec["limit"], max_retries=0)
         handle = ray.get_actor(spec["limiter"])
         ray.get(handle.forget.remote(self.holder))  # after a restart: the permits the dead process held
-        return ThrottledTeacher(inner, ActorPermits(handle, self.holder))
+        return ThrottledTeacher(inner, LeasedPermits(ActorPermits(handle, self.holder)))
 
     async def check(self, root: str) -> dict:
         """Where this worker runs and what it cannot see (the driver refuses to start on any problem)."""

@@ -1,6 +1,7 @@
 """One endpoint's concurrency across many workers: AIMD permits, and a teacher that asks for one per request.
 
-`Aimd` is the limiter (in a Ray run it lives in one actor per endpoint, shared by every worker): at most
+`Aimd` is the limiter (in a Ray run it lives in one actor per endpoint, shared by every worker, each of which
+reuses its permits a few times through `LeasedPermits` to save round trips): at most
 `limit` requests in flight; the limit starts at the maximum (`--concurrency`), grows by 1/limit per success
 (about +1 per round of requests) and halves on a 429 or 503, at most once per round: a congestion signal from
 a request that was granted before the last cut is the same congestion, already answered.
@@ -15,9 +16,11 @@ when it will have room, and a worker that retries sooner only collects another 4
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import re
-from collections import Counter
+from collections import Counter, deque
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from labtax.teacher.base import Completion, TeacherError
@@ -38,7 +41,8 @@ class Aimd:
         self.in_flight = 0
         self.peak = 0
         self.round = 0  # bumped at every cut; a permit remembers the round it was granted in
-        self.granted = 0
+        self.granted = 0  # permits handed out
+        self.requests = 0  # requests made with them (a leased permit serves several)
         self.congested = 0
         self.cuts = 0
         self.held: Counter[str] = Counter()  # permits in flight per holder (a worker), returned by forget()
@@ -64,13 +68,18 @@ class Aimd:
             self.peak = max(self.peak, self.in_flight)
             return self.round
 
-    async def release(self, granted_round: int, outcome: str, holder: str = "") -> None:
-        """Return a permit with the request's outcome: 'ok' (grow), 'congested' (429/503: cut), 'error' (neither)."""
+    async def release(self, granted_round: int, outcome: str, holder: str = "", earlier_ok: int = 0) -> None:
+        """Return a permit with its last request's outcome: 'ok' (grow), 'congested' (429/503: cut), 'error'
+        (neither), 'unused' (no request made with it). `earlier_ok`: requests that succeeded on it before, when
+        a worker reused it (LeasedPermits); each grows the limit as its own release would have."""
         async with self.changed:
             if self.held[holder] <= 0:  # forgotten already: its holder died and was restarted
                 return
             self.held[holder] -= 1
             self.in_flight -= 1
+            self.requests += earlier_ok + (outcome != "unused")
+            for _ in range(earlier_ok):
+                self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
             if outcome == "congested":
                 self.congested += 1
                 if granted_round >= self.round:  # the first signal of this round: cut
@@ -103,16 +112,123 @@ class Aimd:
             "maximum": self.maximum,
             "in_flight": self.in_flight,
             "peak_in_flight": self.peak,
-            "requests": self.granted,
+            "requests": self.requests,
+            "permits": self.granted,
             "congested": self.congested,
             "cuts": self.cuts,
         }
 
 
 class Permits(Protocol):
+    """A permit per request attempt: acquire() returns a token that release() takes back with the outcome."""
+
+    async def acquire(self) -> Any: ...
+
+    async def release(self, token: Any, outcome: str) -> None: ...
+
+
+class RemotePermits(Protocol):
+    """A shared limiter as one worker sees it (the EndpointLimiter actor through ActorPermits)."""
+
     async def acquire(self) -> int: ...
 
-    async def release(self, granted_round: int, outcome: str) -> None: ...
+    async def release(self, granted_round: int, outcome: str, earlier_ok: int = 0) -> None: ...
+
+
+@dataclass
+class Lease:
+    """A permit from the shared limiter, as one worker reuses it."""
+
+    round: int
+    uses: int = 0
+    ok: int = 0  # successful requests made with it before the current one
+
+
+class LeasedPermits:
+    """Permits from a shared limiter, each reused by this worker for up to `reuses` requests before it goes
+    back: about 2 / `reuses` round trips to the limiter per request instead of 2 (a permit's request and its
+    return), which at high request rates was the limiter's and the workers' main cost.
+
+    The endpoint's limit still holds: a worker only reuses permits it holds, and the limiter counts them as in
+    flight until they come back. A permit is reused only while a request of this worker is waiting (so an idle
+    worker hands its permits back for the others), only after a success, and only while it is of the newest
+    round this worker has seen; so a cut (any worker's 429/503) reaches every worker within `reuses` requests
+    per permit, when its permits come back and new ones carry the new round."""
+
+    def __init__(self, remote: RemotePermits, reuses: int = 4):
+        self.remote = remote
+        self.reuses = max(1, reuses)
+        self.waiting: deque[asyncio.Future] = deque()
+        self.fetching = 0  # permits asked of the limiter and not yet granted
+        self.round = 0  # the newest round seen
+        self.fetched = 0  # round trips made for permits (a measure of what leasing saves)
+        self._tasks: set[asyncio.Task] = set()  # the fetches in progress (a task needs a reference to live)
+
+    async def acquire(self) -> Lease:
+        future = asyncio.get_running_loop().create_future()
+        self.waiting.append(future)
+        self._maybe_fetch()
+        try:
+            lease = await future
+        except asyncio.CancelledError:
+            if future.done() and not future.cancelled():  # granted as it was cancelled: pass it on
+                await self._hand(future.result())
+            else:
+                with contextlib.suppress(ValueError):
+                    self.waiting.remove(future)
+            raise
+        lease.uses += 1
+        return lease
+
+    async def release(self, token: Lease, outcome: str) -> None:
+        lease = token
+        if outcome == "congested":
+            self.round = max(self.round, lease.round + 1)  # this worker's other permits of that round go back
+        if outcome == "ok" and lease.uses < self.reuses and lease.round >= self.round and self._someone_waits():
+            lease.ok += 1
+            await self._hand(lease)
+            return
+        await self.remote.release(lease.round, outcome, lease.ok)
+        self._maybe_fetch()
+
+    def _someone_waits(self) -> bool:
+        return any(not f.done() for f in self.waiting)
+
+    def _maybe_fetch(self) -> None:
+        """One request for a permit at a time per worker, while a request of it waits: the worker's share
+        grows one permit per round trip, and the limiter's queue holds one request per worker (a permit per
+        waiting request would each cost a round trip there and back, the cost leasing saves)."""
+        if self.fetching == 0 and self._someone_waits():
+            self.fetching += 1
+            task = asyncio.ensure_future(self._fetch())
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    async def _fetch(self) -> None:
+        try:
+            granted = await self.remote.acquire()
+        except BaseException as exc:  # the limiter is gone: a waiting request gets the error, not a hang
+            self.fetching -= 1
+            while self.waiting:
+                future = self.waiting.popleft()
+                if not future.done():
+                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                    break
+            return
+        self.fetching -= 1
+        self.fetched += 1
+        self.round = max(self.round, granted)
+        await self._hand(Lease(granted))
+        self._maybe_fetch()
+
+    async def _hand(self, lease: Lease) -> None:
+        """To the longest-waiting request, else back to the limiter unused."""
+        while self.waiting:
+            future = self.waiting.popleft()
+            if not future.done():
+                future.set_result(lease)
+                return
+        await self.remote.release(lease.round, "unused", lease.ok)
 
 
 def classify(error: TeacherError) -> str | None:
