@@ -207,14 +207,18 @@ class LeasedPermits:
     async def _fetch(self) -> None:
         try:
             granted = await self.remote.acquire()
-        except BaseException as exc:  # the limiter is gone: a waiting request gets the error, not a hang
+        except Exception as exc:  # the limiter is gone: each waiting request gets the error in turn, not a hang
             self.fetching -= 1
             while self.waiting:
                 future = self.waiting.popleft()
                 if not future.done():
-                    future.set_exception(exc if isinstance(exc, Exception) else RuntimeError(str(exc)))
+                    future.set_exception(exc)
                     break
+            self._maybe_fetch()
             return
+        except BaseException:  # cancelled (the worker is stopping)
+            self.fetching -= 1
+            raise
         self.fetching -= 1
         self.fetched += 1
         self.round = max(self.round, granted)
