@@ -242,9 +242,10 @@ def _run(
     cpus = float(ray.cluster_resources().get("CPU", 1.0))
     count = max(1, min(len(leaves), actors or max(1, int(cpus))))
     concurrency = endpoints["teacher"]["limit"]
-    # Leaves at a time per actor: enough for its share of the limit even when each leaf has only one request in
-    # flight (a candidate's stages run one after the other, and a leaf's last round is small).
-    per_actor = max(2, math.ceil(concurrency / count))
+    # Leaves at a time per actor: twice its share of the limit, so that its share stays busy even when each leaf
+    # has only one request in flight (a candidate's stages run one after the other, a leaf starts with its
+    # calibration and ends with a small round), and the last leaves do not start late (a long tail).
+    per_actor = max(2, math.ceil(2 * concurrency / count))
     # One limiter per endpoint URL: a judge at the teacher's endpoint (another model there) shares its limit.
     # Limiters live on the driver's node: a worker node that goes away must not take the limit with it.
     here = NodeAffinitySchedulingStrategy(node_id=ray.get_runtime_context().get_node_id(), soft=False)
