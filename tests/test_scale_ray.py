@@ -162,8 +162,9 @@ def test_ray_run_gives_the_local_runs_bytes_and_holds_each_endpoints_limit(tmp_p
         assert sorted(judged_again) == sorted(requests(judge)[:judged])
         assert judged and {stage_of(r) for r in judge.requests} <= {"judge_question", "judge_pair", "judge_knowledge"}
     assert "ray: 2 actors on 1 node" in proc.stdout
-    assert f"ray: endpoint {fake.base_url}: requests {len(made)}," in proc.stdout
-    assert f"ray: endpoint {judge.base_url}: requests {len(judged_again)}," in proc.stdout
+    assert f"ray: teacher endpoint: requests {len(made)}," in proc.stdout
+    assert f"ray: judge endpoint: requests {len(judged_again)}," in proc.stdout
+    assert fake.base_url not in proc.stdout and judge.base_url not in proc.stdout  # URLs can carry credentials
     assert 1 < endpoint.peak <= 3 and 1 < judging.peak <= 3  # each limit holds across both actors, at the endpoint
     assert_same_output(tmp_path / "single", tmp_path / "ray")
     assert cache_keys(tmp_path / "ray") == cache_keys(tmp_path / "single")

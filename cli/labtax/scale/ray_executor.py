@@ -212,9 +212,11 @@ def run_on_ray(
         with connected(address):
             results, stats = _run(leaves, output, settings, endpoints, actors, echo)
         for url, counts in stats.items():
+            # named by role, not URL: a URL can carry credentials, and CI logs are public
+            roles = " and ".join(role for role, spec in endpoints.items() if spec["base_url"] == url)
             echo(
-                "ray: endpoint {url}: requests {requests}, peak {peak_in_flight} in flight (limit {maximum}), {congested} answered 429/503, {cuts}".format(
-                    url=url, **{**counts, "cuts": counted(counts["cuts"], "cut")}
+                "ray: {roles} endpoint: requests {requests}, peak {peak_in_flight} in flight (limit {maximum}), {congested} answered 429/503, {cuts}".format(
+                    roles=roles, **{**counts, "cuts": counted(counts["cuts"], "cut")}
                 )
             )
         run = combine_runs(
