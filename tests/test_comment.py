@@ -1317,6 +1317,25 @@ def test_gate_and_judge_probability_are_shown(tmp_path):
     assert_cells_intact(md)
 
 
+def test_a_judges_one_digit_reply_is_not_shown_as_its_reason():
+    """A judge asked for one digit replies "3": the record keeps it as the criterion's reason, but beside the
+    probability (or the score) it says nothing, so the comment shows only reasons that explain."""
+    from labtax.comment.render import render_judge
+
+    judge = {
+        "criteria": [
+            {"name": "judge_pair", "score": 3, "probability": 0.91, "reason": "3"},
+            {"name": "relevance", "score": 0, "probability": 0.97, "reason": "likelier after its own question"},
+        ],
+        "probability": 0.91,
+        "vetted": "yes",
+    }
+    shown = render_judge(judge)
+    assert shown == "<sub>Judge: probability good 0.91 · relevance: likelier after its own question</sub>\n"
+    judge["probability"] = None
+    assert render_judge(judge) == "<sub>Judge: judge&#95;pair 3 · relevance 0 (likelier after its own question)</sub>\n"
+
+
 def test_short_names_tell_leaves_apart():
     names = short_names(["a/x/haiku/qna.yaml", "b/x/haiku/qna.yaml", "c/y/haiku/qna.yaml", "d/pulsars/qna.yaml", "odd"])
     assert names == {

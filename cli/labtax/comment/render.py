@@ -477,6 +477,8 @@ def render_judge(judge) -> str:
     parts = [f"probability good {probability:.2f}"] if probability is not None else []
     for name in list(dict.fromkeys([*scores, *reasons]))[:6]:
         reason = clean(reasons.get(name)).strip()
+        if reason == clean(scores.get(name)).strip():  # a judge's one-digit reply repeats its score: no reason
+            reason = ""
         if probability is not None:  # the probability replaces the bare scores; reasons still say why
             if reason:
                 parts.append(f"{inline(name, 30)}: {inline(reason, 160)}")
@@ -484,7 +486,7 @@ def render_judge(judge) -> str:
         text = inline(name, 30)
         if name in scores:
             text += f" {num(scores[name], 2) if isinstance(scores[name], float) else num(scores[name])}"
-        if reason and reason != clean(scores.get(name)).strip():  # a reason that only repeats the score says nothing
+        if reason:
             text += f" ({inline(reason, 160)})"
         parts.append(text)
     if judge.get("vetted") == "no":
