@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import hashlib
 import importlib.util
 import json
@@ -292,19 +291,6 @@ def bare_client(server, concurrency: int, calls: int) -> dict:
     return asyncio.run(go())
 
 
-@contextlib.contextmanager
-def httpx_transport():
-    """OpenAITeacher on the openai client's default transport (httpx) instead of aiohttp, for comparison."""
-    from labtax.teacher import openai_backend
-
-    chosen = openai_backend._aiohttp_client
-    openai_backend._aiohttp_client = lambda openai, timeout: None
-    try:
-        yield
-    finally:
-        openai_backend._aiohttp_client = chosen
-
-
 def samples_for(concurrency: int, leaves, rounds: int) -> int:
     """Samples per leaf so the run lasts about `rounds` latency periods at the limit."""
     per_leaf_calls = rounds * concurrency / len(leaves)
@@ -439,8 +425,6 @@ def main() -> None:
             n32 = samples_for(32, leaves, args.rounds)
             z = best_of(args.repeats, lambda: run_once(leaves, zero, 32, n32))
             zb = best_of(args.repeats, lambda: bare_client(zero, 32, z["calls"]))
-            with httpx_transport():  # the reference: the client's default transport, as before aiohttp
-                zh = best_of(args.repeats, lambda: run_once(leaves, zero, 32, n32))
         finally:
             zero.close()
         alone = best_of(args.repeats, lambda: run_once(leaves, None, 32, n32))
@@ -479,10 +463,6 @@ def main() -> None:
     print(
         f"  bare openai client over HTTP (latency 0, concurrency 32): {zb['cpu'] / zb['calls'] * 1000:.2f} ms per call; "
         f"{zb['calls'] / zb['wall']:.0f} calls/s end to end"
-    )
-    print(
-        f"  the same labtax run on the client's default httpx transport (the reference, before aiohttp): "
-        f"{zh['cpu'] / zh['calls'] * 1000:.2f} ms per call; {zh['calls'] / zh['wall']:.0f} calls/s end to end"
     )
     if z["server_cpu"] is not None:
         print(

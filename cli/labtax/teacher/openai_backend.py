@@ -50,7 +50,6 @@ class OpenAITeacher:
             api_key=api_key or "not-needed",
             timeout=timeout,
             max_retries=max_retries,
-            http_client=_aiohttp_client(openai, timeout),
         )
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
         self._garbage_retries = max_retries
@@ -117,19 +116,6 @@ def _raw_response_type(openai) -> type:
         if klass.__name__ == "AsyncClient":
             return sys.modules[klass.__module__.split(".")[0]].Response
     raise RuntimeError("the openai client is built on an HTTP library labtax does not know")
-
-
-def _aiohttp_client(openai, timeout: float):
-    """The client's aiohttp transport (`openai[aiohttp]`), else None (its default, httpx). Measured here
-    (bench/README.md): httpx's connection pool checks every idle connection at each request, which at 32
-    connections cost more CPU per call than all of labtax's own work; aiohttp's pool does not."""
-    factory = getattr(openai, "DefaultAioHttpClient", None)
-    if factory is None:  # an openai release before the aiohttp transport
-        return None
-    try:
-        return factory(timeout=timeout)
-    except RuntimeError:  # installed without aiohttp
-        return None
 
 
 def _retry_after(headers) -> float | None:
