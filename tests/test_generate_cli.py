@@ -123,11 +123,15 @@ def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
             text=True,
         )
         deadline = time.monotonic() + 30
-        while fake.calls() < 5 and time.monotonic() < deadline:
+        while fake.calls() < 5 and time.monotonic() < deadline and proc.poll() is None:
             time.sleep(0.02)
+        calls_at_signal = fake.calls()
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)
-        assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr
+        stdout, stderr = proc.communicate(timeout=30)
+        # On failure, say whether the run was interrupted at all: a run that finished before the signal (every
+        # call failing, say) exits 0 too.
+        seen = (proc.returncode, calls_at_signal, fake.calls(), stdout[-1500:], stderr[-1500:])
+        assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, seen
         done = run_labtax(*args, cwd=root, env=_env(fake))
     assert done.returncode == 0
     assert json.loads((tmp_path / "out" / "summary.json").read_text())["totals"]["accepted"] == 6
