@@ -78,7 +78,7 @@ class Aimd:
             self.held[holder] -= 1
             self.in_flight -= 1
             self.requests += earlier_ok + (outcome != "unused")
-            for _ in range(earlier_ok):
+            for _ in range(earlier_ok + (outcome == "ok")):
                 self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
             if outcome == "congested":
                 self.congested += 1
@@ -86,8 +86,6 @@ class Aimd:
                     self.limit = max(float(self.minimum), self.limit * self.decrease)
                     self.round += 1
                     self.cuts += 1
-            elif outcome == "ok":
-                self.limit = min(float(self.maximum), self.limit + 1.0 / self.limit)
             self._wake()
 
     def _wake(self) -> None:
@@ -161,7 +159,6 @@ class LeasedPermits:
         self.waiting: deque[asyncio.Future] = deque()
         self.fetching = 0  # permits asked of the limiter and not yet granted
         self.round = 0  # the newest round seen
-        self.fetched = 0  # round trips made for permits (a measure of what leasing saves)
         self._tasks: set[asyncio.Task] = set()  # the fetches in progress (a task needs a reference to live)
 
     async def acquire(self) -> Lease:
@@ -209,30 +206,34 @@ class LeasedPermits:
             granted = await self.remote.acquire()
         except Exception as exc:  # the limiter is gone: each waiting request gets the error in turn, not a hang
             self.fetching -= 1
-            while self.waiting:
-                future = self.waiting.popleft()
-                if not future.done():
-                    future.set_exception(exc)
-                    break
+            future = self._next_waiter()
+            if future is not None:
+                future.set_exception(exc)
             self._maybe_fetch()
             return
         except BaseException:  # cancelled (the worker is stopping)
             self.fetching -= 1
             raise
         self.fetching -= 1
-        self.fetched += 1
         self.round = max(self.round, granted)
         await self._hand(Lease(granted))
         self._maybe_fetch()
 
     async def _hand(self, lease: Lease) -> None:
         """To the longest-waiting request, else back to the limiter unused."""
+        future = self._next_waiter()
+        if future is not None:
+            future.set_result(lease)
+        else:
+            await self.remote.release(lease.round, "unused", lease.ok)
+
+    def _next_waiter(self) -> asyncio.Future | None:
+        """The longest-waiting request still waiting (cancelled ones are dropped), taken off the queue."""
         while self.waiting:
             future = self.waiting.popleft()
             if not future.done():
-                future.set_result(lease)
-                return
-        await self.remote.release(lease.round, "unused", lease.ok)
+                return future
+        return None
 
 
 def classify(error: TeacherError) -> str | None:
