@@ -173,11 +173,21 @@ def resolve(root: Path, document: dict, *, offline: bool = False) -> DocumentSet
 def chunks_for(
     root: Path, document: object, max_tokens: int = 350, *, offline: bool = False
 ) -> tuple[list[Chunk], str | None]:
-    """Chunks of a leaf's documents, and a note saying why there are none (or what was left out)."""
-    from labtax.documents.read import READABLE_SUFFIXES, ReadError, read
+    """Chunks of a leaf's documents, and a note saying why there are none (or what was left out).
 
+    Never raises for a leaf's documents: whatever goes wrong is this leaf's note (generate then rejects the
+    leaf with it, and every other leaf of the run goes on)."""
     if not isinstance(document, dict):
         return [], "the leaf has no document section"
+    try:
+        return _chunks(root, document, max_tokens, offline)
+    except Exception as exc:  # a bug or an unforeseen failure in fetching or reading: this leaf's, not the run's
+        return [], f"the documents could not be read ({type(exc).__name__}: {exc})"
+
+
+def _chunks(root: Path, document: dict, max_tokens: int, offline: bool) -> tuple[list[Chunk], str | None]:
+    from labtax.documents.read import READABLE_SUFFIXES, ReadError, read
+
     docs = resolve(root, document, offline=offline)
     notes = [p.message for p in docs.problems]
     chunks = []

@@ -7,6 +7,7 @@ PDF's outline when it has one, else from lines set larger than the page's body t
 
 from __future__ import annotations
 
+import ctypes
 import re
 import statistics
 from dataclasses import dataclass
@@ -18,7 +19,8 @@ _MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
 
 
 class ReadError(Exception):
-    """A document that cannot be read (encrypted or broken PDF, ...), with the reason."""
+    """A document that cannot be read (encrypted or broken PDF, ...), with the reason. The only exception
+    `read` raises: a document that fails is a finding for its leaf, never the end of a run."""
 
 
 @dataclass(frozen=True)
@@ -58,26 +60,79 @@ def _read_pdf(data: bytes) -> list[Section]:
             raise ReadError("the PDF is encrypted (password protected); commit an unencrypted copy") from None
         raise ReadError(f"the PDF cannot be read ({reason}); re-export it, or convert it to Markdown") from None
     try:
-        outline: dict[int, list[str]] = {}
-        try:
-            for item in pdf.get_toc():
-                if item.page_index is not None:
-                    outline.setdefault(item.page_index, []).append(item.title.strip())
-        except pdfium.PdfiumError:
-            outline = {}
-        sections, offset = [], 0
-        for index in range(len(pdf)):
-            page = pdf[index]
-            textpage = page.get_textpage()
-            text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
-            headings = _outline_headings(text, outline.get(index, [])) or _large_lines(textpage, text, pdfium)
-            sections.append(Section(text, index + 1, offset, headings))
-            offset += len(text.encode("utf-8")) + 1  # pages joined by a form feed in the extracted text
-            textpage.close()
-            page.close()
-        return sections
+        return _pages(pdf, pdfium)
+    except Exception as exc:  # anything PDFium or pypdfium2 raises on this file costs this document, not the run
+        raise ReadError(
+            f"the PDF cannot be read ({type(exc).__name__}: {exc}); re-export it, or convert it to Markdown"
+        ) from None
     finally:
         pdf.close()
+
+
+def _pages(pdf, pdfium) -> list[Section]:
+    outline = _outline(pdf, pdfium)
+    sections, offset = [], 0
+    for index in range(len(pdf)):
+        page = pdf[index]
+        textpage = page.get_textpage()
+        text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
+        headings = _outline_headings(text, outline.get(index, [])) or _large_lines(textpage, text, pdfium)
+        sections.append(Section(text, index + 1, offset, headings))
+        offset += len(text.encode("utf-8")) + 1  # pages joined by a form feed in the extracted text
+        textpage.close()
+        page.close()
+    return sections
+
+
+MAX_OUTLINE_DEPTH = 16  # nesting levels read; deeper bookmarks are not headings anyone reads
+MAX_BOOKMARKS = 10_000  # bookmarks read per document
+MAX_TITLE_CHARS = 500  # a longer "title" is no heading
+
+
+def _outline(pdf, pdfium) -> dict[int, list[str]]:
+    """Bookmark titles by 0-based page, every nesting level, in outline order.
+
+    Walked with PDFium's C API (pypdfium2's `raw`), the same in every pypdfium2 declared (>=4.30,<6); the
+    helper `get_toc()` is not (4.x yields items with `page_index`, 5.x `PdfBookmark`s with `get_dest()`).
+    A bookmark names its page by /Dest or by a GoTo action (LaTeX's hyperref writes those). A bookmark met
+    twice (a /Next pointing back) ends the walk: PDFium would follow the loop forever.
+    """
+    raw, doc, pages = pdfium.raw, pdf.raw, len(pdf)
+    found: dict[int, list[str]] = {}
+    seen: set[int] = set()
+
+    def page_of(bookmark) -> int | None:
+        dest = raw.FPDFBookmark_GetDest(doc, bookmark)
+        if not dest:
+            action = raw.FPDFBookmark_GetAction(bookmark)
+            if action and raw.FPDFAction_GetType(action) == raw.PDFACTION_GOTO:
+                dest = raw.FPDFAction_GetDest(doc, action)
+        index = raw.FPDFDest_GetDestPageIndex(doc, dest) if dest else -1
+        return index if 0 <= index < pages else None
+
+    def title_of(bookmark) -> str:
+        size = raw.FPDFBookmark_GetTitle(bookmark, None, 0)  # bytes of UTF-16LE, with the terminating NUL
+        if size <= 2 or size > 2 * MAX_TITLE_CHARS + 2:
+            return ""
+        buffer = ctypes.create_string_buffer(size)
+        raw.FPDFBookmark_GetTitle(bookmark, buffer, size)
+        return buffer.raw[: size - 2].decode("utf-16-le", errors="replace").strip()
+
+    def walk(bookmark, depth: int) -> None:
+        while bookmark and len(seen) < MAX_BOOKMARKS:
+            address = ctypes.cast(bookmark, ctypes.c_void_p).value or 0
+            if address in seen:
+                return
+            seen.add(address)
+            page, title = page_of(bookmark), title_of(bookmark)
+            if page is not None and title:
+                found.setdefault(page, []).append(title)
+            if depth + 1 < MAX_OUTLINE_DEPTH:
+                walk(raw.FPDFBookmark_GetFirstChild(doc, bookmark), depth + 1)
+            bookmark = raw.FPDFBookmark_GetNextSibling(doc, bookmark)
+
+    walk(raw.FPDFBookmark_GetFirstChild(doc, None), 0)
+    return found
 
 
 def _outline_headings(text: str, titles: list[str]) -> tuple[tuple[int, str], ...]:
