@@ -5,7 +5,8 @@ drives it. Behaviour is scripted: a `responder(request) -> str | Reply` decides 
 `faults` (a list consumed in order) injects 429 (with Retry-After), 500, timeouts, garbage bodies and
 truncated output. A Reply's `top_logprobs` (one {token: logprob} per generated token) is sent in OpenAI's
 `logprobs` format when the request asks for logprobs; `refuse_logprobs=True` makes the server answer such
-a request 400, as servers without them do.
+a request 400, as servers without them do. `authorizations` records, per request, the model asked and the
+Authorization header (tests/test_credentials.py: which key reached which endpoint).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import hashlib
 import json
 import math
 import re
+import sys
 import threading
 import time
 from dataclasses import dataclass
@@ -139,6 +141,13 @@ def good_teacher(request: dict) -> Reply:
     return Reply(f"Answer: A clear reply about {words_for(seed, 5, 'ans')}.")
 
 
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request, client_address):
+        """A client that went away (a cancelled call, a stopped run) is not an error of the server's."""
+        if not isinstance(sys.exc_info()[1], ConnectionError):
+            super().handle_error(request, client_address)
+
+
 class FakeOpenAI:
     def __init__(
         self, responder=good_teacher, latency: float = 0.0, model: str = "fake-teacher", refuse_logprobs: bool = False
@@ -149,8 +158,9 @@ class FakeOpenAI:
         self.refuse_logprobs = refuse_logprobs
         self.faults: list = []
         self.requests: list[dict] = []
+        self.authorizations: list[tuple[str | None, str | None]] = []  # per request: (model asked, Authorization)
         self.lock = threading.Lock()
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
@@ -195,6 +205,8 @@ class FakeOpenAI:
                 self.wfile.write(body)
 
             def do_GET(self):
+                with fake.lock:
+                    fake.authorizations.append((None, self.headers.get("Authorization")))
                 if self.path.rstrip("/").endswith("/models"):
                     self._send(
                         200,
@@ -211,6 +223,8 @@ class FakeOpenAI:
             def do_POST(self):
                 length = int(self.headers.get("Content-Length", 0))
                 request = json.loads(self.rfile.read(length) or b"{}")
+                with fake.lock:
+                    fake.authorizations.append((request.get("model"), self.headers.get("Authorization")))
                 if not self.path.rstrip("/").endswith("/chat/completions"):
                     self._send(404, b'{"error": {"message": "not found"}}')
                     return

@@ -131,17 +131,6 @@ class LeafWorker:
         return await run_leaf(leaf, self.teacher, self.output, self.settings, judge=self.judge, cache=self.cache)
 
 
-def api_key(config: Any) -> str | None:
-    """The endpoint key as labtax.teacher.resolve finds it (OPENAI_API_KEY, else [tool.labtax.teacher] api-key-env)."""
-    variable = dict(getattr(config, "teacher", None) or {}).get("api-key-env")
-    return os.environ.get("OPENAI_API_KEY") or (os.environ.get(variable) if variable else None)
-
-
-def judge_api_key(config: Any) -> str | None:
-    """The judge's key as labtax.teacher.resolve finds it (LABTAX_JUDGE_API_KEY, else the teacher's)."""
-    return os.environ.get("LABTAX_JUDGE_API_KEY") or api_key(config)
-
-
 AUTH = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH")
 
 
@@ -203,9 +192,12 @@ def run_on_ray(
         raise LabtaxError(
             "--executor ray needs the separate judge on an OpenAI-compatible endpoint (--judge-base-url, or --judge-model at the teacher's endpoint); the embedded model serves one process: use --executor local"
         )
-    endpoints = {"teacher": endpoint(teacher, api_key(config), concurrency)}
+    from labtax.teacher.resolve import judge_key, teacher_key
+
+    # The keys as the local executor sends them: none to an endpoint the repository's settings chose.
+    endpoints = {"teacher": endpoint(teacher, teacher_key(teacher), concurrency)}
     if judge is not None:
-        endpoints["judge"] = endpoint(judge, judge_api_key(config), concurrency)
+        endpoints["judge"] = endpoint(judge, judge_key(judge), concurrency)
     output = Path(output).resolve()  # workers have other working folders
     started, wall = now_iso(), time.monotonic()
     with artifacts.output_lock(output, started):
