@@ -7,12 +7,15 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
+import pytest
+
 from .conftest import run_labtax
-from .fake_openai import FakeOpenAI
-from .test_generate import make_taxonomy, read_jsonl
+from .fake_openai import FakeOpenAI, good_teacher
+from .test_generate import LEAVES, make_taxonomy, read_jsonl
 
 
 def _env(fake) -> dict:
@@ -110,31 +113,141 @@ def test_kill_9_mid_run_then_resume_loses_nothing_and_duplicates_nothing(tmp_pat
     assert summary["totals"]["teacher_calls"] == 0 and summary["totals"]["accepted"] == 12
 
 
-def test_ctrl_c_stops_cleanly_and_resumes(tmp_path):
-    root = make_taxonomy(tmp_path / "tax", ("freeform",))
-    args = ["generate", "-n", "6", "--concurrency", "1", "--no-progress", "--output", str(tmp_path / "out")]
-    with FakeOpenAI(latency=0.05) as fake:
+class Hold:
+    """A responder that holds the first request `choose` picks open until `release` is set: the test signals
+    while the run is inside that call (an event, never a sleep), and the run cannot finish before it."""
+
+    def __init__(self, choose, on_request=None):
+        self.choose = choose
+        self.on_request = on_request
+        self.arrived = threading.Event()
+        self.release = threading.Event()
+        self.count = 0
+        self.lock = threading.Lock()
+
+    def __call__(self, request):
+        with self.lock:
+            self.count += 1
+            number = self.count
+        if self.on_request is not None:
+            self.on_request(request)
+        if not self.arrived.is_set() and self.choose(request, number):
+            self.arrived.set()
+            self.release.wait(120)
+        return good_teacher(request)
+
+
+def _is_second_leaf(request) -> bool:
+    """A request of the unit-conversion leaf: its question and judge prompts carry the leaf's seeds."""
+    return "kilometres" in json.dumps(request["messages"])
+
+
+def _wait_for(condition, what: str, bound: float = 120) -> None:
+    """Poll a condition of the run (a file, a count) with a generous bound: an event, not a fixed sleep."""
+    deadline = time.monotonic() + bound
+    while not condition():
+        assert time.monotonic() < deadline, f"never happened: {what}"
+        time.sleep(0.01)
+
+
+POINTS = {
+    # point: (leaves, what the run is doing when the signal arrives)
+    "startup": (("freeform",), "after the first line, before or as the first call starts"),
+    "first call": (("freeform",), "inside the first teacher call"),
+    "mid-run": (("freeform",), "inside the sixth call, with five answered and cached"),
+    "between leaves": (("freeform", "foundational"), "one leaf written, the other inside its first call"),
+    "a leaf's last reply": (("freeform", "foundational"), "one leaf's last reply just sent: parsing, gating, writing"),
+}
+
+
+@pytest.mark.parametrize(
+    ("point", "signum", "inherited"),
+    [
+        *((point, signal.SIGINT, "default") for point in POINTS),
+        ("first call", signal.SIGINT, "ignored"),
+        ("mid-run", signal.SIGTERM, "default"),
+        ("between leaves", signal.SIGTERM, "default"),
+        ("a leaf's last reply", signal.SIGTERM, "ignored"),
+    ],
+)
+def test_a_signal_at_any_point_stops_the_run_and_a_rerun_resumes(tmp_path, point, signum, inherited):
+    """SIGINT/SIGTERM stop a run with 130/143, "interrupted" and the resume hint, and the same command then
+    finishes from the cache. "ignored": the run was started with SIGINT ignored, as a shell without job
+    control starts background commands (`make test &` in a script): the cause of the Ctrl-C that was
+    ignored in full test runs."""
+    leaves, _ = POINTS[point]
+    root = make_taxonomy(tmp_path / "tax", leaves)
+    args = ["generate", "-n", "2", "--concurrency", "2", "--no-progress"]
+    first_leaf_calls = None
+    if point == "a leaf's last reply":  # how many calls the first leaf makes, from an uninterrupted run
+        with FakeOpenAI() as fake:
+            assert run_labtax(*args, "--output", str(tmp_path / "ref"), cwd=root, env=_env(fake)).returncode == 0
+            first_leaf_calls = sum(1 for r in fake.requests if not _is_second_leaf(r))
+    first_leaf_seen = [0]
+    last_reply = threading.Event()
+
+    def count_first_leaf(request):
+        if not _is_second_leaf(request):
+            first_leaf_seen[0] += 1
+            if first_leaf_seen[0] == first_leaf_calls:
+                last_reply.set()
+
+    choose = {
+        "startup": lambda r, n: n == 1,
+        "first call": lambda r, n: n == 1,
+        "mid-run": lambda r, n: n == 6,
+        "between leaves": lambda r, n: _is_second_leaf(r),
+        "a leaf's last reply": lambda r, n: _is_second_leaf(r),
+    }[point]
+    hold = Hold(choose, on_request=count_first_leaf)
+    out = tmp_path / "out"
+    written = out / LEAVES["freeform"] / "leaf.json"
+    preexec = (lambda: signal.signal(signal.SIGINT, signal.SIG_IGN)) if inherited == "ignored" else None
+    with FakeOpenAI(responder=hold) as fake:
         proc = subprocess.Popen(
-            [*_labtax_cmd(), *args],
+            [*_labtax_cmd(), *args, "--output", str(out)],
             cwd=root,
-            env={**os.environ, **_env(fake)},
+            env={**os.environ, **_env(fake), "PYTHONUNBUFFERED": "1"},
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
+            preexec_fn=preexec,
         )
-        deadline = time.monotonic() + 30
-        while fake.calls() < 5 and time.monotonic() < deadline and proc.poll() is None:
-            time.sleep(0.02)
-        calls_at_signal = fake.calls()
-        proc.send_signal(signal.SIGINT)
-        stdout, stderr = proc.communicate(timeout=30)
-        # On failure, say whether the run was interrupted at all: a run that finished before the signal (every
-        # call failing, say) exits 0 too.
-        seen = (proc.returncode, calls_at_signal, fake.calls(), stdout[-1500:], stderr[-1500:])
-        assert proc.returncode == 130 and "interrupted" in stderr and "Traceback" not in stderr, seen
-        done = run_labtax(*args, cwd=root, env=_env(fake))
-    assert done.returncode == 0
-    assert json.loads((tmp_path / "out" / "summary.json").read_text())["totals"]["accepted"] == 6
+        try:
+            if point == "startup":
+                assert proc.stdout.readline().startswith("teacher: ")
+            elif point == "between leaves":
+                _wait_for(written.exists, "the first leaf written")
+                assert hold.arrived.is_set()
+            elif point == "a leaf's last reply":
+                _wait_for(last_reply.is_set, "the first leaf's last call")
+            else:
+                _wait_for(hold.arrived.is_set, f"call {point}")
+            assert proc.poll() is None, "the run ended before the signal"
+            proc.send_signal(signum)
+            stdout, stderr = proc.communicate(timeout=60)
+        finally:
+            hold.release.set()
+            if proc.poll() is None:
+                proc.kill()
+        interrupted_calls = fake.calls()
+        seen = (point, proc.returncode, interrupted_calls, stdout[-1500:], stderr[-1500:])
+        assert proc.returncode == 128 + signum, seen
+        assert "labtax: interrupted; re-run the same command to resume" in stderr and "Traceback" not in stderr, seen
+        done = run_labtax(*args, "--output", str(out), cwd=root, env=_env(fake))
+        assert done.returncode == 0, done.stderr
+        again = run_labtax(*args, "--output", str(out), cwd=root, env=_env(fake))
+        assert again.returncode == 0 and fake.calls() == interrupted_calls + _calls_made(done)  # finished: 0 calls
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["totals"]["accepted"] == 2 * len(leaves)
+    ids = [s["id"] for s in _all_samples(out)]
+    assert len(ids) == len(set(ids)) == 2 * len(leaves)
+
+
+def _calls_made(proc) -> int:
+    """Teacher calls a run reports on its last line ("... (N teacher calls, M from cache) ...")."""
+    line = proc.stdout.strip().splitlines()[-1]
+    return int(line.split("(", 1)[1].split(" teacher calls", 1)[0])
 
 
 def test_samples_record_the_commit_they_were_generated_from(tmp_path):

@@ -19,3 +19,12 @@ def require(modules: tuple[str, ...], extra: str, what: str) -> None:
         raise LabtaxError(
             f"{what} needs {', '.join(missing)}: pip install 'labtax[{extra}]' (or `make demo`, which installs everything)"
         )
+
+
+class Interrupted(KeyboardInterrupt):
+    """A run stopped by SIGINT/SIGTERM, with what to do next: main() prints "interrupted; <hint>" and exits
+    130 or 143."""
+
+    def __init__(self, hint: str):
+        super().__init__(hint)
+        self.hint = hint

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import asyncio
+import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 import click
 
 from labtax.commands.options import selection_options
-from labtax.errors import LabtaxError
+from labtax.errors import Interrupted, LabtaxError
 from labtax.wording import counted
 
 if TYPE_CHECKING:
@@ -38,6 +39,24 @@ def print_split(shard: Shard, whole: LeafSelection) -> None:
     click.echo(
         f"shards of {len(paths)} {'leaf' if len(paths) == 1 else 'leaves'} by sha256 of the leaf path: {sizes}; this is shard {shard}"
     )
+
+
+def _resumable(function):
+    """A stop by SIGINT or SIGTERM (main.stop_signals), at any point of the run, ends with the resume hint:
+    every finished call is in the cache, so the same command goes on from there."""
+
+    @functools.wraps(function)
+    def run(*args, **kwargs):
+        try:
+            return function(*args, **kwargs)
+        except Interrupted:
+            raise
+        except KeyboardInterrupt:
+            raise Interrupted(
+                f"re-run the same command to resume: finished teacher calls are cached in {kwargs['output']}/.cache and are not asked again"
+            ) from None
+
+    return run
 
 
 @click.command("generate")
@@ -124,6 +143,7 @@ def print_split(shard: Shard, whole: LeafSelection) -> None:
     "--ray-actors", type=click.IntRange(1, 4096), default=None, help="Ray actors (default: one per CPU of the cluster)."
 )
 @click.pass_context
+@_resumable
 def command(
     ctx,
     selection,

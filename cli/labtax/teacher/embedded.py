@@ -150,11 +150,23 @@ class EmbeddedTeacher:
     async def complete(
         self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None, top_logprobs=0
     ) -> list[Completion]:
-        return await asyncio.wrap_future(
-            self.submit(
-                messages, n=n, temperature=temperature, max_tokens=max_tokens, seed=seed, top_logprobs=top_logprobs
-            )
+        cancel = threading.Event()
+        future = self.submit(
+            messages,
+            n=n,
+            temperature=temperature,
+            max_tokens=max_tokens,
+            seed=seed,
+            top_logprobs=top_logprobs,
+            cancel=cancel,
         )
+        try:
+            return await asyncio.wrap_future(future)
+        except asyncio.CancelledError:
+            # A running future cannot be cancelled: without this its rows would decode on to max_tokens, and a
+            # Ctrl-C would wait for them in close(). The worker drops them at its next step.
+            cancel.set()
+            raise
 
     async def aclose(self) -> None:
         await asyncio.to_thread(self.close)
