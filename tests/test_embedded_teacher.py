@@ -235,32 +235,48 @@ def test_a_remembered_prompt_start_is_reused_and_changes_nothing(teacher):
     assert all(abs(whole[t] - again[t]) < 1e-3 for t in whole)
 
 
-def test_loglikelihood_is_the_models_own_and_independent_of_padding(teacher):
-    """Scoring a reply after prompts of different lengths in one padded pass gives, for each, what one
-    unpadded forward pass over the whole conversation gives (end of turn included)."""
+@pytest.mark.parametrize("dtype", ["float32", "bfloat16"])
+def test_loglikelihood_is_the_models_own_and_independent_of_batching(model_cache, monkeypatch, dtype):
+    """Scoring a reply after several prompts at once gives, for each, what one unpadded forward pass over the
+    whole conversation gives (end of turn included), in both dtypes the teacher runs in.
+
+    Tolerance 1e-3: scores are stored rounded to 4 decimals (5e-5), and the same tokens in one batch or alone
+    sum in another order. A padded bfloat16 row was 0.16-0.59 nats off here (float32: 1e-4), which is why
+    rows are batched only with rows of their own length."""
     import torch
 
+    from labtax.teacher.embedded import EmbeddedTeacher
+
+    monkeypatch.setenv("LABTAX_CACHE_DIR", str(model_cache))
+    teacher = EmbeddedTeacher(dtype=dtype)
     reply = "Paris is the capital of France."
     contexts = [
         ask("What is the capital of France?"),
         [{"role": "system", "content": "Answer briefly. " * 20}, *ask("Name a European capital.")],
         ask("Write a haiku about the sea."),
+        ask("What is the capital of Spain?"),  # as long as the first: the two share one batch
     ]
-    scored = asyncio.run(teacher.loglikelihood(contexts, reply))
-    decoder = teacher._decoder
-    for messages, value in zip(contexts, scored, strict=True):
-        head = decoder.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        start = len(decoder.tokenizer(head, add_special_tokens=False).input_ids)
-        ids = decoder.tokenizer(head + reply + "<|im_end|>", add_special_tokens=False).input_ids
-        with torch.inference_mode():
-            logits = decoder.model(input_ids=torch.tensor([ids])).logits[0].float()
-        logprobs = torch.log_softmax(logits[:-1], dim=-1)
-        expected = sum(logprobs[i - 1, ids[i]].item() for i in range(start, len(ids)))
-        assert value.total == pytest.approx(expected, abs=0.05 + 0.01 * abs(expected))
-        assert value.end == pytest.approx(logprobs[-1, ids[-1]].item(), abs=0.05)  # <|im_end|> after the reply
-    assert scored[0].total > scored[2].total, "the answer is likelier after its own question than an unrelated one"
-    (cut,) = asyncio.run(teacher.loglikelihood(contexts[:1], "Paris is the capital of"))
-    assert cut.end < scored[0].end - 5, "a reply cut mid-sentence is one the model would not end there"
+    try:
+        scored = asyncio.run(teacher.loglikelihood(contexts, reply))
+        decoder = teacher._decoder
+        lengths = set()
+        for messages, value in zip(contexts, scored, strict=True):
+            head = decoder.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            start = len(decoder.tokenizer(head, add_special_tokens=False).input_ids)
+            lengths.add(start)
+            ids = decoder.tokenizer(head + reply + "<|im_end|>", add_special_tokens=False).input_ids
+            with torch.inference_mode():
+                logits = decoder.model(input_ids=torch.tensor([ids])).logits[0].float()
+            logprobs = torch.log_softmax(logits[:-1], dim=-1)
+            expected = sum(logprobs[i - 1, ids[i]].item() for i in range(start, len(ids)))
+            assert value.total == pytest.approx(expected, abs=1e-3)
+            assert value.end == pytest.approx(logprobs[-1, ids[-1]].item(), abs=1e-3)  # <|im_end|> after the reply
+        assert len(lengths) == 3, "two of the prompts are of one length (batched together), two of others"
+        assert scored[0].total > scored[2].total, "the answer is likelier after its own question than an unrelated one"
+        (cut,) = asyncio.run(teacher.loglikelihood(contexts[:1], "Paris is the capital of"))
+        assert cut.end < scored[0].end - 5, "a reply cut mid-sentence is one the model would not end there"
+    finally:
+        teacher.close()
 
 
 @pytest.mark.parametrize(

@@ -435,8 +435,10 @@ class _Decoder:
         """Summed log-probabilities of the continuation's tokens (and the end of turn) after each context, and
         the last one's alone (the end of turn's, where the chat template has one).
 
-        One forward pass per group, left-padded so that every row's continuation (the same tokens) ends the
-        row: only those positions' logits are kept (a full [rows, length, 49k] logits tensor would be GBs).
+        One forward pass per group of rows of one length, never padded: in bfloat16 a left-padded row scored
+        up to 0.6 nats away from the same row alone (float32: 1e-4), so rows are batched only with rows they
+        need no padding beside. Only the continuation's logits are kept (a full [rows, length, 49k] logits
+        tensor would be GBs).
         """
         import torch
 
@@ -459,23 +461,19 @@ class _Decoder:
             groups.setdefault(tail, []).append(i)
         for tail, members in groups.items():
             target = self.tokenizer(tail, add_special_tokens=False).input_ids
-            fits = [i for i in members if len(prompts[i]) + len(target) <= self.context and target]
-            for start in range(0, len(fits), PREFILL_GROUP):
-                chunk = fits[start : start + PREFILL_GROUP]
-                rows = [prompts[i] + target for i in chunk]
-                longest = max(map(len, rows))
-                ids = torch.tensor([[self.pad_id] * (longest - len(r)) + r for r in rows], dtype=torch.long)
-                mask = torch.tensor([[0] * (longest - len(r)) + [1] * len(r) for r in rows], dtype=torch.long)
+            by_length: dict[int, list[int]] = {}
+            for i in members:
+                if len(prompts[i]) + len(target) <= self.context and target:
+                    by_length.setdefault(len(prompts[i]), []).append(i)
+            batches = [
+                same[k : k + PREFILL_GROUP] for same in by_length.values() for k in range(0, len(same), PREFILL_GROUP)
+            ]
+            for chunk in batches:
+                ids = torch.tensor([prompts[i] + target for i in chunk], dtype=torch.long)
                 with torch.inference_mode():
-                    out = self.model(
-                        input_ids=ids,
-                        attention_mask=mask,
-                        position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                        use_cache=False,
-                        logits_to_keep=len(target) + 1,
-                    )
+                    out = self.model(input_ids=ids, use_cache=False, logits_to_keep=len(target) + 1)
                     logprobs = torch.log_softmax(out.logits[:, :-1, :].float(), dim=-1)
-                    wanted = torch.tensor(target, dtype=torch.long).expand(len(rows), -1).unsqueeze(-1)
+                    wanted = torch.tensor(target, dtype=torch.long).expand(len(chunk), -1).unsqueeze(-1)
                     tokens = logprobs.gather(-1, wanted).squeeze(-1)
                 for i, total, end in zip(chunk, tokens.sum(-1).tolist(), tokens[:, -1].tolist(), strict=True):
                     results[i] = Likelihood(round(total, 4), round(end, 4))

@@ -99,11 +99,14 @@ class StageRunner:
     async def loglikelihood(self, contexts: list[list[dict]], continuation: str) -> list[Likelihood | None] | None:
         """The judge model's log P(continuation | context) for each context (gate/relevance.py), cached like a
         call; None when the judge cannot score (a chat endpoint). The cache holds it as one choice whose text
-        is the JSON list, so caches, shards and merges treat it as any other entry."""
+        is the JSON list, so caches, shards and merges treat it as any other entry. `scorer` 2: scores of rows
+        never padded (the embedded scorer's padded bfloat16 rows were off by up to 0.6 nats): earlier ones miss."""
         scorer = self.judge
         if not isinstance(scorer, Scorer):
             return None
-        key = call_key(scorer.model, [{"contexts": contexts, "continuation": continuation}], {"stage": "relevance"})
+        key = call_key(
+            scorer.model, [{"contexts": contexts, "continuation": continuation}], {"stage": "relevance", "scorer": 2}
+        )
         cached = self.cache.get(key)
         values = _scores(cached[0]["text"], len(contexts)) if cached is not None else None
         if values is None:
