@@ -89,9 +89,6 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         except click.exceptions.Exit as exc:
             sys.exit(exc.exit_code)
-        except BrokenPipeError:  # `labtax rules | head`: the reader left; exit as a process killed by SIGPIPE
-            _quiet_stdout()
-            sys.exit(141)
         except Exception as exc:
             sys.exit(_crash(exc))
     sys.exit(status if isinstance(status, int) else 0)
@@ -170,12 +167,3 @@ def _crash_folder() -> Path:
     from labtax.cachedir import cache_root
 
     return cache_root() / "crashes"
-
-
-def _quiet_stdout() -> None:
-    """Point stdout at /dev/null, so that Python's flush at exit does not fail on the closed pipe again."""
-    try:
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
-    except (OSError, ValueError, AttributeError):  # no real file descriptor (a test's captured stdout)
-        pass

@@ -8,6 +8,7 @@ from pathlib import Path
 import click
 
 from labtax.commands.options import profile_option, selection_options
+from labtax.errors import LabtaxError
 from labtax.lint.report import FORMATS
 
 
@@ -50,12 +51,20 @@ from labtax.lint.report import FORMATS
     default=None,
     help="Worker processes (default: one per CPU for 100+ files, else 1).",
 )
-def command(selection, fmt, profile, select, ignore, strict, output, yaml_rules, check_documents, offline, jobs):
+@click.option(
+    "--allow-empty",
+    is_flag=True,
+    help="Pass a folder with no taxonomy trees (else exit 2: a CI job in the wrong folder would pass on 0 files).",
+)
+def command(
+    selection, fmt, profile, select, ignore, strict, output, yaml_rules, check_documents, offline, jobs, allow_empty
+):
     """Check leaves (qna.yaml) against the schemas and lint rules.
 
     With no PATHS, the whole taxonomy; with PATHS (files or folders), just those; with --changed or
     --base REF, only the leaves changed on this branch (the same set `labtax diff` lists).
-    Exit status: 0 clean, 1 errors found, 2 usage or internal error.
+    Exit status: 0 clean, 1 errors found (or warnings, with --strict), 2 a usage or environment error (a
+    bad option, no taxonomy here), 3 a bug in labtax (the message says where the traceback was saved).
     """
     from labtax.config import load_config
     from labtax.lint.engine import lint
@@ -69,6 +78,14 @@ def command(selection, fmt, profile, select, ignore, strict, output, yaml_rules,
 
         check_output(output)
     root = selection.root
+    if not allow_empty and not selection.explicit and selection.changes is None:
+        from labtax.taxonomy.kinds import TREES
+
+        if not any((root / tree).is_dir() for tree in TREES):
+            raise LabtaxError(
+                f"no taxonomy in {root}: none of {', '.join(t + '/' for t in TREES)} is there. Run labtax lint in a "
+                "taxonomy repository, or pass --root or the files to check (--allow-empty passes a folder without them)"
+            )
     config = load_config(root, profile=profile, select=split(select), ignore=split(ignore))
     if selection.changes is not None:
         from labtax.config import for_changed_files
