@@ -299,6 +299,13 @@ UNVETTED = "the judge could not separate good from bad on this leaf's own exampl
 
 
 def _with_gate_warning(note: str | None, gate: GateReport) -> str | None:
+    if gate.incomplete:
+        warning = (
+            f"calibration incomplete: {gate.failed_calls} of the gate's calibration calls failed ({gate.failure}); "
+            "the gate used its default thresholds and the samples are not vetted; re-run the same command to complete "
+            "it (finished calls are cached)"
+        )
+        return warning + (f"; {note}" if note else "")
     if gate.separates is not False:
         return note
     counts = f"(held-out seeds accepted {gate.good_accepted}/{gate.good_total}, corrupted ones rejected {gate.bad_rejected}/{gate.bad_total})"

@@ -2,7 +2,10 @@
 final judge) must tell the leaf's own held-out seeds (good) from corrupted copies of them (bad).
 
 A handful of extra calls per leaf, cached like all others. When the gate accepts the bad about as often as
-the good, the run says so and the leaf's samples are marked unvetted instead of presented as judged.
+the good, the run says so and the leaf's samples are marked unvetted instead of presented as judged. When a
+calibration call fails (the endpoint's error, after the client's retries), the leaf's calibration is
+incomplete, said in its note: nothing is chosen from part of the examples, and a re-run makes the calls that
+failed (a finished calibration's re-run makes none).
 
 Where the judge's verdicts come with probabilities (gate/scores.py), the same calls also choose the leaf's
 threshold on them: the one that best separates these good from these bad (recorded as `threshold`); the
@@ -47,6 +50,12 @@ class GateReport:
     # nothing (a judge that cannot score, a pipeline without it) or not every example.
     relevance_threshold: float | None = None
     relevance_roc_auc: float | None = None
+    # Calibration calls that failed (teacher_error after the client's retries): a verdict left out would change
+    # the threshold and `separates` between identical runs, so with any failed the leaf is calibration
+    # incomplete: default thresholds, `separates` None (samples vetted "unknown"), and a re-run completes it.
+    failed_calls: int = 0
+    incomplete: bool = False
+    failure: str = ""  # the first failed call's error
 
     def as_dict(self) -> dict:
         return asdict(self)
@@ -78,6 +87,14 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
 
     turns = job.pipeline.relevance_turns
 
+    def failed(reject: Reject) -> None:
+        """Count a call that failed (not one whose reply was unusable: that is a verdict)."""
+        if reject.reason != "teacher_error":
+            return
+        report.failed_calls += 1
+        detail = str(reject.detail)
+        report.failure = report.failure or f"{reject.stage}: {detail[:200]}{'...' if len(detail) > 200 else ''}"
+
     async def verdict(item: dict, answer: str) -> tuple[bool | float, bool | float | None]:
         """The gate's verdicts on one answer: (judge, relevance). The judge's is False (rejected: checks, or an
         unusable reply), else the probability that it accepts, or True/False from the sampled digit where there
@@ -92,7 +109,8 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
             context = [[{"role": "user", "content": text}] for text in (own, *others)]
             try:
                 values = await job.runner.loglikelihood(context, answer)
-            except Reject:
+            except Reject as reject:
+                failed(reject)
                 values = None
             if values is not None and values[0] is not None:
                 if unfinished(values[0].end) is not None:
@@ -104,7 +122,8 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
         try:
             reply = await job.runner.call(stage, fields, index, job.pipeline.judge_shots(job, stage))
             score = parse.score(reply.text, stage)
-        except Reject:  # an unusable judge reply vets nothing
+        except Reject as reject:  # an unusable judge reply vets nothing
+            failed(reject)
             return False, relevance
         probability = accept_probability(reply.top_logprobs, min_score)
         return (score >= min_score if probability is None else probability), relevance
@@ -114,6 +133,9 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
     for item in job.heldout:
         good.append(await verdict(item, item["answer"]))
         bad += [await verdict(item, answer) for answer in corruptions(item, seeds)]
+    if report.failed_calls:
+        report.incomplete = True  # every call was still made: what succeeded is cached for the re-run
+        return report
     # Relevance first (it runs first in generation); what it rejects reaches the judge as rejected.
     rel_good, rel_bad = [r for _, r in good if r is not None], [r for _, r in bad if r is not None]
     rel_threshold = choose_threshold(rel_good, rel_bad, default=RELEVANCE_THRESHOLD)
