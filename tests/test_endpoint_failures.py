@@ -1,18 +1,222 @@
 """An endpoint that fails is said so, never taken for the data's quality (#30), against real HTTP servers on
-127.0.0.1: a failed calibration call leaves the leaf's calibration incomplete, and the re-run of a finished run
-makes no call."""
+127.0.0.1: a server that is down before or during a run stops it (exit 2, its host, the fix) and the run
+resumes from the cache; a server that cannot give log-probabilities (llama.cpp's HTTP 500) is asked without
+them, with a warning; each call has one deadline (--timeout); a failed calibration call leaves the leaf's
+calibration incomplete, and the re-run of a finished run makes no call."""
 
 from __future__ import annotations
 
 import asyncio
+import json
+import socket
+import threading
+import time
+
+import pytest
 
 from labtax.generate.cache import CallCache
 from labtax.generate.gate.calibrate import CALIBRATION_INDEX
 from labtax.generate.run import Settings, run_generation
+from labtax.teacher.base import EndpointUnreachable, TeacherError
 from labtax.teacher.openai_backend import OpenAITeacher
 
-from .fake_openai import FakeOpenAI, Reply, good_teacher
+from .conftest import run_labtax
+from .fake_openai import FakeOpenAI, Reply, good_teacher, judge_reply, stage_of
 from .test_generate import leaves_of, make_taxonomy
+from .test_generate_cli import _env
+
+# llama-cpp-python 0.3.36's server, started with --logits_all False, asked for logprobs: its exact answer
+# (llama_cpp/server/errors.py wraps the ValueError of llama_cpp/llama.py as an internal server error).
+LLAMA_CPP_NO_LOGPROBS = Reply(
+    status=500,
+    raw_body=json.dumps(
+        {
+            "error": {
+                "message": "logprobs is not supported for models created with logits_all=False",
+                "type": "internal_server_error",
+                "param": None,
+                "code": None,
+            }
+        }
+    ).encode(),
+)
+
+
+def closed_port() -> int:
+    """A port on 127.0.0.1 that nothing listens on (bound, then released)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def cache_entries(out) -> int:
+    return len(list((out / ".cache" / "calls").glob("??/*.json")))
+
+
+# -- 1. an endpoint that is down --------------------------------------------------------------------------------
+
+
+def test_an_unreachable_endpoint_raises_naming_its_host_and_never_its_credentials():
+    port = closed_port()
+
+    async def go():
+        teacher = OpenAITeacher(f"http://user:s3cret@127.0.0.1:{port}/v1?key=k3y", "k", "m", max_retries=1)
+        try:
+            with pytest.raises(EndpointUnreachable) as caught:
+                await teacher.complete([{"role": "user", "content": "hi"}])
+        finally:
+            await teacher.aclose()
+        return str(caught.value)
+
+    message = asyncio.run(go())
+    assert f"cannot reach the teacher endpoint 127.0.0.1:{port} (connection refused)" in message
+    assert "--base-url" in message and "s3cret" not in message and "k3y" not in message and "user" not in message
+
+
+def test_a_run_against_a_closed_port_stops_at_once_with_exit_2_and_one_line(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+    port = closed_port()
+    env = {"OPENAI_BASE_URL": f"http://me:s3cret@127.0.0.1:{port}/v1", "LABTAX_TEACHER_MODEL": "fake-teacher"}
+    started = time.monotonic()
+    # --timeout 2: the deadline ends the client's retries (about 7 s by default) and a check finds no server
+    proc = run_labtax("generate", "--timeout", "2", "--output", str(tmp_path / "out"), cwd=root, env=env)
+    seconds = time.monotonic() - started
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("labtax: error:")]
+    assert len(errors) == 1 and f"cannot reach the teacher endpoint 127.0.0.1:{port}" in errors[0], proc.stderr
+    assert "re-run the same command" in errors[0] and "s3cret" not in proc.stderr + proc.stdout
+    for verdict in ("max-attempts", "separate good from bad", "accepted", "teacher_error"):
+        assert verdict not in proc.stdout + proc.stderr
+    assert seconds < 20, seconds
+    assert not (tmp_path / "out" / "summary.json").exists()
+
+
+def test_a_server_stopped_mid_run_stops_it_and_a_rerun_resumes_from_the_cache(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+    out = tmp_path / "out"
+    with FakeOpenAI(latency=0.02) as fake:
+
+        def stop_after(calls: int) -> None:
+            deadline = time.monotonic() + 60
+            while fake.calls() < calls and time.monotonic() < deadline:
+                time.sleep(0.005)
+            fake.server.shutdown()  # no new connection is accepted: every later call is refused
+            fake.server.server_close()
+
+        watcher = threading.Thread(target=stop_after, args=(12,), daemon=True)
+        watcher.start()
+        started = time.monotonic()
+        first = run_labtax("generate", "-n", "3", "--timeout", "3", "--output", str(out), cwd=root, env=_env(fake))
+        seconds = time.monotonic() - started
+        watcher.join(5)
+        made = fake.calls()
+    assert first.returncode == 2, (first.stdout, first.stderr)
+    error = first.stderr.strip().splitlines()[-1]
+    assert error.startswith("labtax: error: cannot reach the teacher endpoint 127.0.0.1:"), first.stderr
+    assert f"finished calls are cached in {out}/.cache" in error
+    assert "accepted" not in first.stdout and "teacher_error" not in first.stdout + first.stderr
+    assert seconds < 30, seconds
+    cached = cache_entries(out)
+    assert 0 < cached <= made
+
+    with FakeOpenAI() as again:  # another port, the same model: the cache keys do not hold the URL
+        second = run_labtax("generate", "-n", "3", "--output", str(out), cwd=root, env=_env(again))
+    assert second.returncode == 0, (second.stdout, second.stderr)
+    summary = json.loads((out / "summary.json").read_text())
+    this_run = summary["run"]["leaves"]
+    assert summary["totals"]["accepted"] == 6 and len(this_run) == 2
+    assert sum(summary["leaves"][leaf]["cached_calls"] for leaf in this_run) == cached
+    assert 0 < again.calls() == sum(summary["leaves"][leaf]["teacher_calls"] for leaf in this_run)
+    assert "teacher_error" not in (out / "review" / "rejected.jsonl").read_text()
+
+
+# -- 2. a server that cannot give log-probabilities ------------------------------------------------------------
+
+
+def test_llama_cpps_500_about_logprobs_falls_back_once_with_a_warning_and_is_recorded(tmp_path):
+    def no_logprobs(request: dict) -> Reply:
+        return LLAMA_CPP_NO_LOGPROBS if request.get("logprobs") else good_teacher(request)
+
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    out = tmp_path / "out"
+    with FakeOpenAI(no_logprobs) as fake:
+        proc = run_labtax("generate", "-n", "2", "--output", str(out), cwd=root, env=_env(fake))
+        asked = [r for r in fake.requests if r.get("logprobs")]
+        judged = [r for r in fake.requests if stage_of(r).startswith("judge")]
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    assert len(asked) == 1 and len(judged) > 1  # one refusal, not retried; every judge call went on without
+    warnings = [line for line in proc.stderr.splitlines() if "log-probabilities" in line]
+    assert len(warnings) == 1, proc.stderr
+    assert "HTTP 500" in warnings[0] and "logits_all=False" in warnings[0] and "--logits_all True" in warnings[0]
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["run"]["judge_logprobs"] is False
+    (leaf,) = summary["leaves"].values()
+    assert leaf["accepted"] == 2 and "teacher_error" not in leaf["rejected"]
+
+    def sure(request: dict) -> Reply:
+        return judge_reply({"3": 0.9, "1": 0.1}) if stage_of(request).startswith("judge") else good_teacher(request)
+
+    with FakeOpenAI(sure) as fake:  # a judge that gives them
+        proc = run_labtax("generate", "-n", "1", "--output", str(tmp_path / "other"), cwd=root, env=_env(fake))
+    assert proc.returncode == 0 and "log-probabilities" not in proc.stderr, proc.stderr
+    assert json.loads((tmp_path / "other" / "summary.json").read_text())["run"]["judge_logprobs"] is True
+
+
+# -- 3. one deadline per call ---------------------------------------------------------------------------------
+
+
+def test_a_call_slower_than_the_timeout_fails_at_the_deadline_not_after_every_retry():
+    with FakeOpenAI(lambda request: Reply("late", delay=2.0)) as fake:
+
+        async def go():
+            # Before: 1 s per read, 4 retries: about 10 s before the call failed.
+            teacher = OpenAITeacher(fake.base_url, "k", "fake-teacher", timeout=1.0, max_retries=4)
+            started = time.monotonic()
+            try:
+                with pytest.raises(TeacherError) as caught:
+                    await teacher.complete([{"role": "user", "content": "hi"}])
+            finally:
+                await teacher.aclose()
+            return caught.value, time.monotonic() - started
+
+        error, seconds = asyncio.run(go())
+    assert not isinstance(error, EndpointUnreachable)
+    assert "timed out: no answer within 1 s" in str(error) and "--timeout" in str(error)
+    assert seconds < 1.8, seconds
+
+
+@pytest.mark.parametrize("where", ["option", "settings"])
+def test_the_timeout_option_and_setting_are_honoured(tmp_path, where):
+    def slow_answers(request: dict) -> Reply:
+        reply = good_teacher(request)
+        if stage_of(request) == "answer":
+            reply.delay = 1.5
+        return reply
+
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    args = ["generate", "-n", "1", "--max-attempts", "2", "--no-calibrate", "--output", str(tmp_path / "out")]
+    if where == "option":
+        args += ["--timeout", "0.5"]
+    else:
+        (root / ".labtax.toml").write_text("[teacher]\ntimeout = 0.5\n")
+    with FakeOpenAI(slow_answers) as fake:
+        proc = run_labtax(*args, cwd=root, env=_env(fake))
+    assert proc.returncode == 0, (proc.stdout, proc.stderr)
+    (leaf,) = json.loads((tmp_path / "out" / "summary.json").read_text())["leaves"].values()
+    assert leaf["accepted"] == 0 and leaf["rejected"] == {"teacher_error": 2}
+    rejected = (tmp_path / "out" / "review" / "rejected.jsonl").read_text()
+    assert "no answer within 0.5 s" in rejected
+
+
+def test_a_timeout_setting_that_is_no_number_of_seconds_is_refused(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    (root / ".labtax.toml").write_text('[teacher]\ntimeout = "soon"\n')
+    with FakeOpenAI() as fake:
+        proc = run_labtax("generate", "-n", "1", "--output", str(tmp_path / "out"), cwd=root, env=_env(fake))
+        assert fake.calls() == 0
+    assert proc.returncode == 2
+    assert "timeout in [tool.labtax.teacher]" in proc.stderr and "--timeout SECONDS" in proc.stderr
+
 
 # -- 4. calibration never swallows a failed call --------------------------------------------------------------
 

@@ -84,6 +84,13 @@ def _resumable(function):
     help="Teacher requests in flight at once.",
 )
 @click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds one teacher or judge call may take in all, retries included (default: [tool.labtax.teacher] timeout, else 60). A server that answers one request at a time keeps the others waiting: raise it, or lower --concurrency.",
+)
+@click.option(
     "--max-attempts",
     type=click.IntRange(1, 100),
     default=4,
@@ -104,7 +111,7 @@ def _resumable(function):
 @click.option(
     "--judge-base-url",
     default=None,
-    help="The judge's OpenAI-compatible endpoint (default: [tool.labtax.judge] base-url); its key comes from $LABTAX_JUDGE_API_KEY, else the teacher's.",
+    help="The judge's OpenAI-compatible endpoint (default: $LABTAX_JUDGE_BASE_URL, else [tool.labtax.judge] base-url). Its key, $LABTAX_JUDGE_API_KEY, else $OPENAI_API_KEY, is sent only to an endpoint named outside the repository (this option or $LABTAX_JUDGE_BASE_URL), never to one from the repository's settings.",
 )
 @click.option(
     "--offline",
@@ -150,6 +157,7 @@ def command(
     num_samples,
     output,
     concurrency,
+    timeout,
     max_attempts,
     model,
     base_url,
@@ -205,8 +213,10 @@ def command(
 
     from labtax.generate.pipelines import pipeline_for
     from labtax.generate.progress import StageProgress, expected_calls
-    from labtax.teacher.resolve import describe_judge, describe_teacher, make_judge, make_teacher
+    from labtax.teacher.base import EndpointUnreachable
+    from labtax.teacher.resolve import call_timeout, describe_judge, describe_teacher, make_judge, make_teacher
 
+    timeout = call_timeout(config, timeout)  # a bad setting fails now, not after the first leaf
     info = describe_teacher(config, base_url=base_url, model=model)
     click.echo(f"teacher: {info.name} {info.model} ({info.reason})")
     judge_info = describe_judge(config, info, base_url=judge_base_url, model=judge_model)
@@ -230,9 +240,10 @@ def command(
     )
 
     async def go():
-        teacher = make_teacher(config, base_url=base_url, model=model, concurrency=concurrency)
+        endpoint = {"concurrency": concurrency, "timeout": timeout, "notice": bar.write}
+        teacher = make_teacher(config, base_url=base_url, model=model, **endpoint)
         try:
-            judge = make_judge(config, info, base_url=judge_base_url, model=judge_model, concurrency=concurrency)
+            judge = make_judge(config, info, base_url=judge_base_url, model=judge_model, **endpoint)
         except BaseException:
             await teacher.aclose()
             raise
@@ -268,9 +279,14 @@ def command(
                 skipped,
                 click.echo,
                 judge=judge_info,
+                timeout=timeout,
             )
         else:
             summary = asyncio.run(go())
+    except EndpointUnreachable as exc:  # every later call would fail too: stop, and say it is no verdict on the data
+        raise LabtaxError(
+            f"{exc}; then re-run the same command: finished calls are cached in {output}/.cache and are not asked again"
+        ) from None
     except OSError as exc:  # a file or the disk, not the teacher (a teacher's failure only rejects a candidate)
         where = f"{exc.filename}" if exc.filename else f"under --output {output}"
         raise LabtaxError(

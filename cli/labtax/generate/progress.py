@@ -212,6 +212,15 @@ class StageProgress:
         if self._plain is not None:
             self._plain.leaf_done(result)
 
+    def write(self, line: str) -> None:
+        """A line on stderr (an endpoint's warning) that does not tear the bars."""
+        if self._bars:
+            from tqdm import tqdm
+
+            tqdm.write(line, file=sys.stderr)
+        else:
+            print(line, file=sys.stderr, flush=True)
+
     def close(self) -> None:
         if self._plain is not None:
             self._plain.close()

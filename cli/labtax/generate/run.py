@@ -85,6 +85,19 @@ def make_job(leaf, teacher, cache: CallCache, settings: Settings, progress=None,
     return job
 
 
+async def gather_or_cancel(*awaitables):
+    """asyncio.gather, except that the first failure cancels the others before it propagates: an unreachable
+    endpoint (EndpointUnreachable) ends the run now, not after every call in flight has failed on its own."""
+    tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
+    try:
+        return await asyncio.gather(*tasks)
+    except Exception:
+        for task in tasks:
+            task.cancel()
+        await asyncio.wait(tasks)
+        raise
+
+
 async def _run_candidate(job: LeafJob, index: int):
     try:
         return await job.pipeline.candidate(job, index)
@@ -113,7 +126,7 @@ async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
     while len(result.accepted) < settings.num_samples and next_index < budget:
         batch = range(next_index, min(budget, next_index + settings.num_samples - len(result.accepted)))
         next_index = batch.stop
-        outcomes = await asyncio.gather(*(_run_candidate(job, i) for i in batch))
+        outcomes = await gather_or_cancel(*(_run_candidate(job, i) for i in batch))
         for index, outcome in zip(batch, outcomes):
             result.candidates += 1
             if isinstance(outcome, Reject):
@@ -312,6 +325,15 @@ def _with_gate_warning(note: str | None, gate: GateReport) -> str | None:
     return f"{UNVETTED} {counts}" + (f"; {note}" if note else "")
 
 
+def judge_logprobs(results: list[LeafResult]) -> bool | None:
+    """Whether the run's judge replies came with log-probabilities (verdicts as probabilities, calibrated
+    thresholds): false when none did (an endpoint without them, e.g. llama.cpp without --logits_all: the
+    sampled digit decided), null when the run had no judge reply. From the replies, not the endpoint: a run
+    replayed from the cache records what the run that made the calls did."""
+    stats = [r.stats for r in results if r.stats is not None and r.stats.judged]
+    return any(s.judged_with_logprobs for s in stats) if stats else None
+
+
 def now_iso() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -362,12 +384,13 @@ async def run_generation(
                 on_leaf_done(result)
             return result
 
-        done = await asyncio.gather(*(one(job) for job in jobs))
+        done = await gather_or_cancel(*(one(job) for job in jobs))
         run = {
             "teacher": teacher.name,
             "model": teacher.model,
             "judge": (judge or teacher).name,
             "judge_model": (judge or teacher).model,
+            "judge_logprobs": judge_logprobs(done),
             "commit": commit,
             "started": started,
             "seconds": round(time.monotonic() - wall, 3),

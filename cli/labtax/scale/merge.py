@@ -94,6 +94,9 @@ def combine_runs(
             out[key] = seconds if seconds is not None else max(float(v) for v in values)
         elif key == "skipped":
             out[key] = skipped
+        elif key == "judge_logprobs":  # true where any run's judge gave them; null where no run judged
+            known = [v for v in values if isinstance(v, bool)]
+            out[key] = any(known) if known else None
         elif key in RUN_EQUAL:
             if any(v != values[0] for v in values):
                 raise LabtaxError(

@@ -41,6 +41,7 @@ from labtax.errors import LabtaxError
 from labtax.scale.merge import combine_runs
 from labtax.scale.staged import STAGING, run_leaf
 from labtax.scale.throttle import Aimd, LeasedPermits, ThrottledTeacher
+from labtax.teacher.base import EndpointUnreachable
 from labtax.wording import counted
 
 RESTARTS = 3  # per actor; its leaves are retried on the restarted actor
@@ -105,7 +106,15 @@ class LeafWorker:
         from labtax.teacher.openai_backend import OpenAITeacher
 
         # retries: ThrottledTeacher's, so that every 429/503 reaches the limiter
-        inner = OpenAITeacher(spec["base_url"], spec["key"], spec["model"], concurrency=spec["limit"], max_retries=0)
+        inner = OpenAITeacher(
+            spec["base_url"],
+            spec["key"],
+            spec["model"],
+            concurrency=spec["limit"],
+            max_retries=0,
+            role=spec.get("role", "teacher"),
+            **({"timeout": spec["timeout"]} if "timeout" in spec else {}),
+        )
         handle = ray.get_actor(spec["limiter"])
         ray.get(handle.forget.remote(self.holder))  # after a restart: the permits the dead process held
         return ThrottledTeacher(inner, LeasedPermits(ActorPermits(handle, self.holder)))
@@ -176,6 +185,7 @@ def run_on_ray(
     skipped: list[dict],
     echo: Callable[[str], None] = lambda line: None,
     judge: Any = None,
+    timeout: float | None = None,
 ) -> dict:
     """Generate `leaves` on Ray actors into `output`; return the summary, as run_generation does. `judge`: the
     separate judge's TeacherInfo (None: the teacher judges its own output)."""
@@ -195,9 +205,9 @@ def run_on_ray(
     from labtax.teacher.resolve import judge_key, teacher_key
 
     # The keys as the local executor sends them: none to an endpoint the repository's settings chose.
-    endpoints = {"teacher": endpoint(teacher, teacher_key(teacher), concurrency)}
+    endpoints = {"teacher": endpoint(teacher, teacher_key(teacher), concurrency, timeout)}
     if judge is not None:
-        endpoints["judge"] = endpoint(judge, judge_key(judge), concurrency)
+        endpoints["judge"] = endpoint(judge, judge_key(judge), concurrency, timeout, role="judge")
     output = Path(output).resolve()  # workers have other working folders
     started, wall = now_iso(), time.monotonic()
     with artifacts.output_lock(output, started):
@@ -217,9 +227,10 @@ def run_on_ray(
         return artifacts.write_run(output, BUCKETS, run)
 
 
-def endpoint(info: Any, key: str | None, limit: int) -> dict:
+def endpoint(info: Any, key: str | None, limit: int, timeout: float | None = None, role: str = "teacher") -> dict:
     """What a worker needs to reach one endpoint (its EndpointLimiter's name is added by _run)."""
-    return {"base_url": info.details["base_url"], "model": info.model, "key": key, "limit": limit}
+    spec = {"base_url": info.details["base_url"], "model": info.model, "key": key, "limit": limit, "role": role}
+    return spec if timeout is None else {**spec, "timeout": timeout}
 
 
 def _run(
@@ -322,7 +333,7 @@ def _schedule(leaves: list, workers: list, per_actor: int) -> list[dict]:
             ) from None
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-            if isinstance(cause, LabtaxError | OSError):
+            if isinstance(cause, LabtaxError | OSError | EndpointUnreachable):
                 raise cause from None
             raise
         if queue:

@@ -33,6 +33,12 @@ class TeacherError(Exception):
         return type(self), (self.message, self.retryable, self.status, self.retry_after)
 
 
+class EndpointUnreachable(TeacherError):
+    """No connection to the endpoint at all, after the client's own retries: the run stops (exit 2) instead of
+    rejecting the candidate, since every later call would fail the same way and a dead server is no verdict on
+    the data. The message names the endpoint's host, never its whole URL (a URL can carry credentials)."""
+
+
 @dataclass
 class TeacherInfo:
     name: str  # backend: "openai" | "embedded"

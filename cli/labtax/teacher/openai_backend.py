@@ -2,11 +2,17 @@
 
 Chat completions only (chat-only models work). Retries with backoff on 429/5xx/timeouts, honouring
 Retry-After, are the client's own (max_retries); we add one more layer only for what the client does not
-retry: a 200 response whose body is not valid JSON. Concurrency is bounded by a semaphore.
+retry: a 200 response whose body is not valid JSON. Concurrency is bounded by a semaphore; each call has one
+deadline (`timeout`, retries included), counted from when it gets its turn.
+
+An endpoint that takes no connection even after the client's retries raises EndpointUnreachable: the run
+stops and says so (a rejected candidate would read as a verdict on the data).
 
 `top_logprobs` > 0 asks the endpoint for `logprobs`/`top_logprobs` (OpenAI, vLLM and llama.cpp give them).
-An endpoint that answers 400 about them is asked again without, once, and never asked for them again by
-this teacher: its Completions then carry no log-probabilities and the caller falls back to the sampled text.
+The first such call finds out whether it gives them; an endpoint that answers an HTTP error naming them (400;
+llama.cpp without --logits_all: 500) is asked again without, once, with a warning, and never asked for them
+again by this teacher: its Completions then carry no log-probabilities and the caller falls back to the
+sampled text (`logprobs_supported` records it for the run's summary).
 
 A TeacherError from an HTTP answer carries its status and Retry-After: with max_retries=0 (the Ray executor)
 the caller retries, and its limiter needs both (scale/throttle.py).
@@ -17,11 +23,16 @@ from __future__ import annotations
 import asyncio
 import email.utils
 import math
+import os
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
+from urllib.parse import urlsplit
 
-from labtax.teacher.base import Completion, TeacherError
+from labtax.teacher.base import Completion, EndpointUnreachable, TeacherError
+
+DEFAULT_TIMEOUT = 60.0  # seconds one call may take in all (--timeout, [tool.labtax.teacher] timeout)
 
 
 class OpenAITeacher:
@@ -33,9 +44,14 @@ class OpenAITeacher:
         api_key: str | None,
         model: str,
         concurrency: int = 8,
-        timeout: float = 60.0,
+        timeout: float = DEFAULT_TIMEOUT,
         max_retries: int = 4,
+        *,
+        role: str = "teacher",
+        notice: Callable[[str], None] | None = None,
     ):
+        """`timeout`: seconds one call may take in all, the client's retries included. `role` ("teacher" or
+        "judge") names the endpoint in messages; `notice` shows a warning line (default: stderr)."""
         from labtax.errors import require
 
         require(("openai",), "generate", "an OpenAI-compatible teacher")
@@ -45,6 +61,10 @@ class OpenAITeacher:
         self._response_type = _raw_response_type(openai)
         self.model = model
         self.base_url = base_url
+        self.timeout = timeout
+        self.role = role
+        self.where = endpoint_host(base_url)
+        self._notice = notice or (lambda line: print(line, file=sys.stderr))
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or "not-needed",
@@ -52,61 +72,173 @@ class OpenAITeacher:
             max_retries=max_retries,
         )
         self._semaphore = asyncio.Semaphore(max(1, concurrency))
+        self._probing = asyncio.Lock()
         self._garbage_retries = max_retries
-        self.logprobs_supported = True  # False once the endpoint refused them (HTTP 400 naming logprobs)
+        # None until the first call that asks for logprobs: True when it got an answer, False once the endpoint
+        # refused them (an HTTP error naming logprobs: llama.cpp answers 500, others 400)
+        self.logprobs_supported: bool | None = None
 
     async def complete(
         self, messages, *, n=1, temperature=0.7, max_tokens=256, seed=None, top_logprobs=0
     ) -> list[Completion]:
-        openai = self._openai
+        body = {"model": self.model, "messages": messages, "n": n, "temperature": temperature, "max_tokens": max_tokens}
+        if seed is not None:
+            body["seed"] = seed
+        if top_logprobs > 0 and self.logprobs_supported is None:
+            # The first call that asks for logprobs finds out whether the endpoint gives them; the others wait for
+            # its answer rather than each collect the same refusal (and the client's retries of a 500).
+            async with self._probing:
+                if self.logprobs_supported is None:
+                    return await self._call(body, top_logprobs, probe=True)
+        return await self._call(body, top_logprobs)
+
+    async def _call(self, body: dict, top_logprobs: int, probe: bool = False) -> list[Completion]:
+        """One call under the concurrency bound and one overall deadline (the client's timeout bounds each read,
+        not the whole: a server that trickles its answer or a queue of retries would outlast it)."""
         async with self._semaphore:
-            refused = False  # this call already retried without logprobs
-            attempt = 0
-            while True:
-                want = top_logprobs if top_logprobs > 0 and self.logprobs_supported else 0
-                try:
-                    # The client's low-level post: the same retries, backoff, Retry-After, timeouts and response
-                    # type as chat.completions.create, without its per-call walk over the parameter TypedDicts
-                    # (a no-op for plain string messages, and a third of the client's CPU per call).
-                    body = {
-                        "model": self.model,
-                        "messages": messages,
-                        "n": n,
-                        "temperature": temperature,
-                        "max_tokens": max_tokens,
-                    }
-                    if seed is not None:
-                        body["seed"] = seed
-                    if want:
-                        body["logprobs"] = True
-                        body["top_logprobs"] = want
-                    # The raw response, read as JSON here: the client's typed ChatCompletion (pydantic models built
-                    # for every choice and token) cost more CPU per call than the rest of the request.
-                    response: Any = await self._client.post("/chat/completions", body=body, cast_to=self._response_type)
-                    return _completions(response.json(), want)
-                except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
-                    # A 200 with a body that is not a chat completion: retry, then give up on this call.
-                    if attempt >= self._garbage_retries:
-                        raise TeacherError(f"malformed response from the endpoint: {exc}") from None
-                    await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
-                    attempt += 1
-                except openai.APIStatusError as exc:
-                    if want and not refused and exc.status_code == 400 and "logprob" in str(exc.message).lower():
-                        self.logprobs_supported = False  # remembered: later calls do not ask again
-                        refused = True
-                        continue
-                    raise TeacherError(
-                        f"endpoint returned HTTP {exc.status_code}: {_short(exc.message)}",
-                        status=exc.status_code,
-                        retry_after=_retry_after(getattr(exc.response, "headers", None)),
-                    ) from None
-                except openai.APITimeoutError:
-                    raise TeacherError("request timed out after retries") from None
-                except openai.APIConnectionError as exc:
-                    raise TeacherError(f"cannot reach the endpoint {self.base_url}: {_short(str(exc))}") from None
+            try:
+                async with asyncio.timeout(self.timeout):
+                    return await self._attempts(body, top_logprobs, probe)
+            except TimeoutError:
+                raise await self._timed_out() from None
+
+    async def _attempts(self, body: dict, top_logprobs: int, probe: bool) -> list[Completion]:
+        openai = self._openai
+        refused = False  # this call already retried without logprobs
+        attempt = 0
+        while True:
+            want = top_logprobs if top_logprobs > 0 and self.logprobs_supported is not False else 0
+            request = {**body, "logprobs": True, "top_logprobs": want} if want else body
+            # The probe asks once, without the client's retries: a server that cannot give logprobs may answer
+            # 500, which the client would otherwise ask again 4 times before we see it. Any other failure of the
+            # probe is asked again with the client's retries.
+            options: Any = {"max_retries": 0} if probe and want else {}
+            try:
+                # The client's low-level post: the same retries, backoff, Retry-After, timeouts and response
+                # type as chat.completions.create, without its per-call walk over the parameter TypedDicts
+                # (a no-op for plain string messages, and a third of the client's CPU per call).
+                # The raw response, read as JSON here: the client's typed ChatCompletion (pydantic models built
+                # for every choice and token) cost more CPU per call than the rest of the request.
+                response: Any = await self._client.post(
+                    "/chat/completions", body=request, cast_to=self._response_type, options=options
+                )
+                completions = _completions(response.json(), want)
+                if want:
+                    self.logprobs_supported = True
+                return completions
+            except (openai.APIResponseValidationError, ValueError, TypeError, AttributeError, KeyError) as exc:
+                # A 200 with a body that is not a chat completion: retry, then give up on this call.
+                if attempt >= self._garbage_retries:
+                    raise TeacherError(f"malformed response from the endpoint: {exc}") from None
+                await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
+                attempt += 1
+            except openai.APIStatusError as exc:
+                if want and not refused and _names_logprobs(exc):
+                    self._refuse_logprobs(exc)
+                    refused = True
+                    continue
+                if probe and want:
+                    probe = False
+                    continue
+                raise TeacherError(
+                    f"endpoint returned HTTP {exc.status_code}: {_short(exc.message)}",
+                    status=exc.status_code,
+                    retry_after=_retry_after(getattr(exc.response, "headers", None)),
+                ) from None
+            except openai.APITimeoutError:  # before APIConnectionError: it is one
+                if probe and want:
+                    probe = False
+                    continue
+                raise TeacherError(f"timed out: no answer from the {self.role} endpoint {self.where}") from None
+            except openai.APIConnectionError as exc:
+                if probe and want:
+                    probe = False
+                    continue
+                raise self._unreachable(exc) from None
+
+    def _refuse_logprobs(self, exc) -> None:
+        """Never ask this endpoint for logprobs again; say so once, with the server option that turns them on."""
+        if self.logprobs_supported is False:
+            return
+        self.logprobs_supported = False
+        self._notice(
+            f"warning: the {self.role} endpoint {self.where} gives no log-probabilities (HTTP {exc.status_code}: "
+            f"{_short(_error_message(exc), 120)}); judge verdicts fall back to the sampled digit, with no probability "
+            "and no calibrated threshold. For probabilities, start the server with them on (llama.cpp: --logits_all True)"
+        )
+
+    def _unreachable(self, exc: Exception) -> EndpointUnreachable:
+        flags = "--judge-base-url / LABTAX_JUDGE_BASE_URL" if self.role == "judge" else "--base-url / OPENAI_BASE_URL"
+        return EndpointUnreachable(
+            f"cannot reach the {self.role} endpoint {self.where} ({_cause(exc)}); start the server there, "
+            f"or name one that runs with {flags}"
+        )
+
+    async def _timed_out(self) -> TeacherError:
+        """The error for a call past its deadline: EndpointUnreachable when the endpoint does not even take a
+        connection now (with a deadline shorter than the client's retries, a dead server only ever times
+        out), else a timeout that names the fix."""
+        openai = self._openai
+        try:
+            await self._client.get(
+                "/models", cast_to=self._response_type, options={"max_retries": 0, "timeout": min(5.0, self.timeout)}
+            )
+        except openai.APITimeoutError:
+            pass
+        except openai.APIConnectionError as exc:
+            return self._unreachable(exc)
+        except openai.APIError:
+            pass  # it answered: reachable
+        return TeacherError(
+            f"timed out: no answer within {self.timeout:g} s, the deadline of one call, retries included; a server "
+            "busy with other requests needs a longer --timeout ([tool.labtax.teacher] timeout) or a lower --concurrency"
+        )
 
     async def aclose(self) -> None:
         await self._client.close()
+
+
+def endpoint_host(base_url: str | None) -> str:
+    """The endpoint's host:port, for messages: never its whole URL, which can carry credentials (user:password@,
+    a key in the query)."""
+    if not base_url:
+        return "api.openai.com:443"  # the client's default
+    try:
+        parts = urlsplit(base_url)
+        host, port = parts.hostname, parts.port
+    except ValueError:
+        return "(an unreadable URL)"
+    if not host:
+        return "(an unreadable URL)"
+    host = f"[{host}]" if ":" in host else host
+    port = port or {"http": 80, "https": 443}.get(parts.scheme.lower())
+    return f"{host}:{port}" if port else host
+
+
+def _cause(exc: BaseException) -> str:
+    """The innermost reason of a connection error ("[Errno 111] Connection refused"), not the client's
+    "Connection error."."""
+    seen = {id(exc)}
+    while (inner := exc.__cause__ or exc.__context__) is not None and id(inner) not in seen:
+        seen.add(id(inner))
+        exc = inner
+    if isinstance(exc, OSError) and exc.errno:
+        return os.strerror(exc.errno).lower()  # "connection refused", not "[Errno 111] Connect call failed (...)"
+    return _short(str(exc) or type(exc).__name__, 120)
+
+
+def _names_logprobs(exc) -> bool:
+    """An HTTP error that is about logprobs: a 400 (most servers) or a 500 (llama.cpp started without
+    --logits_all: "logprobs is not supported for models created with logits_all=False")."""
+    return 400 <= exc.status_code < 600 and "logprob" in str(exc.message).lower()
+
+
+def _error_message(exc) -> str:
+    """The error's own text where the body is OpenAI's {"error": {"message": ...}}, else the client's message."""
+    body = getattr(exc, "body", None)
+    error = body.get("error", body) if isinstance(body, dict) else None
+    message = error.get("message") if isinstance(error, dict) else None
+    return message if isinstance(message, str) and message else str(exc.message)
 
 
 def _raw_response_type(openai) -> type:

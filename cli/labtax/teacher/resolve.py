@@ -17,6 +17,9 @@ gets no key from the environment: the user confirms an endpoint by naming it out
 key. A judge at the teacher's endpoint the user named is confirmed with it. In CI (`CI` set) the settings
 cannot move the teacher or the judge at all: an endpoint from them is refused (exit 2), naming the fix.
 `api-key-env` is not read: a variable name the repository picks would choose which secret is sent.
+
+Each endpoint call has one deadline (`call_timeout`): --timeout > `[tool.labtax.teacher] timeout` > 60 s, for
+the teacher's calls and the judge's.
 """
 
 from __future__ import annotations
@@ -53,15 +56,25 @@ def describe_teacher(config, *, base_url=None, model=None, api_key=None) -> Teac
     return _describe_embedded(name, name_source)
 
 
-def make_teacher(config, *, base_url=None, model=None, api_key=None, concurrency=8) -> Teacher:
-    """The serving backend; a LabtaxError naming the fix when the chosen one cannot serve."""
+def make_teacher(
+    config, *, base_url=None, model=None, api_key=None, concurrency=8, timeout=None, notice=None
+) -> Teacher:
+    """The serving backend; a LabtaxError naming the fix when the chosen one cannot serve. `timeout`: --timeout
+    (None: call_timeout's default); `notice`: where an endpoint's warnings go."""
     info = describe_teacher(config, base_url=base_url, model=model, api_key=api_key)
     if info.details.get("problems"):
         raise LabtaxError(info.details["problems"][0])
     if info.name == "openai":
         from labtax.teacher.openai_backend import OpenAITeacher
 
-        return OpenAITeacher(info.details["base_url"], teacher_key(info, api_key), info.model, concurrency=concurrency)
+        return OpenAITeacher(
+            info.details["base_url"],
+            teacher_key(info, api_key),
+            info.model,
+            concurrency=concurrency,
+            timeout=call_timeout(config, timeout),
+            notice=notice,
+        )
     from labtax.teacher.embedded import EmbeddedTeacher
 
     return EmbeddedTeacher()
@@ -128,7 +141,9 @@ def describe_judge(config, teacher: TeacherInfo, *, base_url=None, model=None) -
     return TeacherInfo(name="openai", model=name or "(none)", reason=url_reason or "", details=details)
 
 
-def make_judge(config, teacher: TeacherInfo, *, base_url=None, model=None, concurrency=8) -> Teacher | None:
+def make_judge(
+    config, teacher: TeacherInfo, *, base_url=None, model=None, concurrency=8, timeout=None, notice=None
+) -> Teacher | None:
     """The separate judge's backend, or None when the teacher judges; a LabtaxError naming the fix when the
     judge named cannot serve."""
     info = describe_judge(config, teacher, base_url=base_url, model=model)
@@ -139,10 +154,38 @@ def make_judge(config, teacher: TeacherInfo, *, base_url=None, model=None, concu
     if info.name == "openai":
         from labtax.teacher.openai_backend import OpenAITeacher
 
-        return OpenAITeacher(info.details["base_url"], judge_key(info), info.model, concurrency=concurrency)
+        return OpenAITeacher(
+            info.details["base_url"],
+            judge_key(info),
+            info.model,
+            concurrency=concurrency,
+            timeout=call_timeout(config, timeout),
+            role="judge",
+            notice=notice,
+        )
     from labtax.teacher.embedded import EmbeddedTeacher
 
     return EmbeddedTeacher()
+
+
+def call_timeout(config, flag: float | None = None) -> float:
+    """Seconds one endpoint call may take in all, the teacher's and the judge's: --timeout >
+    `[tool.labtax.teacher] timeout` > 60. A LabtaxError naming the fix for a setting that is no such number."""
+    from labtax.teacher.openai_backend import DEFAULT_TIMEOUT
+
+    if flag is not None:
+        return float(flag)
+    settings = dict(getattr(config, "teacher", None) or {})
+    value = settings.get("timeout")
+    if value is None:
+        return DEFAULT_TIMEOUT
+    if isinstance(value, bool) or not isinstance(value, int | float) or not 0 < value < float("inf"):
+        where = getattr(config, "source", None) or "the labtax settings"
+        raise LabtaxError(
+            f"timeout in [tool.labtax.teacher] in {where} must be a number of seconds above 0 (found {value!r}); "
+            "fix it there, or pass --timeout SECONDS"
+        )
+    return float(value)
 
 
 def teacher_key(info: TeacherInfo, flag: str | None = None) -> str | None:

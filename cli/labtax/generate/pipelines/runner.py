@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from labtax.generate.cache import CallCache, call_key
 from labtax.generate.pipelines.outcome import Reject
 from labtax.generate.pipelines.prompts import PromptSet
-from labtax.teacher.base import Completion, Likelihood, Scorer, TeacherError
+from labtax.teacher.base import Completion, EndpointUnreachable, Likelihood, Scorer, TeacherError
 
 # Replies longer than max_tokens x this many characters are rejected as oversized. Generous on purpose:
 # English text averages about 4 characters a token, and code, long words or whitespace runs stay far below 16.
@@ -33,6 +33,10 @@ class CallStats:
     cached_calls: int = 0
     tokens: int = 0
     by_stage: dict = field(default_factory=dict)
+    # judge replies (called or replayed) and how many of them came with log-probabilities: the run's
+    # `judge_logprobs`, the same whether its calls were made now or replayed from the cache
+    judged: int = 0
+    judged_with_logprobs: int = 0
 
 
 class StageRunner:
@@ -51,7 +55,8 @@ class StageRunner:
         return self.judge if is_judge_stage(stage) else self.teacher
 
     async def call(self, stage: str, fields: dict, index: int, examples: Sequence[dict] = ()) -> Completion:
-        """One completion for `stage` of candidate `index`; a failed request or an unusable reply becomes a Reject."""
+        """One completion for `stage` of candidate `index`; a failed request or an unusable reply becomes a Reject,
+        except an endpoint that cannot be reached at all (EndpointUnreachable ends the run)."""
         spec = self.prompts[stage]
         messages = spec.messages(fields, examples)
         settings = {
@@ -79,11 +84,16 @@ class StageRunner:
                     seed=index,
                     top_logprobs=JUDGE_TOP_LOGPROBS if is_judge_stage(stage) else 0,
                 )
+            except EndpointUnreachable:
+                raise  # the run's end, not this candidate's (generate.py says so)
             except TeacherError as exc:
                 raise Reject(stage, "teacher_error", str(exc)) from None
             self.stats.teacher_calls += 1
             self.stats.tokens += completions[0].prompt_tokens + completions[0].completion_tokens
         self.stats.by_stage[stage] = self.stats.by_stage.get(stage, 0) + 1
+        if is_judge_stage(stage):
+            self.stats.judged += 1
+            self.stats.judged_with_logprobs += completions[0].top_logprobs is not None
         if self.progress is not None:
             self.progress.advance(stage)
         for completion in completions:
@@ -112,6 +122,8 @@ class StageRunner:
         if values is None:
             try:
                 values = list(await scorer.loglikelihood(contexts, continuation))
+            except EndpointUnreachable:
+                raise
             except TeacherError as exc:
                 raise Reject("relevance", "teacher_error", str(exc)) from None
             self.stats.teacher_calls += 1
