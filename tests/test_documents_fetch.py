@@ -285,3 +285,111 @@ def test_instructlab_knowledge_leaves_unchanged_lint_and_chunk_from_their_real_d
     assert chunks[0].repo == SUMMIT_URL and chunks[0].heading == "Black-capped chickadee"
     shutil.rmtree(summit_mirror)  # the mirror is gone: the cache alone serves the pinned commit
     assert documents.chunks_for(HEAD_TAXONOMY, document, 350)[0] == chunks
+
+
+# --- where document.repo may point (#24 item 2) ---------------------------------------------------------
+
+
+@pytest.fixture
+def local_repository(served, tmp_path) -> Path:
+    """The served repository's bare copy, reached as a path on this machine instead of through git daemon."""
+    return tmp_path / "served" / "docs.git"
+
+
+def test_a_repository_on_this_machine_is_refused_unless_the_user_allows_it(
+    served, local_repository, tmp_path, monkeypatch
+):
+    """An absolute path, `../x` or `file://` in a pull request's leaf would send any repository on the
+    machine (CI's, the user's) to the teacher and the outputs. Refused at the repo key, by lint and generate;
+    LABTAX_ALLOW_LOCAL_DOCUMENT_REPOS=1, set outside the repository, allows it."""
+    _, _, second = served
+    root = tmp_path / "taxonomy"
+    for repo in (str(local_repository), f"file://{local_repository}", "../served/docs.git", "served/docs.git"):
+        knowledge_leaf(root, repo, second, ["guide.md"])
+        proc = run_labtax("lint", "--format", "json", cwd=root)  # offline: the pre-commit hook sees it too
+        findings = json.loads(proc.stdout)["findings"]
+        assert proc.returncode == 1 and [(f["rule_id"], f["line"], f["col"]) for f in findings] == [("LT017", 47, 9)], (
+            repo,
+            findings,
+        )
+        assert f"document.repo '{repo}' is a repository on this machine" in findings[0]["message"]
+        assert "LABTAX_ALLOW_LOCAL_DOCUMENT_REPOS=1" in findings[0]["message"]
+        code, checked = lint_documents(root)  # LT022 leaves it to LT017: one finding, no fetch
+        assert (code, checked) == (0, [])
+        chunks, note = documents.chunks_for(root, {"repo": repo, "commit": second, "patterns": ["guide.md"]}, 350)
+        assert chunks == [] and "is a repository on this machine" in note
+    assert not (tmp_path / "cache" / "documents").exists()  # nothing was fetched
+    monkeypatch.setenv("LABTAX_ALLOW_LOCAL_DOCUMENT_REPOS", "1")
+    knowledge_leaf(root, f"file://{local_repository}", second, ["guide.md"])
+    assert run_labtax("lint", cwd=root).returncode == 0
+    chunks, note = documents.chunks_for(
+        root, {"repo": f"file://{local_repository}", "commit": second, "patterns": ["guide.md"]}, 350
+    )
+    assert note is None and "Apples grow on trees" in chunks[0].text
+
+
+@pytest.mark.parametrize(
+    "repo",
+    [
+        "ext::sh -c touch% {marker}",
+        "fd::17",
+        "transport::https://example.com/x.git",
+        "ssh://-oProxyCommand=touch% {marker}/x",
+    ],
+)
+def test_git_transports_that_run_programs_are_refused_by_labtax(tmp_path, monkeypatch, repo):
+    """`<transport>::address` (ext:: runs a command, fd:: reads a descriptor) and an ssh host that is an
+    option are refused by labtax itself, even where local repositories are allowed and git's config would
+    allow the transport."""
+    marker = tmp_path / "ran"
+    repo = repo.format(marker=marker)
+    monkeypatch.setenv("LABTAX_ALLOW_LOCAL_DOCUMENT_REPOS", "1")
+    monkeypatch.setenv("GIT_CONFIG_COUNT", "1")
+    monkeypatch.setenv("GIT_CONFIG_KEY_0", "protocol.allow")
+    monkeypatch.setenv("GIT_CONFIG_VALUE_0", "always")
+    chunks, note = documents.chunks_for(tmp_path, {"repo": repo, "commit": "a" * 40, "patterns": ["*.md"]}, 350)
+    assert chunks == [] and "labtax does not fetch it" in note, note
+    assert not marker.exists()
+    root = tmp_path / "taxonomy"
+    knowledge_leaf(root, f"'{repo}'", "a" * 40, ["*.md"])
+    findings = json.loads(run_labtax("lint", "--format", "json", cwd=root).stdout)["findings"]
+    assert [(f["rule_id"], f["line"], f["col"]) for f in findings] == [("LT017", 47, 9)], findings
+
+
+@pytest.mark.parametrize(
+    "repo",
+    [
+        "https://github.com/org/docs",
+        "http://mirror.example/docs.git",
+        "ssh://git@github.com/org/docs.git",
+        "git@github.com:pavankumarag/ceph-instructlab-taxonomy-data.git",
+        "git://127.0.0.1:9418/docs.git",
+    ],
+)
+def test_remote_urls_are_fetched(repo):
+    assert fetch.refusal(repo) is None
+
+
+def test_a_hung_transport_is_cut_off_by_one_short_deadline(tmp_path, monkeypatch):
+    """A server that accepts and never answers held each git call for 300 s (two calls per fetch). One
+    deadline for the whole fetch of a repository; its git processes are killed with it."""
+    import threading
+
+    server = socket.socket()
+    server.bind(("127.0.0.1", 0))
+    server.listen(8)
+    monkeypatch.setenv("LABTAX_GIT_TIMEOUT", "2")
+    url = f"git://127.0.0.1:{server.getsockname()[1]}/docs.git"
+    result: list = []
+    worker = threading.Thread(
+        target=lambda: result.append(documents.resolve(Path("."), {"repo": url, "commit": "a" * 40, "patterns": []})),
+        daemon=True,
+    )
+    try:
+        worker.start()
+        worker.join(60)  # generous: the deadline is 2 s, the old per-call limit 300 s
+        assert result, "the fetch was still waiting after 60 s"
+    finally:
+        server.close()
+    (problem,) = result[0].problems
+    assert problem.unreachable and "took over 2 s" in problem.message

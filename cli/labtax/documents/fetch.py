@@ -3,7 +3,13 @@
 Guarantees:
 - git itself does the fetching, so the user's git configuration applies as for any git tool
   (`url.<base>.insteadOf` mirrors, credential helpers, SSH keys, proxies); git never prompts (a
-  missing credential is an error, not a hang) and every call has a time limit.
+  missing credential is an error, not a hang), and one deadline bounds all the git calls of a repository's
+  fetch (LABTAX_GIT_TIMEOUT, default 120 s): each call runs in its own process group, killed with its
+  helpers when the deadline passes.
+- `document.repo` comes from a pull request: only remote URLs (https, http, ssh, git, `git@host:path`) are
+  fetched. A repository on this machine (a path, `file://`) only where the user allows it outside the
+  repository (LABTAX_ALLOW_LOCAL_DOCUMENT_REPOS=1), and git's `<transport>::address` syntax (`ext::` runs a
+  command, `fd::` reads a descriptor) never: labtax refuses it before git sees it.
 - Only the pinned commit is fetched (shallow) where the server allows it; otherwise the repository's
   branches and tags are, once. A commit already in the cache is used with no network at all.
 - Files are never checked out: the tree at the commit is listed and its blobs read from git's object
@@ -22,6 +28,7 @@ import hashlib
 import os
 import re
 import shutil
+import signal
 import subprocess
 import time
 from dataclasses import dataclass
@@ -30,7 +37,13 @@ from urllib.parse import urlsplit, urlunsplit
 
 from labtax.cachedir import cache_root
 
-GIT_TIMEOUT_S = 300
+GIT_TIMEOUT_S = 120  # one repository's fetch, every git call of it together
+GIT_TIMEOUT_ENV = "LABTAX_GIT_TIMEOUT"
+ALLOW_LOCAL_ENV = "LABTAX_ALLOW_LOCAL_DOCUMENT_REPOS"
+REMOTE_SCHEMES = ("https", "http", "ssh", "git", "git+ssh", "ssh+git")
+_TRANSPORT = re.compile(r"[A-Za-z0-9][A-Za-z0-9+.-]*::")
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*)://")
+_SCP = re.compile(r"(?:[^@/:]*@)?([^/:]+):")  # git's scp-like `[user@]host:path`: a colon before any slash
 FULL_SHA = re.compile(r"[0-9a-f]{40}")
 HEX = re.compile(r"[0-9a-fA-F]{4,40}")
 
@@ -75,13 +88,14 @@ class Snapshot:
         """Blob contents by id, through one `git cat-file --batch`."""
         if not blobs:
             return {}
-        proc = subprocess.run(
-            ["git", "--git-dir", str(self.git_dir), "cat-file", "--batch"],
-            input="".join(f"{b}\n" for b in blobs).encode(),
-            capture_output=True,
-            timeout=GIT_TIMEOUT_S,
-            env=_env(),
-        )
+        try:
+            proc = _run(
+                ["git", "--git-dir", str(self.git_dir), "cat-file", "--batch"],
+                _deadline(),
+                "".join(f"{b}\n" for b in blobs).encode(),
+            )
+        except subprocess.TimeoutExpired:
+            raise _timed_out("reading the documents", self.url) from None
         if proc.returncode != 0:
             raise FetchError(
                 f"cannot read documents from the cache of {redact(self.url)}: {proc.stderr.decode(errors='replace').strip()}"
@@ -94,6 +108,58 @@ class Snapshot:
             out[blob] = data[header_end + 1 : header_end + 1 + size]
             at = header_end + 1 + size + 1
         return out
+
+
+def git_timeout() -> float:
+    """Seconds one repository's git calls may take together: LABTAX_GIT_TIMEOUT, else GIT_TIMEOUT_S."""
+    try:
+        value = float(os.environ.get(GIT_TIMEOUT_ENV) or GIT_TIMEOUT_S)
+    except ValueError:
+        return GIT_TIMEOUT_S
+    return value if value > 0 else GIT_TIMEOUT_S
+
+
+def local_allowed() -> bool:
+    return os.environ.get(ALLOW_LOCAL_ENV, "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def refusal(url: str) -> str | None:
+    """Why labtax does not fetch `url` (None: it does). A pull request writes document.repo: a path or
+    file:// URL would send any repository on this machine to the teacher and the outputs, and git's
+    `<transport>::` helpers run programs; remote URLs are what a taxonomy's documents are."""
+    shown = redact(url)
+    if _TRANSPORT.match(url):
+        return (
+            f"document.repo '{shown}' uses git's '<transport>::' syntax, which runs a helper program; labtax does not "
+            "fetch it: use an https:// or ssh URL"
+        )
+    scheme = _SCHEME.match(url)
+    if scheme and scheme.group(1).lower() != "file":
+        if scheme.group(1).lower() not in REMOTE_SCHEMES:
+            return (
+                f"document.repo '{shown}' uses the scheme '{scheme.group(1)}'; labtax does not fetch it: use one of "
+                f"{', '.join(REMOTE_SCHEMES)}"
+            )
+        try:
+            host = urlsplit(url).hostname or ""
+        except ValueError:
+            host = ""
+        if not host or host.startswith("-"):
+            return f"document.repo '{shown}' names no host (or one starting with '-'); labtax does not fetch it: fix the URL"
+        return None
+    scp = None if scheme else _SCP.match(url)
+    if scp:
+        if scp.group(1).startswith("-"):
+            return f"document.repo '{shown}' names a host starting with '-' (an ssh option); labtax does not fetch it: fix the URL"
+        return None
+    if local_allowed():
+        return None
+    return (
+        f"document.repo '{shown}' is a repository on this machine (a path or file:// URL); a leaf's documents come "
+        "from a remote repository (https://, ssh://, git@host:path) or from this repository (./path). To read a "
+        f"local repository on purpose, set {ALLOW_LOCAL_ENV}=1 where labtax runs (not in the repository), or route "
+        "a remote URL to it with git's url.<base>.insteadOf"
+    )
 
 
 def redact(url: str) -> str:
@@ -128,26 +194,58 @@ def _env() -> dict:
     }
 
 
-def _git(git_dir: Path, *args: str, url: str, check: bool = True) -> str:
+def _run(argv: list[str], deadline: float, stdin: bytes | None = None) -> subprocess.CompletedProcess:
+    """One git call in its own process group, killed with its helpers (ssh, git-remote-https, upload-pack)
+    when the deadline passes or labtax is interrupted; TimeoutExpired then."""
+    remaining = deadline - time.monotonic()
+    if remaining <= 0:
+        raise subprocess.TimeoutExpired(argv, 0)
+    proc = subprocess.Popen(
+        argv,
+        stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=_env(),
+        start_new_session=True,
+    )
     try:
-        proc = subprocess.run(
-            ["git", "--git-dir", str(git_dir), *args],
-            capture_output=True,
-            text=True,
-            timeout=GIT_TIMEOUT_S,
-            env=_env(),
-            errors="replace",
-        )
+        out, err = proc.communicate(stdin, timeout=remaining)
+    except BaseException:
+        try:
+            os.killpg(proc.pid, signal.SIGKILL)
+        except OSError:
+            pass
+        proc.wait()
+        for pipe in (proc.stdin, proc.stdout, proc.stderr):
+            if pipe:
+                pipe.close()
+        raise
+    return subprocess.CompletedProcess(argv, proc.returncode, out, err)
+
+
+def _deadline() -> float:
+    return time.monotonic() + git_timeout()
+
+
+def _timed_out(what: str, url: str) -> FetchError:
+    return FetchError(
+        f"{what} of {redact(url)} took over {git_timeout():g} s (the limit for one repository); check the network, "
+        f"use a mirror (url.<base>.insteadOf), or allow more time with {GIT_TIMEOUT_ENV}=<seconds>",
+        unreachable=True,
+    )
+
+
+def _git(git_dir: Path, *args: str, url: str, check: bool = True, deadline: float | None = None) -> str:
+    try:
+        proc = _run(["git", "--git-dir", str(git_dir), *args], _deadline() if deadline is None else deadline)
     except subprocess.TimeoutExpired:
-        raise FetchError(
-            f"git {args[0]} of {redact(url)} took over {GIT_TIMEOUT_S} s; check the network or use a mirror (url.<base>.insteadOf)",
-            unreachable=True,
-        ) from None
+        raise _timed_out(f"git {args[0]}", url) from None
     except FileNotFoundError:
         raise FetchError("git is not installed; install git to fetch knowledge documents") from None
+    stdout, stderr = proc.stdout.decode(errors="replace"), proc.stderr.decode(errors="replace")
     if check and proc.returncode != 0:
-        raise FetchError(_explain(proc.stderr, url), unreachable=bool(_UNREACHABLE.search(proc.stderr)))
-    return proc.stdout
+        raise FetchError(_explain(stderr, url), unreachable=bool(_UNREACHABLE.search(stderr)))
+    return stdout
 
 
 _UNREACHABLE = re.compile(
@@ -188,6 +286,9 @@ class _Lock:
 def snapshot(url: str, commit: str, *, offline: bool = False) -> Snapshot:
     """The repository at `url` at `commit` (full or abbreviated SHA, branch or tag), from the cache when
     it is there, else fetched. Raises FetchError with the reason and the fix."""
+    refused = refusal(url)
+    if refused:
+        raise FetchError(refused)
     commit = commit.strip()
     git_dir = _git_dir_for(url)
     if FULL_SHA.fullmatch(commit) and git_dir.is_dir() and _has_commit(git_dir, commit, url):
@@ -215,9 +316,21 @@ def snapshot(url: str, commit: str, *, offline: bool = False) -> Snapshot:
 
 
 def _fetch(git_dir: Path, url: str, commit: str) -> str:
+    deadline = _deadline()  # both fetches together: a hung server costs one limit, not two
     if FULL_SHA.fullmatch(commit):
         # Shallow fetch of exactly the pinned commit (servers that allow fetching a SHA: GitHub, git >= 2.x with v2).
-        shallow = _git(git_dir, "fetch", "--quiet", "--no-tags", "--depth=1", "origin", commit, url=url, check=False)
+        shallow = _git(
+            git_dir,
+            "fetch",
+            "--quiet",
+            "--no-tags",
+            "--depth=1",
+            "origin",
+            commit,
+            url=url,
+            check=False,
+            deadline=deadline,
+        )
         del shallow
         found = _has_commit(git_dir, commit, url)
         if found:
@@ -226,7 +339,7 @@ def _fetch(git_dir: Path, url: str, commit: str) -> str:
     args = ["fetch", "--quiet", "--prune", "origin", "+refs/heads/*:refs/heads/*", "+refs/tags/*:refs/tags/*"]
     if (git_dir / "shallow").exists():
         args.insert(2, "--unshallow")
-    _git(git_dir, *args, url=url)
+    _git(git_dir, *args, url=url, deadline=deadline)
     for ref in (commit, f"refs/tags/{commit}", f"refs/heads/{commit}"):
         found = _has_commit(git_dir, ref, url)
         if found:

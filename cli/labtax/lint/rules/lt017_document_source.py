@@ -1,20 +1,34 @@
-"""LT017 document-source: documents kept in this repository exist and match the patterns."""
+"""LT017 document-source: document.repo is a remote repository, or documents kept in this repository that
+exist and match the patterns. Offline (a string check), so the pre-commit hook sees a refused repo too."""
 
 from labtax import documents
+from labtax.documents import fetch
 
 ID = "LT017"
 NAME = "document-source"
 LEVEL = "error"
 SCOPE = "leaf"
-SUMMARY = "For documents kept in this repository (repo: ./path), the folder exists inside the repository and the patterns match at least one file."
-WHY = "Generation for a knowledge leaf is grounded in its documents; with none found it can produce nothing."
+SUMMARY = "document.repo is a remote URL (https, ssh, git@host:path) or, for documents kept in this repository (repo: ./path), a folder inside it whose files match the patterns."
+WHY = "Generation for a knowledge leaf is grounded in its documents; with none found it can produce nothing. A path to another repository on the machine would send its text to the teacher and the outputs."
 HINT = "check the repo path (relative to the taxonomy root) and the patterns"
 DEFAULTS: dict = {}
 
 
 def check(leaf, ctx):
     document = leaf.data.get("document")
-    if leaf.kind != "knowledge" or not isinstance(document, dict) or not documents.is_local(document):
+    if leaf.kind != "knowledge" or not isinstance(document, dict):
+        return
+    if isinstance(document.get("repo"), str) and not documents.is_local(document):
+        refused = fetch.refusal(document["repo"])
+        if refused:
+            yield ctx.finding(
+                leaf.path,
+                *leaf.pos(("document", "repo")),
+                refused,
+                hint="use the documents repository's https:// or ssh URL, or keep the documents here (repo: ./path)",
+            )
+        return
+    if not documents.is_local(document):
         return
     folder = documents.local_folder(leaf.root, document)
     if not folder.is_relative_to(leaf.root.resolve()):

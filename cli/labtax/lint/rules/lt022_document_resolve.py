@@ -29,6 +29,7 @@ def enabled(options: dict) -> bool:
 
 def check(leaf, ctx):
     from labtax import documents
+    from labtax.documents import fetch
     from labtax.documents.read import READABLE_SUFFIXES, ReadError, read
 
     document = leaf.data.get("document")
@@ -38,8 +39,9 @@ def check(leaf, ctx):
         documents.is_local(document)
         or not isinstance(document.get("repo"), str)
         or not isinstance(document.get("commit"), str)
+        or fetch.refusal(document["repo"])
     ):
-        return  # in-repo documents: LT017; malformed fields: the schema (LT001)
+        return  # in-repo documents and refused repositories: LT017; malformed fields: the schema (LT001)
     docs = documents.resolve(leaf.root, document, offline=bool(ctx.options.get("offline")))
     for problem in docs.problems:
         message = f"documents not checked: {problem.message}" if problem.unreachable else problem.message
