@@ -238,3 +238,27 @@ def test_a_yamllint_config_cannot_make_lint_read_outside_the_repository(repo, tm
     (repo / ".yamllint.yaml").write_text("extends: relaxed\nrules:\n  line-length:\n    max: 120\n")
     proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize(
+    ("config", "says"),
+    [
+        ("extends: /etc/passwd\n", "extends: '/etc/passwd' is not one of yamllint's built-in configs"),
+        ("extends: ../outside.yaml\n", "extends: '../outside.yaml' is not one of yamllint's built-in configs"),
+        ("ignore-from-file: /etc/passwd\n", "ignore-from-file names files yamllint would read"),
+    ],
+)
+def test_an_inline_yamllint_config_gets_the_same_guard(repo, config, says):
+    """`[tool.labtax.rules.LT011] config` in .labtax.toml is the repository's yamllint config too: the same
+    refusal as .yamllint.yaml (`extends: /dev/zero` read until memory ran out), named by where it is."""
+    (repo.parent / "outside.yaml").write_text("secret-marker: 1\n")
+    (repo / ".labtax.toml").write_text(f"[rules.LT011]\nconfig = {json.dumps(config)}\n")
+    proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+    assert proc.returncode == 2 and says in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+    assert "[tool.labtax.rules.LT011] config" in proc.stderr and ".labtax.toml" in proc.stderr, proc.stderr
+    assert "secret-marker" not in proc.stdout + proc.stderr
+    (repo / ".labtax.toml").write_text('[rules.LT011]\nconfig = "extends: relaxed\\n"\n')
+    assert run_labtax("lint", cwd=repo, env=ENV, timeout=30).returncode == 0
+    (repo / ".labtax.toml").write_text('[rules.LT011]\nconfig = "rules: {line-length: {max: nope}}\\n"\n')
+    proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+    assert proc.returncode == 2 and "fix the yamllint configuration" in proc.stderr, proc.stderr

@@ -22,6 +22,7 @@ class RuleContext:
         self.rule = rule
         self.options = config.rule_options(rule)
         self.level = self.options.get("level", rule.LEVEL)
+        self.source = config.source  # the settings file, for messages about a setting
 
     def finding(self, path, line, col, message, hint=None, level=None) -> Finding:
         return Finding(path, int(line), int(col), self.rule.ID, level or self.level, message, hint or self.rule.HINT)

@@ -35,15 +35,21 @@ DISABLE_FILE = re.compile(r"^#\s*yamllint disable-file\s*$")  # yamllint's own f
 
 
 @functools.cache
-def _config(inline: str | None, root: Path):
+def _config(inline: str | None, root: Path, source: str | None = None):
     from yamllint.config import YamlLintConfig, YamlLintConfigError
 
     from labtax.errors import LabtaxError
     from labtax.taxonomy.files import read_bytes
     from labtax.taxonomy.problems import LoadProblem
 
-    if inline is not None:
-        return YamlLintConfig(content=inline)
+    if inline is not None:  # from the repository's settings like .yamllint.yaml: the same guard
+        name = f"[tool.labtax.rules.{ID}] config" + (f" in {Path(source).name}" if source else "")
+        if not isinstance(inline, str):
+            raise LabtaxError(f"{name} is a {type(inline).__name__}; write the yamllint configuration as a YAML string")
+        try:
+            return YamlLintConfig(content=_contained(inline, name))
+        except YamlLintConfigError as exc:
+            raise LabtaxError(f"{name}: {exc}; fix the yamllint configuration") from None
     for name in CONFIG_FILES:
         path = root / name
         if not (path.exists() or path.is_symlink()):
@@ -78,11 +84,11 @@ def _contained(text: str, name: str) -> str:
     if base is not None and base not in builtin:
         raise LabtaxError(
             f"{name}: extends: {base!r} is not one of yamllint's built-in configs ({', '.join(builtin)}); a taxonomy's "
-            f"config may not name another file (yamllint would read it from outside the repository): copy its rules into {name}"
+            f"config may not name another file (yamllint would read it from outside the repository): copy its rules into it"
         )
     if "ignore-from-file" in data:
         raise LabtaxError(
-            f"{name}: ignore-from-file names files yamllint would read from outside the repository; list the patterns under `ignore:` in {name} instead"
+            f"{name}: ignore-from-file names files yamllint would read from outside the repository; list the patterns under `ignore:` instead"
         )
     return text
 
@@ -118,7 +124,8 @@ def check(leaf, ctx):
         return
     inside = None
     text = leaf.text.replace("\r\n", "\n") if options["universal-newlines"] else leaf.text
-    for problem in style_problems(text, _config(options["config"], leaf.root), leaf.path):
+    conf = _config(options["config"], leaf.root, getattr(ctx, "source", None))
+    for problem in style_problems(text, conf, leaf.path):
         if problem.rule == "empty-lines":
             inside = _lines_inside_scalars(text) if inside is None else inside
             if problem.line in inside:
