@@ -262,3 +262,47 @@ def test_an_inline_yamllint_config_gets_the_same_guard(repo, config, says):
     (repo / ".labtax.toml").write_text('[rules.LT011]\nconfig = "rules: {line-length: {max: nope}}\\n"\n')
     proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
     assert proc.returncode == 2 and "fix the yamllint configuration" in proc.stderr, proc.stderr
+
+
+def _alias_bomb(levels: int = 5) -> str:
+    """A leaf whose aliases expand to about 2 * 10**levels nodes (small: a few MB of memory)."""
+    lines = ["version: 3", "a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    lines.append(f"bomb: [*a{levels - 1}, *a{levels - 1}]")
+    return "\n".join(lines) + "\n"
+
+
+def test_the_repository_cannot_raise_the_resource_limits_past_labtax_ceilings(repo):
+    """max-nodes / max-file-bytes come from the linted repository: a pull request raised them and then
+    linted an alias bomb. Past labtax's ceilings they are refused (exit 2, naming the fix); only the user,
+    outside the repository, raises a ceiling (LABTAX_MAX_NODES / LABTAX_MAX_FILE_BYTES)."""
+    write(repo, "compositional_skills/writing/bomb/qna.yaml", _alias_bomb())
+    _, report = lint(repo)
+    assert ("compositional_skills/writing/bomb/qna.yaml", "LT004") in found(report)
+    for setting, variable in (
+        ("max-nodes = 2000000", "LABTAX_MAX_NODES"),
+        ("max-file-bytes = 1073741824", "LABTAX_MAX_FILE_BYTES"),
+    ):
+        (repo / ".labtax.toml").write_text(setting + "\n")
+        proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stdout + proc.stderr
+        assert f"{setting} in .labtax.toml is over the ceiling" in proc.stderr and f"{variable}=" in proc.stderr, (
+            proc.stderr
+        )
+    (repo / ".labtax.toml").write_text("max-nodes = 2000000\n")
+    proc = run_labtax("lint", "--format", "json", cwd=repo, env={**ENV, "LABTAX_MAX_NODES": "2000000"}, timeout=60)
+    assert proc.returncode in (0, 1) and ("compositional_skills/writing/bomb/qna.yaml", "LT004") not in found(
+        json.loads(proc.stdout)
+    ), proc.stderr
+    (repo / ".labtax.toml").write_text("max-nodes = 500000\nmax-file-bytes = 2097152\n")  # under the ceilings
+    assert lint(repo)[0] in (0, 1)
+    for bad in ('max-nodes = "lots"', "max-file-bytes = -1", "max-nodes = true"):
+        (repo / ".labtax.toml").write_text(bad + "\n")
+        proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and "positive whole number" in proc.stderr, (
+            bad,
+            proc.stderr,
+        )
+    (repo / ".labtax.toml").write_text("max-nodes = 500000\n")
+    proc = run_labtax("lint", cwd=repo, env={**ENV, "LABTAX_MAX_NODES": "many"}, timeout=30)
+    assert proc.returncode == 2 and "LABTAX_MAX_NODES" in proc.stderr, proc.stderr

@@ -13,6 +13,10 @@ from pathlib import Path
 from labtax.errors import LabtaxError
 
 JUDGE_KEYS = {"model", "base-url"}
+# The most the repository's settings may raise the loader's limits to (10 and 4 times the defaults: about
+# 250 MB and 700 MB at worst). The settings come with pull requests: a raised limit let an alias bomb or a
+# huge file through. Only the user raises a ceiling, where labtax runs (never from the repository).
+CEILINGS = {"max-nodes": (1_000_000, "LABTAX_MAX_NODES"), "max-file-bytes": (4 * 1024 * 1024, "LABTAX_MAX_FILE_BYTES")}
 INSTRUCTLAB_YAMLLINT = "{extends: relaxed, rules: {line-length: disable}}"
 
 PROFILES: dict[str, dict] = {
@@ -124,8 +128,8 @@ def _merge(config: Config, settings: dict) -> None:
     config.ignore += list(settings.get("ignore", []))
     for rule, options in settings.get("rules", {}).items():
         config.rules.setdefault(rule, {}).update(options)
-    config.max_file_bytes = int(settings.get("max-file-bytes", config.max_file_bytes))
-    config.max_nodes = int(settings.get("max-nodes", config.max_nodes))
+    config.max_file_bytes = _limit(settings, "max-file-bytes", config.max_file_bytes, config.source)
+    config.max_nodes = _limit(settings, "max-nodes", config.max_nodes, config.source)
     config.duplicate_keys_fatal = bool(settings.get("duplicate-keys-fatal", config.duplicate_keys_fatal))
     config.teacher.update(settings.get("teacher", {}))
     judge = settings.get("judge", {})
@@ -136,6 +140,36 @@ def _merge(config: Config, settings: dict) -> None:
         )
     config.judge.update(judge)
     config.changed_files.update(settings.get("changed-files", {}))
+
+
+def ceiling(key: str) -> int:
+    """The most `key` may be set to by the repository's settings: labtax's ceiling, or the user's own."""
+    import os
+
+    default, variable = CEILINGS[key]
+    raw = os.environ.get(variable, "").strip()
+    if not raw:
+        return default
+    if not raw.isdigit() or int(raw) <= 0:
+        raise LabtaxError(f"{variable}={raw!r} is not a positive whole number; set it to the most {key} may be")
+    return int(raw)
+
+
+def _limit(settings: dict, key: str, current: int, source: str | None) -> int:
+    """A loader limit from the settings: a positive whole number, at most the ceiling."""
+    if key not in settings:
+        return current
+    value, where = settings[key], Path(source).name if source else "the labtax settings"
+    if isinstance(value, bool) or not isinstance(value, int) or value <= 0:
+        raise LabtaxError(f"{key} in {where} must be a positive whole number; found {value!r}")
+    limit = ceiling(key)
+    if value > limit:
+        variable = CEILINGS[key][1]
+        raise LabtaxError(
+            f"{key} = {value} in {where} is over the ceiling of {limit} that a repository's settings may set (they "
+            f"come with pull requests); lower it, or raise the ceiling where labtax runs: {variable}={value}"
+        )
+    return value
 
 
 def load_config(root: Path, *, profile: str | None = None, select=None, ignore=None) -> Config:
