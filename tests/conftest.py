@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import shutil
 import subprocess
@@ -14,6 +15,19 @@ import pytest
 REPO = Path(__file__).resolve().parents[1]
 SHARED = REPO.parent / "shared"
 CORPUS = SHARED / "corpus" / "instructlab-taxonomy"
+
+
+def pytest_collection_modifyitems(config, items):
+    """The tiers (pyproject.toml's markers) where they follow from what a test uses: `model` for every test
+    that asks for the converted model, `ray` for the Ray module, `unit` for tests/unit/. `install` and `slow`
+    are marked by hand."""
+    for item in items:
+        if "model_cache" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.model)
+        if item.path.name == "test_scale_ray.py":
+            item.add_marker(pytest.mark.ray)
+        if item.path.parent.name == "unit":
+            item.add_marker(pytest.mark.unit)
 
 
 def run_labtax(*args, cwd=None, env=None, check=False, timeout=120, process=False):
@@ -58,6 +72,92 @@ def corpus() -> Path:
     if not CORPUS.is_dir():
         pytest.fail(f"shared corpus missing at {CORPUS}: CI lays ../shared beside the clone")
     return CORPUS
+
+
+REAL_HOME = Path.home()  # read before any fixture points HOME elsewhere
+REAL_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or REAL_HOME / ".cache")
+
+
+def _home_fingerprint() -> dict:
+    """Names and modification times of the user's home, its cache folder and labtax's cache there: a test
+    that creates or removes anything in them changes a folder's mtime."""
+    seen = {}
+    for folder in (REAL_HOME, REAL_CACHE, REAL_CACHE / "labtax", REAL_CACHE / "labtax" / "documents"):
+        try:
+            with os.scandir(folder) as entries:
+                seen[str(folder)] = sorted((e.name, e.stat(follow_symlinks=False).st_mtime_ns) for e in entries)
+        except OSError:
+            seen[str(folder)] = None
+    return seen
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _session_home(tmp_path_factory):
+    """Every fixture and test of the session sees a home of its own: HOME (git's global config, pre-commit's
+    environments, pip's and virtualenv's caches, Ray's ~/.ray), labtax's cache and Hugging Face's. The user's
+    real ones are never read or written. Git gets a fixed identity there."""
+    home = tmp_path_factory.mktemp("home")
+    (home / ".gitconfig").write_text("[user]\n\tname = labtax tests\n\temail = tests@labtax.invalid\n")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("HOME", str(home))
+        patch.setenv("LABTAX_CACHE_DIR", str(home / ".cache" / "labtax"))
+        patch.setenv("HF_HOME", str(home / ".cache" / "huggingface"))
+        patch.setenv("HF_HUB_OFFLINE", "1")  # no test downloads weights or data sets
+        for name in ("XDG_CACHE_HOME", "XDG_CONFIG_HOME", "XDG_DATA_HOME", "PRE_COMMIT_HOME", "GIT_CONFIG_GLOBAL"):
+            patch.delenv(name, raising=False)
+        yield home
+
+
+@pytest.fixture(autouse=True)
+def _own_cache_and_real_home_untouched(request, monkeypatch, tmp_path_factory):
+    """Each test gets a labtax cache of its own (the converted model's, shared, when it asks for
+    `model_cache`), and fails when it wrote into the user's real home or cache."""
+    own = None
+    if "model_cache" in request.fixturenames:
+        monkeypatch.setenv("LABTAX_CACHE_DIR", str(request.getfixturevalue("model_cache")))
+    else:
+        own = tmp_path_factory.mktemp("labtax-cache")
+        monkeypatch.setenv("LABTAX_CACHE_DIR", str(own))
+    before = _home_fingerprint()
+    yield
+    if own is not None and any(own.glob("smollm2-*")):
+        pytest.fail("the test converted the embedded model into a cache of its own (20-30 s): ask for `model_cache`")
+    after = _home_fingerprint()
+    changed = [folder for folder in before if before[folder] != after[folder]]
+    if changed:
+        pytest.fail(f"the test changed the user's real home or cache: {', '.join(changed)}")
+
+
+BUILD_ONCE = """
+import json
+from labtax.teacher.smollm import ensure_cache
+result = ensure_cache(log=lambda message: None)
+print(json.dumps({"built": result.built, "path": str(result.path)}))
+"""
+
+
+@pytest.fixture(scope="session")
+def cold_start(tmp_path_factory):
+    """The model converted once per session, by two first runs at once on an empty cache (which is itself the
+    test that they convert once): what each reported, and the cache folder."""
+    cache = tmp_path_factory.mktemp("labtax-model-cache")
+    env = {**os.environ, "LABTAX_CACHE_DIR": str(cache)}
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", BUILD_ONCE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=600) for proc in procs]
+    for proc, (_out, err) in zip(procs, outputs):
+        assert proc.returncode == 0, err
+    return cache, [json.loads(out) for out, _ in outputs]
+
+
+@pytest.fixture(scope="session")
+def model_cache(cold_start) -> Path:
+    """A LABTAX_CACHE_DIR holding the converted embedded model: ask for it in any test that runs the model."""
+    return cold_start[0]
 
 
 @pytest.fixture(autouse=True)

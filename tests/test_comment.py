@@ -880,7 +880,7 @@ class FakeGitHub:
 @pytest.fixture
 def github():
     fake = FakeGitHub()
-    thread = threading.Thread(target=fake.server.serve_forever, daemon=True)
+    thread = threading.Thread(target=fake.server.serve_forever, args=(0.02,), daemon=True)
     thread.start()
     yield fake
     fake.server.shutdown()
@@ -1023,7 +1023,7 @@ class Recorder:
 
         self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+        threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True).start()
 
     def close(self):
         self.server.shutdown()

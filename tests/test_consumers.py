@@ -46,10 +46,12 @@ def generated(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def model_path() -> Path:
+def model_path(model_cache) -> Path:
     from labtax.teacher.smollm import ensure_cache
 
-    return ensure_cache().path
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABTAX_CACHE_DIR", str(model_cache))
+        return ensure_cache().path
 
 
 @pytest.fixture(scope="module")

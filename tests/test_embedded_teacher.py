@@ -26,35 +26,6 @@ pytest.importorskip("transformers")
 
 NO_ENDPOINT = {"OPENAI_BASE_URL": "", "OPENAI_API_KEY": "", "LABTAX_TEACHER_MODEL": ""}
 
-BUILD_ONCE = """
-import json
-from labtax.teacher.smollm import ensure_cache
-result = ensure_cache(log=lambda message: None)
-print(json.dumps({"built": result.built, "path": str(result.path)}))
-"""
-
-
-@pytest.fixture(scope="session")
-def cold_start(tmp_path_factory):
-    """Two first runs at once on an empty cache dir: what each reported, and the dir."""
-    cache = tmp_path_factory.mktemp("labtax-cache")
-    env = {**os.environ, "LABTAX_CACHE_DIR": str(cache)}
-    procs = [
-        subprocess.Popen(
-            [sys.executable, "-c", BUILD_ONCE], env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
-        )
-        for _ in range(2)
-    ]
-    outputs = [proc.communicate(timeout=300) for proc in procs]
-    for proc, (_out, err) in zip(procs, outputs):
-        assert proc.returncode == 0, err
-    return cache, [json.loads(out) for out, _ in outputs]
-
-
-@pytest.fixture(scope="session")
-def model_cache(cold_start) -> Path:
-    return cold_start[0]
-
 
 @pytest.fixture(scope="session")
 def teacher(model_cache):

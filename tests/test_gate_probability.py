@@ -295,7 +295,7 @@ def served(request):
     teacher = request.param()
     server = ThreadingHTTPServer(("127.0.0.1", 0), make_handler(teacher, set()))
     server.daemon_threads = True
-    threading.Thread(target=server.serve_forever, daemon=True).start()
+    threading.Thread(target=server.serve_forever, args=(0.02,), daemon=True).start()
     yield teacher, f"http://127.0.0.1:{server.server_address[1]}/v1"
     server.shutdown()
     server.server_close()

@@ -138,8 +138,13 @@ class Hold:
 
 
 def _is_second_leaf(request) -> bool:
-    """A request of the unit-conversion leaf: its question and judge prompts carry the leaf's seeds."""
+    """A question or judge request of the unit-conversion leaf (they carry its seeds; its answer requests need not)."""
     return "kilometres" in json.dumps(request["messages"])
+
+
+def _is_first_leaf(request) -> bool:
+    """A request of the CEO-email leaf: every one of its prompts carries the leaf's own words."""
+    return "earnings" in json.dumps(request["messages"])
 
 
 def _wait_for(condition, what: str, bound: float = 120) -> None:
@@ -182,12 +187,12 @@ def test_a_signal_at_any_point_stops_the_run_and_a_rerun_resumes(tmp_path, point
     if point == "a leaf's last reply":  # how many calls the first leaf makes, from an uninterrupted run
         with FakeOpenAI() as fake:
             assert run_labtax(*args, "--output", str(tmp_path / "ref"), cwd=root, env=_env(fake)).returncode == 0
-            first_leaf_calls = sum(1 for r in fake.requests if not _is_second_leaf(r))
+            first_leaf_calls = sum(1 for r in fake.requests if _is_first_leaf(r))
     first_leaf_seen = [0]
     last_reply = threading.Event()
 
     def count_first_leaf(request):
-        if not _is_second_leaf(request):
+        if _is_first_leaf(request):
             first_leaf_seen[0] += 1
             if first_leaf_seen[0] == first_leaf_calls:
                 last_reply.set()

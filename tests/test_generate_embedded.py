@@ -27,7 +27,7 @@ KNOWN_REASONS |= {
 }
 
 
-def test_embedded_teacher_generates_judged_samples_with_provenance(tmp_path, monkeypatch):
+def test_embedded_teacher_generates_judged_samples_with_provenance(tmp_path, monkeypatch, model_cache):
     monkeypatch.delenv("OPENAI_BASE_URL", raising=False)
     monkeypatch.delenv("LABTAX_TEACHER_MODEL", raising=False)
     root = make_taxonomy(tmp_path / "tax", ("foundational",))

@@ -37,10 +37,12 @@ def link_tree(source: Path, target: Path) -> Path:
 
 
 @pytest.fixture(scope="module")
-def cache() -> Path:
+def cache(model_cache) -> Path:
     from labtax.teacher.smollm import ensure_cache
 
-    return ensure_cache().path
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABTAX_CACHE_DIR", str(model_cache))
+        return ensure_cache().path
 
 
 def gguf_rope_theta() -> float:

@@ -75,6 +75,7 @@ def dist(checkout, tmp_path_factory) -> Path:
     return out
 
 
+@pytest.mark.install
 def test_wheel_and_sdist_carry_the_schemas_of_schema_folder(dist):
     expected = {p.relative_to(REPO / "schema").as_posix(): p.read_bytes() for p in (REPO / "schema").rglob("*.json")}
     assert len(expected) == 13  # 9 leaf schemas (v1-v3 x 3 trees) and 4 record schemas (v1 x 3, v2 sample)
@@ -108,6 +109,7 @@ def taxonomy(tmp_path_factory) -> Path:
     return root
 
 
+@pytest.mark.install
 def test_the_wheel_installed_in_a_fresh_venv_lints_from_another_folder(dist, taxonomy, tmp_path):
     venv = tmp_path / "venv"
     assert run(sys.executable, "-m", "venv", venv).returncode == 0
@@ -143,6 +145,7 @@ def pre_commit(*args, cwd, home) -> subprocess.CompletedProcess:
     )
 
 
+@pytest.mark.install
 def test_the_published_hook_through_try_repo(checkout, taxonomy, tmp_path):
     home = tmp_path / "pre-commit-home"
     good = pre_commit("try-repo", checkout, "labtax-lint", "--files", LEAF, cwd=taxonomy, home=home)
@@ -151,6 +154,7 @@ def test_the_published_hook_through_try_repo(checkout, taxonomy, tmp_path):
     assert bad.returncode == 1 and f"{BAD}:1:1: error LT001" in bad.stdout, bad.stdout + bad.stderr
 
 
+@pytest.mark.install
 def test_the_published_hook_at_a_pinned_rev_and_on_a_symlinked_leaf(checkout, taxonomy, tmp_path):
     home = tmp_path / "pre-commit-home"
     (taxonomy / ".pre-commit-config.yaml").write_text(

@@ -64,7 +64,7 @@ def run_pipeline(repo, **settings):
     return subprocess.run(["bash", str(SCRIPT)], cwd=repo, env=env, capture_output=True, text=True, timeout=3000)
 
 
-def test_pipeline_generates_for_exactly_the_changed_leaf_and_renders_the_comment(pr_repo):
+def test_pipeline_generates_for_exactly_the_changed_leaf_and_renders_the_comment(pr_repo, model_cache):
     proc = run_pipeline(pr_repo, NUM_SAMPLES="2", TRAIN_MAX_MINUTES="10")
     log = proc.stdout[-4000:] + proc.stderr[-6000:]
     assert proc.returncode == 0, log

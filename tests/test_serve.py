@@ -47,10 +47,12 @@ class Server:
 
 
 @pytest.fixture(scope="module")
-def model_path() -> Path:
+def model_path(model_cache) -> Path:
     from labtax.teacher.smollm import ensure_cache
 
-    return ensure_cache(log=lambda message: None).path
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABTAX_CACHE_DIR", str(model_cache))
+        return ensure_cache(log=lambda message: None).path
 
 
 @pytest.fixture(scope="module")

@@ -62,12 +62,14 @@ def data_dir(tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def tokenizer():
+def tokenizer(model_cache):
     import torch
 
     from labtax.teacher.smollm import load_model_and_tokenizer
 
-    return load_model_and_tokenizer(dtype=torch.float32)[1]
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABTAX_CACHE_DIR", str(model_cache))
+        return load_model_and_tokenizer(dtype=torch.float32)[1]
 
 
 def test_labels_cover_exactly_the_assistant_turn(tokenizer, data_dir):
@@ -93,11 +95,14 @@ def test_labels_cover_exactly_the_assistant_turn(tokenizer, data_dir):
 
 
 @pytest.fixture(scope="module")
-def cache_before(tmp_path_factory) -> Path:
-    """A LABTAX_CACHE_DIR of this module's own (hard links to the real cache): the adapter test moves it."""
+def cache_before(model_cache, tmp_path_factory) -> Path:
+    """A LABTAX_CACHE_DIR of this module's own (hard links to the session's model cache): the adapter test
+    moves it."""
     from labtax.teacher.smollm import ensure_cache
 
-    real = ensure_cache().path
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("LABTAX_CACHE_DIR", str(model_cache))
+        real = ensure_cache().path
     root = tmp_path_factory.mktemp("moving-cache") / "before"
     (root / real.name).mkdir(parents=True)
     for item in real.iterdir():
@@ -396,7 +401,13 @@ def test_missing_extra_names_the_install_command(data_dir, tmp_path):
     shadow.mkdir(parents=True)
     (shadow / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'peft'\", name='peft')\n")
     proc = run_labtax(
-        "train", "--data", str(data_dir), "--output", str(tmp_path / "out"), env={"PYTHONPATH": str(shadow.parent)}
+        "train",
+        "--data",
+        str(data_dir),
+        "--output",
+        str(tmp_path / "out"),
+        env={"PYTHONPATH": str(shadow.parent)},
+        process=True,
     )
     assert proc.returncode == 2, proc.stderr
     assert (
