@@ -22,7 +22,7 @@ def pytest_collection_modifyitems(config, items):
     that asks for the converted model, `ray` for the Ray module, `unit` for tests/unit/. `install` and `slow`
     are marked by hand."""
     for item in items:
-        if "model_cache" in getattr(item, "fixturenames", ()):
+        if {"model_cache", "cold_start"} & set(getattr(item, "fixturenames", ())):
             item.add_marker(pytest.mark.model)
         if item.path.name == "test_scale_ray.py":
             item.add_marker(pytest.mark.ray)

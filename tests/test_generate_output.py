@@ -8,7 +8,6 @@ import json
 import os
 import stat
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
@@ -20,7 +19,7 @@ from labtax.teacher.openai_backend import OpenAITeacher
 from .conftest import run_labtax
 from .fake_openai import FakeOpenAI
 from .test_generate import LEAVES, leaves_of, make_taxonomy, read_jsonl
-from .test_generate_cli import _env, _labtax_cmd
+from .test_generate_cli import Hold, _env, _labtax_cmd, _wait_for
 
 RUN_FILES = (
     "knowledge.jsonl",
@@ -105,7 +104,8 @@ def test_second_run_on_the_same_output_refuses_naming_the_first(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
     out = tmp_path / "gen"
     args = ["generate", "-n", "3", "--concurrency", "1", "--no-progress", "--output", str(out)]
-    with FakeOpenAI(latency=0.25) as fake:  # 24 calls one at a time: about 6 s, while the second starts
+    hold = Hold(lambda request, number: number == 2)  # the first run waits inside its second call
+    with FakeOpenAI(responder=hold) as fake:
         first = subprocess.Popen(
             [*_labtax_cmd(), *args],
             cwd=root,
@@ -114,11 +114,12 @@ def test_second_run_on_the_same_output_refuses_naming_the_first(tmp_path):
             stderr=subprocess.PIPE,
             text=True,
         )
-        deadline = time.monotonic() + 30
-        while fake.calls() < 2 and time.monotonic() < deadline:
-            time.sleep(0.02)
-        second = run_labtax(*args, cwd=root, env=_env(fake))
-        still_running = first.poll() is None
+        try:
+            _wait_for(hold.arrived.is_set, "the first run's second call")
+            second = run_labtax(*args, cwd=root, env=_env(fake))
+            still_running = first.poll() is None
+        finally:
+            hold.release.set()
         _, first_err = first.communicate(timeout=120)
     assert second.returncode == 2 and "Traceback" not in second.stderr, second.stdout + second.stderr
     assert still_running, "the first run ended before the second was refused: the test proves nothing"
