@@ -306,3 +306,17 @@ def test_the_repository_cannot_raise_the_resource_limits_past_labtax_ceilings(re
     (repo / ".labtax.toml").write_text("max-nodes = 500000\n")
     proc = run_labtax("lint", cwd=repo, env={**ENV, "LABTAX_MAX_NODES": "many"}, timeout=30)
     assert proc.returncode == 2 and "LABTAX_MAX_NODES" in proc.stderr, proc.stderr
+
+
+def test_eight_double_stars_over_a_deep_document_folder_lint_at_once(repo):
+    """`**` was matched by trying every split of the path among them: eight over a 30-deep folder hung the
+    offline lint (pre-commit, CI). A real process with a generous bound; the match itself takes milliseconds."""
+    deep = repo / "documents/topic" / "/".join(["d"] * 30)
+    deep.mkdir(parents=True)
+    (deep / "found.md").write_text("# Topic\n\nText.\n", encoding="utf-8")
+    (deep / "skipped.txt").write_text("not matched\n", encoding="utf-8")
+    pattern = "/".join(["**"] * 8) + "/*.md"
+    write(repo, "knowledge/science/topic/qna.yaml", knowledge("documents/topic").replace("'*.md'", f"'{pattern}'"))
+    write(repo, "knowledge/science/topic/attribution.txt", "Title of work: t\n")
+    proc = run_labtax("lint", "--format", "json", "knowledge", cwd=repo, env=ENV, timeout=60, process=True)
+    assert proc.returncode == 0 and json.loads(proc.stdout)["errors"] == 0, proc.stdout + proc.stderr

@@ -24,24 +24,43 @@ MAX_DOCUMENT_BYTES = 50 * 1024 * 1024
 
 
 def glob_match(pattern: str, rel: str) -> bool:
-    """Does `rel` match a glob pattern as glob.glob(pattern, recursive=True) would find it (hidden names
-    only by a pattern part that starts with '.')?"""
+    """Does the file `rel` match a glob pattern as glob.glob(pattern, recursive=True) would find it (hidden
+    names only by a pattern part that starts with '.')?
+
+    One pass over the path with the set of pattern parts reached so far (a Thompson NFA): time is path
+    parts x pattern parts, whatever the `**`. Trying every split of the path among the `**`s, as the
+    recursive matcher did, is exponential: eight `**` over a deep folder hung lint, diff and generate.
+    """
     import fnmatch
 
-    def match(pat: list[str], parts: list[str]) -> bool:
-        if not pat:
-            return not parts
-        if pat[0] == "**":
-            return any(
-                match(pat[1:], parts[i:])
-                for i in range(len(parts) + 1)
-                if not any(p.startswith(".") for p in parts[:i])
-            )
-        if not parts or (parts[0].startswith(".") and not pat[0].startswith(".")):
-            return False
-        return fnmatch.fnmatchcase(parts[0], pat[0]) and match(pat[1:], parts[1:])
+    pat = [p for p in pattern.split("/") if p not in ("", ".")]
+    if pat and pat[-1] == "**":
+        pat.append("*")  # a trailing `**` ends in a folder's contents: glob finds no file at zero parts
 
-    return match([p for p in pattern.split("/") if p not in ("", ".")], rel.split("/"))
+    def closure(states: set[int]) -> set[int]:
+        out = set(states)
+        for j in sorted(states):
+            while j < len(pat) and pat[j] == "**":  # `**` may match no part at all
+                j += 1
+                out.add(j)
+        return out
+
+    states = closure({0})
+    for part in rel.split("/"):
+        hidden = part.startswith(".")
+        following = set()
+        for j in states:
+            if j == len(pat):
+                continue
+            if pat[j] == "**":
+                if not hidden:
+                    following.add(j)
+            elif (not hidden or pat[j].startswith(".")) and fnmatch.fnmatchcase(part, pat[j]):
+                following.add(j + 1)
+        if not following:
+            return False
+        states = closure(following)
+    return len(pat) in states
 
 
 @dataclass
