@@ -102,6 +102,10 @@ def resolve(root: Path, document: dict, *, offline: bool = False) -> DocumentSet
         scan = scan_local(root, document)
         out.problems += [Problem("patterns", p) for p in scan.problems]
         base = root.resolve()
+        if len(scan.files) > MAX_FILES:
+            out.problems.append(
+                Problem("patterns", f"the patterns match {len(scan.files)} files; at most {MAX_FILES} are read")
+            )
         for path in scan.files[:MAX_FILES]:
             try:
                 out.files[path.relative_to(base).as_posix()] = read_bytes(path, root, MAX_FILE_BYTES)
@@ -114,48 +118,7 @@ def resolve(root: Path, document: dict, *, offline: bool = False) -> DocumentSet
     except fetch.FetchError as exc:
         return DocumentSet(safe_repo, commit, problems=[Problem(exc.field, exc.message, exc.unreachable)])
     out = DocumentSet(safe_repo, snap.commit, fetched=snap.fetched)
-    tree = snap.files()
-    wanted = []
-    for index, pattern in patterns:
-        matched = [f for f in tree if glob_match(pattern, f.path)]
-        if not matched:
-            out.problems.append(
-                Problem(
-                    "patterns", f"pattern '{pattern}' matches no file in {safe_repo} at {snap.commit[:12]}", index=index
-                )
-            )
-        for entry in matched:
-            if entry.mode == "120000":
-                out.problems.append(
-                    Problem(
-                        "patterns",
-                        f"{entry.path} is a symlink in {safe_repo}; documents must be plain files",
-                        index=index,
-                    )
-                )
-            elif entry.mode == "160000":
-                out.problems.append(
-                    Problem(
-                        "patterns",
-                        f"{entry.path} is a submodule in {safe_repo}; documents must be plain files",
-                        index=index,
-                    )
-                )
-            elif entry.size > MAX_FILE_BYTES:
-                out.problems.append(
-                    Problem(
-                        "patterns",
-                        f"{entry.path} is {entry.size} bytes, over the limit of {MAX_FILE_BYTES}",
-                        index=index,
-                    )
-                )
-            elif entry not in wanted:
-                wanted.append(entry)
-    if len(wanted) > MAX_FILES:
-        out.problems.append(
-            Problem("patterns", f"the patterns match {len(wanted)} files; at most {MAX_FILES} are read")
-        )
-        wanted = wanted[:MAX_FILES]
+    wanted = _match(snap.files(), patterns, safe_repo, snap.commit, out.problems)
     total, kept = 0, []
     for entry in wanted:
         total += entry.size
@@ -168,6 +131,51 @@ def resolve(root: Path, document: dict, *, offline: bool = False) -> DocumentSet
     blobs = snap.read([e.blob for e in kept])
     out.files = {e.path: blobs[e.blob] for e in kept}
     return out
+
+
+MAX_LISTED = 20  # links, submodules and oversized files named one by one; the rest are counted
+
+
+def _match(tree: list, patterns: list[tuple[int, str]], repo: str, commit: str, problems: list[Problem]) -> list:
+    """The tree's files that the patterns match, in one walk: a tree names each path once, so nothing needs
+    de-duplicating (comparing each file with those kept took a minute for 20,000), and files past MAX_FILES
+    are counted, not kept."""
+    matched = [False] * len(patterns)
+    wanted, count, listed, unlisted = [], 0, 0, 0
+    for entry in tree:
+        hits = [k for k, (_, pattern) in enumerate(patterns) if glob_match(pattern, entry.path)]
+        if not hits:
+            continue
+        for k in hits:
+            matched[k] = True
+        if entry.mode == "120000":
+            why = f"{entry.path} is a symlink in {repo}; documents must be plain files"
+        elif entry.mode == "160000":
+            why = f"{entry.path} is a submodule in {repo}; documents must be plain files"
+        elif entry.size > MAX_FILE_BYTES:
+            why = f"{entry.path} is {entry.size} bytes, over the limit of {MAX_FILE_BYTES}"
+        else:
+            count += 1
+            if len(wanted) < MAX_FILES:
+                wanted.append(entry)
+            continue
+        if listed < MAX_LISTED:
+            problems.append(Problem("patterns", why, index=patterns[hits[0]][0]))
+            listed += 1
+        else:
+            unlisted += 1
+    if unlisted:
+        problems.append(
+            Problem("patterns", f"and {unlisted} more links, submodules or oversized files matched; none is read")
+        )
+    for (index, pattern), hit in zip(patterns, matched):
+        if not hit:
+            problems.append(
+                Problem("patterns", f"pattern '{pattern}' matches no file in {repo} at {commit[:12]}", index=index)
+            )
+    if count > MAX_FILES:
+        problems.append(Problem("patterns", f"the patterns match {count} files; at most {MAX_FILES} are read"))
+    return wanted
 
 
 def chunks_for(
