@@ -154,7 +154,7 @@ def make_taxonomy(root: Path, copies: int) -> Path:
 
 
 def load_leaves(root: Path, expected: int) -> list:
-    from labtax.changes import select
+    from labtax.select import select
     from labtax.config import load_config
     from labtax.lint.engine import lint
 

@@ -182,7 +182,7 @@ class Case:
 def verdict_of(reply, stage: str, min_score: int) -> tuple[int, float | None, bool]:
     """(sampled score, P(score >= min_score) or None, accepted at THRESHOLD or by the digit)."""
     from labtax.generate.gate.scores import accept_probability
-    from labtax.generate.pipelines import parse
+    from labtax.generate import parse
 
     score = parse.score(reply.text, stage)
     probability = accept_probability(reply.top_logprobs, min_score)
@@ -191,7 +191,7 @@ def verdict_of(reply, stage: str, min_score: int) -> tuple[int, float | None, bo
 
 async def judged(runner, stage: str, fields: dict, index: int, shots: list, min_score: int) -> dict:
     """One judge verdict as a row's fields: score, probability, judge_accepted, judge_error."""
-    from labtax.generate.pipelines.outcome import Reject
+    from labtax.generate.outcome import Reject
 
     try:
         reply = await runner.call(stage, fields, index, shots)
@@ -206,7 +206,7 @@ async def relevance_of(runner, own: str, others: list[str], answer: str) -> tupl
     (pipelines/common.relevant, before its threshold), and log P(end of turn after the answer) that its
     `unfinished` check reads; (None, None) where the judge cannot score."""
     from labtax.generate.gate.relevance import probability
-    from labtax.generate.pipelines.outcome import Reject
+    from labtax.generate.outcome import Reject
 
     if not others:
         return None, None
@@ -225,7 +225,7 @@ async def consistency_of(case: Case, answer: str, index: int) -> str | None:
     the candidate is rejected when that answer ends elsewhere. The detail where it rejects, else None."""
     from labtax.generate.gate.consistency import check_consistency
     from labtax.generate.pipelines.common import rotate
-    from labtax.generate.pipelines.outcome import Reject
+    from labtax.generate.outcome import Reject
 
     task = str(case.leaf.data.get("task_description", "")).strip()
     fields = {"task_description": task, "question": case.held["question"]}
@@ -323,7 +323,7 @@ async def measure(args) -> dict:
     from labtax.config import load_config
     from labtax.generate import seeds
     from labtax.generate.cache import CallCache
-    from labtax.generate.gate.calibrate import calibrate
+    from labtax.generate.calibrate import calibrate
     from labtax.generate.pipelines import knowledge, pipeline_for
     from labtax.generate.pipelines.prompts import load as load_prompts
     from labtax.generate.pipelines.runner import StageRunner
@@ -359,7 +359,7 @@ async def measure(args) -> dict:
                 "unsafe": UNSAFE_TASK,
             }
             question_case = Case(leaf, pipeline, runner, held, prompt_items, [])
-            # The leaf's calibration as generation runs it (gate/calibrate.py), on its other seeds only: the
+            # The leaf's calibration as generation runs it (generate/calibrate.py), on its other seeds only: the
             # thresholds it chooses decide the held-out rows in the "calibrated" column.
             job = SimpleNamespace(leaf=leaf, pipeline=pipeline, runner=runner, prompt_items=prompt_items)
             job.heldout = prompt_items

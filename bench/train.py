@@ -52,7 +52,7 @@ def status_kb(field: str) -> int:
 
 def seed_data(folder: Path) -> Path:
     """A generate-shaped data folder from the taxonomy's seeds (no teacher needed)."""
-    from labtax.changes import select
+    from labtax.select import select
     from labtax.config import load_config
     from labtax.generate import seeds
     from labtax.generate.run import heldout_record

@@ -15,7 +15,7 @@ import time
 import pytest
 
 from labtax.generate.cache import CallCache
-from labtax.generate.gate.calibrate import CALIBRATION_INDEX
+from labtax.generate.calibrate import CALIBRATION_INDEX
 from labtax.generate.run import Settings, run_generation
 from labtax.teacher.base import EndpointUnreachable, TeacherError
 from labtax.teacher.openai_backend import OpenAITeacher

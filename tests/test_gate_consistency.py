@@ -8,7 +8,7 @@ import asyncio
 import pytest
 
 from labtax.generate.gate.consistency import RESAMPLE_OFFSET, agree, check_consistency, final_number
-from labtax.generate.pipelines.outcome import Reject
+from labtax.generate.outcome import Reject
 from labtax.teacher.base import Completion
 
 QUESTION = "Convert 15 kilograms to pounds."

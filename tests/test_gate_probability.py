@@ -19,7 +19,7 @@ import pytest
 
 from labtax.config import load_config
 from labtax.generate.cache import CallCache
-from labtax.generate.gate.calibrate import CALIBRATION_INDEX
+from labtax.generate.calibrate import CALIBRATION_INDEX
 from labtax.generate.gate.scores import accept_probability, choose_threshold, roc_auc
 from labtax.generate.run import Settings, run_generation
 from labtax.teacher.base import Completion, TeacherInfo

@@ -9,10 +9,10 @@ from pathlib import Path
 
 import pytest
 
-from labtax.changes import select
 from labtax.config import load_config
 from labtax.generate.run import Settings, run_generation
 from labtax.lint.engine import lint
+from labtax.select import select
 from labtax.teacher.openai_backend import OpenAITeacher
 
 from .conftest import REPO

@@ -8,7 +8,7 @@ import pytest
 
 from labtax.config import load_config
 from labtax.lint.engine import lint
-from labtax.taxonomy.select import Selection
+from labtax.select import Selection
 
 from .conftest import CORPUS, run_labtax
 

@@ -17,11 +17,11 @@ from pathlib import Path
 
 import pytest
 
-from labtax.changes import select
 from labtax.config import load_config
 from labtax.lint import schema
 from labtax.lint.engine import lint
 from labtax.lint.rules import all_rules
+from labtax.select import select
 
 from .conftest import run_labtax
 

@@ -201,7 +201,7 @@ import json, sys, threading
 from pathlib import Path
 from labtax.config import load_config
 from labtax.lint.engine import lint
-from labtax.changes import select
+from labtax.select import select
 root = Path(sys.argv[1])
 selection, config = select(root), load_config(root)
 assert threading.active_count() == 1  # else lint() would quietly stay in-process

@@ -34,10 +34,10 @@ def read_jsonl(path: Path) -> list[dict]:
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    from labtax.changes import select
     from labtax.config import load_config
     from labtax.generate.run import Settings, run_generation
     from labtax.lint.engine import lint
+    from labtax.select import select
     from labtax.teacher.openai_backend import OpenAITeacher
 
     base = tmp_path_factory.mktemp("train")
@@ -421,11 +421,11 @@ def test_missing_extra_names_the_install_command(data_dir, tmp_path):
 def test_real_answers_lower_the_heldout_loss(tmp_path):
     """The other side of the measure: human-written answers (the leaves' own seeds the teacher would see)
     must lower the loss on the held-out seeds of the same leaves. Fake-teacher data above cannot show this."""
-    from labtax.changes import select
     from labtax.config import load_config
     from labtax.generate import seeds
     from labtax.generate.run import heldout_record
     from labtax.lint.engine import lint
+    from labtax.select import select
 
     data = tmp_path / "generated"
     data.mkdir()

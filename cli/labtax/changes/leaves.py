@@ -14,8 +14,7 @@ from typing import TYPE_CHECKING
 
 from labtax.errors import LabtaxError
 from labtax.taxonomy.kinds import LEAF_FILE, TREES
-from labtax.taxonomy.select import YAML_SUFFIXES, Selection, relative_path, tree_files
-from labtax.wording import counted
+from labtax.taxonomy.paths import YAML_SUFFIXES, tree_files
 
 if TYPE_CHECKING:
     from labtax.changes.git import ChangeSet
@@ -290,26 +289,3 @@ def changed_leaves(
     _map_related(root, changeset, prefix, found)
     _describe_all(root, changeset, prefix, found.leaves)
     return sorted(found.leaves.values(), key=lambda c: c.path), sorted(found.stray), changeset
-
-
-def _under(path: str, scopes: list[str]) -> bool:
-    return any(scope in ("", ".") or path == scope or path.startswith(scope.rstrip("/") + "/") for scope in scopes)
-
-
-def changed_selection(
-    root: Path, base: str | None = None, paths: list[str] | tuple = (), env: dict | None = None
-) -> Selection:
-    """The --changed selection: changed leaves (and changed misnamed YAML files, so lint flags them),
-    optionally only those under PATHS."""
-    root = Path(root).resolve()
-    changes, stray, changeset = changed_leaves(root, base, env=env)
-    if paths:
-        scopes = [relative_path(root, Path(p)) for p in paths]
-        changes = [c for c in changes if _under(c.path, scopes) or (c.old_path and _under(c.old_path, scopes))]
-        stray = [s for s in stray if _under(s, scopes)]
-    files = sorted({c.path for c in changes if c.status != "deleted"} | set(stray))
-    notes = list(changeset.notes)
-    gone = sum(c.status == "deleted" for c in changes)
-    if gone:
-        notes.append(f"{counted(gone, 'deleted leaf')} not selected")
-    return Selection(root, files, explicit=False, notes=notes, changes=changes, changeset=changeset)

@@ -36,8 +36,8 @@ def command(paths, base, fmt, include_deleted, run_lint, profile, root):
     change to that leaf. Leaves the loader (or, with --lint, the linter) rejects are flagged invalid.
     Exit status: 0 listed, 1 lint errors (with --lint), 2 usage, git or shallow-clone problem.
     """
-    from labtax.changes.leaves import changed_selection
     from labtax.config import find_root
+    from labtax.select import changed_selection
 
     root = (root or find_root()).resolve()
     selection = changed_selection(root, base, paths)

@@ -44,8 +44,8 @@ def selection_options(func):
     @root_option
     @functools.wraps(func)
     def wrapper(*args, paths, changed, base, root, **kwargs):
-        from labtax.changes import select
         from labtax.config import find_root
+        from labtax.select import select
 
         root = (root or find_root()).resolve()
         return func(*args, selection=select(root, paths, changed=changed, base=base), **kwargs)

@@ -40,7 +40,7 @@ class Node:
 
 def build_trees(root: Path) -> list[Node]:
     """One Node per tree (all three, empty ones too), holding only folders with leaves below them."""
-    from labtax.taxonomy.select import tree_files
+    from labtax.taxonomy.paths import tree_files
 
     trees = {name: Node(name, name) for name in TREES}
     for rel in tree_files(root):

@@ -27,7 +27,7 @@ from labtax.generate.gate.relevance import unfinished
 from labtax.generate.gate.scores import DEFAULT_THRESHOLD, accept_probability, accepts, choose_threshold, roc_auc
 
 if TYPE_CHECKING:
-    from labtax.generate.run import LeafJob
+    from labtax.generate.pipelines import LeafJob
 
 CALIBRATION_INDEX = 1_000_000  # candidate indexes of calibration calls: never a real candidate's cache key
 REFUSAL = "I'm sorry, but I can't help with that."
@@ -75,8 +75,8 @@ def corruptions(item: dict, others: list[dict]) -> list[str]:
 
 async def calibrate(job: LeafJob, min_score: int) -> GateReport:
     """Run the gate on the leaf's held-out seeds and their corruptions; set the final judge's threshold."""
-    from labtax.generate.pipelines import parse
-    from labtax.generate.pipelines.outcome import Reject
+    from labtax.generate import parse
+    from labtax.generate.outcome import Reject
 
     report = GateReport()
     if not job.heldout:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import re
 
-from labtax.generate.pipelines.outcome import Reject
+from labtax.generate.outcome import Reject
 
 _LABEL = re.compile(
     r"^\s*(?:\d+[.)]\s*|[-*•]\s*|#+\s*)?(?:\*\*)?(?:new\s+)?(?:task|question|q|instruction|prompt)\s*\d*\s*(?:\*\*)?\s*[:.-]\s*",

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field
 
 from labtax.config import Config
 from labtax.lint.findings import Finding
+from labtax.select import Selection
 from labtax.taxonomy.leaf import Leaf
-from labtax.taxonomy.select import Selection
 from labtax.wording import counted
 
 

@@ -20,10 +20,10 @@ from labtax import documents
 from labtax.changes.git import head_commit
 from labtax.generate import seeds
 from labtax.generate.cache import CallCache
-from labtax.generate.gate.calibrate import GateReport, calibrate
-from labtax.generate.pipelines import Pipeline, pipeline_for
+from labtax.generate.calibrate import GateReport, calibrate
+from labtax.generate.outcome import Accepted, Reject
+from labtax.generate.pipelines import LeafJob, pipeline_for
 from labtax.generate.pipelines.dedup import NearDuplicateFilter
-from labtax.generate.pipelines.outcome import Accepted, Reject
 from labtax.generate.pipelines.prompts import load as load_prompts
 from labtax.generate.pipelines.runner import CallStats, StageRunner
 from labtax.taxonomy.leaf import Leaf
@@ -40,17 +40,6 @@ class Settings:
     chunk_tokens: int = 350
     offline: bool = False  # knowledge documents only from the cache, never fetched
     calibrate: bool = True  # per leaf: can the gate tell the leaf's held-out seeds from corrupted copies?
-
-
-@dataclass
-class LeafJob:
-    leaf: Leaf
-    pipeline: Pipeline
-    runner: StageRunner
-    prompt_items: list
-    heldout: list
-    chunks: list = field(default_factory=list)
-    documents_note: str | None = None
 
 
 @dataclass

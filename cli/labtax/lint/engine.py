@@ -9,10 +9,10 @@ from pathlib import PurePosixPath
 from labtax.config import Config
 from labtax.lint.findings import Finding
 from labtax.lint.rules import all_rules
+from labtax.select import Selection
 from labtax.taxonomy.kinds import LEAF_FILE
 from labtax.taxonomy.leaf import Leaf
 from labtax.taxonomy.loader import LoadLimits, LoadProblem, load_leaf
-from labtax.taxonomy.select import Selection
 
 
 class RuleContext:

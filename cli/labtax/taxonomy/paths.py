@@ -1,34 +1,17 @@
-"""Which files a command works on when it names paths or the whole taxonomy (no git needed).
+"""The taxonomy's YAML files by path: the whole tree, or the files and folders a command line names (no git).
 
-The branch's changed leaves (`--changed`) are labtax.changes; commands/options.py puts both behind the
-same options, so lint, generate and diff select alike.
+labtax.select builds a command's Selection from these (or from labtax.changes for `--changed`).
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from labtax.errors import LabtaxError
 from labtax.taxonomy.kinds import LEAF_FILE, TREES
 
-if TYPE_CHECKING:
-    from labtax.changes.git import ChangeSet
-    from labtax.changes.leaves import LeafChange
-
 YAML_SUFFIXES = (".yaml", ".yml")
-
-
-@dataclass
-class Selection:
-    root: Path
-    files: list[str]  # paths relative to root, POSIX separators, sorted
-    explicit: bool = False  # paths were named by the user (or pre-commit), not discovered
-    notes: list[str] = field(default_factory=list)
-    changes: list[LeafChange] | None = None  # with --changed: every changed leaf (deleted ones too), else None
-    changeset: ChangeSet | None = None  # with --changed: base, merge-base, head
 
 
 def tree_files(root: Path) -> list[str]:

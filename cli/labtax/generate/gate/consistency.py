@@ -16,12 +16,12 @@ import asyncio
 import math
 import re
 
-from labtax.generate.pipelines import parse
-from labtax.generate.pipelines.outcome import Reject
+from labtax.generate import parse
+from labtax.generate.outcome import Reject
 
 # Resample k of candidate `index` is asked with seed index + k x RESAMPLE_OFFSET: stable (a re-run replays it
 # from the cache), distinct from the candidate's own call (same messages, so only the seed tells them apart)
-# and from every real candidate index below it. Calibration's 1_000_000 (gate/calibrate.py) is reached only
+# and from every real candidate index below it. Calibration's 1_000_000 (generate/calibrate.py) is reached only
 # from the second resample on, and only ever by judge stages there: the stage is part of the cache key.
 RESAMPLE_OFFSET = 500_000
 

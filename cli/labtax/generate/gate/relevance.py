@@ -12,7 +12,7 @@ a neutral request (NEUTRAL: "Write a reply."; for knowledge, the question withou
 that its question does not explain better than no question at all (another leaf's answer, boilerplate) fails
 too. An answer written for another question, or generic text that would follow any, scores near 1/2 or below;
 an answer that uses what its question asks scores near 1. The threshold is calibrated per leaf like the
-judge's (stage "relevance", gate/calibrate.py), THRESHOLD otherwise: 0.9, i.e. the answer at least nine times
+judge's (stage "relevance", generate/calibrate.py), THRESHOLD otherwise: 0.9, i.e. the answer at least nine times
 likelier after its own question than after the others on average. Measured (bench/judge.py, 2026-12-02): every
 held-out seed answer of 8 skill leaves scored 1.00, 14 of 15 knowledge ones >= 0.99 (one 0.59).
 Only where the judge model can score a given reply (teacher/base.py Scorer: the embedded model); with a chat

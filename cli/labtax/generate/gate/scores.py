@@ -5,7 +5,7 @@ the sampled digit but the probability mass on the accepting digits at the token 
 P(score >= min_score), normalised over the score digits among the top candidates. Where there are none (the
 endpoint has no logprobs, an older cache entry), the sampled digit decides, as before.
 
-The threshold on that probability is calibrated per leaf (gate/calibrate.py): the one that best separates
+The threshold on that probability is calibrated per leaf (generate/calibrate.py): the one that best separates
 the leaf's held-out seeds from corrupted copies of them (highest balanced accuracy; ties go to the threshold
 nearest 0.5). Uncalibrated, it is 0.5.
 """

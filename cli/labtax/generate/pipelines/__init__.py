@@ -1,16 +1,18 @@
 """Generation pipelines, one per leaf kind; each a short list of stages over versioned prompt files.
 
 A pipeline is a module that satisfies `Pipeline`: its prompt file, its stages (in call order), and one
-coroutine that turns a candidate index into an accepted sample or raises `Reject` with a reason.
+coroutine that turns a candidate index into an accepted sample or raises `Reject` with a reason. A
+`LeafJob` is what a pipeline works on: the leaf, its pipeline and stage runner, its seeds and chunks.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
-    from labtax.generate.pipelines.outcome import Accepted
-    from labtax.generate.run import LeafJob
+    from labtax.generate.outcome import Accepted
+    from labtax.generate.pipelines.runner import StageRunner
     from labtax.taxonomy.leaf import Leaf
 
 
@@ -34,6 +36,17 @@ class Pipeline(Protocol):
     def relevance_turns(self, job: LeafJob, item: dict, index: int) -> tuple[str, list[str]]:
         """The answer's own user turn and those it is compared against (gate/relevance.py)."""
         ...
+
+
+@dataclass
+class LeafJob:
+    leaf: Leaf
+    pipeline: Pipeline
+    runner: StageRunner
+    prompt_items: list
+    heldout: list
+    chunks: list = field(default_factory=list)
+    documents_note: str | None = None
 
 
 def pipeline_for(leaf: Leaf) -> Pipeline:

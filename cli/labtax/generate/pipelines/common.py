@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from labtax.generate.pipelines import parse
-from labtax.generate.pipelines.outcome import Reject
+from labtax.generate import parse
+from labtax.generate.outcome import Reject
 
 
 def rotate(items: list, index: int, count: int) -> list:

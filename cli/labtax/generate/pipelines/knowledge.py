@@ -7,10 +7,10 @@ comprehension (the chunk before the question), as LAB and InstructLab do.
 
 from __future__ import annotations
 
+from labtax.generate import parse
 from labtax.generate.gate.relevance import ALTERNATIVES
-from labtax.generate.pipelines import parse
+from labtax.generate.outcome import Accepted, Reject
 from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
-from labtax.generate.pipelines.outcome import Accepted, Reject
 
 PROMPTS = "knowledge"
 STAGES: tuple[str, ...] = ("qa", "judge_faithful", "judge_relevant", "judge_standalone")

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 
 from labtax.generate.cache import CallCache, call_key
-from labtax.generate.pipelines.outcome import Reject
+from labtax.generate.outcome import Reject
 from labtax.generate.pipelines.prompts import PromptSet
 from labtax.teacher.base import Completion, EndpointUnreachable, Likelihood, Scorer, TeacherError
 
@@ -95,7 +95,7 @@ class StageRunner:
             self.stats.judged += 1
             self.stats.judged_with_logprobs += completions[0].top_logprobs is not None
         if self.progress is not None:
-            self.progress.advance(stage)
+            self.progress.advance(stage, index)
         for completion in completions:
             problem = reply_problem(completion.text, spec.max_tokens)
             if problem:

@@ -3,11 +3,11 @@ answer ends in a number -> judge pair (1-3, keep >= 2)."""
 
 from __future__ import annotations
 
+from labtax.generate import parse
 from labtax.generate.gate.consistency import check_consistency
 from labtax.generate.gate.relevance import NEUTRAL, QUESTION_STAGE, alternatives, question_turns
-from labtax.generate.pipelines import parse
+from labtax.generate.outcome import Accepted
 from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, measured, mismatched, relevant, rotate
-from labtax.generate.pipelines.outcome import Accepted
 
 PROMPTS = "skill_freeform"
 STAGES: tuple[str, ...] = ("question", "judge_question", "answer", "judge_pair")
