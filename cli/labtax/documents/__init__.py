@@ -141,7 +141,8 @@ def _match(tree: list, patterns: list[tuple[int, str]], repo: str, commit: str, 
     de-duplicating (comparing each file with those kept took a minute for 20,000), and files past MAX_FILES
     are counted, not kept."""
     matched = [False] * len(patterns)
-    wanted, count, listed, unlisted = [], 0, 0, 0
+    wanted: list = []
+    count, listed, unlisted = 0, 0, 0
     for entry in tree:
         hits = [k for k, (_, pattern) in enumerate(patterns) if glob_match(pattern, entry.path)]
         if not hits:
