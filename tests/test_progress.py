@@ -17,7 +17,16 @@ import sys
 import termios
 from pathlib import Path
 
-from labtax.generate.progress import PlainProgress, StageProgress, interval_from_env, rate, span
+from labtax.generate.progress import (
+    PlainProgress,
+    Plan,
+    StageProgress,
+    call_kind,
+    expected_calls,
+    interval_from_env,
+    rate,
+    span,
+)
 
 from .conftest import run_labtax
 from .fake_openai import FakeOpenAI
@@ -51,6 +60,8 @@ def test_without_a_terminal_a_log_gets_plain_lines_every_interval(tmp_path):
     assert done == sorted(done) and done[-1] >= 3  # counts only grow
     assert lines[-1].split(",")[0].endswith("(done)")  # the last line says the run finished
     assert re.search(r"\(\d+(\.\d+)?/(s|min)\)", "\n".join(lines[:-1]))  # a rate while running
+    for done, total in re.findall(r"\b[a-z_]+ (\d+)/(\d+)\b", "\n".join(lines)):
+        assert int(done) <= int(total), lines  # retries are said as retries, never "13/12"
 
 
 def test_the_interval_is_about_ten_seconds_by_default_and_no_progress_is_silent(tmp_path, monkeypatch):
@@ -106,20 +117,19 @@ def test_a_terminal_gets_bars_not_lines(tmp_path):
 def test_a_line_says_done_of_planned_rate_accepted_and_eta():
     now = [100.0]
     out = io.StringIO()
-    plain = PlainProgress(
-        ["question", "answer"], {"question": 10, "answer": 10}, leaves=3, interval=5, stream=out, clock=lambda: now[0]
-    )
-    assert plain.line() == (
-        "progress 0 s, teacher calls by stage: question 0/10, answer 0/10; ETA unknown until the first call returns"
-    )
-    for _ in range(4):
-        plain.advance("question")
-    now[0] += 2
-    for _ in range(4):
-        plain.advance("question")
-    plain.advance("answer")
-    plain.advance("answer")
-    now[0] += 8  # 10 s in: 10 calls done, 10 left, 1 call/s
+    plan = Plan(question=10, answer=10)
+    plan.samples = 5  # two leaves of 5 samples: candidates 0-4 of each are the plan, 5 and up are retries
+    plain = PlainProgress(["question", "answer"], plan, leaves=3, interval=5, stream=out, clock=lambda: now[0])
+    # no ETA until it means something (not "unknown", not a floor beside a run of minutes)
+    assert plain.line() == "progress 0 s, teacher calls by stage: question 0/10, answer 0/10"
+    plain.advance("question", 0)
+    now[0] += 1
+    assert "ETA" not in plain.line()  # one call of twenty says nothing about the rest
+    for index in (1, 2, 3, 4, 0, 1, 2):
+        plain.advance("question", index)
+    plain.advance("answer", 0)
+    plain.advance("answer", 1)
+    now[0] += 9  # 10 s in: 10 planned calls done, 10 left, 1 call/s
     plain.leaf_done(2)
 
     class Result:
@@ -127,23 +137,40 @@ def test_a_line_says_done_of_planned_rate_accepted_and_eta():
 
     plain.leaf_done(Result())
     assert plain.line() == (
-        "progress 10 s, teacher calls by stage: question 8/10 (48/min), answer 2/10 (15/min); "
-        "2 of 3 leaves done, 5 samples accepted; ETA at least 10 s"
+        "progress 10 s, teacher calls by stage: question 8/10 (48/min), answer 2/10 (13/min); "
+        "2 of 3 leaves done, 5 samples accepted; ETA about 10 s"
     )
-    for _ in range(12):
-        plain.advance("answer")
-    plain.advance("question")
-    plain.advance("question")
-    assert plain.line().endswith("ETA: past the plan, retrying rejected candidates")
+    plain.advance("question", 5)  # rejected candidates' replacements: retries, not past the plan
+    plain.advance("question", 6)
+    plain.advance("answer", 1_000_000)  # calibration: a check of the gate
+    plain.advance("answer", 2 + 500_000)  # a consistency resample: a check too
+    assert plain.line().startswith(
+        "progress 10 s, teacher calls by stage: question 8/10 +2 retries (1.0/s), answer 2/10 +2 checks (27/min); "
+    )
+    assert plain.line().endswith("ETA about 10 s")  # 10 planned calls left, each costing 1.4 calls, at 1.4 calls/s
+    for index in (3, 4):
+        plain.advance("question", index)
+    for index in (2, 3, 4, 0, 1, 2, 3, 4):
+        plain.advance("answer", index)
+    assert plain.line().endswith("; planned calls done, retrying rejected candidates")
     plain.emit(final=True)
-    assert (
-        out.getvalue()
-        == "progress 10 s (done), teacher calls by stage: question 10/10, answer 14/10; 2 of 3 leaves done, 5 samples accepted\n"
+    assert out.getvalue() == (
+        "progress 10 s (done), teacher calls by stage: question 10/10 +2 retries, answer 10/10 +2 checks; "
+        "2 of 3 leaves done, 5 samples accepted\n"
     )
     unplanned = PlainProgress(["qa"], stream=out, clock=lambda: now[0])
     unplanned.advance("qa")
     unplanned.advance("surprise")  # a stage nobody announced is counted, not dropped
     assert unplanned.line() == "progress 0 s, teacher calls by stage: qa 1, surprise 1"
+    # a plan without its samples per leaf (a plain dict): calls past the total are still retries, never "3/2"
+    unknown = PlainProgress(["qa"], {"qa": 2}, stream=out, clock=lambda: now[0])
+    for _ in range(3):
+        unknown.advance("qa")
+    assert unknown.line() == (
+        "progress 0 s, teacher calls by stage: qa 2/2 +1 retry; planned calls done, retrying rejected candidates"
+    )
+    assert call_kind(4, 5) == "plan" and call_kind(5, 5) == "retry" and call_kind(1_000_003, 5) == "check"
+    assert expected_calls([], 3).samples == 3
     assert span(59.4) == "59 s" and span(185) == "3 min 05 s" and span(3720) == "1 h 02 min"
     assert (rate(12.34), rate(2.06), rate(0.5), rate(0.01), rate(0.001)) == (
         "12/s",

@@ -5,8 +5,12 @@ bars either vanish or print a carriage-return mess): a plain line on stderr abou
 LABTAX_PROGRESS_INTERVAL, in seconds, to change it), with each stage's calls done out of the planned
 ones, its rate, the samples accepted so far when finished leaves report them, and an ETA.
 
-The planned calls (`expected_calls`) are the fewest a run makes (one candidate per sample); rejected
-candidates are retried, so a stage can pass its plan and the ETA is a floor, and it says so.
+The planned calls (`expected_calls`) are the fewest a run makes: one candidate per requested sample. A call
+is counted against the plan only when it is for one of those first candidates (its index is below the samples
+asked per leaf); a rejected candidate's replacement is a retry and the gate's extra calls (calibration on the
+held-out seeds, consistency resamples) are checks, each shown as such ("question 12/12 +3 retries"), so a count
+never passes its total. The ETA is shown only once it means something: a tenth of the planned calls done (and
+at least MIN_ETA_CALLS), the rest scaled by the retries and checks seen per planned call so far.
 """
 
 from __future__ import annotations
@@ -21,17 +25,49 @@ from typing import Any, TextIO
 
 INTERVAL_ENV = "LABTAX_PROGRESS_INTERVAL"
 DEFAULT_INTERVAL = 10.0
+ETA_FRACTION = 0.1  # of the planned calls done before an ETA is shown
+MIN_ETA_CALLS = 5
+# Candidate indexes from here on are the gate's checks, not candidates: consistency resamples (index + k x
+# 500,000, gate/consistency.py) and calibration (from CALIBRATION_INDEX, 1,000,000).
+CHECK_INDEXES = 500_000
 
 
-def expected_calls(leaves: Iterable[Any], num_samples: int) -> dict[str, int]:
+class Plan(dict[str, int]):
+    """The planned calls by stage, and the samples per leaf they are planned for (`samples`): a call for a
+    candidate numbered at or past it is a retry."""
+
+    samples: int | None = None
+
+
+def expected_calls(leaves: Iterable[Any], num_samples: int) -> Plan:
     """The teacher calls each stage makes if every first candidate is accepted: a progress line's "of N"."""
     from labtax.generate.pipelines import pipeline_for
 
-    totals: dict[str, int] = {}
+    totals = Plan()
+    totals.samples = num_samples
     for leaf in leaves:
         for stage in pipeline_for(leaf).STAGES:
             totals[stage] = totals.get(stage, 0) + num_samples
     return totals
+
+
+def call_kind(index: int | None, samples: int | None) -> str:
+    """ "plan" (a first candidate's call), "retry" (a rejected candidate's replacement) or "check" (the gate's)."""
+    if index is None or samples is None:
+        return "plan"
+    if index >= CHECK_INDEXES:
+        return "check"
+    return "plan" if index < samples else "retry"
+
+
+def extra_text(retries: int, checks: int) -> str:
+    """ " +3 retries +1 check": the calls beyond the plan, said as what they are."""
+    parts = []
+    if retries:
+        parts.append(f"+{retries} {'retry' if retries == 1 else 'retries'}")
+    if checks:
+        parts.append(f"+{checks} {'check' if checks == 1 else 'checks'}")
+    return "".join(f" {part}" for part in parts)
 
 
 def interval_from_env(default: float = DEFAULT_INTERVAL) -> float:
@@ -78,13 +114,16 @@ class PlainProgress:
     ):
         self.stages = list(stages)
         self.totals = dict(totals or {})
+        self.samples = getattr(totals, "samples", None)  # expected_calls' Plan knows; a plain dict does not
         self.leaves = leaves
         self.interval = interval if interval is not None else interval_from_env()
         self._stream = stream
         self._clock = clock
         self._lock = threading.Lock()
         self.started = clock()
-        self.done = dict.fromkeys(self.stages, 0)
+        self.done = dict.fromkeys(self.stages, 0)  # every call of the stage
+        self.retries = dict.fromkeys(self.stages, 0)
+        self.checks = dict.fromkeys(self.stages, 0)
         self.first: dict[str, float] = {}
         self.accepted: int | None = None
         self.leaves_done = 0
@@ -101,13 +140,28 @@ class PlainProgress:
         while not self._stop.wait(self.interval):
             self.emit()
 
-    def advance(self, stage: str) -> None:
+    def advance(self, stage: str, index: int | None = None) -> None:
+        """A call of `stage` returned; `index` is its candidate's (the runner's), None when not known."""
         with self._lock:
             if stage not in self.done:
                 self.stages.append(stage)
-                self.done[stage] = 0
+                self.done[stage] = self.retries[stage] = self.checks[stage] = 0
             self.done[stage] += 1
+            kind = call_kind(index, self.samples)
+            if kind == "retry":
+                self.retries[stage] += 1
+            elif kind == "check":
+                self.checks[stage] += 1
             self.first.setdefault(stage, self._clock())
+
+    def _counts(self, stage: str) -> tuple[int, int, int]:
+        """(planned calls done, retries, checks) of a stage; planned ones past the plan count as retries."""
+        retries, checks = self.retries[stage], self.checks[stage]
+        planned = self.done[stage] - retries - checks
+        total = self.totals.get(stage)
+        if total and planned > total:
+            retries, planned = retries + planned - total, total
+        return planned, retries, checks
 
     def leaf_done(self, result: object) -> None:
         """A finished leaf (a LeafResult, or its number of accepted samples)."""
@@ -123,7 +177,11 @@ class PlainProgress:
             parts = []
             for stage in self.stages:
                 done, total = self.done[stage], self.totals.get(stage)
-                text = f"{stage} {done}/{total}" if total else f"{stage} {done}"
+                if total:
+                    planned, retries, checks = self._counts(stage)
+                    text = f"{stage} {planned}/{total}{extra_text(retries, checks)}"
+                else:
+                    text = f"{stage} {done}"
                 began = self.first.get(stage)
                 if began is not None and now - began >= 1 and not final:
                     text += f" ({rate(done / (now - began))})"
@@ -138,16 +196,21 @@ class PlainProgress:
             return f"{head}, teacher calls by stage: " + ", ".join(parts) + "".join(f"; {t}" for t in tail if t)
 
     def _eta(self, now: float) -> str:
+        """About how long the rest takes, once enough is done to say: the planned calls left, times the calls
+        each planned call has cost so far (its retries and checks), at the run's rate. Else nothing."""
         if not self.totals:
             return ""
-        done = sum(self.done.values())
-        left = sum(max(total - self.done.get(stage, 0), 0) for stage, total in self.totals.items())
-        elapsed = now - self.started
-        if not done or elapsed <= 0:
-            return "ETA unknown until the first call returns"
+        planned_total = sum(self.totals.values())
+        planned = sum(self._counts(stage)[0] for stage in self.totals if stage in self.done)
+        left = planned_total - planned
         if not left:
-            return "ETA: past the plan, retrying rejected candidates"
-        return f"ETA at least {span(left / (done / elapsed))}"
+            return "planned calls done, retrying rejected candidates"
+        elapsed = now - self.started
+        if planned < max(MIN_ETA_CALLS, ETA_FRACTION * planned_total) or elapsed <= 0:
+            return ""
+        calls = sum(self.done.values())
+        remaining = left * calls / planned  # every planned call left costs what one has cost so far
+        return f"ETA about {span(remaining / (calls / elapsed))}"
 
     def emit(self, final: bool = False) -> None:
         print(self.line(final), file=self._stream or sys.stderr, flush=True)
@@ -181,6 +244,8 @@ class StageProgress:
     ):
         self._bars: dict[str, Any] = {}
         self._plain: PlainProgress | None = None
+        self._samples = getattr(totals, "samples", None)
+        self._extra: dict[str, list[int]] = {}  # per stage, for the bars: [retries, checks]
         if enabled is False:
             return
         if enabled is None and not sys.stderr.isatty():
@@ -201,12 +266,19 @@ class StageProgress:
             for n, stage in enumerate(stages)
         }
 
-    def advance(self, stage: str) -> None:
+    def advance(self, stage: str, index: int | None = None) -> None:
         if self._plain is not None:
-            self._plain.advance(stage)
+            self._plain.advance(stage, index)
         bar = self._bars.get(stage)
-        if bar is not None:
+        if bar is None:
+            return
+        kind = call_kind(index, self._samples)
+        if kind == "plan" and (bar.total is None or bar.n < bar.total):
             bar.update(1)
+            return
+        extra = self._extra.setdefault(stage, [0, 0])
+        extra[0 if kind != "check" else 1] += 1
+        bar.set_postfix_str(extra_text(*extra).strip())
 
     def leaf_done(self, result: object) -> None:
         if self._plain is not None:

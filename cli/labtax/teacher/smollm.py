@@ -147,10 +147,13 @@ def ensure_cache(weights: GGUFWeights | None = None, *, log=None) -> CachedModel
     with _exclusive_lock(root / f".{final.name}.lock"):
         if is_complete(final, weights):  # another process built it while we waited
             return CachedModel(final, built=False, seconds=time.monotonic() - started)
-        (log or _stderr)(f"labtax: converting {weights.filename} into {final} (once, about 20 s)")
+        say = log or _stderr
+        say(f"labtax: converting {weights.filename} into {final} (once, about 20 s)")
         staging = Path(tempfile.mkdtemp(dir=root, prefix=f".{final.name}.build-"))
         try:
-            _convert(weights, staging)
+            with _gguf_bar_only_in_a_terminal():
+                _convert(weights, staging)
+            say(f"labtax: converted {weights.filename} in {time.monotonic() - started:.0f} s")
             _share_like_umask(staging)
             if final.exists():  # a leftover without a matching marker: incomplete or foreign, replace it
                 shutil.rmtree(final)
@@ -273,6 +276,38 @@ def _quiet_transformers():
         hf_logging.set_verbosity(verbosity)
         if bars:
             hf_logging.enable_progress_bar()
+
+
+@contextlib.contextmanager
+def _gguf_bar_only_in_a_terminal():
+    """transformers draws its GGUF dequantizing bar with tqdm whatever its logging says: in a log (no terminal on
+    stderr) that is dozens of carriage-return frames, so there the bar is off and ensure_cache's two lines (the
+    start, and the end with its time) are all the conversion writes."""
+    try:
+        import transformers.modeling_gguf_pytorch_utils as gguf_utils
+    except ImportError:  # a transformers that reads no GGUF fails in _convert, with its own message
+        yield
+        return
+    drawn = getattr(gguf_utils, "tqdm", None)
+    if drawn is None or _stderr_is_a_terminal():
+        yield
+        return
+
+    def quiet(*args, **kwargs):
+        return drawn(*args, **{**kwargs, "disable": True})
+
+    gguf_utils.tqdm = quiet
+    try:
+        yield
+    finally:
+        gguf_utils.tqdm = drawn
+
+
+def _stderr_is_a_terminal() -> bool:
+    try:
+        return sys.stderr.isatty()
+    except (AttributeError, ValueError):  # replaced or closed
+        return False
 
 
 @contextlib.contextmanager
