@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import subprocess
 from pathlib import Path
 
 from .conftest import run_labtax
@@ -34,3 +35,20 @@ def test_creating_through_a_symlinked_folder_is_refused(tmp_path):
     (root / "compositional_skills" / "writing").symlink_to(outside)
     assert "compositional_skills/writing is a symlink" in refused(root, "compositional", "writing/poetry/haiku")
     assert list(outside.rglob("*")) == []
+
+
+def test_new_offers_the_gitignore_line_until_generate_output_is_ignored(tmp_path):
+    subprocess.run(["git", "init", "-q", str(tmp_path)], check=True)
+    proc = run_labtax("new", "compositional", "writing/haiku", "--root", str(tmp_path), check=True)
+    offered = [line.strip() for line in proc.stdout.splitlines() if ".gitignore" in line and "echo" in line]
+    assert offered == ["echo 'generated/' >> .gitignore"], proc.stdout
+    subprocess.run(["bash", "-c", offered[0]], cwd=tmp_path, check=True)  # as printed
+    (tmp_path / "generated" / ".cache").mkdir(parents=True)
+    (tmp_path / "generated" / "summary.json").write_text("{}")
+    (tmp_path / "generated" / ".cache" / "call.json").write_text("{}")
+    status = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=all"], cwd=tmp_path, capture_output=True, text=True
+    ).stdout
+    assert "generated" not in status and "compositional_skills/writing/haiku/qna.yaml" in status
+    again = run_labtax("new", "compositional", "writing/limerick", "--root", str(tmp_path), check=True)
+    assert ".gitignore" not in again.stdout  # said once, until it is done

@@ -210,3 +210,27 @@ def command(kind, path, created_by, root):
         click.echo(f"       {name}: <{what}>")
     click.echo(f"  3. labtax lint {folder_rel}        (fails until every TODO is filled in)")
     click.echo(f"  4. git add {folder_rel} && git commit   (the pre-commit hook runs the same lint)")
+    if not output_ignored(root):
+        click.echo(
+            f"  and once per repository: keep `labtax generate`'s output out of git (its samples and call cache, "
+            f"{GENERATED}/.cache/):"
+        )
+        click.echo(f"       echo '{GENERATED}/' >> .gitignore")
+
+
+GENERATED = "generated"  # generate's default --output
+
+
+def output_ignored(root: Path) -> bool:
+    """Whether git ignores generate's default output folder in the repository at `root` (outside a repository,
+    or without git, nothing is ignored: the advice is printed)."""
+    import subprocess
+
+    probe = f"{GENERATED}/.cache/probe"
+    try:
+        proc = subprocess.run(
+            ["git", "check-ignore", "-q", "--no-index", probe], cwd=root, capture_output=True, timeout=30
+        )
+    except (OSError, subprocess.SubprocessError):
+        return False
+    return proc.returncode == 0
