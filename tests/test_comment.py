@@ -1283,10 +1283,7 @@ def test_gate_and_judge_probability_are_shown(tmp_path):
         "bad_total": 6,
         "separates": False,
     }
-    data["leaves"][POEMS]["note"] = (
-        "the judge could not separate good from bad on this leaf's own examples; accepted samples are unvetted "
-        "(held-out seeds accepted 3/5, corrupted ones rejected 2/6); and one more thing"
-    )
+    data["leaves"][POEMS]["note"] = "and one more thing"  # the generator's own; the verdict is the gate field
     summary.write_text(json.dumps(data))
     samples = tmp_path / "generated" / ASTRO.removesuffix("qna.yaml") / "samples.jsonl"
     records = [json.loads(line) for line in samples.read_text().splitlines()]
@@ -1308,7 +1305,7 @@ def test_gate_and_judge_probability_are_shown(tmp_path):
     assert "**Data:** ⚠️" in md
     assert "- ⚠️ **Data**, <code>haiku</code>: the judge could not separate good from bad on this leaf's own" in md
     assert "Judge gate: the judge accepted 3 of 5 of the leaf's held-out seed examples and rejected 2 of 6" in haiku
-    # the generator's note starts with the same warning: said once in each place, the rest of the note kept
+    # the gate's warning is rendered from its field, once in each place, and the generator's note kept
     assert md.count("could not separate good from bad") == 2 and "held-out seeds accepted 3/5" not in md
     assert "> and one more thing" in haiku
     assert "<sub>Judge: probability good 0.93 · faithfulness: supported by the document</sub>" in md

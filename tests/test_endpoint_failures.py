@@ -17,6 +17,7 @@ import pytest
 from labtax.generate.cache import CallCache
 from labtax.generate.calibrate import CALIBRATION_INDEX
 from labtax.generate.run import Settings, run_generation
+from labtax.records.types import note_with_verdict
 from labtax.teacher.base import EndpointUnreachable, TeacherError
 from labtax.teacher.openai_backend import OpenAITeacher
 
@@ -247,7 +248,8 @@ def test_a_failed_calibration_call_marks_the_leaf_incomplete_and_a_finished_run_
         (leaf,) = first["leaves"].values()
         assert leaf["gate"]["incomplete"] is True and leaf["gate"]["failed_calls"] == 1
         assert leaf["gate"]["separates"] is None and "HTTP 500" in leaf["gate"]["failure"]
-        assert leaf["note"].startswith("calibration incomplete: 1 of the gate's calibration calls failed")
+        assert leaf["note"] is None  # the verdict is the gate's field, rendered from it
+        assert note_with_verdict(leaf).startswith("calibration incomplete: 1 of the gate's calibration calls failed")
 
         broken["on"] = False
         second = run(fake)  # completes the calibration: the failed call, asked again

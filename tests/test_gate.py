@@ -7,6 +7,8 @@ import json
 
 import yaml
 
+from labtax.records.types import GateVerdict
+
 from .conftest import REPO
 from .fake_openai import FakeOpenAI, Reply, good_teacher, stage_of
 from .test_generate import generate, make_taxonomy, read_jsonl
@@ -44,7 +46,12 @@ def test_a_judge_that_always_says_3_cannot_vet_and_the_run_says_so(tmp_path):
     gate = leaf["gate"]
     assert gate["good_accepted"] == gate["good_total"] >= 1 and gate["separates"] is False
     assert gate["bad_rejected"] < gate["bad_total"]  # only what the cheap checks catch
-    assert leaf["note"].startswith("the judge could not separate good from bad on this leaf's own examples")
+    assert leaf["note"] is None  # the verdict is the gate's field, never the note's prose
+    assert (
+        GateVerdict.from_json(gate)
+        .warning()
+        .startswith("the judge could not separate good from bad on this leaf's own examples")
+    )
     samples = read_jsonl(tmp_path / "out" / "compositional.jsonl")
     assert samples and all(s["judge"]["vetted"] == "no" for s in samples)
 

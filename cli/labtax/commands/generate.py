@@ -178,6 +178,7 @@ def command(
     from labtax.generate.plan import plan, select_leaves, take
     from labtax.lint.engine import LintResult
     from labtax.lint.report import render
+    from labtax.records.types import note_with_verdict
 
     require(("rapidfuzz", "tqdm"), "generate", "labtax generate")
     if scale["executor"] == "ray":
@@ -303,8 +304,8 @@ def command(
         click.echo(
             f"{path}: accepted {leaf['accepted']}/{leaf['requested']}, rejected: {rejected}; teacher calls {leaf['teacher_calls']}, cached {leaf['cached_calls']}, {leaf['seconds']:.1f}s"
         )
-        if leaf["note"]:
-            click.echo(f"  note: {leaf['note']}")
+        if note := note_with_verdict(leaf):
+            click.echo(f"  note: {note}")
     earlier = [path for path in summary["leaves"] if path not in set(this_run)]
     if earlier:
         shown = ", ".join(earlier[:5]) + (f" and {len(earlier) - 5} more" if len(earlier) > 5 else "")

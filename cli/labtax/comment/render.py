@@ -32,6 +32,7 @@ from collections.abc import Iterable
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
 from labtax.comment.inputs import LEAF_FILE
 from labtax.markdown import clean, code, count, duration, inline, num, size, text_block
+from labtax.records.types import UNVETTED, GateVerdict, note_with_verdict
 
 OK, WARN, FAIL, INFO = "✅", "⚠️", "❌", "ℹ️"
 _RANK = {OK: 0, INFO: 0, WARN: 1, FAIL: 2}
@@ -50,7 +51,7 @@ NOTE_RESERVE = 800
 LEAF_NAME_CHARS = 28
 REASON_CHARS = 16
 TABLE_REASONS = 3
-GATE_WARNING = "the judge could not separate good from bad on this leaf's own examples; accepted samples are unvetted"
+GATE_WARNING = UNVETTED
 # A fork's pull request runs the fork's own copy of generate.yml, so what its artifact says cannot be
 # vouched for by the job that posts: every verdict from it carries this mark (see docs/ci.md).
 NOT_VERIFIED = " _(not verified)_"
@@ -136,34 +137,30 @@ def _name(names: dict[str, str], leaf) -> str:
 # --------------------------------------------------------------------------- verdicts
 
 
-def gate_of(stats: dict) -> dict | None:
+def gate_of(stats: dict) -> GateVerdict | None:
     """The judge gate's result on the leaf's own good and bad examples, when the summary has a whole one."""
-    gate = _as_dict(stats.get("gate"))
-    keys = ("good_accepted", "good_total", "bad_rejected", "bad_total")
-    if not all(_as_int(gate.get(k)) is not None for k in keys) or not isinstance(gate.get("separates"), bool):
-        return None
-    return gate
+    verdict = GateVerdict.from_json(stats.get("gate"))
+    return verdict if verdict is not None and verdict.separates is not None else None
 
 
-def gate_text(gate: dict) -> str:
-    return f"gate {gate['good_accepted']}/{gate['good_total']} good · {gate['bad_rejected']}/{gate['bad_total']} bad"
+def gate_text(gate: GateVerdict) -> str:
+    return f"gate {gate.good_accepted}/{gate.good_total} good · {gate.bad_rejected}/{gate.bad_total} bad"
 
 
-def gate_sentence(gate: dict) -> str:
+def gate_sentence(gate: GateVerdict) -> str:
     return (
-        f"the judge accepted {gate['good_accepted']} of {gate['good_total']} of the leaf's held-out seed examples "
-        f"and rejected {gate['bad_rejected']} of {gate['bad_total']} corrupted copies of them"
+        f"the judge accepted {gate.good_accepted} of {gate.good_total} of the leaf's held-out seed examples "
+        f"and rejected {gate.bad_rejected} of {gate.bad_total} corrupted copies of them"
     )
 
 
 def leaf_note(stats: dict) -> str:
-    """The generator's note, less the gate warning it may start with when the gate is shown on its own."""
-    note = clean(stats.get("note")).strip()
+    """The generator's note; before it, the gate's warning when the gate is not shown on its own (calibration
+    incomplete). Built from the gate's field, never read back from the note's prose."""
     gate = gate_of(stats)
-    if gate is not None and not gate["separates"] and GATE_WARNING in note:
-        note = note.replace(GATE_WARNING, "", 1)
-        note = re.sub(r"^\s*(\([^()]*\))?\s*;?\s*", "", note)  # and the counts in brackets after it
-    return note
+    if gate is not None and gate.unvetted:  # said by the gate's own lines
+        return clean(stats.get("note")).strip()
+    return clean(note_with_verdict(stats)).strip()
 
 
 def leaf_status(stats: dict) -> str:
@@ -172,7 +169,7 @@ def leaf_status(stats: dict) -> str:
         return WARN
     gate = gate_of(stats)
     if accepted >= requested:
-        return WARN if gate is not None and not gate["separates"] else OK
+        return WARN if gate is not None and gate.unvetted else OK
     return FAIL if accepted == 0 else WARN
 
 
@@ -246,7 +243,7 @@ def data_actions(leaves: dict, names: dict[str, str]) -> list[str]:
         if requested is None or accepted is None or accepted < requested:
             short.append((leaf, stats))
         gate = gate_of(stats)
-        if gate is not None and not gate["separates"]:
+        if gate is not None and gate.unvetted:
             unvetted.append(leaf)
     short.sort(key=lambda item: -_RANK[leaf_status(item[1])])
     for leaf, stats in short[:MAX_ACTION_LEAVES]:
@@ -427,7 +424,7 @@ def overview_rows(leaves: dict, names: dict[str, str] | None = None) -> tuple[st
         accepted = f"{num(stats.get('accepted'))} / {num(stats.get('requested'))}"
         if gate is not None:  # on two lines: the column stays narrow
             good, bad = gate_text(gate).split(" · ")
-            accepted += f"<br><sub>{'' if gate['separates'] else WARN + ' '}{good},<br>{bad}</sub>"
+            accepted += f"<br><sub>{WARN + ' ' if gate.unvetted else ''}{good},<br>{bad}</sub>"
         calls = num(stats.get("teacher_calls"))
         if _as_int(stats.get("cached_calls")):
             calls += f"<br><sub>+{num(stats.get('cached_calls'))} cached</sub>"
@@ -551,7 +548,7 @@ def render_leaf(
     gate = gate_of(stats)
     if gate is not None:
         lines.append(f"<sub>Judge gate: {gate_sentence(gate)}.</sub>\n\n")
-        if not gate["separates"]:
+        if gate.unvetted:
             lines.append(f"> {WARN} **{GATE_WARNING[0].upper() + GATE_WARNING[1:]}.** Read them before merging.\n\n")
     if note := leaf_note(stats):
         lines.append(f"> {inline(note, 300)}\n\n")

@@ -292,26 +292,9 @@ def leaf_summary(result: LeafResult, requested: int) -> dict:
         "cached_calls": stats.cached_calls,
         "tokens": stats.tokens,
         "seconds": round(result.seconds, 3),
-        "note": _with_gate_warning(result.note, result.gate),
+        "note": result.note,  # the generator's own: the gate's verdict is `gate` (records.types.GateVerdict)
         "gate": result.gate.as_dict(),
     }
-
-
-UNVETTED = "the judge could not separate good from bad on this leaf's own examples; accepted samples are unvetted"
-
-
-def _with_gate_warning(note: str | None, gate: GateReport) -> str | None:
-    if gate.incomplete:
-        warning = (
-            f"calibration incomplete: {gate.failed_calls} of the gate's calibration calls failed ({gate.failure}); "
-            "the gate used its default thresholds and the samples are not vetted; re-run the same command to complete "
-            "it (finished calls are cached)"
-        )
-        return warning + (f"; {note}" if note else "")
-    if gate.separates is not False:
-        return note
-    counts = f"(held-out seeds accepted {gate.good_accepted}/{gate.good_total}, corrupted ones rejected {gate.bad_rejected}/{gate.bad_total})"
-    return f"{UNVETTED} {counts}" + (f"; {note}" if note else "")
 
 
 def judge_logprobs(results: list[LeafResult]) -> bool | None:
