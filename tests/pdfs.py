@@ -126,3 +126,32 @@ def _outline_objects(outline: list[Bookmark], page_ids: list[int], next_id: int)
     first, last = numbers[id(outline[0])], numbers[id(outline[-1])]
     out.insert(0, (root, f"<< /Type /Outlines /First {first} 0 R /Last {last} 0 R /Count {count(outline)} >>".encode()))
     return next_id, out
+
+
+def text_bomb_pdf(chars_per_page: int, pages: int = 1) -> bytes:
+    """A few KB that PDFium expands to `chars_per_page` characters per page: one Flate-compressed content
+    stream of repeated text-show operators (15 million characters fit in 57 KB), shared by every page."""
+    import zlib
+
+    show = "(" + "A" * 1000 + ") Tj\n"
+    content = zlib.compress(("BT /F1 1 Tf 72 700 Td\n" + show * (chars_per_page // 1000) + "ET").encode(), 9)
+    kids = " ".join(f"{4 + i} 0 R" for i in range(pages))
+    objects = [
+        b"<< /Type /Catalog /Pages 2 0 R >>",
+        f"<< /Type /Pages /Kids [{kids}] /Count {pages} >>".encode(),
+        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
+    ]
+    stream_id = 4 + pages
+    objects += [
+        f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents {stream_id} 0 R /Resources << /Font << /F1 3 0 R >> >> >>".encode()
+    ] * pages
+    objects.append(b"<< /Length %d /Filter /FlateDecode >>\nstream\n" % len(content) + content + b"\nendstream")
+    out, offsets = bytearray(b"%PDF-1.4\n"), []
+    for number, data in enumerate(objects, 1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n" % number + data + b"\nendobj\n"
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
+    out += b"".join(b"%010d 00000 n \n" % offset for offset in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
+    return bytes(out)

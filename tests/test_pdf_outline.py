@@ -165,23 +165,21 @@ def test_a_knowledge_run_reads_a_pdf_with_nested_bookmarks(tmp_path):
     assert headings and headings <= {"Part One: Setup", "Part Two: Care", "Réglages"}
 
 
-def test_a_document_that_cannot_be_read_costs_its_leaf_only(tmp_path, monkeypatch):
-    """PDFium failing inside one PDF: that leaf gets one no_documents rejection whose note names the file and
-    the failure; the other leaf gets its samples and the run exits 0, as for any leaf without documents."""
-    import pypdfium2
-
-    def broken(self, *args, **kwargs):
-        raise RuntimeError("injected PDFium failure")
-
-    monkeypatch.setattr(pypdfium2.PdfPage, "get_textpage", broken)
+def test_a_document_that_cannot_be_read_costs_its_leaf_only(tmp_path):
+    """PDFium failing inside one PDF (its page tree counts a page it does not have; PDFs are read in a child
+    process, so the failure is a real one, not one injected here): that leaf gets one no_documents rejection
+    whose note names the file and the failure; the other leaf gets its samples and the run exits 0, as for
+    any leaf without documents."""
     root = two_knowledge_leaves(tmp_path / "tax")
+    pdf = root / "documents/git_basics/manual.pdf"
+    pdf.write_bytes(pdf.read_bytes().replace(b"/Count 3", b"/Count 4"))  # same length: the xref still holds
     with FakeOpenAI() as fake:
         status, stdout, summary = generate(root, fake, tmp_path / "out")
     assert status == 0, stdout
     good, bad = summary["leaves"][GOOD], summary["leaves"][PDF_LEAF]
     assert good["accepted"] == 2
     assert (bad["accepted"], bad["rejected"], bad["teacher_calls"]) == (0, {"no_documents": 1}, 0)
-    reason = "documents/git_basics/manual.pdf: the PDF cannot be read (RuntimeError: injected PDFium failure)"
+    reason = "documents/git_basics/manual.pdf: the PDF cannot be read (PdfiumError: Failed to load page.)"
     assert reason in bad["note"] and f"  note: {bad['note']}" in stdout
 
 
@@ -204,3 +202,47 @@ def test_a_failure_while_finding_the_documents_costs_its_leaf_only(tmp_path, mon
     bad = summary["leaves"][PDF_LEAF]
     assert bad["rejected"] == {"no_documents": 1}
     assert "the documents could not be read (OSError: [Errno 28] No space left on device)" in bad["note"]
+
+
+# --- text bombs (#24 item 7) -------------------------------------------------------------------------
+
+
+def test_a_page_past_the_character_bound_is_a_finding_for_its_document(tmp_path):
+    """A 57 KB PDF expanded to 15 million characters (2.4 GB of memory): a page past MAX_PAGE_CHARS is
+    refused, named, for its document only (the leaf's note in generate)."""
+    from .pdfs import text_bomb_pdf
+
+    bomb = text_bomb_pdf(300_000)
+    assert len(bomb) < 5_000
+    with pytest.raises(reader.ReadError, match=r"page 1 has 300000 characters, over the 100000 a page may have"):
+        reader.read("bomb.pdf", bomb)
+    docs = tmp_path / "documents/fruit"
+    docs.mkdir(parents=True)
+    (docs / "bomb.pdf").write_bytes(bomb)
+    (docs / "fine.md").write_text("# Fruit\n\nApples grow on trees.\n", encoding="utf-8")
+    chunks, note = documents.chunks_for(
+        tmp_path, {"repo": "./documents/fruit", "commit": "HEAD", "patterns": ["*.pdf", "*.md"]}, 350
+    )
+    assert [c.source for c in chunks] == ["documents/fruit/fine.md"]
+    assert note.startswith("documents/fruit/bomb.pdf: page 1 has 300000 characters"), note
+
+
+def test_a_document_past_the_character_bound_is_refused_at_the_page_that_passes_it(monkeypatch):
+    from .pdfs import text_bomb_pdf
+
+    monkeypatch.setattr(reader, "MAX_DOCUMENT_CHARS", 120_000)
+    with pytest.raises(reader.ReadError, match=r"text passes 120000 characters \(at page 3\)"):
+        reader.read("many.pdf", text_bomb_pdf(50_000, pages=5))
+    with pytest.raises(reader.ReadError, match=r"text passes 120000 characters"):
+        reader.read("big.md", b"word " * 30_000)
+
+
+def test_a_pdf_that_needs_too_much_memory_costs_its_document_not_the_process(monkeypatch):
+    """PDFium builds a page's text (about 200 bytes a character) before anything can count it: the PDF is
+    read in a child process under a memory limit, which a bomb exhausts there, not here."""
+    from .pdfs import text_bomb_pdf
+
+    monkeypatch.setattr(reader, "PDF_MEMORY_BYTES", 200 * 1024 * 1024)
+    with pytest.raises(reader.ReadError, match=r"needed more than 200 MB of memory"):
+        reader.read("bomb.pdf", text_bomb_pdf(2_000_000))
+    assert [s.page for s in reader.read("manual.pdf", outline_pdf())] == [1, 2, 3]  # an ordinary PDF still reads

@@ -3,19 +3,32 @@
 Markdown, plain text and PDF, the types InstructLab reads. PDFs are read with pypdfium2 (PDFium, the
 engine in Chrome: fast, Apache-2.0/BSD, a binary wheel, no models to download); headings come from the
 PDF's outline when it has one, else from lines set larger than the page's body text.
+
+Documents come with pull requests, so their text is bounded: a page at most MAX_PAGE_CHARS characters, a
+document MAX_DOCUMENT_CHARS (a 57 KB PDF expanded to 15 million). PDFium builds a page's text, about 200
+bytes a character, before anything can count it, so a PDF is read in a child process under a memory and a
+time limit: a bomb, or a crash inside PDFium, costs that document (a ReadError), never the run.
 """
 
 from __future__ import annotations
 
 import ctypes
+import json
+import os
 import re
 import statistics
+import subprocess
+import sys
 from dataclasses import dataclass
 
 TEXT_SUFFIXES = (".md", ".markdown", ".txt", ".rst")
 PDF_SUFFIXES = (".pdf",)
 READABLE_SUFFIXES = TEXT_SUFFIXES + PDF_SUFFIXES
 _MD_HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.+?)[ \t#]*$", re.M)
+MAX_PAGE_CHARS = 100_000  # a dense page holds about 5,000
+MAX_DOCUMENT_CHARS = 4_000_000  # about a thousand pages
+PDF_MEMORY_BYTES = 1024 * 1024 * 1024  # the reading process's address space
+PDF_TIMEOUT_S = 120
 
 
 class ReadError(Exception):
@@ -39,6 +52,8 @@ def read(path: str, data: bytes) -> list[Section]:
     if suffix in PDF_SUFFIXES:
         return _read_pdf(data)
     text = data.decode("utf-8", errors="replace").removeprefix("\ufeff")
+    if len(text) > MAX_DOCUMENT_CHARS:
+        raise ReadError(_too_long(None))
     headings = (
         tuple((m.start(), m.group(1).strip()) for m in _MD_HEADING.finditer(text))
         if suffix in (".md", ".markdown")
@@ -47,7 +62,69 @@ def read(path: str, data: bytes) -> list[Section]:
     return [Section(text, None, 0, headings)]
 
 
+def _too_long(page: int | None) -> str:
+    at = f" (at page {page})" if page else ""
+    return (
+        f"the document's text passes {MAX_DOCUMENT_CHARS} characters{at}, the most one document may have; "
+        "split it, or keep the part the leaf needs"
+    )
+
+
 def _read_pdf(data: bytes) -> list[Section]:
+    """The PDF's sections, read by a child process (`python -c`, the same interpreter and import path)
+    under PDF_MEMORY_BYTES and PDF_TIMEOUT_S; the limits travel with it, so they are this module's."""
+    limits = [PDF_MEMORY_BYTES, MAX_PAGE_CHARS, MAX_DOCUMENT_CHARS]
+    code = f"from labtax.documents.read import _child; _child({limits!r})"
+    # -P and a cwd of this package: nothing in the folder labtax runs in (a pull request's checkout) is imported.
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(os.path.abspath(p) for p in sys.path if p)}
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-P", "-c", code],
+            input=data,
+            capture_output=True,
+            timeout=PDF_TIMEOUT_S,
+            env=env,
+            cwd=os.path.dirname(os.path.abspath(__file__)),
+        )
+    except subprocess.TimeoutExpired:
+        raise ReadError(
+            f"reading the PDF took over {PDF_TIMEOUT_S} s; it is not read: re-export it, or convert it to Markdown"
+        ) from None
+    try:
+        reply = json.loads(proc.stdout) if proc.returncode == 0 else None
+    except ValueError:
+        reply = None
+    if not isinstance(reply, dict):
+        raise ReadError(
+            f"reading the PDF needed more than {PDF_MEMORY_BYTES >> 20} MB of memory, or PDFium failed on it (exit "
+            f"{proc.returncode}); it is not read: re-export it, or convert it to Markdown"
+        )
+    if "error" in reply:
+        raise ReadError(reply["error"])
+    return [
+        Section(s["text"], s["page"], s["offset"], tuple((at, title) for at, title in s["headings"]))
+        for s in reply["sections"]
+    ]
+
+
+def _child(limits: list[int]) -> None:
+    """The child's side: PDF bytes on stdin, JSON on stdout ({"sections": [...]} or {"error": reason})."""
+    import resource
+
+    global MAX_PAGE_CHARS, MAX_DOCUMENT_CHARS
+    memory, MAX_PAGE_CHARS, MAX_DOCUMENT_CHARS = limits
+    resource.setrlimit(resource.RLIMIT_AS, (memory, memory))
+    data = sys.stdin.buffer.read()
+    try:
+        reply: dict = {"sections": [s.__dict__ for s in _read_pdf_here(data)]}
+    except ReadError as exc:
+        reply = {"error": str(exc)}
+    except MemoryError:
+        reply = {"error": f"reading the PDF needed more than {memory >> 20} MB of memory; it is not read"}
+    sys.stdout.write(json.dumps(reply))
+
+
+def _read_pdf_here(data: bytes) -> list[Section]:
     try:
         import pypdfium2 as pdfium
     except ImportError:
@@ -61,6 +138,8 @@ def _read_pdf(data: bytes) -> list[Section]:
         raise ReadError(f"the PDF cannot be read ({reason}); re-export it, or convert it to Markdown") from None
     try:
         return _pages(pdf, pdfium)
+    except (ReadError, MemoryError):
+        raise
     except Exception as exc:  # anything PDFium or pypdfium2 raises on this file costs this document, not the run
         raise ReadError(
             f"the PDF cannot be read ({type(exc).__name__}: {exc}); re-export it, or convert it to Markdown"
@@ -71,10 +150,19 @@ def _read_pdf(data: bytes) -> list[Section]:
 
 def _pages(pdf, pdfium) -> list[Section]:
     outline = _outline(pdf, pdfium)
-    sections, offset = [], 0
+    sections, offset, total = [], 0, 0
     for index in range(len(pdf)):
         page = pdf[index]
         textpage = page.get_textpage()
+        count = pdfium.raw.FPDFText_CountChars(textpage.raw)
+        if count > MAX_PAGE_CHARS:
+            raise ReadError(
+                f"page {index + 1} has {count} characters, over the {MAX_PAGE_CHARS} a page may have (a text bomb?); "
+                "the PDF is not read: re-export it, or convert it to Markdown"
+            )
+        total += count
+        if total > MAX_DOCUMENT_CHARS:
+            raise ReadError(_too_long(index + 1))
         text = textpage.get_text_range().replace("\r\n", "\n").replace("\r", "\n")
         headings = _outline_headings(text, outline.get(index, [])) or _large_lines(textpage, text, pdfium)
         sections.append(Section(text, index + 1, offset, headings))
