@@ -12,7 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from labtax.generate.artifacts import LOCK_FILE, OutputBusy
+from labtax.generate.artifacts import OutputBusy
+from labtax.records.layout import LOCK_FILE
 from labtax.generate.run import Settings, run_generation
 from labtax.teacher.openai_backend import OpenAITeacher
 

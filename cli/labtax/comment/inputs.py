@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labtax.errors import LabtaxError
+from labtax.records import jsonl
+from labtax.records.layout import LEAF_FILE, REVIEW_REJECTED, SAMPLES, Layout
 
-LEAF_FILE = "qna.yaml"
-REJECTED = "review/rejected.jsonl"  # generate's layout (labtax/mix/phases.py)
+REJECTED = REVIEW_REJECTED  # generate's layout (labtax/records/layout.py)
 OLD_REJECTED = "rejected.jsonl"  # where a labtax before review/ wrote it
 
 
@@ -37,7 +38,7 @@ class CommentInputs:
         folder = leaf_dir(self.generated_dir, leaf)
         if folder is None:
             return []
-        path = inside(self.generated_dir, folder / "samples.jsonl")
+        path = inside(self.generated_dir, folder / SAMPLES)
         return [s for s in read_jsonl(path, limit) if isinstance(s.get("messages"), list)][:limit] if path else []
 
     def rejected(self, leaves, per_leaf: int) -> dict[str, list[dict]]:
@@ -45,7 +46,7 @@ class CommentInputs:
         top-level rejected.jsonl of a folder an older labtax wrote)."""
         wanted = set(leaves)
         found: dict[str, list[dict]] = {leaf: [] for leaf in wanted}
-        path = self.generated_dir / REJECTED
+        path = Layout(self.generated_dir).rejected
         if not path.exists() and not path.is_symlink():
             path = self.generated_dir / OLD_REJECTED
         for record in read_jsonl(inside(self.generated_dir, path)):
@@ -114,25 +115,4 @@ def inside(generated_dir: Path, path: Path) -> Path | None:
 
 def read_jsonl(path: Path | None, limit: int | None = None):
     """Yield the JSON objects of a .jsonl file, skipping blank or damaged lines; nothing if it is missing."""
-    if path is None or (limit is not None and limit <= 0):
-        return
-    try:
-        handle = open(path, encoding="utf-8", errors="replace")  # noqa: SIM115 - closed by the generator below
-    except OSError:
-        return
-    count = 0
-    with handle:
-        for line in handle:
-            line = line.strip()
-            if not line:
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if not isinstance(record, dict):
-                continue
-            yield record
-            count += 1
-            if limit is not None and count >= limit:
-                return
+    return jsonl.objects(path, limit)

@@ -39,6 +39,7 @@ import json
 import os
 import socket
 from collections import Counter
+from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,13 +47,11 @@ from pathlib import Path
 from labtax.errors import LabtaxError
 from labtax.fileio import write_json_atomic, write_text_atomic
 from labtax.mix import phases
-from labtax.mix.phases import WITH_CONTEXT
-from labtax.taxonomy.kinds import LEAF_FILE, TREES, kind_of
+from labtax.records import jsonl as jsonl_file
+from labtax.records.layout import LEAF_FILE, LEAF_RECORD, LEGACY, REJECTED, SAMPLES, Layout
+from labtax.records.types import LeafSummary, Rejected, RunSummary, Sample
+from labtax.taxonomy.kinds import TREES, kind_of
 
-LOCK_FILE = ".labtax-generate.lock"
-LEAF_RECORD = "leaf.json"  # per leaf, beside samples.jsonl: its summary, held-out seeds, a hash of samples.jsonl
-SAMPLES, REJECTED = "samples.jsonl", "rejected.jsonl"
-LEGACY = ("rejected.jsonl", "heldout.jsonl")  # where an older labtax wrote review/ and eval/ files: removed
 KINDS = tuple(TREES.values())
 COUNTS = ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens")
 
@@ -61,8 +60,7 @@ class OutputBusy(LabtaxError):
     """Another `labtax generate` holds the output folder."""
 
 
-def jsonl(records: list[dict]) -> str:
-    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+jsonl = jsonl_file.dumps
 
 
 def digest(text: str) -> str:
@@ -77,7 +75,7 @@ def output_lock(output: Path, started: str):
     import fcntl
 
     output = Path(output)
-    path = output / LOCK_FILE
+    path = Layout(output).lock
     try:
         output.mkdir(parents=True, exist_ok=True)
         fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC | os.O_NOFOLLOW, 0o666)
@@ -100,7 +98,7 @@ def output_lock(output: Path, started: str):
         os.close(fd)  # releases the lock
 
 
-def write_leaf(leaf_dir: Path, samples: list[dict], rejected: list[dict], record: dict) -> None:
+def write_leaf(leaf_dir: Path, samples: Sequence[Sample], rejected: Sequence[Rejected], record: dict) -> None:
     """The leaf's files; leaf.json last, with a hash of samples.jsonl, so a run killed between the writes
     leaves a mismatch that the rebuild notices instead of trusting stale counts."""
     text = jsonl(samples)
@@ -115,7 +113,7 @@ class LeafOutput:
     kind: str
     samples: list[dict]
     rejected: list[dict]
-    summary: dict
+    summary: LeafSummary
     heldout: list[dict] = field(default_factory=list)
 
 
@@ -153,12 +151,14 @@ def read_leaf(output: Path, folder: Path) -> LeafOutput:
         kind = record["summary"].get("kind")
         return LeafOutput(path, kind if kind in KINDS else kind_of(path), samples, rejected, record["summary"], heldout)
     kind = kind_of(path)
-    summary = {
+    summary: LeafSummary = {  # COUNTS' order, as every leaf summary has it
         "kind": kind,
-        **dict.fromkeys(COUNTS, 0),
         "requested": len(samples),
         "generated": len(samples) + len(rejected),
         "accepted": len(samples),
+        "teacher_calls": 0,
+        "cached_calls": 0,
+        "tokens": 0,
         "rejected": dict(Counter(str(r.get("reason")) for r in rejected)),
         "rejected_by_stage": dict(Counter(str(r.get("stage")) for r in rejected)),
         "seconds": 0.0,
@@ -175,13 +175,7 @@ def _parse_jsonl(path: Path, text: str | None = None) -> list[dict]:
             return []
         text = path.read_text(encoding="utf-8")
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            record = json.loads(line)
-        except ValueError:
-            record = None
+    for number, record in jsonl_file.rows(text.splitlines()):
         if not isinstance(record, dict):
             raise LabtaxError(
                 f"{path}:{number} is not a JSON object (a damaged file?); delete the folder {path.parent} and re-run generate on that leaf (its calls are cached)"
@@ -190,11 +184,12 @@ def _parse_jsonl(path: Path, text: str | None = None) -> list[dict]:
     return records
 
 
-def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
+def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> RunSummary:
     """Rebuild the bucket files, the phase files, review/rejected.jsonl, eval/heldout.jsonl and summary.json
     from every leaf folder under `output`, in leaf-path order (byte-identical for identical leaf files), and
     remove an older labtax's top-level rejected.jsonl and heldout.jsonl; return the summary."""
     output = Path(output)
+    layout = Layout(output)
     try:
         leaves = sorted((read_leaf(output, folder) for folder in leaf_folders(output)), key=lambda leaf: leaf.path)
     except (OSError, UnicodeDecodeError) as exc:
@@ -205,17 +200,17 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
     for leaf in leaves:
         grouped.setdefault(leaf.kind, []).extend(leaf.samples)
     for bucket, records in grouped.items():
-        write_text_atomic(output / f"{bucket}.jsonl", jsonl(records))
+        write_text_atomic(layout.bucket(bucket), jsonl(records))
     knowledge = [s for leaf in leaves if leaf.kind == "knowledge" for s in leaf.samples]
-    write_text_atomic(output / WITH_CONTEXT, jsonl(list(filter(None, map(with_context, knowledge)))))
+    write_text_atomic(layout.with_context, jsonl(list(filter(None, map(with_context, knowledge)))))
     phases.write_phases(output)
-    write_text_atomic(output / phases.REJECTED, jsonl([r for leaf in leaves for r in leaf.rejected]))
-    write_text_atomic(output / phases.HELDOUT, jsonl([h for leaf in leaves for h in leaf.heldout]))
+    write_text_atomic(layout.rejected, jsonl([r for leaf in leaves for r in leaf.rejected]))
+    write_text_atomic(layout.heldout, jsonl([h for leaf in leaves for h in leaf.heldout]))
     for name in LEGACY:
         stale = output / name
         if stale.is_symlink() or stale.is_file():  # a link is removed, never followed
             stale.unlink()
-    per_leaf = {leaf.path: leaf.summary for leaf in leaves}
+    per_leaf: dict[str, LeafSummary] = {leaf.path: leaf.summary for leaf in leaves}
     totals: dict[str, object] = {key: sum(_count(leaf.get(key)) for leaf in per_leaf.values()) for key in COUNTS}
     totals["rejected"] = dict(
         sum(
@@ -226,8 +221,8 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> dict:
             Counter(),
         )
     )
-    summary = {"run": run, "leaves": per_leaf, "totals": totals}
-    write_json_atomic(output / "summary.json", summary)
+    summary: RunSummary = {"run": run, "leaves": per_leaf, "totals": totals}
+    write_json_atomic(layout.summary, summary)
     return summary
 
 

@@ -26,6 +26,8 @@ from labtax.generate.pipelines import LeafJob, pipeline_for
 from labtax.generate.pipelines.dedup import NearDuplicateFilter
 from labtax.generate.pipelines.prompts import load as load_prompts
 from labtax.generate.pipelines.runner import CallStats, StageRunner
+from labtax.records.layout import Layout, leaf_folder
+from labtax.records.types import Candidate, Criterion, HeldOut, JudgeRecord, LeafSummary, Rejected, RunSummary, Sample
 from labtax.taxonomy.leaf import Leaf
 
 SYSTEM_PROMPT = "You are a helpful, accurate assistant."
@@ -58,7 +60,7 @@ class LeafResult:
 
 
 def leaf_output_dir(output: Path, leaf) -> Path:
-    return output / leaf.path.rsplit("/", 1)[0]
+    return Path(output) / leaf_folder(leaf.path)
 
 
 def make_job(leaf, teacher, cache: CallCache, settings: Settings, progress=None, judge=None) -> LeafJob:
@@ -160,7 +162,7 @@ def _no_documents(job: LeafJob, result: LeafResult, started: float) -> LeafResul
     return result
 
 
-def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str | None, judge=None) -> dict:
+def sample_record(result: LeafResult, accepted: Accepted, teacher, commit: str | None, judge=None) -> Sample:
     leaf = result.leaf
     extra = accepted.provenance
     document: dict = extra["document"] if isinstance(extra.get("document"), dict) else {}
@@ -213,9 +215,9 @@ MEASURED = {
 }
 
 
-def judge_record(accepted: Accepted, gate: GateReport) -> dict:
+def judge_record(accepted: Accepted, gate: GateReport) -> JudgeRecord:
     """Every judge verdict as a list of the same fields (criteria differ by pipeline, the shape does not)."""
-    criteria = [
+    criteria: list[Criterion] = [
         {
             "name": str(name),
             "score": int(score),
@@ -235,7 +237,7 @@ def judge_record(accepted: Accepted, gate: GateReport) -> dict:
         for name, probability in accepted.probabilities.items()
         if name not in accepted.scores
     ]
-    known = [c["probability"] for c in criteria if c["probability"] is not None]
+    known = [p for c in criteria if (p := c["probability"]) is not None]
     vetted = {True: "yes", False: "no", None: "unknown"}[gate.separates]  # text, never null: one type per column
     return {"criteria": criteria, "probability": min(known) if known else None, "vetted": vetted}
 
@@ -243,12 +245,17 @@ def judge_record(accepted: Accepted, gate: GateReport) -> dict:
 CANDIDATE_KEYS = ("question", "answer", "context")
 
 
-def rejected_record(result: LeafResult, index: int, reject: Reject) -> dict:
+def rejected_record(result: LeafResult, index: int, reject: Reject) -> Rejected:
     """A rejection; `candidate` is always the same object (the raw reply, when it could not be parsed, in `raw`)."""
     raw = reject.candidate
     fields = raw if isinstance(raw, dict) else {}
-    candidate = {key: fields.get(key) if isinstance(fields.get(key), str) else "" for key in CANDIDATE_KEYS}
-    candidate["raw"] = raw if isinstance(raw, str) else ""
+    text = {key: value if isinstance(value := fields.get(key), str) else "" for key in CANDIDATE_KEYS}
+    candidate: Candidate = {
+        "question": text["question"],
+        "answer": text["answer"],
+        "context": text["context"],
+        "raw": raw if isinstance(raw, str) else "",
+    }
     return {
         "leaf": result.leaf.path,
         "stage": reject.stage,
@@ -260,7 +267,7 @@ def rejected_record(result: LeafResult, index: int, reject: Reject) -> dict:
     }
 
 
-def heldout_record(leaf, item: dict) -> dict:
+def heldout_record(leaf, item: dict) -> HeldOut:
     user = (
         f"{item['context']}\n\n{item['question']}"
         if item.get("context") and leaf.kind != "knowledge"
@@ -277,7 +284,7 @@ def heldout_record(leaf, item: dict) -> dict:
     }
 
 
-def leaf_summary(result: LeafResult, requested: int) -> dict:
+def leaf_summary(result: LeafResult, requested: int) -> LeafSummary:
     stats = result.stats or CallStats()
     return {
         "kind": result.leaf.kind,
@@ -321,7 +328,7 @@ async def run_generation(
     skipped: list | None = None,
     judge=None,
     cache: CallCache | None = None,
-) -> dict:
+) -> RunSummary:
     """Generate for every leaf concurrently (the teacher bounds concurrency); write artifacts; return the summary.
 
     `judge` answers every judge stage and the gate's calibration (a stronger model vetting a cheaper
@@ -337,7 +344,7 @@ async def run_generation(
     started, wall = now_iso(), time.monotonic()
     output = Path(output)
     with artifacts.output_lock(output, started):
-        cache = cache if cache is not None else CallCache(output / ".cache" / "calls")
+        cache = cache if cache is not None else CallCache(Layout(output).calls)
         commit = head_commit(leaves[0].root) if leaves else None
         jobs = [make_job(leaf, teacher, cache, settings, progress, judge) for leaf in leaves]
 

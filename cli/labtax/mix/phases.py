@@ -25,14 +25,13 @@ from pathlib import Path
 
 from labtax.fileio import write_text_atomic
 from labtax.mix.recipe import Dataset, dump_recipe, jsonl, load_recipe, mix
+from labtax.records.layout import HELDOUT, PHASES_DIR, REVIEW_REJECTED, WITH_CONTEXT, Layout
+from labtax.records.layout import PHASE_FILES as FILES
+from labtax.records.layout import RECIPES as RECIPES
 
-PHASES_DIR = "phases"
-HELDOUT = "eval/heldout.jsonl"
-REJECTED = "review/rejected.jsonl"
-WITH_CONTEXT = "knowledge_with_context.jsonl"  # knowledge samples with their document chunk in the prompt
+REJECTED = REVIEW_REJECTED
 KINDS = {"knowledge": ("knowledge", "foundational"), "skills": ("compositional",)}  # each phase's own samples
-FILES = {"knowledge": "knowledge_train_msgs.jsonl", "skills": "skills_train_msgs.jsonl"}
-RECIPES = {"knowledge": "knowledge_recipe.yaml", "skills": "skills_recipe.yaml"}
+__all__ = ["FILES", "HELDOUT", "KINDS", "PHASES_DIR", "RECIPES", "REJECTED", "WITH_CONTEXT", "write_phases"]
 REPLAY_FRACTION = 0.3  # replayed earlier-phase rows, as a fraction of the phase's own samples
 SEED = 0
 
@@ -50,14 +49,15 @@ def _rows(path: Path) -> int:
 def write_phases(output: Path) -> dict[str, int]:
     """Write both recipes and their mixed files under output/phases/ from the bucket files already written
     there; returns the rows per phase file."""
-    folder = Path(output) / PHASES_DIR
+    layout = Layout(output)
+    folder = layout.phases
     knowledge = [
         Dataset("../knowledge.jsonl", 1.0),
         Dataset(f"../{WITH_CONTEXT}", 1.0),
         Dataset("../foundational.jsonl", 1.0),
     ]
     counts = {"knowledge": _write(folder, "knowledge", knowledge, _KNOWLEDGE_NOTE)}
-    own = _rows(Path(output) / "compositional.jsonl")
+    own = _rows(layout.bucket("compositional"))
     replay = replay_count(own, counts["knowledge"])
     skills = [Dataset("../compositional.jsonl", 1.0), Dataset(FILES["knowledge"], replay)]
     note = _SKILLS_NOTE.format(replay=replay, own=own, fraction=REPLAY_FRACTION)

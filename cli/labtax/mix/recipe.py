@@ -41,11 +41,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from labtax.errors import LabtaxError
+from labtax.records.jsonl import Damaged, dumps, rows
+from labtax.records.messages import BAD_MESSAGE, NO_ANSWER, NO_LIST
+from labtax.records.messages import problem as chat_problem
 
 SAMPLE_KEYS = ("id", "messages", "leaf", "kind", "provenance", "judge")  # schema/records/v2/sample.json, in order
 KINDS = ("knowledge", "foundational", "compositional")  # what labtax generates
 EXTERNAL = "external"  # the kind of a row from a precomputed dataset: replay, no leaf's own
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant")  # as error messages name them (records.messages checks them)
 DOCUMENT_KEYS = ("repo", "commit", "path", "chunk", "chunk_hash", "page", "heading")
 FIX = "see `labtax mix --help` for the recipe format"
 
@@ -185,35 +188,26 @@ def read_dataset(path: Path, written: str, recipe: Path) -> list[dict]:
             f"{where}: cannot read {path}: {exc.strerror or exc}; check the path and permissions"
         ) from None
     records = []
-    for number, line in enumerate(text.splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-        except ValueError as exc:
+    for number, row in rows(text.splitlines()):
+        if isinstance(row, Damaged):
             raise LabtaxError(
-                f"{path}:{number}: not valid JSON ({getattr(exc, 'msg', exc)}); a dataset has one JSON object per line"
-            ) from None
+                f"{path}:{number}: not valid JSON ({row.message}); a dataset has one JSON object per line"
+            )
         records.append(to_record(row, f"{path}:{number}", written, number))
     return records
 
 
 def check_messages(messages: object, where: str) -> None:
-    if not isinstance(messages, list) or not messages:
-        raise LabtaxError(
-            f"{where}: no 'messages' list; each row needs messages: [{{role, content}}, ...] (user and assistant turns)"
-        )
-    for message in messages:
-        if (
-            not isinstance(message, dict)
-            or message.get("role") not in ROLES
-            or not isinstance(message.get("content"), str)
-        ):
-            raise LabtaxError(
-                f"{where}: each message needs a role ({', '.join(ROLES)}) and string content; fix or drop the row"
-            )
-    if not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
-        raise LabtaxError(f"{where}: no assistant answer to train on; fix or drop the row")
+    found = chat_problem(messages, need_answer=True)
+    if found is None:
+        return
+    raise LabtaxError(
+        {
+            NO_LIST: f"{where}: no 'messages' list; each row needs messages: [{{role, content}}, ...] (user and assistant turns)",
+            BAD_MESSAGE: f"{where}: each message needs a role ({', '.join(ROLES)}) and string content; fix or drop the row",
+            NO_ANSWER: f"{where}: no assistant answer to train on; fix or drop the row",
+        }[found[0]]
+    )
 
 
 def is_labtax_record(row: dict) -> bool:
@@ -269,5 +263,5 @@ def external_record(row: dict, source: str, line: int) -> dict:
 
 
 def jsonl(records: list[dict]) -> str:
-    """generate's own JSON Lines form (artifacts.jsonl), so a mix of labtax files keeps their bytes per row."""
-    return "".join(json.dumps(r, ensure_ascii=False, default=str) + "\n" for r in records)
+    """generate's own JSON Lines form (records.jsonl.dumps), so a mix of labtax files keeps their bytes per row."""
+    return dumps(records)

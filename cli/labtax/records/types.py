@@ -152,7 +152,7 @@ class GateVerdict:
         return None
 
 
-def note_with_verdict(summary: dict) -> str | None:
+def note_with_verdict(summary: LeafSummary | dict) -> str | None:
     """A leaf's note as a person reads it in generate's output: the gate's warning first, then the
     generator's own note."""
     verdict = GateVerdict.from_json(summary.get("gate"))

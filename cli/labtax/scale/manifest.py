@@ -20,9 +20,11 @@ from typing import Any
 
 from labtax.errors import LabtaxError
 from labtax.fileio import write_json_atomic
+from labtax.records.layout import SHARD_MANIFEST, Layout
+from labtax.records.types import RunSummary
 from labtax.scale.shards import Shard
 
-MANIFEST = "labtax-shard.json"
+MANIFEST = SHARD_MANIFEST
 FORMAT = 1
 STARTED, COMPLETE = "started", "complete"
 PROMPTS = Path(__file__).resolve().parent.parent / "generate" / "prompts"
@@ -130,11 +132,11 @@ class ShardRun:
             )
         self._write(STARTED)
 
-    def finish(self, summary: dict | None) -> dict:
+    def finish(self, summary: RunSummary | None) -> dict:
         """Write the `complete` manifest, after every leaf folder is written (summary is None for an empty shard)."""
         from labtax.generate.run import now_iso
 
-        leaves = summary["leaves"] if summary else {}
+        leaves: dict[str, Any] = dict(summary["leaves"]) if summary else {}
         own = {leaf.path for leaf in self.leaves}
         counts = {
             key: sum(int(leaves[path].get(key) or 0) for path in own if path in leaves)
@@ -207,19 +209,19 @@ def start(
 
 
 def leaf_dir(output: Path, leaf_path: str) -> Path:
-    return output / leaf_path.rsplit("/", 1)[0]
+    return Layout(output).leaf_dir(leaf_path)
 
 
 def samples_hash(output: Path, leaf_path: str) -> str | None:
     """sha256 of the leaf's samples.jsonl as written (None when it is missing)."""
     try:
-        return hashlib.sha256((leaf_dir(output, leaf_path) / "samples.jsonl").read_bytes()).hexdigest()
+        return hashlib.sha256(Layout(output).samples(leaf_path).read_bytes()).hexdigest()
     except OSError:
         return None
 
 
 def count_cache(output: Path) -> int:
-    folder = output / ".cache" / "calls"
+    folder = Layout(output).calls
     return sum(1 for _ in folder.glob("??/*.json")) if folder.is_dir() else 0
 
 

@@ -24,11 +24,12 @@ from typing import Any
 
 from labtax.errors import LabtaxError
 from labtax.fileio import check_replaceable, write_json_atomic
+from labtax.records.layout import LEAF_RECORD, Layout
+from labtax.records.types import RunSummary
 from labtax.scale.manifest import COMPLETE, leaf_dir, read, retry_command, samples_hash
 from labtax.scale.shards import Shard, shard_of
 from labtax.taxonomy.kinds import LEAF_FILE
 
-MERGE_RECORD = "labtax-merge.json"
 # Run-level summary fields (generate/run.py) and how shards combine into them. Settings must agree; a new
 # setting added to the run record belongs in RUN_EQUAL, else it is combined as a count (numbers summed).
 RUN_EQUAL = ("teacher", "model", "judge", "judge_model", "commit", "num_samples", "max_attempts", "dedup_threshold")
@@ -67,7 +68,7 @@ class Inspection:
 
 @dataclass
 class MergeResult:
-    summary: dict
+    summary: RunSummary
     shards: int
     leaves: int
     cache_copied: int
@@ -213,7 +214,7 @@ def _incomplete(shard_dir: ShardDir) -> str | None:
             return f"lists {path}, which belongs to shard {shard_of(path, shard.count)}/{shard.count}"
         if (
             samples_hash(shard_dir.folder, path) != entry.get("samples_sha256")
-            or not (leaf_dir(shard_dir.folder, path) / "leaf.json").is_file()
+            or not Layout(shard_dir.folder).leaf_record(path).is_file()
         ):
             return f"is incomplete: {path}'s files are missing or differ from its manifest (a partial upload or copy?)"
     return None
@@ -256,7 +257,7 @@ def merge(out: Path, folders: list[Path]) -> MergeResult:
             for entry in shard_dir.manifest["leaves"]:
                 copy_leaf(leaf_dir(shard_dir.folder, entry["leaf"]), out, entry["leaf"])
                 leaves += 1
-            new, old = union_cache(shard_dir.folder / ".cache" / "calls", out / ".cache" / "calls")
+            new, old = union_cache(Layout(shard_dir.folder).calls, Layout(out).calls)
             copied, present = copied + new, present + old
         runs = [s.manifest["run"] for s in found.shards if isinstance(s.manifest.get("run"), dict)]
         skipped = sorted(
@@ -266,7 +267,7 @@ def merge(out: Path, folders: list[Path]) -> MergeResult:
         summary = artifacts.write_run(out, BUCKETS, combine_runs(runs, skipped=skipped))
         first = found.shards[0].manifest
         write_json_atomic(
-            out / MERGE_RECORD,
+            Layout(out).merge_record,
             {
                 "merged": started,
                 "count": first["shard"]["count"],
@@ -298,7 +299,7 @@ def leaf_files(folder: Path) -> list[Path]:
         entries = [Path(e.path) for e in os.scandir(folder) if e.is_file(follow_symlinks=False)]
     except OSError:
         return []
-    return sorted((p for p in entries if not p.name.startswith(".")), key=lambda p: (p.name == "leaf.json", p.name))
+    return sorted((p for p in entries if not p.name.startswith(".")), key=lambda p: (p.name == LEAF_RECORD, p.name))
 
 
 def copy_leaf(source: Path, out: Path, leaf_path: str) -> None:

@@ -38,6 +38,8 @@ from typing import Any
 import ray
 
 from labtax.errors import LabtaxError
+from labtax.records.layout import Layout
+from labtax.records.types import RunSummary
 from labtax.scale.merge import combine_runs
 from labtax.scale.staged import STAGING, run_leaf
 from labtax.scale.throttle import Aimd, LeasedPermits, ThrottledTeacher
@@ -100,7 +102,7 @@ class LeafWorker:
         # One listing of the shared call cache for this worker's life, not one per leaf (thousands of leaves
         # over a cache of 10^5 entries). A leaf's calls are its own (its content is in every key), and a leaf
         # retried after a crash runs on a restarted worker, which lists the cache again.
-        self.cache = CallCache(self.output / ".cache" / "calls")
+        self.cache = CallCache(Layout(self.output).calls)
 
     def _client(self, spec: dict) -> ThrottledTeacher:
         from labtax.teacher.openai_backend import OpenAITeacher
@@ -186,7 +188,7 @@ def run_on_ray(
     echo: Callable[[str], None] = lambda line: None,
     judge: Any = None,
     timeout: float | None = None,
-) -> dict:
+) -> RunSummary:
     """Generate `leaves` on Ray actors into `output`; return the summary, as run_generation does. `judge`: the
     separate judge's TeacherInfo (None: the teacher judges its own output)."""
     from labtax.generate import artifacts

@@ -18,10 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from labtax.fileio import check_replaceable
+from labtax.records.layout import CACHE_DIR, STAGING, Layout
 from labtax.scale.manifest import leaf_dir
 from labtax.scale.merge import leaf_files
-
-STAGING = ".labtax-staging"
 
 
 def staging_dir(output: Path, leaf_path: str) -> Path:
@@ -32,12 +31,12 @@ def prepare(output: Path, leaf_path: str) -> Path:
     """The leaf's staging folder, its `.cache` linked (relatively) to the output's cache folder."""
     staging = staging_dir(output, leaf_path)
     staging.mkdir(parents=True, exist_ok=True)
-    (Path(output) / ".cache" / "calls").mkdir(parents=True, exist_ok=True)
-    link = staging / ".cache"
+    Layout(output).calls.mkdir(parents=True, exist_ok=True)
+    link = staging / CACHE_DIR
     if not link.is_symlink():
         if link.exists():  # a real folder left by an older layout: its entries are still good calls
             shutil.rmtree(link)
-        os.symlink(os.path.join("..", "..", ".cache"), link, target_is_directory=True)
+        os.symlink(os.path.join("..", "..", CACHE_DIR), link, target_is_directory=True)
     return staging
 
 
@@ -66,5 +65,5 @@ def publish(staging: Path, output: Path, leaf_path: str) -> None:
         destination = target / file.name
         check_replaceable(destination)
         os.replace(file, destination)
-    (staging / ".cache").unlink(missing_ok=True)
+    (staging / CACHE_DIR).unlink(missing_ok=True)
     shutil.rmtree(staging, ignore_errors=True)

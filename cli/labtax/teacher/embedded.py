@@ -35,6 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from labtax.records.messages import NO_LIST, ROLES
+from labtax.records.messages import problem as chat_problem
 from labtax.teacher.base import Completion, Likelihood, TeacherError
 from labtax.teacher.weights import MODEL_NAME
 
@@ -50,7 +52,6 @@ TRIM_COLUMNS = 64  # drop a batch's unused left columns once there are this many
 # keeps its judges' shared instructions and examples (~500-1,500 tokens a stage) while the others run.
 PREFIX_TOKENS = 16384
 MIN_PREFIX = 64  # a shared start shorter than this (or than a quarter of the prompt) is run again
-ROLES = {"system", "user", "assistant"}
 
 
 def preferred_dtype() -> str:
@@ -347,15 +348,11 @@ class EmbeddedTeacher:
 
 
 def _check_request(messages, n, temperature, max_tokens, stop, top_logprobs) -> None:
-    if not isinstance(messages, list) or not messages:
+    found = chat_problem(messages)
+    if found is not None and found[0] == NO_LIST:
         raise TeacherError("messages must be a non-empty list of {role, content}")
-    for message in messages:
-        if (
-            not isinstance(message, dict)
-            or message.get("role") not in ROLES
-            or not isinstance(message.get("content"), str)
-        ):
-            raise TeacherError(f"bad message {message!r}: need role in {sorted(ROLES)} and string content")
+    if found is not None:
+        raise TeacherError(f"bad message {found[1]!r}: need role in {sorted(ROLES)} and string content")
     if not isinstance(n, int) or n < 1:
         raise TeacherError(f"n must be a positive integer, got {n!r}")
     if not isinstance(max_tokens, int) or max_tokens < 1:

@@ -16,20 +16,20 @@ phases/ and eval/) fails in a fraction of a second with the fix in the message.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from labtax.errors import LabtaxError
-from labtax.mix import phases as layout
+from labtax.mix import phases
 from labtax.mix.recipe import EXTERNAL
+from labtax.records import jsonl, messages
+from labtax.records.layout import HELDOUT, LEGACY, PHASE_FILES, PHASES_DIR
 
-HELDOUT = layout.HELDOUT  # eval/heldout.jsonl
-PHASES = layout.KINDS  # each phase's own kinds
-FILES = {name: f"{layout.PHASES_DIR}/{file}" for name, file in layout.FILES.items()}
-REPLAY_FRACTION = layout.REPLAY_FRACTION  # replayed earlier-phase rows, as a fraction of the phase's own samples
-ROLES = {"system", "user", "assistant"}
-OLD_LAYOUT = ("heldout.jsonl", "rejected.jsonl")  # top-level files of an output written before eval/, review/
+PHASES = phases.KINDS  # each phase's own kinds
+FILES = {name: f"{PHASES_DIR}/{file}" for name, file in PHASE_FILES.items()}
+REPLAY_FRACTION = phases.REPLAY_FRACTION  # replayed earlier-phase rows, as a fraction of the phase's own samples
+OLD_LAYOUT = LEGACY  # top-level files of an output written before eval/, review/
 
 
 @dataclass
@@ -62,18 +62,15 @@ class PhasePlan:
 def _check_record(record, where: str, need_answer: bool) -> None:
     if not isinstance(record, dict):
         raise LabtaxError(f"{where}: expected a JSON object, got {type(record).__name__}; re-run `labtax generate`")
-    messages = record.get("messages")
-    if not isinstance(messages, list) or not messages:
-        raise LabtaxError(f"{where}: no 'messages' list; is this a file `labtax generate` wrote?")
-    for message in messages:
-        if (
-            not isinstance(message, dict)
-            or message.get("role") not in ROLES
-            or not isinstance(message.get("content"), str)
-        ):
-            raise LabtaxError(f"{where}: each message needs a role (system/user/assistant) and string content")
-    if need_answer and not any(m["role"] == "assistant" and m["content"].strip() for m in messages):
-        raise LabtaxError(f"{where}: no assistant answer to train or evaluate on")
+    problem = messages.problem(record.get("messages"), need_answer=need_answer)
+    if problem is not None:
+        raise LabtaxError(
+            {
+                messages.NO_LIST: f"{where}: no 'messages' list; is this a file `labtax generate` wrote?",
+                messages.BAD_MESSAGE: f"{where}: each message needs a role (system/user/assistant) and string content",
+                messages.NO_ANSWER: f"{where}: no assistant answer to train or evaluate on",
+            }[problem[0]]
+        )
     if not isinstance(record.get("kind"), str) or not record["kind"]:
         raise LabtaxError(f"{where}: missing 'kind' (knowledge, foundational, compositional or external)")
     leaf = record.get("leaf")
@@ -82,17 +79,13 @@ def _check_record(record, where: str, need_answer: bool) -> None:
 
 
 def read_jsonl(path: Path) -> list[dict]:
-    records = []
+    records: list[dict] = []
     with open(path, encoding="utf-8") as handle:
-        for number, line in enumerate(handle, 1):
-            if not line.strip():
-                continue
-            try:
-                record = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise LabtaxError(f"{path}:{number}: not valid JSON ({exc.msg}); re-run `labtax generate`") from None
+        for number, record in jsonl.rows(handle):
+            if isinstance(record, jsonl.Damaged):
+                raise LabtaxError(f"{path}:{number}: not valid JSON ({record.message}); re-run `labtax generate`")
             _check_record(record, f"{path}:{number}", need_answer=True)
-            records.append(record)
+            records.append(cast(dict, record))  # an object: _check_record said so
     return records
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from labtax.fileio import write_json_atomic, write_text_atomic
 from labtax.markdown import code, code_block, inline
+from labtax.records.layout import Layout
 
 EXAMPLE_CHARS = 600
 
@@ -67,7 +68,7 @@ def markdown(report: dict) -> str:
 
 def write(report: dict, output: Path) -> tuple[Path, Path]:
     report["markdown"] = markdown(report)
-    json_path, md_path = Path(output) / "train_report.json", Path(output) / "train_report.md"
+    json_path, md_path = Layout(output).train_report, Layout(output).train_markdown
     write_text_atomic(md_path, report["markdown"])
     write_json_atomic(json_path, report)
     return json_path, md_path
