@@ -170,8 +170,3 @@ def duration(value: object) -> str:
 def size(text: str) -> int:
     """What counts against the limit: UTF-8 bytes, never less than any way GitHub counts characters."""
     return len(text.encode("utf-8"))
-
-
-def count(number: int, singular: str, plural: str | None = None) -> str:
-    """ "1 leaf", "6 leaves": never "6 leaf/leaves"."""
-    return f"{number:,} {singular if number == 1 else (plural or singular + 's')}"

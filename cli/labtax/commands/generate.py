@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 
 def print_plan(rows, num_samples: int, max_attempts: int) -> None:
     click.echo(
-        f"plan: {len(rows)} {'leaf' if len(rows) == 1 else 'leaves'}, {counted(num_samples, 'sample')} each, at most {max_attempts} candidates per sample"
+        f"plan: {counted(len(rows), 'leaf')}, {counted(num_samples, 'sample')} each, at most {max_attempts} candidates per sample"
     )
     for row in rows:
         extra = f", {row.documents}" if row.documents else ""
@@ -36,9 +36,7 @@ def print_split(shard: Shard, whole: LeafSelection) -> None:
     paths = [leaf.path for leaf in whole.leaves]
     split = shard.split(paths)
     sizes = ", ".join(f"{i}: {len(split[i])}" for i in split)
-    click.echo(
-        f"shards of {len(paths)} {'leaf' if len(paths) == 1 else 'leaves'} by sha256 of the leaf path: {sizes}; this is shard {shard}"
-    )
+    click.echo(f"shards of {counted(len(paths), 'leaf')} by sha256 of the leaf path: {sizes}; this is shard {shard}")
 
 
 def _resumable(function):
@@ -198,7 +196,7 @@ def command(
     settings = Settings(num_samples=num_samples, max_attempts=max_attempts, offline=offline, calibrate=calibrate)
     if skipped:
         click.echo(
-            f"skipping {len(skipped)} {'leaf' if len(skipped) == 1 else 'leaves'} with lint errors (fix them, then re-run; warnings never skip a leaf): {', '.join(s['leaf'] for s in skipped)}",
+            f"skipping {counted(len(skipped), 'leaf')} with lint errors (fix them, then re-run; warnings never skip a leaf): {', '.join(s['leaf'] for s in skipped)}",
             err=True,
         )
     if dry_run and shard:
@@ -314,6 +312,6 @@ def command(
         )
     calls = {key: sum(summary["leaves"][path][key] for path in this_run) for key in ("teacher_calls", "cached_calls")}
     click.echo(
-        f"wrote {output}/: {counted(summary['totals']['accepted'], 'sample')} for {len(summary['leaves'])} {'leaf' if len(summary['leaves']) == 1 else 'leaves'} ({calls['teacher_calls']} teacher calls, {calls['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s"
+        f"wrote {output}/: {counted(summary['totals']['accepted'], 'sample')} for {counted(len(summary['leaves']), 'leaf')} ({calls['teacher_calls']} teacher calls, {calls['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s"
     )
     return 1 if skipped else 0

@@ -27,7 +27,7 @@ def command(out: Path, shard_dirs: tuple[Path, ...]) -> int:
     result = merge(out, list(shard_dirs))
     totals = result.summary["totals"]
     click.echo(
-        f"merged {counted(result.shards, 'shard')} into {out}/: {result.leaves} {'leaf' if result.leaves == 1 else 'leaves'}, {counted(totals['accepted'], 'sample')}; "
+        f"merged {counted(result.shards, 'shard')} into {out}/: {counted(result.leaves, 'leaf')}, {counted(totals['accepted'], 'sample')}; "
         f"call cache: {result.cache_copied} entries copied, {result.cache_present} already there"
     )
     return 0

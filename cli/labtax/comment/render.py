@@ -31,8 +31,9 @@ from collections.abc import Iterable
 
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
 from labtax.comment.inputs import LEAF_FILE
-from labtax.markdown import clean, code, count, duration, inline, num, size, text_block
+from labtax.markdown import clean, code, duration, inline, num, size, text_block
 from labtax.records.types import UNVETTED, GateVerdict, note_with_verdict
+from labtax.wording import counted
 
 OK, WARN, FAIL, INFO = "✅", "⚠️", "❌", "ℹ️"
 _RANK = {OK: 0, INFO: 0, WARN: 1, FAIL: 2}
@@ -101,7 +102,11 @@ def _worst(*statuses) -> str:
 def fix_plurals(text: str) -> str:
     """Numbers a training report writes as "1 question(s)" (or, from an older labtax, "5 leaf/leaves"), in
     plain English."""
-    text = re.sub(r"\b(\d[\d,]*) leaf/leaves\b", lambda m: count(int(m[1].replace(",", "")), "leaf", "leaves"), text)
+    text = re.sub(
+        r"\b(\d[\d,]*) leaf/leaves\b",
+        lambda m: counted(int(m[1].replace(",", "")), "leaf", "leaves", thousands=True),
+        text,
+    )
     return re.sub(r"\b(\d[\d,]*) (\w+)\(s\)", lambda m: f"{m[1]} {m[2]}{'' if m[1] == '1' else 's'}", text)
 
 
@@ -181,7 +186,7 @@ def data_status(leaves: dict) -> tuple[str, str]:
     status = _worst(*(leaf_status(_as_dict(s)) for s in leaves.values()))
     return (
         status,
-        f"{accepted:,} of {requested:,} requested samples accepted for {count(len(leaves), 'leaf', 'leaves')}",
+        f"{accepted:,} of {requested:,} requested samples accepted for {counted(len(leaves), 'leaf', 'leaves', thousands=True)}",
     )
 
 
@@ -199,7 +204,7 @@ def lint_status(lint: dict | None) -> tuple[str, str] | None:
         return None
     errors, warnings = _lint_counts(lint)
     status = FAIL if errors else WARN if warnings else OK
-    return status, f"{count(errors, 'error')}, {count(warnings, 'warning')}"
+    return status, f"{counted(errors, 'error', thousands=True)}, {counted(warnings, 'warning', thousands=True)}"
 
 
 def train_status(train: dict | None) -> tuple[str, str] | None:
@@ -261,7 +266,7 @@ def data_actions(leaves: dict, names: dict[str, str]) -> list[str]:
         note = f"<br><sub>{inline(note, 120)}</sub>" if note else ""
         items.append(f"{text}. {_advice(stats)}.{note}")
     if len(short) > MAX_ACTION_LEAVES:
-        more = count(len(short) - MAX_ACTION_LEAVES, "more leaf", "more leaves")
+        more = counted(len(short) - MAX_ACTION_LEAVES, "more leaf", "more leaves", thousands=True)
         items.append(f"… and {more} short of samples: see the table below.")
     if unvetted:
         shown = ", ".join(code(_name(names, leaf), 80) for leaf in unvetted[:8])
@@ -283,11 +288,11 @@ def lint_actions(lint: dict | None) -> list[str]:
     if errors:
         them = "it" if errors == 1 else "them"
         return [
-            f"{FAIL} **Lint**: {count(errors, 'error')}: fix {them} (listed under *Lint* below); a leaf with lint errors gets no data."
+            f"{FAIL} **Lint**: {counted(errors, 'error', thousands=True)}: fix {them} (listed under *Lint* below); a leaf with lint errors gets no data."
         ]
     if warnings:
         return [
-            f"{WARN} **Lint**: {count(warnings, 'warning')}, worth a look (listed under *Lint* below); warnings never block."
+            f"{WARN} **Lint**: {counted(warnings, 'warning', thousands=True)}, worth a look (listed under *Lint* below); warnings never block."
         ]
     return []
 
@@ -316,8 +321,8 @@ def training_actions(train: dict | None, names: dict[str, str]) -> list[str]:
         )
         steps = sum(_as_int(p.get("steps")) or 0 for p in failed)
         examples = _as_int(train.get("heldout_examples"))
-        scale = f"{count(steps, 'training step')} on {model}" + (
-            f", scored on {count(examples, 'held-out seed example')}" if examples is not None else ""
+        scale = f"{counted(steps, 'training step', thousands=True)} on {model}" + (
+            f", scored on {counted(examples, 'held-out seed example', thousands=True)}" if examples is not None else ""
         )
         return [
             f"{FAIL} **Training**: {what}. This is a smoke signal ({scale}), not a judgement of the data: check that "
@@ -392,7 +397,7 @@ def render_header(
         shown = ", ".join(code(s.get("leaf", "?"), 120) for s in skipped[:10])
         more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
         lines += [
-            f"⚠️ **{count(len(skipped), 'leaf', 'leaves')} not generated** because of lint errors (fix them, then push again): {shown}{more}",
+            f"⚠️ **{counted(len(skipped), 'leaf', 'leaves', thousands=True)} not generated** because of lint errors (fix them, then push again): {shown}{more}",
             "",
         ]
     return "\n".join(lines) + "\n" + render_actions(leaves, names, lint, train)
@@ -568,7 +573,7 @@ def render_lint(lint: dict, max_findings: int, mark: str = "") -> str:
     """Findings as a list (full paths and messages wrap; a table of them would not fit 800 px)."""
     status, text = lint_status(lint) or (INFO, "")
     files = _as_int(lint.get("files"))
-    where = f" in {count(files, 'file')}" if files is not None else ""
+    where = f" in {counted(files, 'file', thousands=True)}" if files is not None else ""
     out = [f"### Lint: {status} {text}{where}{mark}\n\n"]
     findings = [_as_dict(f) for f in _as_list(lint.get("findings"))]
     findings.sort(key=lambda f: (f.get("level") != "error", str(f.get("path")), _as_int(f.get("line")) or 0))
@@ -751,9 +756,9 @@ def render_comment(
             continue
         dropped = 1
     if reduced:
-        cut.append(f"samples of {count(reduced, 'leaf', 'leaves')} (fewer and shorter shown)")
+        cut.append(f"samples of {counted(reduced, 'leaf', 'leaves', thousands=True)} (fewer and shorter shown)")
     if dropped:
-        cut.append(f"sample details of {dropped:,} of {count(len(leaves), 'leaf', 'leaves')}")
+        cut.append(f"sample details of {dropped:,} of {counted(len(leaves), 'leaf', 'leaves', thousands=True)}")
 
     note = ""
     if cut:

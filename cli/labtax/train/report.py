@@ -11,6 +11,7 @@ from pathlib import Path
 from labtax.fileio import write_json_atomic, write_text_atomic
 from labtax.markdown import code, code_block, inline
 from labtax.records.layout import Layout
+from labtax.wording import counted
 
 EXAMPLE_CHARS = 600
 
@@ -31,9 +32,11 @@ def markdown(report: dict) -> str:
         f"**Verdict:** {inline(report['verdict_line'], 600)}\n\n",
     ]
     settings = report.get("settings", {})
+    threads = settings.get("threads")
+    threads = counted(threads, "CPU thread") if isinstance(threads, int) else f"{threads} CPU threads"
     out.append(
         f"LoRA r={settings.get('lora_r')} on {inline(report.get('model', '?'), 80)}, batch {settings.get('batch_size')}, "
-        f"lr {settings.get('lr')}, {settings.get('threads')} CPU thread(s), {report.get('seconds', 0):.0f}s in all.\n\n"
+        f"lr {settings.get('lr')}, {threads}, {report.get('seconds', 0):.0f}s in all.\n\n"
     )
     out.append(
         "| Phase | Samples (+replay) | Steps | Time | Train loss first → last | Probe batch loss before → after | Verdict |\n"

@@ -9,6 +9,8 @@ The run "learned" only when every phase that trained and could be judged learned
 
 from __future__ import annotations
 
+from labtax.wording import counted
+
 LEARNED, DID_NOT_LEARN, NO_DATA, STOPPED = "learned", "did not learn", "no data", "stopped at time budget"
 MIN_DROP = 1e-3
 
@@ -60,7 +62,7 @@ def verdict_line(verdict: str, phases: list[dict]) -> str:
             continue
         before, after = phase_means(p, p["own_leaves"])
         leaves = sum(1 for leaf in p["own_leaves"] if leaf in p["heldout"])
-        text = f"{p['name']} {_change(before, after)} over {leaves} {'leaf' if leaves == 1 else 'leaves'}, {p['steps']} steps in {p['seconds']:.0f}s"
+        text = f"{p['name']} {_change(before, after)} over {counted(leaves, 'leaf')}, {p['steps']} steps in {p['seconds']:.0f}s"
         if p["verdict"] == STOPPED:
             text += " (stopped at the time budget)"
         if p.get("forgetting"):
