@@ -186,7 +186,7 @@ def test_instructlab_data_process_masks_all_but_the_answers(
 
 @pytest.mark.slow
 @pytest.mark.parametrize("phase", PHASES)
-def test_trl_trains_smollm2_itself_on_each_phase(generated, datasets_cache, tmp_path, phase):
+def test_trl_trains_smollm2_itself_on_each_phase(generated, datasets_cache, tmp_path, phase, model_cache):
     """The same step on the real 135M model with a LoRA adapter, as a user would fine-tune it."""
     pytest.importorskip("trl")
     from datasets import load_dataset
