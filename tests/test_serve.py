@@ -369,3 +369,30 @@ def test_incremental_text_never_splits_a_character_or_leaks_a_stop(tokenizer):
     assert used < len(tokenizer(text, add_special_tokens=False).input_ids)
     # "😀 costs" looked like the start of a stop string: it was held back, then released in one piece with "3".
     assert any(piece.startswith("😀 costs 3") for piece in pieces), pieces
+
+
+def test_the_readme_serve_examples_run_as_written(server, capsys):
+    """The README's openai, LangChain and curl examples, as written but for the port (`--port 0` here)."""
+    from .conftest import REPO
+    from .markdown_blocks import block_with
+
+    readme = REPO / "README.md"
+    assert block_with(readme, "sh", "labtax serve").strip() == "labtax serve --port 8000"
+    written = "http://127.0.0.1:8000/v1"
+    assert server.base_url.rstrip("/").endswith("/v1")
+
+    def here(code: str) -> str:
+        assert written in code
+        return code.replace(written, server.base_url.rstrip("/"))
+
+    for needle in ("from openai import OpenAI", "from langchain_openai import ChatOpenAI"):
+        exec(compile(here(block_with(readme, "python", needle)), "README.md", "exec"), {})
+        printed = capsys.readouterr().out
+        assert printed.strip(), needle  # the model's answer
+
+    curl = here(block_with(readme, "sh", "curl "))
+    proc = subprocess.run(["bash", "-c", curl], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    reply = json.loads(proc.stdout)
+    assert reply["model"] == MODEL and reply["choices"][0]["message"]["content"].strip()
+    assert reply["usage"]["completion_tokens"] <= 40
