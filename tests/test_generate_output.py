@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from labtax.generate.artifacts import OutputBusy
-from labtax.records.layout import LOCK_FILE
 from labtax.generate.run import Settings, run_generation
+from labtax.records.layout import LOCK_FILE
 from labtax.teacher.openai_backend import OpenAITeacher
 
 from .conftest import run_labtax
