@@ -154,9 +154,9 @@ def make_taxonomy(root: Path, copies: int) -> Path:
 
 
 def load_leaves(root: Path, expected: int) -> list:
-    from labtax.select import select
     from labtax.config import load_config
     from labtax.lint.engine import lint
+    from labtax.select import select
 
     # Copies repeat their seed questions, which lint reports across leaves; every copy still loads.
     leaves = lint(select(root), load_config(root)).leaves

@@ -181,8 +181,8 @@ class Case:
 
 def verdict_of(reply, stage: str, min_score: int) -> tuple[int, float | None, bool]:
     """(sampled score, P(score >= min_score) or None, accepted at THRESHOLD or by the digit)."""
-    from labtax.generate.gate.scores import accept_probability
     from labtax.generate import parse
+    from labtax.generate.gate.scores import accept_probability
 
     score = parse.score(reply.text, stage)
     probability = accept_probability(reply.top_logprobs, min_score)
@@ -224,8 +224,8 @@ async def consistency_of(case: Case, answer: str, index: int) -> str | None:
     the teacher answers the held-out question again (the answer stage, the pipeline's fields and examples) and
     the candidate is rejected when that answer ends elsewhere. The detail where it rejects, else None."""
     from labtax.generate.gate.consistency import check_consistency
-    from labtax.generate.pipelines.common import rotate
     from labtax.generate.outcome import Reject
+    from labtax.generate.pipelines.common import rotate
 
     task = str(case.leaf.data.get("task_description", "")).strip()
     fields = {"task_description": task, "question": case.held["question"]}

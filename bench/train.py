@@ -52,11 +52,11 @@ def status_kb(field: str) -> int:
 
 def seed_data(folder: Path) -> Path:
     """A generate-shaped data folder from the taxonomy's seeds (no teacher needed)."""
-    from labtax.select import select
     from labtax.config import load_config
     from labtax.generate import seeds
     from labtax.generate.run import heldout_record
     from labtax.lint.engine import lint
+    from labtax.select import select
     from labtax.train import data as train_data
 
     buckets = {"knowledge": [], "foundational": [], "compositional": []}
