@@ -17,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from labtax.config import load_config
+from labtax.config import Overrides, load_config
 from labtax.lint import schema
 from labtax.lint.engine import lint
 from labtax.lint.rules import all_rules
@@ -34,9 +34,8 @@ ATTRIBUTION = "Title of work: Haiku seeds\nLink to work: https://example.com/hai
 
 def run_case(root: Path, settings: dict | None = None):
     settings = settings or {}
-    config = load_config(
-        root, profile=settings.get("profile"), select=settings.get("select"), ignore=settings.get("ignore")
-    )
+    overrides = Overrides(select=tuple(settings.get("select") or ()), ignore=tuple(settings.get("ignore") or ()))
+    config = load_config(root, profile=settings.get("profile"), overrides=overrides)
     return lint(select(root, [str(root / p) for p in settings.get("paths", [])]), config)
 
 

@@ -1,6 +1,7 @@
 """Configuration: `[tool.labtax]` in pyproject.toml or a `.labtax.toml`, plus named profiles.
 
-Resolution order (later wins): profile defaults -> config file -> command-line options.
+Resolution order (later wins): profile defaults -> config file -> (for a branch's changed files) the
+profile's `changed-files` settings -> command-line options (`Overrides`, applied here and nowhere else).
 One file at the taxonomy root serves the CLI, pre-commit and CI alike, so all give the same verdict.
 """
 
@@ -172,7 +173,35 @@ def _limit(settings: dict, key: str, current: int, source: str | None) -> int:
     return value
 
 
-def load_config(root: Path, *, profile: str | None = None, select=None, ignore=None) -> Config:
+@dataclass(frozen=True)
+class Overrides:
+    """What the command line says: the last word over the profile and the settings file. Commands build one
+    from their options; `load_config` applies it, so no command edits `Config.rules` itself."""
+
+    select: tuple[str, ...] = ()  # only these rules (lint --select)
+    ignore: tuple[str, ...] = ()  # skip these too (lint --ignore)
+    yaml_rules: str | None = None  # a yamllint config's text: replaces the style rules (LT011; lint --yaml-rules)
+    check_documents: bool | None = None  # fetch and check knowledge documents (LT022; lint --[no-]check-documents)
+    offline: bool = False  # documents only from the cache, never fetched (LT022; lint and generate --offline)
+
+    def apply(self, config: Config) -> None:
+        if self.select:
+            config.select = list(self.select)
+        config.ignore += list(self.ignore)
+        if self.yaml_rules is not None:  # InstructLab's --yaml-rules: replaces the built-in style rules
+            config.rules.setdefault("LT011", {})["config"] = self.yaml_rules
+        if self.check_documents is not None or self.offline:  # a choice on the command line settles both
+            options = config.rules.setdefault("LT022", {})
+            if self.check_documents is not None:
+                options["enabled"] = self.check_documents
+            options["offline"] = self.offline
+
+
+def load_config(
+    root: Path, *, profile: str | None = None, changed: bool = False, overrides: Overrides | None = None
+) -> Config:
+    """The settings for `root`: the profile, the settings file, with `changed` the profile's settings for a
+    branch's changed files, then the command line's `overrides`."""
     settings, source = _read_settings(root)
     profile = profile or settings.get("profile", "default")
     if profile not in PROFILES:
@@ -183,10 +212,10 @@ def load_config(root: Path, *, profile: str | None = None, select=None, ignore=N
         _merge(config, {k: v for k, v in settings.items() if k != "profile"})
     else:
         _merge(config, {k: v for k, v in settings.items() if k in ("teacher", "judge")})
-    if select:
-        config.select = list(select)
-    if ignore:
-        config.ignore += list(ignore)
+    if changed:
+        for_changed_files(config)
+    if overrides is not None:
+        overrides.apply(config)
     return config
 
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -10,11 +9,13 @@ from typing import TYPE_CHECKING
 import click
 
 from labtax.commands.options import selection_options
-from labtax.errors import Interrupted, LabtaxError
+from labtax.errors import Interrupted
+from labtax.records.types import note_with_verdict
 from labtax.wording import counted
 
 if TYPE_CHECKING:
     from labtax.generate.plan import LeafSelection
+    from labtax.records.types import RunSummary
     from labtax.scale.shards import Shard
 
 
@@ -32,11 +33,49 @@ def print_plan(rows, num_samples: int, max_attempts: int) -> None:
     click.echo(f"expected teacher calls: {low}-{high} (fewer where cached); nothing was called (--dry-run)")
 
 
+def print_skipped(chosen: LeafSelection, files: int) -> None:
+    """On stderr: the lint errors that skip leaves, and which leaves they skip."""
+    from labtax.lint.engine import LintResult
+    from labtax.lint.report import render
+
+    if chosen.errors:
+        click.echo(render("text", LintResult(chosen.errors, files)), err=True, nl=False)
+    if chosen.skipped:
+        click.echo(
+            f"skipping {counted(len(chosen.skipped), 'leaf')} with lint errors (fix them, then re-run; warnings never skip a leaf): {', '.join(s['leaf'] for s in chosen.skipped)}",
+            err=True,
+        )
+
+
 def print_split(shard: Shard, whole: LeafSelection) -> None:
     paths = [leaf.path for leaf in whole.leaves]
     split = shard.split(paths)
     sizes = ", ".join(f"{i}: {len(split[i])}" for i in split)
     click.echo(f"shards of {counted(len(paths), 'leaf')} by sha256 of the leaf path: {sizes}; this is shard {shard}")
+
+
+def print_summary(summary: RunSummary, output: Path) -> None:
+    """Per leaf of this run its counts and note, the leaves kept from earlier runs, and the totals."""
+    this_run = summary["run"]["leaves"]
+    for path in this_run:
+        leaf = summary["leaves"][path]
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(leaf["rejected"].items())) or "none"
+        click.echo(
+            f"{path}: accepted {leaf['accepted']}/{leaf['requested']}, rejected: {rejected}; teacher calls {leaf['teacher_calls']}, cached {leaf['cached_calls']}, {leaf['seconds']:.1f}s"
+        )
+        if note := note_with_verdict(leaf):
+            click.echo(f"  note: {note}")
+    earlier = [path for path in summary["leaves"] if path not in set(this_run)]
+    if earlier:
+        shown = ", ".join(earlier[:5]) + (f" and {len(earlier) - 5} more" if len(earlier) > 5 else "")
+        click.echo(
+            f"kept from earlier runs in {output}/ (in the bucket files and summary too; delete a leaf's folder there to drop it): {shown}"
+        )
+    teacher_calls = sum(summary["leaves"][path]["teacher_calls"] for path in this_run)
+    cached_calls = sum(summary["leaves"][path]["cached_calls"] for path in this_run)
+    click.echo(
+        f"wrote {output}/: {counted(summary['totals']['accepted'], 'sample')} for {counted(len(summary['leaves']), 'leaf')} ({teacher_calls} teacher calls, {cached_calls} from cache) in {summary['run']['seconds']:.1f}s"
+    )
 
 
 def _resumable(function):
@@ -171,147 +210,41 @@ def command(
 
     Re-running is incremental (cached calls are replayed, never repeated) and resumes an interrupted run.
     """
-    from labtax.config import load_config
     from labtax.errors import require
-    from labtax.generate.plan import plan, select_leaves, take
-    from labtax.lint.engine import LintResult
-    from labtax.lint.report import render
-    from labtax.records.types import note_with_verdict
+    from labtax.scale import session
 
     require(("rapidfuzz", "tqdm"), "generate", "labtax generate")
     if scale["executor"] == "ray":
         require(("ray",), "ray", "labtax generate --executor ray")
-    from labtax.generate.run import Settings, run_generation
-    from labtax.scale import shards
-
-    shard = shards.parse(scale["shard"]) if scale["shard"] else None
-    config = load_config(selection.root)
-    if offline:  # lint's document check (LT022, on in CI) must not fetch either
-        config.rules.setdefault("LT022", {})["offline"] = True
-    whole = select_leaves(selection, config)
-    chosen = take(whole, shard.owns) if shard else whole
-    leaves, skipped = chosen.leaves, chosen.skipped
-    if chosen.errors:
-        click.echo(render("text", LintResult(chosen.errors, len(selection.files))), err=True, nl=False)
-    settings = Settings(num_samples=num_samples, max_attempts=max_attempts, offline=offline, calibrate=calibrate)
-    if skipped:
-        click.echo(
-            f"skipping {counted(len(skipped), 'leaf')} with lint errors (fix them, then re-run; warnings never skip a leaf): {', '.join(s['leaf'] for s in skipped)}",
-            err=True,
-        )
-    if dry_run and shard:
-        print_split(shard, whole)
-    if not leaves and (dry_run or not shard):  # an empty shard still writes its manifest, below
+    request = session.Request(
+        output=output,
+        num_samples=num_samples,
+        max_attempts=max_attempts,
+        concurrency=concurrency,
+        timeout=timeout,
+        model=model,
+        base_url=base_url,
+        judge_model=judge_model,
+        judge_base_url=judge_base_url,
+        offline=offline,
+        calibrate=calibrate,
+        progress=progress,
+        params=ctx.params,
+        **scale,
+    )
+    prepared = session.prepare(selection, request)
+    chosen = prepared.chosen
+    print_skipped(chosen, len(selection.files))
+    status = 1 if chosen.skipped else 0
+    if dry_run and prepared.shard:
+        print_split(prepared.shard, prepared.whole)
+    if not chosen.leaves and (dry_run or not prepared.shard):  # an empty shard still writes its manifest
         click.echo("no leaves to generate for" + "".join(f" ({note})" for note in selection.notes))
-        return 1 if skipped else 0
+        return status
     if dry_run:
-        print_plan(
-            plan(leaves, num_samples, max_attempts, settings.chunk_tokens, offline=offline), num_samples, max_attempts
-        )
-        return 1 if skipped else 0
-
-    from labtax.generate.pipelines import pipeline_for
-    from labtax.generate.progress import StageProgress, expected_calls
-    from labtax.teacher.base import EndpointUnreachable
-    from labtax.teacher.resolve import call_timeout, describe_judge, describe_teacher, make_judge, make_teacher
-
-    timeout = call_timeout(config, timeout)  # a bad setting fails now, not after the first leaf
-    info = describe_teacher(config, base_url=base_url, model=model)
-    click.echo(f"teacher: {info.name} {info.model} ({info.reason})")
-    judge_info = describe_judge(config, info, base_url=judge_base_url, model=judge_model)
-    if judge_info is not None:
-        if judge_info.details.get("problems"):
-            raise LabtaxError(judge_info.details["problems"][0])
-        click.echo(f"judge: {judge_info.name} {judge_info.model} ({judge_info.reason})")
-    if shard:
-        from labtax.scale.manifest import start
-
-        manifest = start(output, shard, whole, chosen, settings, info, ctx.params, judge_info)
-        if not leaves:
-            click.echo(f"shard {shard}: none of the {len(whole.leaves)} leaves; wrote {output}/labtax-shard.json")
-            return 1 if skipped else 0
-    stages = list(dict.fromkeys(stage for leaf in leaves for stage in pipeline_for(leaf).STAGES))
-    bar = StageProgress(
-        stages,
-        enabled=progress if scale["executor"] == "local" else False,
-        totals=expected_calls(leaves, num_samples),
-        leaves=len(leaves),
-    )
-
-    async def go():
-        endpoint = {"concurrency": concurrency, "timeout": timeout, "notice": bar.write}
-        teacher = make_teacher(config, base_url=base_url, model=model, **endpoint)
-        try:
-            judge = make_judge(config, info, base_url=judge_base_url, model=judge_model, **endpoint)
-        except BaseException:
-            await teacher.aclose()
-            raise
-        try:
-            return await run_generation(
-                leaves,
-                teacher,
-                output,
-                settings,
-                progress=bar,
-                on_leaf_done=bar.leaf_done,
-                skipped=skipped,
-                judge=judge,
-            )
-        finally:
-            await teacher.aclose()
-            if judge is not None:
-                await judge.aclose()
-
-    try:
-        if scale["executor"] == "ray":
-            from labtax.scale.ray_executor import run_on_ray
-
-            summary = run_on_ray(
-                leaves,
-                config,
-                output,
-                settings,
-                info,
-                concurrency,
-                scale["ray_address"],
-                scale["ray_actors"],
-                skipped,
-                click.echo,
-                judge=judge_info,
-                timeout=timeout,
-            )
-        else:
-            summary = asyncio.run(go())
-    except EndpointUnreachable as exc:  # every later call would fail too: stop, and say it is no verdict on the data
-        raise LabtaxError(
-            f"{exc}; then re-run the same command: finished calls are cached in {output}/.cache and are not asked again"
-        ) from None
-    except OSError as exc:  # a file or the disk, not the teacher (a teacher's failure only rejects a candidate)
-        where = f"{exc.filename}" if exc.filename else f"under --output {output}"
-        raise LabtaxError(
-            f"cannot write {where}: {exc.strerror or exc}; fix that path (a file in the way, permissions, a full disk) or pass another --output, then re-run: finished calls are cached"
-        ) from None
-    finally:
-        bar.close()
-    if shard:
-        manifest.finish(summary)
-    this_run = summary["run"]["leaves"]
-    for path in this_run:
-        leaf = summary["leaves"][path]
-        rejected = ", ".join(f"{k} {v}" for k, v in sorted(leaf["rejected"].items())) or "none"
-        click.echo(
-            f"{path}: accepted {leaf['accepted']}/{leaf['requested']}, rejected: {rejected}; teacher calls {leaf['teacher_calls']}, cached {leaf['cached_calls']}, {leaf['seconds']:.1f}s"
-        )
-        if note := note_with_verdict(leaf):
-            click.echo(f"  note: {note}")
-    earlier = [path for path in summary["leaves"] if path not in set(this_run)]
-    if earlier:
-        shown = ", ".join(earlier[:5]) + (f" and {len(earlier) - 5} more" if len(earlier) > 5 else "")
-        click.echo(
-            f"kept from earlier runs in {output}/ (in the bucket files and summary too; delete a leaf's folder there to drop it): {shown}"
-        )
-    calls = {key: sum(summary["leaves"][path][key] for path in this_run) for key in ("teacher_calls", "cached_calls")}
-    click.echo(
-        f"wrote {output}/: {counted(summary['totals']['accepted'], 'sample')} for {counted(len(summary['leaves']), 'leaf')} ({calls['teacher_calls']} teacher calls, {calls['cached_calls']} from cache) in {summary['run']['seconds']:.1f}s"
-    )
-    return 1 if skipped else 0
+        print_plan(prepared.plan(), num_samples, max_attempts)
+        return status
+    summary = session.run(prepared, click.echo)
+    if summary is not None:
+        print_summary(summary, output)
+    return status

@@ -66,7 +66,7 @@ def command(
     Exit status: 0 clean, 1 errors found (or warnings, with --strict), 2 a usage or environment error (a
     bad option, no taxonomy here), 3 a bug in labtax (the message says where the traceback was saved).
     """
-    from labtax.config import load_config
+    from labtax.config import Overrides, load_config
     from labtax.lint.engine import lint
     from labtax.lint.report import render
 
@@ -86,18 +86,14 @@ def command(
                 f"no taxonomy in {root}: none of {', '.join(t + '/' for t in TREES)} is there. Run labtax lint in a "
                 "taxonomy repository, or pass --root or the files to check (--allow-empty passes a folder without them)"
             )
-    config = load_config(root, profile=profile, select=split(select), ignore=split(ignore))
-    if selection.changes is not None:
-        from labtax.config import for_changed_files
-
-        for_changed_files(config)
-    if yaml_rules is not None:  # InstructLab's --yaml-rules: a yamllint config that replaces the built-in style rules
-        config.rules.setdefault("LT011", {})["config"] = yaml_rules.read_text(encoding="utf-8")
-    if check_documents is not None or offline:
-        options = config.rules.setdefault("LT022", {})
-        if check_documents is not None:
-            options["enabled"] = check_documents
-        options["offline"] = offline
+    overrides = Overrides(
+        select=tuple(split(select)),
+        ignore=tuple(split(ignore)),
+        yaml_rules=yaml_rules.read_text(encoding="utf-8") if yaml_rules is not None else None,
+        check_documents=check_documents,
+        offline=offline,
+    )
+    config = load_config(root, profile=profile, changed=selection.changes is not None, overrides=overrides)
     result = lint(selection, config, jobs=jobs)
     # With --output -, stdout carries only the JSON (for a pipe); the usual report moves to stderr.
     human = sys.stderr if output is not None and str(output) == "-" else sys.stdout
