@@ -65,3 +65,26 @@ def test_each_bad_kind_is_caught_with_its_reason(reason, answer):
 
 def test_the_length_cap_is_truncation():
     assert check_answer(QUESTION, "About 6.8 kilograms.", "length").reason == "truncated"
+
+
+def test_json_in_english_is_not_wrong_language():
+    """Issue #29 item 6: malformed JSON of English names and values got `wrong_language`; data is not prose."""
+    import json
+
+    answer = json.dumps(
+        {
+            "name": "Quarterly budget review",
+            "owners": ["Alice Smith", "Bob Jones"],
+            "items": ["hiring plan", "vendor contracts", "office lease", "travel policy", "cloud costs"],
+            "status": "Pending approval",
+        }
+    )
+    failure = check_answer("List the action items of these meeting notes as JSON.", answer, "stop")
+    assert failure is None or failure.reason != "wrong_language", failure
+    malformed = answer[:-2]  # cut: no longer valid JSON, still data
+    failure = check_answer("List the action items of these meeting notes as JSON.", malformed, "stop")
+    assert failure is None or failure.reason != "wrong_language", failure
+    # prose with no English is still caught
+    french = "Le chat noir dort sur le canapé pendant que la pluie tombe doucement dehors ce matin gris et froid."
+    failure = check_answer("Describe the cat in one sentence, please.", french, "stop")
+    assert failure is not None and failure.reason == "wrong_language"

@@ -93,13 +93,25 @@ ENGLISH_FUNCTION_WORDS = frozenset(
 )
 
 
+# Lines that are data, not prose: JSON or markup (even malformed), table rows, list items, "key: value" pairs.
+_DATA_LINE = re.compile(r"^\s*(?:[{}\[\]\"'|<`]|[-*•+]\s|\d+[.)]\s|[\w .'\"-]{1,40}:(?:\s|$))")
+
+
+def _prose(text: str) -> str:
+    """The text's prose lines: without code blocks and without data lines (JSON, tables, lists, key: value)."""
+    text = re.sub(r"```.*?(?:```|$)", " ", text, flags=re.S)
+    return "\n".join(line for line in text.splitlines() if not _DATA_LINE.match(line))
+
+
 def wrong_language(question: str, answer: str) -> CheckFailure | None:
-    """An answer in another writing system than the question, or (for English questions) with no English."""
+    """An answer in another writing system than the question, or (for English questions) with no English in its
+    prose. Data (JSON, even malformed, tables, lists, key: value lines) is not prose: its English words are names
+    and values, with few function words, so it is never judged by them."""
     q_script, a_script = _script(question), _script(answer)
     if q_script and a_script and q_script != a_script and sum(c.isalpha() for c in answer) >= 4:
         return CheckFailure("wrong_language", f"the question is in {q_script} script, the answer in {a_script}")
     q_words = _words(question)
-    a_words = [w for w in _words(answer) if w.isalpha()]  # numbers and units say nothing about the language
+    a_words = [w for w in _words(_prose(answer)) if w.isalpha()]  # numbers and units say nothing of the language
     english_question = sum(w in ENGLISH_FUNCTION_WORDS for w in q_words) >= max(1, len(q_words) // 8)
     if (
         english_question
