@@ -1346,9 +1346,11 @@ def test_short_names_tell_leaves_apart():
 
 def test_a_rejected_candidate_without_a_question_is_titled_by_its_text():
     record = {
+        "leaf": ASTRO,
         "reason": "parse_failure",
         "stage": "judge_question",
         "candidate": {"question": "", "reply": "Dear @team,"},
+        "detail": "",
     }
     assert render_rejected(record, 100).startswith(
         "<details><summary>❌ parse&#95;failure at judge&#95;question: Dear @&#8203;team,</summary>"

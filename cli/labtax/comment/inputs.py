@@ -13,8 +13,16 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from labtax.errors import LabtaxError
-from labtax.records import jsonl
 from labtax.records.layout import LEAF_FILE, REVIEW_REJECTED, SAMPLES, Layout
+from labtax.records.types import (
+    LeafSummary,
+    Rejected,
+    RunSummary,
+    Sample,
+    read_rejected,
+    read_samples,
+    run_summary_from_json,
+)
 
 REJECTED = REVIEW_REJECTED  # generate's layout (labtax/records/layout.py)
 OLD_REJECTED = "rejected.jsonl"  # where a labtax before review/ wrote it
@@ -22,48 +30,46 @@ OLD_REJECTED = "rejected.jsonl"  # where a labtax before review/ wrote it
 
 @dataclass
 class CommentInputs:
-    """Everything the renderer needs; samples are fetched per leaf through the callables."""
+    """Everything the renderer needs, generation's records typed by labtax.records (read and checked once:
+    the renderer trusts their types); samples are fetched per leaf through the callables."""
 
-    summary: dict
+    summary: RunSummary
     generated_dir: Path
     lint: dict | None = None
     train: dict | None = None
     problems: list[str] = field(default_factory=list)
 
-    def leaves(self) -> dict:
-        leaves = self.summary.get("leaves")
-        return leaves if isinstance(leaves, dict) else {}
+    def leaves(self) -> dict[str, LeafSummary]:
+        return self.summary["leaves"]
 
-    def samples(self, leaf: str, limit: int) -> list[dict]:
+    def samples(self, leaf: str, limit: int) -> list[Sample]:
         folder = leaf_dir(self.generated_dir, leaf)
         if folder is None:
             return []
         path = inside(self.generated_dir, folder / SAMPLES)
-        return [s for s in read_jsonl(path, limit) if isinstance(s.get("messages"), list)][:limit] if path else []
+        return read_samples(path, limit) if path else []
 
-    def rejected(self, leaves, per_leaf: int) -> dict[str, list[dict]]:
+    def rejected(self, leaves, per_leaf: int) -> dict[str, list[Rejected]]:
         """Up to `per_leaf` rejected candidates for each leaf, from generated/review/rejected.jsonl (or the
         top-level rejected.jsonl of a folder an older labtax wrote)."""
         wanted = set(leaves)
-        found: dict[str, list[dict]] = {leaf: [] for leaf in wanted}
+        found: dict[str, list[Rejected]] = {leaf: [] for leaf in wanted}
         path = Layout(self.generated_dir).rejected
         if not path.exists() and not path.is_symlink():
             path = self.generated_dir / OLD_REJECTED
-        for record in read_jsonl(inside(self.generated_dir, path)):
-            leaf = record.get("leaf")
-            if isinstance(leaf, str) and leaf in wanted and len(found[leaf]) < per_leaf:
+        for record in read_rejected(inside(self.generated_dir, path)):
+            leaf = record["leaf"]
+            if leaf in wanted and len(found[leaf]) < per_leaf:
                 found[leaf].append(record)
         return found
 
 
 def load_inputs(summary_path: Path, train_path: Path | None = None, lint_path: Path | None = None) -> CommentInputs:
-    summary = load_json(
-        summary_path, "summary", "run `labtax generate` first, or pass --summary generated/summary.json"
-    )
-    if not isinstance(summary.get("leaves", {}), dict):
-        raise LabtaxError(
-            f"{summary_path}: 'leaves' must be an object mapping leaf paths to counts (is it a labtax summary.json?)"
-        )
+    data = load_json(summary_path, "summary", "run `labtax generate` first, or pass --summary generated/summary.json")
+    try:
+        summary = run_summary_from_json(data)
+    except ValueError as exc:
+        raise LabtaxError(f"{summary_path}: {exc} (is it a labtax summary.json?)") from None
     train = (
         load_json(train_path, "training report", "pass the train_report.json that `labtax train` wrote")
         if train_path
@@ -111,8 +117,3 @@ def inside(generated_dir: Path, path: Path) -> Path | None:
     base = Path(generated_dir).resolve()
     target = Path(path).resolve()
     return target if target == base or base in target.parents else None
-
-
-def read_jsonl(path: Path | None, limit: int | None = None):
-    """Yield the JSON objects of a .jsonl file, skipping blank or damaged lines; nothing if it is missing."""
-    return jsonl.objects(path, limit)

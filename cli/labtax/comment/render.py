@@ -32,7 +32,7 @@ from collections.abc import Iterable
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
 from labtax.comment.inputs import LEAF_FILE
 from labtax.markdown import clean, code, duration, inline, num, size, text_block
-from labtax.records.types import UNVETTED, GateVerdict, note_with_verdict
+from labtax.records.types import UNVETTED, GateVerdict, LeafSummary, Rejected, RunSummary, Sample, note_with_verdict
 from labtax.wording import counted
 
 OK, WARN, FAIL, INFO = "✅", "⚠️", "❌", "ℹ️"
@@ -142,7 +142,7 @@ def _name(names: dict[str, str], leaf) -> str:
 # --------------------------------------------------------------------------- verdicts
 
 
-def gate_of(stats: dict) -> GateVerdict | None:
+def gate_of(stats: LeafSummary) -> GateVerdict | None:
     """The judge gate's result on the leaf's own good and bad examples, when the summary has a whole one."""
     verdict = GateVerdict.from_json(stats.get("gate"))
     return verdict if verdict is not None and verdict.separates is not None else None
@@ -159,7 +159,7 @@ def gate_sentence(gate: GateVerdict) -> str:
     )
 
 
-def leaf_note(stats: dict) -> str:
+def leaf_note(stats: LeafSummary) -> str:
     """The generator's note; before it, the gate's warning when the gate is not shown on its own (calibration
     incomplete). Built from the gate's field, never read back from the note's prose."""
     gate = gate_of(stats)
@@ -168,8 +168,8 @@ def leaf_note(stats: dict) -> str:
     return clean(note_with_verdict(stats)).strip()
 
 
-def leaf_status(stats: dict) -> str:
-    requested, accepted = _as_int(stats.get("requested")), _as_int(stats.get("accepted"))
+def leaf_status(stats: LeafSummary) -> str:
+    requested, accepted = stats.get("requested"), stats.get("accepted")
     if requested is None or accepted is None:
         return WARN
     gate = gate_of(stats)
@@ -178,12 +178,12 @@ def leaf_status(stats: dict) -> str:
     return FAIL if accepted == 0 else WARN
 
 
-def data_status(leaves: dict) -> tuple[str, str]:
+def data_status(leaves: dict[str, LeafSummary]) -> tuple[str, str]:
     if not leaves:
         return INFO, "no changed leaves"
-    requested = sum(_as_int(_as_dict(s).get("requested")) or 0 for s in leaves.values())
-    accepted = sum(_as_int(_as_dict(s).get("accepted")) or 0 for s in leaves.values())
-    status = _worst(*(leaf_status(_as_dict(s)) for s in leaves.values()))
+    requested = sum(s.get("requested", 0) for s in leaves.values())
+    accepted = sum(s.get("accepted", 0) for s in leaves.values())
+    status = _worst(*(leaf_status(s) for s in leaves.values()))
     return (
         status,
         f"{accepted:,} of {requested:,} requested samples accepted for {counted(len(leaves), 'leaf', 'leaves', thousands=True)}",
@@ -225,26 +225,24 @@ def _change(before, after) -> str | None:
     return f"{(after - before) / before:+.1%}"
 
 
-def _top_reasons(rejected, limit: int, chars: int = 40) -> list[str]:
-    counts = {str(k): v for k, v in _as_dict(rejected).items()}
-    ordered = sorted(counts.items(), key=lambda kv: (-(_as_int(kv[1]) or 0), kv[0]))
+def _top_reasons(counts: dict[str, int], limit: int, chars: int = 40) -> list[str]:
+    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
     return [f"{inline(reason, chars)} {num(n)}" for reason, n in ordered[:limit]]
 
 
-def _advice(stats: dict) -> str:
-    counts = {str(k): _as_int(v) or 0 for k, v in _as_dict(stats.get("rejected")).items()}
+def _advice(stats: LeafSummary) -> str:
+    counts = stats.get("rejected", {})
     top = max(counts, key=lambda reason: counts[reason]) if counts else ""
     return _ADVICE.get(top, _DEFAULT_ADVICE)
 
 
-def data_actions(leaves: dict, names: dict[str, str]) -> list[str]:
+def data_actions(leaves: dict[str, LeafSummary], names: dict[str, str]) -> list[str]:
     """What needs a look in the data: one line per leaf short of samples, one for the leaves the gate failed on."""
     items = []
     short = []
     unvetted = []
     for leaf, stats in leaves.items():
-        stats = _as_dict(stats)
-        requested, accepted = _as_int(stats.get("requested")), _as_int(stats.get("accepted"))
+        requested, accepted = stats.get("requested"), stats.get("accepted")
         if requested is None or accepted is None or accepted < requested:
             short.append((leaf, stats))
         gate = gate_of(stats)
@@ -253,13 +251,13 @@ def data_actions(leaves: dict, names: dict[str, str]) -> list[str]:
     short.sort(key=lambda item: -_RANK[leaf_status(item[1])])
     for leaf, stats in short[:MAX_ACTION_LEAVES]:
         status, name = leaf_status(stats), code(_name(names, leaf), 80)
-        requested, accepted = _as_int(stats.get("requested")), _as_int(stats.get("accepted"))
+        requested, accepted = stats.get("requested"), stats.get("accepted")
         if requested is None or accepted is None:
             items.append(
                 f"{status} **Data**, {name}: the summary has no accepted/requested counts for it: re-run generate."
             )
             continue
-        reasons = _top_reasons(stats.get("rejected"), 3)
+        reasons = _top_reasons(stats.get("rejected", {}), 3)
         text = f"{status} **Data**, {name}: {accepted:,} of {requested:,} requested samples accepted"
         text += f" (rejected: {', '.join(reasons)})" if reasons else ""
         note = leaf_note(stats)
@@ -338,7 +336,7 @@ def training_actions(train: dict | None, names: dict[str, str]) -> list[str]:
     return [f"{WARN} **Training**: {inline(line, 300)}."]
 
 
-def render_actions(leaves: dict, names: dict[str, str], lint: dict | None, train: dict | None) -> str:
+def render_actions(leaves: dict[str, LeafSummary], names: dict[str, str], lint: dict | None, train: dict | None) -> str:
     items = lint_actions(lint) + data_actions(leaves, names) + training_actions(train, names)
     if not items:
         return ""
@@ -349,20 +347,20 @@ def render_actions(leaves: dict, names: dict[str, str], lint: dict | None, train
 
 
 def render_header(
-    summary: dict,
+    summary: RunSummary,
     lint: dict | None,
     train: dict | None,
     unverified: bool = False,
     names: dict[str, str] | None = None,
 ) -> str:
-    leaves = _as_dict(summary.get("leaves"))
+    leaves, run = summary["leaves"], summary["run"]
     names = names if names is not None else short_names(leaves)
     parts = [("Data", data_status(leaves))]
     if (ls := lint_status(lint)) is not None:
         parts.append(("Lint", ls))
     if (ts := train_status(train)) is not None:
         parts.append(("Training", ts))
-    skipped = [s for s in _as_list(_as_dict(summary.get("run")).get("skipped")) if isinstance(s, dict)]
+    skipped = run.get("skipped", [])
     overall = _worst(*(status for _, (status, _) in parts), *([FAIL] if skipped else []))
     mark = NOT_VERIFIED if unverified else ""
     which = [name.lower() for name, (status, _) in parts if status == overall]
@@ -375,7 +373,6 @@ def render_header(
     if unverified:
         lines.append(UNVERIFIED_NOTE.rstrip("\n"))
         lines.append("")
-    run = _as_dict(summary.get("run"))
     meta = []
     if run.get("teacher") is not None or run.get("model") is not None:
         teacher = code(run.get("teacher", "?"), 60)
@@ -403,12 +400,11 @@ def render_header(
     return "\n".join(lines) + "\n" + render_actions(leaves, names, lint, train)
 
 
-def rejected_summary(rejected) -> str:
+def rejected_summary(counts: dict[str, int] | None) -> str:
     """A table cell: the total, then the commonest reasons one per line (short, so the column stays narrow)."""
-    counts = {str(k): v for k, v in _as_dict(rejected).items()}
     if not counts:
-        return "0" if isinstance(rejected, dict) else "–"
-    total = sum(v for v in counts.values() if _as_int(v) is not None)
+        return "0" if counts is not None else "–"
+    total = sum(counts.values())
     shown = _top_reasons(counts, TABLE_REASONS, REASON_CHARS)
     if len(counts) > TABLE_REASONS:
         shown.append(f"+{len(counts) - TABLE_REASONS} more")
@@ -418,12 +414,11 @@ def rejected_summary(rejected) -> str:
 TABLE_HEAD = "| Leaf | Accepted | Rejected | Teacher calls |\n|---|---|---|---|\n"
 
 
-def overview_rows(leaves: dict, names: dict[str, str] | None = None) -> tuple[str, list[str]]:
+def overview_rows(leaves: dict[str, LeafSummary], names: dict[str, str] | None = None) -> tuple[str, list[str]]:
     """The leaf table: one short row per leaf (no run-wide wall clock: leaves run at the same time)."""
     names = names if names is not None else short_names(leaves)
     rows = []
     for leaf, stats in leaves.items():
-        stats = _as_dict(stats)
         kind = f"<br><sub>{inline(stats['kind'], 20)}</sub>" if stats.get("kind") else ""
         gate = gate_of(stats)
         accepted = f"{num(stats.get('accepted'))} / {num(stats.get('requested'))}"
@@ -431,7 +426,7 @@ def overview_rows(leaves: dict, names: dict[str, str] | None = None) -> tuple[st
             good, bad = gate_text(gate).split(" · ")
             accepted += f"<br><sub>{WARN + ' ' if gate.unvetted else ''}{good},<br>{bad}</sub>"
         calls = num(stats.get("teacher_calls"))
-        if _as_int(stats.get("cached_calls")):
+        if stats.get("cached_calls"):
             calls += f"<br><sub>+{num(stats.get('cached_calls'))} cached</sub>"
         rows.append(
             f"| {leaf_status(stats)} {code(_name(names, leaf), LEAF_NAME_CHARS)}{kind} | {accepted} "
@@ -459,9 +454,9 @@ def preview(messages) -> str:
     return inline(users[-1].get("content", "") if users else "(no question)", PREVIEW_CHARS)
 
 
-def render_judge(judge) -> str:
-    """The judge's verdict on a sample: its probability that the sample is good when it gave one, else scores."""
-    judge = _as_dict(judge)
+def render_judge(judge: dict) -> str:
+    """The judge's verdict on a sample: its probability that the sample is good when it gave one, else scores.
+    Its criteria are read tolerantly: an older labtax wrote `scores` and `reasons` instead."""
     scores = _as_dict(judge.get("scores"))  # records before schema/records/v1
     reasons = _as_dict(judge.get("reasons"))
     for criterion in _as_list(judge.get("criteria")):  # schema/records/v1: one entry per criterion
@@ -496,10 +491,10 @@ def render_judge(judge) -> str:
     return "<sub>Judge: " + " · ".join(parts) + "</sub>\n"
 
 
-def render_sample(number: int, sample: dict, limit: int) -> str:
+def render_sample(number: int, sample: Sample, limit: int) -> str:
     return (
-        f"<details><summary>Sample {number}: {preview(sample.get('messages'))}</summary>\n\n"
-        f"{render_messages(sample.get('messages'), limit)}\n{render_judge(sample.get('judge'))}\n</details>\n\n"
+        f"<details><summary>Sample {number}: {preview(sample['messages'])}</summary>\n\n"
+        f"{render_messages(sample['messages'], limit)}\n{render_judge(dict(sample['judge']))}\n</details>\n\n"
     )
 
 
@@ -519,10 +514,10 @@ def render_candidate(candidate, limit: int) -> str:
     return text_block(candidate, limit)
 
 
-def render_rejected(record: dict, limit: int) -> str:
-    reason = inline(record.get("reason", "unknown"), 60)
-    stage = f" at {inline(record['stage'], 40)}" if record.get("stage") else ""
-    candidate = record.get("candidate")
+def render_rejected(record: Rejected, limit: int) -> str:
+    reason = inline(record["reason"] or "unknown", 60)
+    stage = f" at {inline(record['stage'], 40)}" if record["stage"] else ""
+    candidate: object = record.get("candidate")
     if isinstance(candidate, dict) and "messages" in candidate:
         title = preview(candidate.get("messages"))
     elif isinstance(candidate, dict) and "question" in candidate:
@@ -531,7 +526,7 @@ def render_rejected(record: dict, limit: int) -> str:
         title = inline(candidate, PREVIEW_CHARS)
     if not title and isinstance(candidate, dict):  # an empty question: the first text there is says what it was
         title = next((inline(v, PREVIEW_CHARS) for v in candidate.values() if isinstance(v, str) and v.strip()), "")
-    detail = f"<sub>{inline(record['detail'], 300)}</sub>\n\n" if record.get("detail") not in (None, "", {}, []) else ""
+    detail = f"<sub>{inline(record['detail'], 300)}</sub>\n\n" if record["detail"] else ""
     return (
         f"<details><summary>{FAIL} {reason}{stage}: {title}</summary>\n\n"
         f"{detail}{render_candidate(candidate, limit)}\n</details>\n\n"
@@ -539,14 +534,18 @@ def render_rejected(record: dict, limit: int) -> str:
 
 
 def render_leaf(
-    leaf: str, stats: dict, samples: list, rejected: list, message_chars: int, names: dict[str, str] | None = None
+    leaf: str,
+    stats: LeafSummary,
+    samples: list[Sample],
+    rejected: list[Rejected],
+    message_chars: int,
+    names: dict[str, str] | None = None,
 ) -> str:
-    stats = _as_dict(stats)
     names = names if names is not None else short_names([leaf])
     about = [code(leaf)]
     if stats.get("kind"):
         about.append(inline(stats["kind"], 20))
-    reasons = _top_reasons(stats.get("rejected"), MAX_REASONS)
+    reasons = _top_reasons(stats.get("rejected", {}), MAX_REASONS)
     if reasons:
         about.append("rejected: " + ", ".join(reasons))
     lines = [f"### {leaf_status(stats)} {code(_name(names, leaf), 80)}\n\n<sub>{' · '.join(about)}</sub>\n\n"]
@@ -563,7 +562,7 @@ def render_leaf(
     else:
         lines.append("_No accepted samples to show._\n")
     if rejected:
-        total = sum(v for v in _as_dict(stats.get("rejected")).values() if _as_int(v) is not None)
+        total = sum(stats.get("rejected", {}).values())
         lines.append(f"\n**Rejected** ({len(rejected)} of {max(total, len(rejected)):,})\n\n")
         lines += [render_rejected(r, min(message_chars, REJECTED_TEXT_CHARS)) for r in rejected]
     return "".join(lines) + "\n"
@@ -663,7 +662,7 @@ def _first_fitting(variants, budget: _Budget, cap_bytes: int) -> tuple[int, str]
     return len(variants), ""
 
 
-def _leaf_table(leaves: dict, names: dict[str, str], budget: _Budget, cut: list[str]) -> str:
+def _leaf_table(leaves: dict[str, LeafSummary], names: dict[str, str], budget: _Budget, cut: list[str]) -> str:
     """The leaf table and, folded under it, each shown leaf's full path; rows cut (and said so) past the budget."""
     head, rows = overview_rows(leaves, names)
     if not rows:

@@ -9,8 +9,12 @@ rendered from the field, here, for whoever shows it.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import TypedDict
+from pathlib import Path
+from typing import TypedDict, cast
+
+from labtax.records import jsonl
 
 
 class Message(TypedDict):
@@ -163,3 +167,92 @@ def note_with_verdict(summary: LeafSummary | dict) -> str | None:
 
 def is_number(value: object) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+# --------------------------------------------------------------------------- reading
+# The readers validate once, tolerantly (summary.json and the .jsonl files may come from an untrusted run: a
+# fork's artifact): a field of the wrong type is dropped, never passed on, so whoever renders the records
+# trusts their types. A missing count stays missing (the comment says the summary lacks it), never 0.
+
+_COUNTS = ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens")
+_TEXTS = ("kind", "pipeline", "prompt_version", "generated_at")
+
+
+def _counts(value: object) -> dict[str, int] | None:
+    if not isinstance(value, dict):
+        return None
+    return {str(key): count for key, item in value.items() if (count := _int(item)) is not None}
+
+
+def leaf_summary_from_json(value: object) -> LeafSummary:
+    """A leaf's summary with every field of its type, in the order written; wrong-typed fields left out."""
+    data = value if isinstance(value, dict) else {}
+    leaf: LeafSummary = {}
+    for key, item in data.items():
+        if key in _TEXTS and isinstance(item, str):
+            leaf[key] = item  # type: ignore[literal-required]
+        elif key in _COUNTS and (count := _int(item)) is not None:
+            leaf[key] = count  # type: ignore[literal-required]
+        elif key == "seconds" and is_number(item):
+            leaf["seconds"] = item
+        elif key in ("rejected", "rejected_by_stage") and (counts := _counts(item)) is not None:
+            leaf[key] = counts  # type: ignore[literal-required]
+        elif key == "note" and (item is None or isinstance(item, str)):
+            leaf["note"] = item
+        elif key == "gate" and isinstance(item, dict):
+            leaf["gate"] = item
+    return leaf
+
+
+def run_summary_from_json(data: dict) -> RunSummary:
+    """summary.json's run, leaves and totals, typed: `run` and `totals` objects (`run.skipped` only its
+    objects), every leaf through leaf_summary_from_json. A `leaves` that is not an object is the caller's
+    error to name (ValueError)."""
+    leaves = data.get("leaves", {})
+    if not isinstance(leaves, dict):
+        raise ValueError("'leaves' must be an object mapping leaf paths to counts")
+    run = dict(data["run"]) if isinstance(data.get("run"), dict) else {}
+    if "skipped" in run:
+        run["skipped"] = [s for s in run["skipped"] if isinstance(s, dict)] if isinstance(run["skipped"], list) else []
+    totals = data.get("totals")
+    return {
+        "run": run,
+        "leaves": {str(path): leaf_summary_from_json(leaf) for path, leaf in leaves.items()},
+        "totals": totals if isinstance(totals, dict) else {},
+    }
+
+
+def _chat(value: object) -> list[Message] | None:
+    """The well-formed messages of a row (role and content strings), or None when it has no list of them."""
+    if not isinstance(value, list):
+        return None
+    return [
+        {"role": m["role"], "content": m["content"]}
+        for m in value
+        if isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
+    ]
+
+
+def read_samples(path: Path | None, limit: int | None = None) -> list[Sample]:
+    """Up to `limit` samples of a samples.jsonl (or bucket file): rows with a list of messages, each message
+    a role and a content string; `judge` an object ({} when missing; older labtax wrote scores/reasons)."""
+    found: list[Sample] = []
+    for row in jsonl.objects(path):
+        chat = _chat(row.get("messages"))
+        if chat is None:
+            continue
+        judge = row.get("judge")
+        found.append(cast(Sample, {**row, "messages": chat, "judge": judge if isinstance(judge, dict) else {}}))
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
+
+def read_rejected(path: Path | None) -> Iterator[Rejected]:
+    """The rejections of a rejected.jsonl with a leaf path; `leaf`, `stage`, `reason` and `detail` strings
+    ("" when missing or not one). `candidate` is as written (an object now; older labtax wrote text)."""
+    for row in jsonl.objects(path):
+        if not isinstance(row.get("leaf"), str):
+            continue
+        texts = {key: row[key] if isinstance(row.get(key), str) else "" for key in ("stage", "reason", "detail")}
+        yield cast(Rejected, {**row, **texts})
