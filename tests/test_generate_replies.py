@@ -85,3 +85,34 @@ def test_reply_far_over_max_tokens_is_rejected_as_oversized(tmp_path):
     assert all(len(s["messages"][2]["content"]) < 10_000 for s in read_jsonl(out / "compositional.jsonl"))
     assert (out / "review" / "rejected.jsonl").stat().st_size < 10_000
     assert sum(p.stat().st_size for p in (out / ".cache").rglob("*.json")) < 1_000_000  # not cached either
+
+
+def test_deeply_nested_json_reply_rejects_one_candidate(tmp_path):
+    """A body nested 100,000 deep is a RecursionError in json.loads: a malformed reply, never the run's end."""
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    out = tmp_path / "gen"
+    nested = b'{"choices": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
+
+    def responder(request):
+        if stage_of(request) == "answer" and request.get("seed") == 0:
+            return Reply(raw_body=nested)
+        return good_teacher(request)
+
+    with FakeOpenAI(responder=responder) as fake:
+        proc = run_labtax(
+            "generate",
+            "-n",
+            "2",
+            "--max-attempts",
+            "2",
+            "--no-progress",
+            "--output",
+            str(out),
+            cwd=root,
+            env=_env(fake),
+        )
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr + proc.stdout
+    summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
+    record = _check_one_rejection(out, summary, "teacher_error")
+    assert "malformed response" in record["detail"] and "nested" in record["detail"]

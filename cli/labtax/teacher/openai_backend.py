@@ -122,7 +122,7 @@ class OpenAITeacher:
                 response: Any = await self._client.post(
                     "/chat/completions", body=request, cast_to=self._response_type, options=options
                 )
-                completions = _completions(response.json(), want)
+                completions = _completions(_json(response), want)
                 if want:
                     self.logprobs_supported = True
                 return completions
@@ -279,6 +279,15 @@ def _retry_after(headers) -> float | None:
 
 def _short(text: str, limit: int = 200) -> str:
     return text if len(text) <= limit else text[:limit] + "..."
+
+
+def _json(response) -> Any:
+    """The body as JSON; a body nested past the parser's recursion limit is a ValueError (a malformed reply that
+    costs its candidate), not a RecursionError that ends the run."""
+    try:
+        return response.json()
+    except RecursionError:
+        raise ValueError("the reply is JSON nested too deeply to read") from None
 
 
 def _completions(data: dict, top_logprobs: int = 0) -> list[Completion]:
