@@ -264,3 +264,49 @@ def test_a_failed_calibration_call_marks_the_leaf_incomplete_and_a_finished_run_
         assert leaf["gate"] == second["leaves"][next(iter(second["leaves"]))]["gate"]
         assert (out / "compositional.jsonl").read_text() == samples
     assert CallCache(out / ".cache" / "calls")  # the cache is intact and readable
+
+
+def test_an_endpoint_dripping_a_byte_a_second_is_cut_at_the_deadline():
+    """Each read gets a byte within the client's per-read timeout; only the call's own deadline ends it (#24
+    item 9: a byte every 20 s held a call for minutes)."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    stop = threading.Event()
+
+    def drip():
+        listener.settimeout(0.1)
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+            except TimeoutError:
+                continue
+            with conn:
+                conn.recv(65536)
+                conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 1000\r\n\r\n")
+                while not stop.wait(1.0):
+                    try:
+                        conn.sendall(b" ")
+                    except OSError:
+                        break
+
+    thread = threading.Thread(target=drip, daemon=True)
+    thread.start()
+    base_url = f"http://127.0.0.1:{listener.getsockname()[1]}/v1"
+
+    async def go():
+        teacher = OpenAITeacher(base_url, "k", "fake-teacher", timeout=2.0, max_retries=4)
+        started = time.monotonic()
+        try:
+            with pytest.raises(TeacherError) as caught:
+                await teacher.complete([{"role": "user", "content": "hi"}])
+        finally:
+            await teacher.aclose()
+        return caught.value, time.monotonic() - started
+
+    try:
+        error, seconds = asyncio.run(go())
+    finally:
+        stop.set()
+        thread.join(5)
+        listener.close()
+    assert "timed out" in str(error), error
+    assert seconds < 2 + 2 + 1.5, seconds  # the deadline, then the check that the endpoint is there (same cap)

@@ -179,11 +179,15 @@ class OpenAITeacher:
         connection now (with a deadline shorter than the client's retries, a dead server only ever times
         out), else a timeout that names the fix."""
         openai = self._openai
+        check = min(5.0, self.timeout)
         try:
-            await self._client.get(
-                "/models", cast_to=self._response_type, options={"max_retries": 0, "timeout": min(5.0, self.timeout)}
-            )
-        except openai.APITimeoutError:
+            # The check's own overall deadline too: the client's timeout bounds each read, and a server that
+            # drips a byte a second would hold the check (and the run) as long as it liked.
+            async with asyncio.timeout(check):
+                await self._client.get(
+                    "/models", cast_to=self._response_type, options={"max_retries": 0, "timeout": check}
+                )
+        except (openai.APITimeoutError, TimeoutError):
             pass
         except openai.APIConnectionError as exc:
             return self._unreachable(exc)
