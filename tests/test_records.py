@@ -1,5 +1,6 @@
 """Every row labtax writes follows one versioned record schema (schema/records/: v2 for samples, which may be
-external replay rows, v1 for rejections and held-out seeds), and the files load in Hugging Face `datasets`
+external replay rows, v1 for rejections, held-out seeds and summary.json with each leaf.json's summary), the
+typed readers (labtax.records.types) keep every field of what generate writes, and the files load in Hugging Face `datasets`
 together, as people load training data, with no workaround."""
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ from .test_generate import make_taxonomy, read_jsonl
 from .test_generate_cli import _env
 
 SCHEMAS = REPO / "schema" / "records"
-VERSIONS = {"sample": "v2", "rejected": "v1", "heldout": "v1"}  # the latest of each record
+VERSIONS = {"sample": "v2", "rejected": "v1", "heldout": "v1", "summary": "v1"}  # the latest of each record
 BUCKETS = ("knowledge", "foundational", "compositional")
 
 
@@ -68,6 +69,55 @@ def test_every_written_row_follows_the_record_schema(generated):
     assert counts["sample"] > 0 and counts["rejected"] > 0 and counts["heldout"] > 0
     reasons = {row["reason"] for row in read_jsonl(generated / "review" / "rejected.jsonl")}
     assert {"parse_failure", "judge_score"} <= reasons  # both candidate shapes of old are here, now one shape
+
+
+def test_summary_json_and_every_leaf_summary_follow_the_summary_schema(generated):
+    schema = json.loads((SCHEMAS / VERSIONS["summary"] / "summary.json").read_text())
+    Draft202012Validator.check_schema(schema)
+    summary = json.loads((generated / "summary.json").read_text())
+    errors = [e.message for e in Draft202012Validator(schema).iter_errors(summary)]
+    assert not errors, errors
+    leaf_schema = Draft202012Validator({**schema["$defs"]["leaf"], "$defs": schema["$defs"]})
+    heldout = validator("heldout")
+    records = sorted(generated.rglob("leaf.json"))
+    assert len(records) == len(summary["leaves"]) > 1
+    for path in records:
+        record = json.loads(path.read_text())
+        assert summary["leaves"][record["leaf"]] == record["summary"]
+        errors = [e.message for e in leaf_schema.iter_errors(record["summary"])]
+        errors += [e.message for row in record["heldout"] for e in heldout.iter_errors(row)]
+        assert not errors, (path, errors)
+    assert {leaf["gate"]["separates"] for leaf in summary["leaves"].values()} <= {True, False, None}
+
+
+def test_the_typed_readers_keep_every_field_generate_writes(generated):
+    """What the schemas allow, the readers pass through unchanged: a consumer that reads through them (the
+    comment, merge, train) sees the files as written, only a damaged or hostile field is dropped."""
+    from labtax.records.types import read_rejected, read_samples, run_summary_from_json
+
+    summary = json.loads((generated / "summary.json").read_text())
+    assert run_summary_from_json(summary) == summary
+    for path in sorted(generated.rglob("samples.jsonl")):
+        assert read_samples(path) == read_jsonl(path)
+    rejected = generated / "review" / "rejected.jsonl"
+    assert list(read_rejected(rejected)) == read_jsonl(rejected)
+
+
+def test_the_summary_reader_drops_what_is_not_of_its_type():
+    from labtax.records.types import run_summary_from_json
+
+    hostile = {
+        "run": {"teacher": "openai", "skipped": [{"leaf": "a/qna.yaml", "errors": []}, "not an object"]},
+        "leaves": {
+            "a/qna.yaml": {"requested": "5", "accepted": True, "rejected": {"duplicate": 2, "x": "many"}, "note": 3}
+        },
+        "totals": [],
+    }
+    read = run_summary_from_json(hostile)
+    assert read["leaves"]["a/qna.yaml"] == {"rejected": {"duplicate": 2}}  # a missing count stays missing, never 0
+    assert read["run"]["skipped"] == [{"leaf": "a/qna.yaml", "errors": []}] and read["totals"] == {}
+    with pytest.raises(ValueError, match="'leaves' must be an object"):
+        run_summary_from_json({"leaves": []})
 
 
 def test_datasets_loads_the_bucket_files_together_and_each_file_alone(generated):
