@@ -13,8 +13,11 @@ class Reject(Exception):
     # and its measurements: off_topic (gate/relevance.py) | inconsistent (gate/consistency.py)
     reason: str
     detail: str = ""
+    # What was rejected, whole: the fields written so far (question, answer, context), always a dict once the
+    # pipeline has it (pipelines/common.py `keeping`); a reply that could not be used is `reply`.
     candidate: object = None
     chunk: str | None = None  # the document chunk's id, for knowledge candidates: which text it was asked about
+    reply: str = ""  # the teacher's or judge's reply that could not be used (parse, oversized, invalid text)
 
 
 @dataclass

@@ -68,7 +68,8 @@ def make_job(leaf, teacher, cache: CallCache, settings: Settings, progress=None,
     pipeline = pipeline_for(leaf)
     prompt_items, heldout = seeds.split(leaf)
     runner = StageRunner(teacher, cache, load_prompts(pipeline.PROMPTS), progress, judge=judge)
-    job = LeafJob(leaf, pipeline, runner, prompt_items, heldout)
+    job = LeafJob(leaf, pipeline, runner, prompt_items, heldout, shape=seeds.LeafShape.of(seeds.qa_items(leaf)))
+    runner.max_tokens = job.shape.max_tokens({name: stage.max_tokens for name, stage in runner.prompts.stages.items()})
     if leaf.kind == "knowledge":
         job.chunks, job.documents_note = documents.chunks_for(
             leaf.root, leaf.data.get("document"), settings.chunk_tokens, offline=settings.offline
@@ -110,7 +111,8 @@ async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
         return _no_documents(job, result, started)
     if settings.calibrate:
         result.gate = await calibrate(job, job.pipeline.MIN_SCORE)
-    references = [it["question"] for it in seeds.qa_items(leaf)]  # held-out seeds too: no leakage
+    # Held-out seeds too (no leakage); what makes a sample distinct is its question and the text it is about.
+    references = [(it["question"], it.get("context", "")) for it in seeds.qa_items(leaf)]
     dedup = NearDuplicateFilter(references, settings.dedup_threshold)
     budget = settings.num_samples * settings.max_attempts
     next_index = 0
@@ -123,22 +125,16 @@ async def generate_leaf(job: LeafJob, settings: Settings) -> LeafResult:
             if isinstance(outcome, Reject):
                 result.rejected.append((index, outcome))
                 continue
-            near = dedup.match(outcome.question)
+            about = str(outcome.provenance.get("context") or "")  # a grounded context, a knowledge chunk's text
+            near = dedup.match(outcome.question, about)
             if near:
-                result.rejected.append(
-                    (
-                        index,
-                        Reject(
-                            "dedup",
-                            "duplicate",
-                            f"ROUGE-L {near[1]:.2f} with: {near[0][:200]}",
-                            {"question": outcome.question, "answer": outcome.answer},
-                            outcome.provenance.get("chunk"),
-                        ),
-                    )
-                )
+                candidate = {"question": outcome.question, "answer": outcome.answer}
+                if leaf.kind != "knowledge":  # a knowledge candidate's text is its chunk, named by `chunk`
+                    candidate["context"] = about
+                reject = Reject("dedup", "duplicate", near.describe(), candidate, outcome.provenance.get("chunk"))
+                result.rejected.append((index, reject))
                 continue
-            dedup.add(outcome.question)
+            dedup.add(outcome.question, about)
             result.accepted.append(outcome)
     if len(result.accepted) < settings.num_samples:
         result.note = (
@@ -246,15 +242,16 @@ CANDIDATE_KEYS = ("question", "answer", "context")
 
 
 def rejected_record(result: LeafResult, index: int, reject: Reject) -> Rejected:
-    """A rejection; `candidate` is always the same object (the raw reply, when it could not be parsed, in `raw`)."""
-    raw = reject.candidate
-    fields = raw if isinstance(raw, dict) else {}
+    """A rejection; `candidate` is always the same object: the fields the candidate had when it was rejected, and
+    the reply that could not be used, if one, in `raw`."""
+    raw = reject.reply or (reject.candidate if isinstance(reject.candidate, str) else "")
+    fields = reject.candidate if isinstance(reject.candidate, dict) else {}
     text = {key: value if isinstance(value := fields.get(key), str) else "" for key in CANDIDATE_KEYS}
     candidate: Candidate = {
         "question": text["question"],
         "answer": text["answer"],
         "context": text["context"],
-        "raw": raw if isinstance(raw, str) else "",
+        "raw": raw,
     }
     return {
         "leaf": result.leaf.path,

@@ -10,6 +10,8 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Protocol
 
+from labtax.generate.seeds import LeafShape
+
 if TYPE_CHECKING:
     from labtax.generate.outcome import Accepted
     from labtax.generate.pipelines.runner import StageRunner
@@ -47,6 +49,7 @@ class LeafJob:
     heldout: list
     chunks: list = field(default_factory=list)
     documents_note: str | None = None
+    shape: LeafShape = field(default_factory=LeafShape)  # the leaf's own format: the bounds its candidates meet
 
 
 def pipeline_for(leaf: Leaf) -> Pipeline:

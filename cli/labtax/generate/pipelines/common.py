@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import re
+from collections.abc import Awaitable, Callable, Sequence
 
 from labtax.generate import parse
 from labtax.generate.outcome import Reject
@@ -46,11 +47,28 @@ def mismatched(items: list[dict]) -> list[dict]:
     return [{**item, "answer": items[(n + 1) % len(items)]["answer"]} for n, item in enumerate(items)]
 
 
-def cheap_checks(question: str, answer: str, finish_reason: str | None, candidate: dict) -> None:
-    """The gate's free checks before any judge call (generate/gate/checks.py): a failure is its own reason."""
-    from labtax.generate.gate.checks import check_answer
+async def keeping(body: Callable[..., Awaitable], job, index: int, *args):
+    """Run a pipeline's candidate `body(job, index, *args, sofar)`: whatever rejects it, the rejection carries
+    every field the candidate had so far (the context a question was about, the question and answer a judge
+    judged), never only the reply that failed (that is the Reject's `reply`)."""
+    sofar: dict = {}
+    try:
+        return await body(job, index, *args, sofar)
+    except Reject as reject:
+        given = reject.candidate if isinstance(reject.candidate, dict) else {}
+        reject.candidate = {**sofar, **given}
+        raise
 
-    failure = check_answer(question, answer, finish_reason)
+
+def cheap_checks(
+    question: str, answer: str, finish_reason: str | None, candidate: dict, *, max_words: int | None = None
+) -> None:
+    """The gate's free checks before any judge call (generate/gate/checks.py): a failure is its own reason.
+    `max_words`: the answer budget, from the leaf's own seeds (seeds.LeafShape)."""
+    from labtax.generate.gate.checks import check_answer
+    from labtax.generate.seeds import ANSWER_WORDS
+
+    failure = check_answer(question, answer, finish_reason, max_words=max_words or ANSWER_WORDS)
     if failure is not None:
         raise Reject("checks", failure.reason, failure.detail, candidate)
 
@@ -64,7 +82,14 @@ async def judge(
     per leaf, else 0.5); else the sampled digit must reach `min_score`. A failing candidate is rejected."""
     verdict = await run.call(stage, fields, index, shots)
     score = parse.score(verdict.text, stage)
-    return score, verdict.text.strip()[:300], decide(run, stage, verdict, score, label, min_score, candidate)
+    return score, judge_reason(verdict.text, score), decide(run, stage, verdict, score, label, min_score, candidate)
+
+
+def judge_reason(text: str, score: int) -> str:
+    """What the judge said beyond its score: "" where the reply is the score alone ("3", "3."), which is no
+    reason (the record shows the score and its probability), else the reply, at most 300 characters."""
+    text = text.strip()
+    return "" if re.fullmatch(rf"\W*{score}\W*", text) else text[:300]
 
 
 def decide(run, stage: str, verdict, score: int, label: str, min_score: int, candidate) -> float | None:

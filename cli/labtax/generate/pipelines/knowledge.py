@@ -10,7 +10,7 @@ from __future__ import annotations
 from labtax.generate import parse
 from labtax.generate.gate.relevance import ALTERNATIVES
 from labtax.generate.outcome import Accepted, Reject
-from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, mismatched, relevant, rotate
+from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, keeping, mismatched, relevant, rotate
 
 PROMPTS = "knowledge"
 STAGES: tuple[str, ...] = ("qa", "judge_faithful", "judge_relevant", "judge_standalone")
@@ -78,19 +78,26 @@ async def candidate(job, index: int) -> Accepted:
         raise Reject("documents", "no_documents", job.documents_note or "the leaf's documents could not be read")
     chunk = job.chunks[index % len(job.chunks)]
     try:
-        return await _candidate(job, index, chunk)
+        return await keeping(_candidate, job, index, chunk)
     except Reject as reject:
         reject.chunk = chunk.id
         raise
 
 
-async def _candidate(job, index: int, chunk) -> Accepted:
+async def _candidate(job, index: int, chunk, sofar: dict) -> Accepted:
     run, domain = job.runner, str(job.leaf.data.get("domain", "")).strip()
     fields = {"domain": domain, "document_outline": outline(job.leaf), "chunk": chunk.text}
     examples = rotate(job.prompt_items, index, 2)
     reply = await run.call("qa", fields, index, examples)
-    question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa")
-    cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
+    question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa", job.shape)
+    sofar.update(question=question, answer=answer)
+    cheap_checks(
+        question,
+        answer,
+        reply.finish_reason,
+        {"question": question, "answer": answer},
+        max_words=job.shape.max_answer_words,
+    )
     item = {"context": chunk.text, "question": question, "answer": answer}
     own, others = relevance_turns(job, item, index)
     grounding = await relevant(run, own, others, answer, {"question": question, "answer": answer, "chunk": chunk.id})

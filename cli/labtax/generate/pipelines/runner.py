@@ -49,6 +49,8 @@ class StageRunner:
         self.stats = CallStats()
         # The gate's probability threshold per judge stage, where the leaf's calibration chose one.
         self.thresholds: dict[str, float] = {}
+        # A stage's max_tokens where the leaf's own seeds need more than its prompt file's (seeds.LeafShape).
+        self.max_tokens: dict[str, int] = {}
 
     def answerer(self, stage: str):
         """The model that answers `stage`: the judge for judge stages, else the teacher."""
@@ -59,9 +61,10 @@ class StageRunner:
         except an endpoint that cannot be reached at all (EndpointUnreachable ends the run)."""
         spec = self.prompts[stage]
         messages = spec.messages(fields, examples)
+        max_tokens = max(spec.max_tokens, self.max_tokens.get(stage, 0))
         settings = {
             "temperature": spec.temperature,
-            "max_tokens": spec.max_tokens,
+            "max_tokens": max_tokens,
             "seed": index,
             "prompts": self.prompts.tag,
             "stage": stage,
@@ -80,7 +83,7 @@ class StageRunner:
                     messages,
                     n=1,
                     temperature=spec.temperature,
-                    max_tokens=spec.max_tokens,
+                    max_tokens=max_tokens,
                     seed=index,
                     top_logprobs=JUDGE_TOP_LOGPROBS if is_judge_stage(stage) else 0,
                 )
@@ -97,10 +100,10 @@ class StageRunner:
         if self.progress is not None:
             self.progress.advance(stage, index)
         for completion in completions:
-            problem = reply_problem(completion.text, spec.max_tokens)
+            problem = reply_problem(completion.text, max_tokens)
             if problem:
                 # Not cached: a re-run asks again. Checked on cached replies too (older entries).
-                raise Reject(stage, problem[0], problem[1], preview(completion.text))
+                raise Reject(stage, problem[0], problem[1], reply=preview(completion.text))
         if cached is None:
             # In a thread: the write's open/rename syscalls would otherwise stall every call in flight.
             await asyncio.to_thread(self.cache.put, key, [_entry(c) for c in completions])

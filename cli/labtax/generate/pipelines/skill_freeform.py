@@ -7,7 +7,16 @@ from labtax.generate import parse
 from labtax.generate.gate.consistency import check_consistency
 from labtax.generate.gate.relevance import NEUTRAL, QUESTION_STAGE, alternatives, question_turns
 from labtax.generate.outcome import Accepted
-from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, measured, mismatched, relevant, rotate
+from labtax.generate.pipelines.common import (
+    cheap_checks,
+    judge,
+    judge_examples,
+    keeping,
+    measured,
+    mismatched,
+    relevant,
+    rotate,
+)
 
 PROMPTS = "skill_freeform"
 STAGES: tuple[str, ...] = ("question", "judge_question", "answer", "judge_pair")
@@ -38,11 +47,15 @@ def relevance_turns(job, item: dict, index: int) -> tuple[str, list[str]]:
 
 
 async def candidate(job, index: int) -> Accepted:
+    return await keeping(_candidate, job, index)
+
+
+async def _candidate(job, index: int, sofar: dict) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
     seeds = job.prompt_items
     examples = rotate(seeds, index, 3)
     reply = await run.call("question", {"task_description": task}, index, examples)
-    question = parse.question(reply.text, "question")
+    question = sofar["question"] = parse.question(reply.text, "question", reply.finish_reason, job.shape)
     fields = {"task_description": task, "question": question}
     own, others = question_turns(task)
     q_relevance = await relevant(run, own, others, question, {"question": question}, stage=QUESTION_STAGE)
@@ -59,8 +72,14 @@ async def candidate(job, index: int) -> Accepted:
     )
     answer_examples = rotate(seeds, index + 1, 2)
     reply = await run.call("answer", fields, index, answer_examples)
-    answer = parse.answer(reply.text, reply.finish_reason, "answer")
-    cheap_checks(question, answer, reply.finish_reason, {"question": question, "answer": answer})
+    answer = sofar["answer"] = parse.answer(reply.text, reply.finish_reason, "answer")
+    cheap_checks(
+        question,
+        answer,
+        reply.finish_reason,
+        {"question": question, "answer": answer},
+        max_words=job.shape.max_answer_words,
+    )
     own, others = relevance_turns(job, {"question": question, "answer": answer}, index)
     relevance = await relevant(run, own, others, answer, {"question": question, "answer": answer})
     await check_consistency(

@@ -6,7 +6,16 @@ from labtax.generate import parse
 from labtax.generate.gate.consistency import check_consistency
 from labtax.generate.gate.relevance import NEUTRAL, QUESTION_STAGE, alternatives, question_turns
 from labtax.generate.outcome import Accepted
-from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, measured, mismatched, relevant, rotate
+from labtax.generate.pipelines.common import (
+    cheap_checks,
+    judge,
+    judge_examples,
+    keeping,
+    measured,
+    mismatched,
+    relevant,
+    rotate,
+)
 
 PROMPTS = "skill_grounded"
 STAGES: tuple[str, ...] = ("context", "question", "judge_question", "answer", "judge_pair")
@@ -49,14 +58,18 @@ def _seeds(job) -> list[dict]:
 
 
 async def candidate(job, index: int) -> Accepted:
+    return await keeping(_candidate, job, index)
+
+
+async def _candidate(job, index: int, sofar: dict) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
     seeds = _seeds(job)
     examples = rotate(seeds, index, 2)
     reply = await run.call("context", {"task_description": task}, index, examples)
-    context = parse.context(reply.text, reply.finish_reason, "context")
+    context = sofar["context"] = parse.context(reply.text, reply.finish_reason, "context", job.shape)
     fields = {"task_description": task, "new_context": context}
     reply = await run.call("question", fields, index, examples)
-    question = parse.question(reply.text, "question")
+    question = sofar["question"] = parse.question(reply.text, "question", reply.finish_reason, job.shape)
     fields["question"] = question
     own, others = question_turns(task, context)
     candidate = {"context": context, "question": question}
@@ -73,8 +86,9 @@ async def candidate(job, index: int) -> Accepted:
         candidate={"context": context, "question": question},
     )
     reply = await run.call("answer", fields, index, examples)
-    answer = parse.answer(reply.text, reply.finish_reason, "answer")
-    cheap_checks(question, answer, reply.finish_reason, {"context": context, "question": question, "answer": answer})
+    answer = sofar["answer"] = parse.answer(reply.text, reply.finish_reason, "answer")
+    candidate = {"context": context, "question": question, "answer": answer}
+    cheap_checks(question, answer, reply.finish_reason, candidate, max_words=job.shape.max_answer_words)
     item = {"context": context, "question": question, "answer": answer}
     own, others = relevance_turns(job, item, index)
     relevance = await relevant(run, own, others, answer, item)
