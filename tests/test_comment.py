@@ -343,7 +343,9 @@ def test_renders_verdicts_tables_samples_lint_and_training(tmp_path):
         "| ⚠️ <code>pulsars</code><br><sub>knowledge</sub> | 4 / 5 | 2<br><sub>duplicate 1<br>unfaithful 1</sub> "
         "| 14<br><sub>+1 cached</sub> |" in md
     )
-    assert "| ✅ <code>haiku</code><br><sub>compositional</sub> | 5 / 5 | 0 |" in md
+    # All 5 accepted, but with no calibration in the summary: accepted on the judge's score alone, never ✅.
+    assert "| ⚠️ <code>haiku</code><br><sub>compositional</sub> | 5 / 5 | 0 |" in md
+    assert "accepted on the judge's score alone" in md
     assert "- <code>pulsars</code>: <code>knowledge/science/astronomy/pulsars/qna.yaml</code>" in md
     assert (
         "### ⚠️ <code>pulsars</code>\n\n<sub><code>knowledge/science/astronomy/pulsars/qna.yaml</code> · knowledge" in md
@@ -548,7 +550,7 @@ def test_hostile_text_cannot_break_out(tmp_path):
     assert set(table_rows(tokens)) <= {4, 5} and table_rows(tokens)
     assert_cells_intact(md)
     cells = [t.content for t in tokens if t.type == "inline"]
-    assert "| ✅ <code>team&#96;</code><br><sub>knowledge</sub> | 5 / 5 |" in md  # its last folder, escaped
+    assert "| ⚠️ <code>team&#96;</code><br><sub>knowledge</sub> | 5 / 5 |" in md  # its last folder, escaped
     assert any("<code>knowledge/&lt;img src&#61;x&gt;&#124;@&#8203;org/team&#96;/qna.yaml</code>" in c for c in cells)
     # each sample is one <details> with 2 texts, the rejected candidate one with 2, the training example 3;
     # prose is quoted (escaped line by line), code-like text fenced with a fence nothing inside can close
@@ -699,12 +701,12 @@ def test_many_leaves_fit_the_github_limit_and_say_what_was_cut(tmp_path):
     assert len(md.encode("utf-8")) <= GITHUB_COMMENT_LIMIT
     assert len(md.encode("utf-8")) > GITHUB_COMMENT_LIMIT * 0.8  # cut to fit, not cut to nothing
     assert "✂️ **Cut to fit GitHub's 65,536-character comment limit:**" in md
-    shown = md.count("\n### ✅ <code>topic&#95;")  # the shortest names that tell the leaves apart
+    shown = md.count("\n### ⚠️ <code>topic&#95;")  # the shortest names that tell the leaves apart
     assert 0 < shown < 120
     assert f"sample details of {120 - shown} of 120 leaves" in md
     assert "### Lint: ⚠️ 0 errors, 300 warnings in 120 files" in md  # the lint verdict survives
     assert "more findings not shown" in md
-    rows = re.findall(r"^\| ✅ <code>topic&#95;\d+/sub</code>", md, flags=re.M)
+    rows = re.findall(r"^\| ⚠️ <code>topic&#95;\d+/sub</code>", md, flags=re.M)
     assert rows  # the overview table survives (perhaps cut itself, then said so)
     if len(rows) < 120:
         assert f"{120 - len(rows)} more leaves not shown" in md

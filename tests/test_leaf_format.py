@@ -313,11 +313,6 @@ def test_a_judge_reply_with_words_is_kept_as_its_reason():
     assert judge_reason("3 - the answer uses the text", 3) == "3 - the answer uses the text"
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="#29 item 7, left: cli/labtax/comment/ is being edited by others; leaf_status must give OK only where "
-    "the leaf's gate separated its own good seeds from corrupted ones (gate.separates is True)",
-)
 def test_the_comment_never_marks_a_leaf_ok_on_the_judges_score_alone():
     from labtax.comment.render import OK, leaf_status
 

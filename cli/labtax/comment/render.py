@@ -173,8 +173,8 @@ def leaf_status(stats: LeafSummary) -> str:
     if requested is None or accepted is None:
         return WARN
     gate = gate_of(stats)
-    if accepted >= requested:
-        return WARN if gate is not None and gate.unvetted else OK
+    if accepted >= requested:  # OK only where the leaf's calibration showed the judge tells good from bad
+        return OK if gate is not None and gate.separates is True else WARN
     return FAIL if accepted == 0 else WARN
 
 
@@ -241,6 +241,7 @@ def data_actions(leaves: dict[str, LeafSummary], names: dict[str, str]) -> list[
     items = []
     short = []
     unvetted = []
+    judged_only = []
     for leaf, stats in leaves.items():
         requested, accepted = stats.get("requested"), stats.get("accepted")
         if requested is None or accepted is None or accepted < requested:
@@ -248,6 +249,8 @@ def data_actions(leaves: dict[str, LeafSummary], names: dict[str, str]) -> list[
         gate = gate_of(stats)
         if gate is not None and gate.unvetted:
             unvetted.append(leaf)
+        elif (gate is None or gate.separates is None) and accepted:
+            judged_only.append(leaf)
     short.sort(key=lambda item: -_RANK[leaf_status(item[1])])
     for leaf, stats in short[:MAX_ACTION_LEAVES]:
         status, name = leaf_status(stats), code(_name(names, leaf), 80)
@@ -275,6 +278,15 @@ def data_actions(leaves: dict[str, LeafSummary], names: dict[str, str]) -> list[
             "scored held-out seeds against corrupted copies of them; numbers in each leaf's section), so their "
             "accepted samples are unvetted. Read them before merging, and check that the seed answers are correct "
             "and stand on their own."
+        )
+    if judged_only:
+        shown = ", ".join(code(_name(names, leaf), 80) for leaf in judged_only[:8])
+        shown += f" and {len(judged_only) - 8} more" if len(judged_only) > 8 else ""
+        which = "this leaf's" if len(judged_only) == 1 else "these leaves'"
+        items.append(
+            f"{WARN} **Data**, {shown}: accepted on the judge's score alone: the gate's calibration did not run or "
+            f"did not finish on {which} own examples, so nothing measured that the judge tells good from bad here. "
+            "Read the samples before merging."
         )
     return items
 
