@@ -320,3 +320,15 @@ def test_eight_double_stars_over_a_deep_document_folder_lint_at_once(repo):
     write(repo, "knowledge/science/topic/attribution.txt", "Title of work: t\n")
     proc = run_labtax("lint", "--format", "json", "knowledge", cwd=repo, env=ENV, timeout=60, process=True)
     assert proc.returncode == 0 and json.loads(proc.stdout)["errors"] == 0, proc.stdout + proc.stderr
+
+
+def test_wrong_typed_settings_are_exit_2_with_located_errors_never_a_traceback(repo):
+    """#24 item 19: seven keys crashed lint with a traceback; "no" was read as true."""
+    for setting in ('profile = ["x"]', "select = 5", "ignore = 5", "rules = 5", "rules = {LT011 = 5}", "teacher = 5"):
+        (repo / ".labtax.toml").write_text(setting + "\n")
+        proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and "internal error" not in proc.stderr
+        assert ".labtax.toml:1" in proc.stderr, (setting, proc.stderr)
+    (repo / ".labtax.toml").write_text('changed-files = 5\nduplicate-keys-fatal = "no"\n')
+    proc = run_labtax("lint", cwd=repo, env=ENV, timeout=30)
+    assert proc.returncode == 2 and ".labtax.toml:1" in proc.stderr and ".labtax.toml:2" in proc.stderr, proc.stderr

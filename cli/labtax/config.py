@@ -7,6 +7,9 @@ One file at the taxonomy root serves the CLI, pre-commit and CI alike, so all gi
 
 from __future__ import annotations
 
+import functools
+import json
+import re
 import tomllib
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -96,16 +99,113 @@ def _read_settings(root: Path) -> tuple[dict, str | None]:
         if not (path.exists() or path.is_symlink()):
             continue
         try:  # the settings come with the repository (a pull request can change them): read them guarded
-            data = tomllib.loads(read_bytes(path, root, 1024 * 1024).decode("utf-8"))
+            text = read_bytes(path, root, 1024 * 1024).decode("utf-8")
+            data = tomllib.loads(text)
         except LoadProblem as problem:
             raise LabtaxError(f"cannot read labtax settings from {name}: {problem.message}") from None
         except (UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
             raise LabtaxError(f"cannot read labtax settings from {name}: {exc}; fix the TOML syntax") from None
+        tool: dict = data["tool"] if isinstance(data.get("tool"), dict) else {}
         if name == ".labtax.toml":
-            return data.get("tool", {}).get("labtax", data), str(path)
-        if "labtax" in data.get("tool", {}):
-            return data["tool"]["labtax"], str(path)
+            settings = tool.get("labtax", data)
+        elif "labtax" in tool:
+            settings = tool["labtax"]
+        else:
+            continue
+        if not isinstance(settings, dict):
+            raise LabtaxError(f"[tool.labtax] in {name} must be a table of settings; found {settings!r}")
+        check_settings(settings, name, text)
+        return settings, str(path)
     return {}, None
+
+
+@functools.cache
+def settings_schema() -> dict:
+    """schema/config/v1/labtax.json: what each key of [tool.labtax] may hold."""
+    from labtax.lint.schema import SCHEMA_DIR
+
+    return json.loads((SCHEMA_DIR / "config" / "v1" / "labtax.json").read_text(encoding="utf-8"))
+
+
+def check_settings(settings: dict, name: str, text: str) -> None:
+    """Validate the settings against the schema before anything reads them (they come with pull requests: a
+    wrong type crashed lint, and "no" was read as true): one located line per bad key, then exit 2."""
+    from jsonschema import Draft202012Validator
+
+    problems = []
+    for error in Draft202012Validator(settings_schema()).iter_errors(settings):
+        path = list(error.absolute_path)
+        if error.validator == "additionalProperties":
+            allowed = set(error.schema.get("properties", {}))
+            for key in sorted(set(error.instance) - allowed):
+                problems.append(
+                    (path + [key], f"is not a labtax setting; known here: {', '.join(sorted(allowed))}", None)
+                )
+            continue
+        description = error.schema.get("description") if isinstance(error.schema, dict) else None
+        problems.append((path, f"must be {description or error.message}", error.instance))
+    problems += _rule_option_problems(settings.get("rules"), ["rules"])
+    changed = settings.get("changed-files")
+    if isinstance(changed, dict):
+        problems += _rule_option_problems(changed.get("rules"), ["changed-files", "rules"])
+    if not problems:
+        return
+    lines = []
+    for path, problem, value in sorted(problems, key=lambda p: (_line_of(text, p[0], name), [str(k) for k in p[0]])):
+        found = "" if value is None else f"; found {value!r}"
+        lines.append(f"  {name}:{_line_of(text, path, name)}: {_key_name(path)} {problem}{found}")
+    count = f"{len(lines)} bad labtax setting{'s' if len(lines) > 1 else ''}"
+    raise LabtaxError(f"{count} in {name}; fix each where it says:\n" + "\n".join(lines))
+
+
+def _rule_option_problems(rules, at: list) -> list:
+    """A rule's options have its defaults' types (skip-version-1 a boolean, qa-words a whole number)."""
+    from labtax.lint.rules import all_rules
+
+    if not isinstance(rules, dict):
+        return []
+    known = {}
+    for rule in all_rules():
+        known[rule.ID] = known[rule.NAME] = getattr(rule, "DEFAULTS", {})
+    kinds = {bool: "true or false (unquoted)", int: "a whole number", str: "a string in quotes"}
+    problems = []
+    for rule, options in rules.items():
+        if not isinstance(options, dict):
+            continue  # the schema said so
+        for key, value in options.items():
+            default = known.get(rule, {}).get(key)
+            kind = type(default)
+            if kind not in kinds or type(value) is kind or (default == "auto" and type(value) is bool):
+                continue  # "auto" options also take true / false
+            problems.append((at + [rule, key], f"must be {kinds[kind]}", value))
+    return problems
+
+
+def _key_name(path: list) -> str:
+    """`level in [tool.labtax.rules.LT011]`, `select[1] in [tool.labtax]`: as labtax's other messages name keys."""
+    keys = [str(k) for k in path if not isinstance(k, int)]
+    index = "".join(f"[{k}]" for k in path if isinstance(k, int))
+    if not keys:
+        return "[tool.labtax]"
+    table = ".".join(["tool.labtax", *keys[:-1]])
+    return f"{keys[-1]}{index} in [{table}]"
+
+
+def _line_of(text: str, path: list, name: str) -> int:
+    """The line a key is set on, found by its name after its parents' (tomllib keeps no positions); 1 where
+    it cannot be found. In pyproject.toml the search starts at [tool.labtax]."""
+    lines = text.splitlines()
+    start = 0
+    if name == "pyproject.toml":
+        start = next((i for i, line in enumerate(lines) if re.match(r"\s*\[\s*tool\.labtax\b", line)), 0)
+    found = None
+    for key in (k for k in path if not isinstance(k, int)):
+        pattern = re.compile(r"(?:^|[\s{,.\[])\"?" + re.escape(str(key)) + r"\"?\s*[=.\]]")
+        hit = next((i for i in range(start, len(lines)) if pattern.search(lines[i].split("#")[0])), None)
+        if hit is None:
+            break
+        found = start = hit
+    return (found if found is not None else 0) + 1
 
 
 def _merge(config: Config, settings: dict) -> None:
@@ -131,7 +231,7 @@ def _merge(config: Config, settings: dict) -> None:
         config.rules.setdefault(rule, {}).update(options)
     config.max_file_bytes = _limit(settings, "max-file-bytes", config.max_file_bytes, config.source)
     config.max_nodes = _limit(settings, "max-nodes", config.max_nodes, config.source)
-    config.duplicate_keys_fatal = bool(settings.get("duplicate-keys-fatal", config.duplicate_keys_fatal))
+    config.duplicate_keys_fatal = settings.get("duplicate-keys-fatal", config.duplicate_keys_fatal) is True
     config.teacher.update(settings.get("teacher", {}))
     judge = settings.get("judge", {})
     if not isinstance(judge, dict) or set(judge) - JUDGE_KEYS:

@@ -38,3 +38,58 @@ def test_no_overrides_leave_the_files_settings(tmp_path):
     assert load_config(tmp_path, overrides=Overrides()).rules["LT022"] == {"offline": True}
     generate = load_config(tmp_path, overrides=Overrides(offline=True))  # generate --offline
     assert generate.rules["LT022"] == {"offline": True}
+
+
+# The seven keys whose wrong type crashed lint (#24 item 19), and values read wrongly ("no" as true).
+BAD_SETTINGS = [
+    ('profile = ["x"]', "profile", '"default" or "instructlab"'),
+    ("select = 5", "select", "an array of rule ids"),
+    ("ignore = 5", "ignore", "an array of rule ids"),
+    ("rules = 5", "rules", "tables of rule options"),
+    ("rules = {LT011 = 5}", "LT011 in [tool.labtax.rules]", "a table of the rule's options"),
+    ("teacher = 5", "teacher", "a table"),
+    ("changed-files = 5", "changed-files", "a table"),
+    ('duplicate-keys-fatal = "no"', "duplicate-keys-fatal", "true or false"),
+    ('select = "LT001"', "select", "an array of rule ids"),
+    ("[rules.LT009]\nlevel = 5", "level in [tool.labtax.rules.LT009]", '"error" or "warning"'),
+    ('[rules.LT011]\nskip-version-1 = "no"', "skip-version-1 in [tool.labtax.rules.LT011]", "true or false"),
+    ('[rules.LT014]\nqa-words = "many"', "qa-words in [tool.labtax.rules.LT014]", "a whole number"),
+    ("[teacher]\nmodel = 5", "model in [tool.labtax.teacher]", "a model name"),
+]
+
+
+def test_each_wrong_typed_setting_is_a_located_error_naming_the_key(tmp_path):
+    import pytest
+
+    from labtax.errors import LabtaxError
+
+    for text, key, fix in BAD_SETTINGS:
+        (tmp_path / ".labtax.toml").write_text("# settings\n" + text + "\n")
+        with pytest.raises(LabtaxError) as caught:
+            load_config(tmp_path)
+        message = str(caught.value)
+        line = 2 + text.count("\n")  # the key is on the text's last line
+        assert f".labtax.toml:{line}:" in message and key in message and fix in message, (text, message)
+
+
+def test_every_bad_key_is_reported_at_once_in_pyproject(tmp_path):
+    import pytest
+
+    from labtax.errors import LabtaxError
+
+    (tmp_path / "pyproject.toml").write_text(
+        '[project]\nname = "x"\n\n[tool.labtax]\nselect = 5\nduplicate-keys-fatal = "no"\nmax-nodes = 0\n'
+    )
+    with pytest.raises(LabtaxError) as caught:
+        load_config(tmp_path)
+    message = str(caught.value)
+    assert "pyproject.toml:5" in message and "pyproject.toml:6" in message and "pyproject.toml:7" in message, message
+    assert "3 bad labtax settings" in message
+
+
+def test_the_schema_is_shipped_and_is_valid():
+    from jsonschema import Draft202012Validator
+
+    from labtax.config import settings_schema
+
+    Draft202012Validator.check_schema(settings_schema())
