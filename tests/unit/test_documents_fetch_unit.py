@@ -53,3 +53,36 @@ def test_matching_a_huge_tree_is_linear_and_stops_collecting_at_the_file_limit(m
     assert "the patterns match 30000 files; at most 500 are read" in messages
     links = [m for m in messages if "is a symlink" in m]
     assert len(links) == 20 and any(m.startswith("and 980 more links") for m in messages), messages[-3:]
+
+
+def test_cache_prune_never_follows_links_and_reports_exactly_what_it_removed(monkeypatch, tmp_path):
+    """#24 item 21: a linked `*.git` entry was reported removed but stayed (rmtree refuses links, quietly); a
+    `*.lock` link made labtax create a file outside the cache."""
+    import json
+    import subprocess
+
+    from tests.conftest import run_labtax
+
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("LABTAX_CACHE_DIR", str(cache))
+    documents = cache / "documents"
+    documents.mkdir(parents=True)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    subprocess.run(["git", "init", "-q", "--bare", str(outside / "theirs.git")], check=True)
+    (outside / "keep.txt").write_text("not labtax's\n")
+    subprocess.run(["git", "init", "-q", "--bare", str(documents / "real.git")], check=True)
+    (documents / "linked.git").symlink_to(outside / "theirs.git", target_is_directory=True)
+    (documents / "real.lock").symlink_to(outside / "created-by-labtax")
+    (documents / "real.git" / "objects" / "outside").symlink_to(outside, target_is_directory=True)
+
+    listed = run_labtax("cache", "list", "--format", "json")
+    assert listed.returncode == 0, listed.stderr
+    assert [r["path"] for r in json.loads(listed.stdout)["repositories"]] == [str(documents / "real.git")]
+    proc = run_labtax("cache", "prune")
+    assert proc.returncode == 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert not (outside / "created-by-labtax").exists() and not (outside / "created-by-labtax").is_symlink()
+    assert (outside / "theirs.git" / "HEAD").is_file() and (outside / "keep.txt").is_file()
+    assert not (documents / "real.git").exists() and not (documents / "linked.git").is_symlink()
+    assert "1 repository removed" in proc.stdout
+    assert "linked.git" in proc.stdout and "link" in proc.stdout  # the link itself is removed, and said so

@@ -44,12 +44,18 @@ def list_(fmt):
     default=None,
     help="Only repositories unused for this many days (default: all).",
 )
-def prune(days):
+def prune(days) -> int:
     """Remove cached repositories; the next run that needs one fetches it again."""
     from labtax.documents.fetch import prune as prune_cache
     from labtax.documents.fetch import redact
 
-    removed = prune_cache(days)
-    for repo in removed:
+    pruned = prune_cache(days)
+    for link in pruned.links:
+        click.echo(f"removed the link {link.name} (labtax makes none; what it pointed to is untouched)")
+    for repo in pruned.removed:
         click.echo(f"removed {redact(repo.url)} ({repo.size_bytes / 1e6:.1f} MB)")
+    for path, why in pruned.failed:
+        click.echo(f"labtax: could not remove {path}: {why}; remove it by hand", err=True)
+    removed = pruned.removed
     click.echo(f"{len(removed)} repositor{'y' if len(removed) == 1 else 'ies'} removed")
+    return 2 if pruned.failed else 0

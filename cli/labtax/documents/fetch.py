@@ -274,7 +274,10 @@ class _Lock:
 
     def __enter__(self):
         self.path.parent.mkdir(parents=True, exist_ok=True)
-        self.handle = open(self.path, "a")
+        if self.path.is_symlink():  # never followed: a link here made labtax create its target, anywhere
+            self.path.unlink()
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+        self.handle = os.fdopen(fd, "a")
         fcntl.flock(self.handle, fcntl.LOCK_EX)
         return self
 
@@ -366,11 +369,43 @@ class CachedRepository:
     last_used: float
 
 
+def _cache_entries() -> tuple[list[Path], list[Path]]:
+    """The cache's `*.git` folders, and its `*.git` / `*.lock` entries that are links (labtax makes none, and
+    never follows one: a link would make prune report a removal that did not happen, or write elsewhere)."""
+    folders, links = [], []
+    try:
+        entries = sorted(os.scandir(documents_cache()), key=lambda e: e.name)
+    except OSError:
+        return [], []
+    for entry in entries:
+        if not entry.name.endswith((".git", ".lock")):
+            continue
+        if entry.is_symlink():
+            links.append(Path(entry.path))
+        elif entry.name.endswith(".git") and entry.is_dir(follow_symlinks=False):
+            folders.append(Path(entry.path))
+    return folders, links
+
+
+def _size(folder: Path) -> int:
+    """Bytes of the files in `folder`, links neither followed nor counted."""
+    total = 0
+    for parent, _, files in os.walk(folder):  # followlinks=False
+        for name in files:
+            try:
+                info = os.lstat(os.path.join(parent, name))
+            except OSError:
+                continue
+            if not os.path.islink(os.path.join(parent, name)):
+                total += info.st_size
+    return total
+
+
 def cached_repositories() -> list[CachedRepository]:
     repos = []
-    for git_dir in sorted(documents_cache().glob("*.git")):
+    for git_dir in _cache_entries()[0]:
         url = _git(git_dir, "config", "--get", "remote.origin.url", url="", check=False).strip()
-        size = sum(p.stat().st_size for p in git_dir.rglob("*") if p.is_file() and not p.is_symlink())
+        size = _size(git_dir)
         try:
             used = float((git_dir / "labtax-last-used").read_text())
         except (OSError, ValueError):
@@ -379,15 +414,39 @@ def cached_repositories() -> list[CachedRepository]:
     return repos
 
 
-def prune(older_than_days: float | None = None) -> list[CachedRepository]:
-    """Remove cached repositories (all, or those unused for the given days), each under its lock."""
+@dataclass(frozen=True)
+class Pruned:
+    """What prune did, exactly: repositories gone, links removed (never their targets), and what stayed."""
+
+    removed: list[CachedRepository]
+    links: list[Path]
+    failed: list[tuple[Path, str]]
+
+
+def prune(older_than_days: float | None = None) -> Pruned:
+    """Remove cached repositories (all, or those unused for the given days), each under its lock, and any link
+    in the cache (itself, never what it points to). A repository counts as removed only once it is gone."""
     cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
-    removed = []
+    removed, links, failed = [], [], []
+    for link in _cache_entries()[1]:
+        try:
+            link.unlink()
+            links.append(link)
+        except OSError as exc:
+            failed.append((link, exc.strerror or str(exc)))
     for repo in cached_repositories():
         if cutoff is not None and repo.last_used >= cutoff:
             continue
+        errors: list[str] = []
+
+        def note(_function, path, exc_info, errors=errors) -> None:
+            errors.append(f"{path}: {exc_info[1]}")
+
         with _Lock(repo.git_dir.with_suffix(".lock")):
-            shutil.rmtree(repo.git_dir, ignore_errors=True)
+            shutil.rmtree(repo.git_dir, onerror=note)
         repo.git_dir.with_suffix(".lock").unlink(missing_ok=True)
-        removed.append(repo)
-    return removed
+        if repo.git_dir.exists() or repo.git_dir.is_symlink():
+            failed.append((repo.git_dir, errors[0] if errors else "still there"))
+        else:
+            removed.append(repo)
+    return Pruned(removed, links, failed)
