@@ -393,3 +393,34 @@ def test_a_hung_transport_is_cut_off_by_one_short_deadline(tmp_path, monkeypatch
         server.close()
     (problem,) = result[0].problems
     assert problem.unreachable and "took over 2 s" in problem.message
+
+
+LFS_POINTER = (
+    b"version https://git-lfs.github.com/spec/v1\n"
+    b"oid sha256:4d7a214614ab2935c943f9e0ff69d22eadbb8f32b1258daaa5e2ca24d17e2393\n"
+    b"size 12345\n"
+)
+
+
+def test_a_git_lfs_pointer_is_a_finding_naming_lfs_not_document_text(tmp_path):
+    """#24 item 18: a pointer committed in place of the file went to the teacher as a `.md` document's text
+    (and lint was clean), or read as a broken PDF."""
+    from labtax.documents.read import ReadError, read
+
+    for path in ("guide.md", "paper.pdf", "notes.txt"):
+        with pytest.raises(ReadError) as caught:
+            read(path, LFS_POINTER)
+        assert "Git LFS pointer" in str(caught.value) and "commit the document itself" in str(caught.value), path
+    root = tmp_path / "taxonomy"
+    docs = root / "documents/fruit"
+    docs.mkdir(parents=True)
+    (docs / "guide.md").write_bytes(LFS_POINTER)
+    (docs / "paper.pdf").write_bytes(LFS_POINTER)
+    chunks, note = documents.chunks_for(
+        root, {"repo": "./documents/fruit", "commit": "HEAD", "patterns": ["*.md", "*.pdf"]}, 350
+    )
+    assert chunks == [] and "oid sha256" not in (note or "")
+    assert (
+        "documents/fruit/guide.md: a Git LFS pointer" in note and "documents/fruit/paper.pdf: a Git LFS pointer" in note
+    )
+    assert read("guide.md", b"# Guide\n\nversion https://git-lfs.github.com/spec/v1 is a URL in prose.\n")

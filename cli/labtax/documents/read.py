@@ -46,8 +46,19 @@ class Section:
     headings: tuple[tuple[int, str], ...]  # (character offset inside `text`, heading) in order
 
 
+# A Git LFS pointer file (https://github.com/git-lfs/git-lfs/blob/main/docs/spec.md): what a repository holds in
+# place of a file stored in LFS, and all a clone has without `git lfs pull`. It is small and starts with this.
+LFS_POINTER = re.compile(rb"\Aversion https://git-lfs\.github\.com/spec/v\d+\r?\n(?:[a-z0-9.-]+ [^\n]*\r?\n)*\Z")
+LFS_POINTER_MAX_BYTES = 1024
+
+
 def read(path: str, data: bytes) -> list[Section]:
     """The document's sections; ReadError when it cannot be read."""
+    if len(data) <= LFS_POINTER_MAX_BYTES and LFS_POINTER.match(data):
+        raise ReadError(
+            "a Git LFS pointer, not the document: the file is stored in Git LFS, and labtax reads what the "
+            "repository holds, never LFS storage; commit the document itself (git lfs migrate export --include=PATH)"
+        )
     suffix = "." + path.rsplit(".", 1)[-1].lower() if "." in path else ""
     if suffix in PDF_SUFFIXES:
         return _read_pdf(data)
