@@ -75,20 +75,46 @@ def corpus() -> Path:
 
 
 REAL_HOME = Path.home()  # read before any fixture points HOME elsewhere
-REAL_CACHE = Path(os.environ.get("XDG_CACHE_HOME") or REAL_HOME / ".cache")
 
 
-def _home_fingerprint() -> dict:
-    """Names and modification times of the user's home, its cache folder and labtax's cache there: a test
-    that creates or removes anything in them changes a folder's mtime."""
-    seen = {}
-    for folder in (REAL_HOME, REAL_CACHE, REAL_CACHE / "labtax", REAL_CACHE / "labtax" / "documents"):
-        try:
-            with os.scandir(folder) as entries:
-                seen[str(folder)] = sorted((e.name, e.stat(follow_symlinks=False).st_mtime_ns) for e in entries)
-        except OSError:
-            seen[str(folder)] = None
-    return seen
+_WRITES_INTO_HOME: list[str] = []
+_WRITE_EVENTS = {
+    "os.mkdir",
+    "os.rename",
+    "os.remove",
+    "os.rmdir",
+    "os.symlink",
+    "os.link",
+    "shutil.rmtree",
+    "os.truncate",
+}
+
+
+def _audit(event: str, args: tuple) -> None:
+    """Records this process's writes under the user's real home (its interpreter in ~/.pyenv aside): an open
+    for writing, a mkdir, rename, remove. Other processes on the machine (a developer's own labtax or pip)
+    are not seen, so the check cannot fail because of them; the tests' subprocesses get the session's home
+    through HOME and LABTAX_CACHE_DIR instead."""
+    if event == "open":
+        path, mode, flags = (args + (None, None, None))[:3]
+        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or (
+            isinstance(flags, int) and flags & (os.O_WRONLY | os.O_RDWR | os.O_CREAT)
+        )
+        paths = [path] if writing else []
+    elif event in _WRITE_EVENTS:
+        paths = list(args[:2])
+    else:
+        return
+    for path in paths:
+        if isinstance(path, (str, bytes, os.PathLike)) and not isinstance(path, int):
+            text = os.fsdecode(os.fspath(path))
+            if text.startswith(_REAL_HOME_PREFIX) and not text.startswith(_INTERPRETER_PREFIX):
+                _WRITES_INTO_HOME.append(f"{event} {text}")
+
+
+_REAL_HOME_PREFIX = str(REAL_HOME).rstrip("/") + "/"
+_INTERPRETER_PREFIX = str(REAL_HOME / ".pyenv") + "/"
+sys.addaudithook(_audit)
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -111,21 +137,19 @@ def _session_home(tmp_path_factory):
 @pytest.fixture(autouse=True)
 def _own_cache_and_real_home_untouched(request, monkeypatch, tmp_path_factory):
     """Each test gets a labtax cache of its own (the converted model's, shared, when it asks for
-    `model_cache`), and fails when it wrote into the user's real home or cache."""
+    `model_cache`), and fails when it wrote into the user's real home (_audit)."""
     own = None
     if "model_cache" in request.fixturenames:
         monkeypatch.setenv("LABTAX_CACHE_DIR", str(request.getfixturevalue("model_cache")))
     else:
         own = tmp_path_factory.mktemp("labtax-cache")
         monkeypatch.setenv("LABTAX_CACHE_DIR", str(own))
-    before = _home_fingerprint()
+    _WRITES_INTO_HOME.clear()
     yield
     if own is not None and any(own.glob("smollm2-*")):
         pytest.fail("the test converted the embedded model into a cache of its own (20-30 s): ask for `model_cache`")
-    after = _home_fingerprint()
-    changed = [folder for folder in before if before[folder] != after[folder]]
-    if changed:
-        pytest.fail(f"the test changed the user's real home or cache: {', '.join(changed)}")
+    if _WRITES_INTO_HOME:
+        pytest.fail(f"the test wrote into the user's real home: {'; '.join(sorted(set(_WRITES_INTO_HOME))[:5])}")
 
 
 BUILD_ONCE = """
