@@ -250,3 +250,24 @@ def test_the_comment_reads_rejections_where_an_older_labtax_wrote_them(tmp_path)
     (tmp_path / "review").mkdir()
     (tmp_path / "review" / "rejected.jsonl").write_text(json.dumps({"leaf": leaf, "reason": "new"}) + "\n")
     assert [r["reason"] for r in inputs.rejected([leaf], 5)[leaf]] == ["new"]
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo"])
+def test_a_dataset_or_recipe_that_is_no_plain_file_is_refused_before_a_byte_is_read(tmp_path, kind):
+    """#24 item 20: a dataset at /dev/zero read until memory ran out; a FIFO hung. The guard every repository
+    file gets applies: a regular file, up to a size, opened without waiting."""
+    import os
+
+    special = tmp_path / "special"
+    if kind == "device":
+        special = Path("/dev/zero")
+    else:
+        os.mkfifo(special)
+    recipe = tmp_path / "recipe.yaml"
+    recipe.write_text(f"datasets:\n  - path: {special}\n    sampling_size: 1.0\n")
+    out = tmp_path / "out.jsonl"
+    proc = run_labtax("mix", str(recipe), "--output", str(out), timeout=30)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr
+    assert "not a regular file" in proc.stderr and str(special) in proc.stderr and not out.exists(), proc.stderr
+    proc = run_labtax("mix", str(special), "--output", str(out), timeout=30)  # the recipe itself
+    assert proc.returncode == 2 and "not a regular file" in proc.stderr and "Traceback" not in proc.stderr

@@ -37,6 +37,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import os
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,6 +52,8 @@ EXTERNAL = "external"  # the kind of a row from a precomputed dataset: replay, n
 ROLES = ("system", "user", "assistant")  # as error messages name them (records.messages checks them)
 DOCUMENT_KEYS = ("repo", "commit", "path", "chunk", "chunk_hash", "page", "heading")
 FIX = "see `labtax mix --help` for the recipe format"
+MAX_RECIPE_BYTES = 1024 * 1024
+MAX_DATASET_BYTES = 4 * 1024**3  # the most one dataset file may be: it is read whole
 
 
 @dataclass(frozen=True)
@@ -106,10 +109,29 @@ def parse_recipe(text: str, path: Path) -> Recipe:
     return Recipe(path, tuple(datasets), sys_prompt or "")
 
 
+def _read_text(path: Path, max_bytes: int) -> str:
+    """A recipe's or a dataset's text through the repository file guard: a regular file (never a device such as
+    /dev/zero, read until memory ran out, nor a FIFO, which hung), at most `max_bytes`. OSError subclasses as
+    open() raises them, so callers name the fix as before."""
+    from labtax.taxonomy.files import read_regular
+    from labtax.taxonomy.problems import LoadProblem
+
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(path)
+    if path.is_dir():
+        raise IsADirectoryError(path)
+    try:
+        data = read_regular(Path(os.path.realpath(path)), max_bytes)
+    except LoadProblem as problem:
+        raise OSError(problem.message) from None
+    return data.decode("utf-8")
+
+
 def load_recipe(path: Path) -> Recipe:
     path = Path(path)
     try:
-        text = path.read_text(encoding="utf-8")
+        text = _read_text(path, MAX_RECIPE_BYTES)
     except FileNotFoundError:
         raise LabtaxError(f"recipe not found: {path}; pass the path of a recipe YAML file ({FIX})") from None
     except IsADirectoryError:
@@ -174,7 +196,7 @@ def read_dataset(path: Path, written: str, recipe: Path) -> list[dict]:
     """Every row of one recipe dataset, as labtax sample records (external rows converted)."""
     where = f"{recipe}: dataset {written}"
     try:
-        text = Path(path).read_text(encoding="utf-8")
+        text = _read_text(Path(path), MAX_DATASET_BYTES)
     except FileNotFoundError:
         raise LabtaxError(
             f"{where} not found (looked for {path}); fix the path (relative to the recipe file) or create the file"

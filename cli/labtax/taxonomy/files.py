@@ -49,7 +49,12 @@ def _link_target(path: Path) -> str:
 
 def read_bytes(path: Path, root: Path, max_bytes: int) -> bytes:
     """The bytes of a regular file inside `root`, refusing anything else before reading a byte of it."""
-    real = resolve_inside(path, root)
+    return read_regular(resolve_inside(path, root), max_bytes)
+
+
+def read_regular(real: Path, max_bytes: int) -> bytes:
+    """The bytes of the regular file at `real` (links not followed), up to `max_bytes`: a device (/dev/zero),
+    a FIFO or a folder is a LoadProblem before a byte is read, for files a user names as well as a repository's."""
     try:
         # O_NONBLOCK: opening a FIFO must not wait for a writer; O_NOFOLLOW: the path is already resolved,
         # so a link swapped in since then is refused rather than followed.
