@@ -698,3 +698,20 @@ def test_a_knowledge_leafs_calls_do_not_grow_with_its_document(tmp_path):
         seen[copies] = (len(chunks), entry["teacher_calls"])
     assert seen[30][0] >= 20 * seen[1][0]
     assert seen[30][1] == seen[1][1]
+
+
+def test_a_symlinked_leaf_folder_in_a_shard_is_not_followed(tmp_path):
+    """#24 item 17: merge followed a linked leaf folder and copied what it pointed to into the output."""
+    root = taxonomy(tmp_path / "tax", copies=0)
+    with FakeOpenAI() as fake:
+        generate(root, fake, tmp_path / "s", "--shard", "1/1")
+    manifest = json.loads((tmp_path / "s" / "labtax-shard.json").read_text())
+    leaf = manifest["leaves"][0]["leaf"]
+    folder = next(p.parent for p in (tmp_path / "s").rglob("leaf.json") if leaf.rsplit("/", 1)[0] in str(p.parent))
+    elsewhere = tmp_path / "elsewhere"
+    folder.rename(elsewhere)
+    (elsewhere / "secret.txt").write_text("not the shard's\n")
+    folder.symlink_to(elsewhere, target_is_directory=True)
+    status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "s"))
+    assert status != 0 and "link" in err and "Traceback" not in err, err
+    assert not list((tmp_path / "out").rglob("secret.txt")) if (tmp_path / "out").exists() else True

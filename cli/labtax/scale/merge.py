@@ -212,11 +212,27 @@ def _incomplete(shard_dir: ShardDir) -> str | None:
             return f"lists a leaf path that is not a taxonomy leaf path: {path!r}"
         if shard_of(path, shard.count) != shard.index:
             return f"lists {path}, which belongs to shard {shard_of(path, shard.count)}/{shard.count}"
+        linked = _linked(shard_dir.folder, leaf_dir(shard_dir.folder, path))
+        if linked is not None:
+            return (
+                f"holds {linked} as a link; links in a shard are not followed (a leaf's files are the shard's own): "
+                "copy the shard's files themselves"
+            )
         if (
             samples_hash(shard_dir.folder, path) != entry.get("samples_sha256")
             or not Layout(shard_dir.folder).leaf_record(path).is_file()
         ):
             return f"is incomplete: {path}'s files are missing or differ from its manifest (a partial upload or copy?)"
+    return None
+
+
+def _linked(base: Path, folder: Path) -> Path | None:
+    """The first link on the way from `base` down to `folder` (the leaf's folder itself included), if any."""
+    here = base
+    for part in folder.relative_to(base).parts:
+        here = here / part
+        if here.is_symlink():
+            return here
     return None
 
 
