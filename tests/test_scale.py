@@ -13,6 +13,7 @@ import json
 import re
 import shlex
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -715,3 +716,22 @@ def test_a_symlinked_leaf_folder_in_a_shard_is_not_followed(tmp_path):
     status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "s"))
     assert status != 0 and "link" in err and "Traceback" not in err, err
     assert not list((tmp_path / "out").rglob("secret.txt")) if (tmp_path / "out").exists() else True
+
+
+def test_a_manifests_shard_count_is_bounded_like_the_option(tmp_path):
+    """#24 item 15: a manifest saying 10^9 shards hung merge (one retry line per missing shard); --shard
+    already allows at most MAX_SHARDS, and a manifest may say no more."""
+    from labtax.scale.shards import MAX_SHARDS
+
+    root = taxonomy(tmp_path / "tax", copies=0)
+    with FakeOpenAI() as fake:
+        generate(root, fake, tmp_path / "s", "--shard", "1/1")
+    path = tmp_path / "s" / "labtax-shard.json"
+    manifest = json.loads(path.read_text())
+    manifest["shard"]["count"] = 10**9
+    path.write_text(json.dumps(manifest))
+    started = time.monotonic()
+    status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "s"))
+    assert time.monotonic() - started < 10
+    assert status != 0 and f"at most {MAX_SHARDS}" in err and "Traceback" not in err, err
+    assert not (tmp_path / "out").exists()

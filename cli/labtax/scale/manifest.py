@@ -22,7 +22,7 @@ from labtax.errors import LabtaxError
 from labtax.fileio import write_json_atomic
 from labtax.records.layout import SHARD_MANIFEST, Layout
 from labtax.records.types import RunSummary
-from labtax.scale.shards import Shard
+from labtax.scale.shards import MAX_SHARDS, Shard
 
 MANIFEST = SHARD_MANIFEST
 FORMAT = 1
@@ -249,4 +249,9 @@ def read(folder: Path) -> tuple[dict | None, str | None]:
         or not isinstance(data.get("args"), list)
     ):
         return None, f"{MANIFEST} is not a labtax shard manifest of format {FORMAT}"
+    if shard["count"] > MAX_SHARDS:  # as --shard: 10^9 shards hung merge, one retry line for each missing one
+        return None, (
+            f"{MANIFEST} says {shard['count']} shards; a run has at most {MAX_SHARDS} (--shard I/N); "
+            "regenerate the shards with a smaller N"
+        )
     return data, None
