@@ -106,7 +106,15 @@ def main() -> int:
     parser.add_argument("--per-leaf", type=int, default=17)
     parser.add_argument("--out", type=Path, default=REPO / "bench" / "graded" / "candidates.jsonl")
     parser.add_argument("--work", type=Path, default=None, help="keep the runs' output folders here")
+    parser.add_argument("--sources", default=",".join(SOURCES), help="which taxonomies, comma-separated")
+    parser.add_argument(
+        "--collect-only",
+        action="store_true",
+        help="write what --work already holds (the leaves finished so far), no teacher call; a run stopped midway "
+        "goes on from its call cache with the same --work",
+    )
     args = parser.parse_args()
+    sources = {name: SOURCES[name] for name in args.sources.split(",")}
     from labtax.teacher.embedded import EmbeddedTeacher
 
     work = args.work or Path(tempfile.mkdtemp(prefix="labtax-graded-"))
@@ -114,12 +122,13 @@ def main() -> int:
     route_documents(work)
     started = time.monotonic()
     rows = []
-    for source, root in SOURCES.items():
-        teacher = EmbeddedTeacher()
-        try:
-            asyncio.run(generate(root, work / source, args.per_leaf, teacher))
-        finally:
-            teacher.close()
+    for source, root in sources.items():
+        if not args.collect_only:
+            teacher = EmbeddedTeacher()
+            try:
+                asyncio.run(generate(root, work / source, args.per_leaf, teacher))
+            finally:
+                teacher.close()
         rows += collect(source, work / source)
         print(f"{source}: {len(rows)} candidates so far, {time.monotonic() - started:.0f} s", file=sys.stderr)
     args.out.parent.mkdir(parents=True, exist_ok=True)
