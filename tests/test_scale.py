@@ -735,3 +735,81 @@ def test_a_manifests_shard_count_is_bounded_like_the_option(tmp_path):
     assert time.monotonic() - started < 10
     assert status != 0 and f"at most {MAX_SHARDS}" in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()
+
+
+# --- merge checks every shard against the selection (#24 item 16) ----------------------------------------------
+
+
+def one_shard(tmp_path: Path) -> tuple[Path, dict]:
+    """A complete shard 1/1 of the four test leaves, and its manifest."""
+    root = taxonomy(tmp_path / "tax", copies=0)
+    with FakeOpenAI() as fake:
+        generate(root, fake, tmp_path / "s", "--shard", "1/1")
+    return tmp_path / "s", json.loads((tmp_path / "s" / "labtax-shard.json").read_text())
+
+
+def test_a_shard_that_lost_a_leaf_is_not_merged(tmp_path):
+    """#24 item 16: a shard whose manifest and folder lost one of its leaves merged with exit 0 (the leaf was
+    silently missing from the output); every leaf of the selection that the shard owns must be in it."""
+    folder, manifest = one_shard(tmp_path)
+    lost = manifest["leaves"].pop(1)["leaf"]
+    shutil.rmtree(folder / lost.rsplit("/", 1)[0])
+    (folder / "labtax-shard.json").write_text(json.dumps(manifest))
+    status, _, err = invoke("merge", str(tmp_path / "out"), str(folder))
+    assert status == 2, err
+    assert lost in err and "shard 1/1" in err and "Traceback" not in err, err
+    assert f"labtax generate --root {tmp_path / 'tax'} -n 2 --max-attempts 4 --shard 1/1 --output {folder}" in err
+    assert not (tmp_path / "out").exists()
+
+    # A leaf the selection does not hold (or holds with other contents) is refused alike.
+    manifest = json.loads(json.dumps(manifest))
+    manifest["leaves"].append({**manifest["leaves"][0], "leaf": lost})
+    manifest["leaves"][-1]["content_hash"] = "0" * 64
+    shutil.copytree(folder / manifest["leaves"][0]["leaf"].rsplit("/", 1)[0], folder / lost.rsplit("/", 1)[0])
+    (folder / "labtax-shard.json").write_text(json.dumps(manifest))
+    status, _, err = invoke("merge", str(tmp_path / "out"), str(folder))
+    assert status == 2 and lost in err and "shard 1/1" in err, err
+    assert not (tmp_path / "out").exists()
+
+    # So is a shard whose skipped leaves are not the selection's (the merged summary lists them).
+    manifest["leaves"][-1]["content_hash"] = next(c for p, c in manifest["selection"]["leaves"] if p == lost)
+    manifest["skipped"].append({"leaf": "knowledge/other/qna.yaml", "errors": ["1:1 LT001 x"]})
+    (folder / "labtax-shard.json").write_text(json.dumps(manifest))
+    status, _, err = invoke("merge", str(tmp_path / "out"), str(folder))
+    assert status == 2 and "skipped" in err and "knowledge/other/qna.yaml" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_leaf_entry_without_samples_or_their_hash_is_not_merged(tmp_path):
+    """#24 item 16: an entry without samples_sha256 whose samples.jsonl is gone passed (None == None)."""
+    folder, manifest = one_shard(tmp_path)
+    entry = manifest["leaves"][0]
+    del entry["samples_sha256"]
+    (folder / entry["leaf"].rsplit("/", 1)[0] / "samples.jsonl").unlink()
+    (folder / "labtax-shard.json").write_text(json.dumps(manifest))
+    status, _, err = invoke("merge", str(tmp_path / "out"), str(folder))
+    assert status == 1 and entry["leaf"] in err and "samples_sha256" in err and "--shard 1/1" in err, err
+    assert not (tmp_path / "out").exists()
+
+
+def test_a_manifest_whose_config_or_selection_does_not_hash_to_its_record_is_not_merged(tmp_path):
+    """#24 item 16: config_hash was compared between shards but never recomputed: an edited config merged."""
+    folder, manifest = one_shard(tmp_path)
+    path = folder / "labtax-shard.json"
+    edited = json.loads(json.dumps(manifest))
+    edited["config"]["settings"]["num_samples"] = 50
+    path.write_text(json.dumps(edited))
+    status, _, err = invoke("merge", str(tmp_path / "out"), str(folder))
+    assert status == 2 and "config_hash" in err and "shard 1/1" in err and "--shard 1/1" in err, err
+    assert not (tmp_path / "out").exists()
+
+    edited = json.loads(json.dumps(manifest))
+    edited["selection"]["leaves"].pop()
+    path.write_text(json.dumps(edited))
+    status, _, err = invoke("merge", str(tmp_path / "out"), str(folder))
+    assert status == 2 and "selection_hash" in err and "shard 1/1" in err, err
+    assert not (tmp_path / "out").exists()
+
+    path.write_text(json.dumps(manifest))
+    status, out, err = invoke("merge", str(tmp_path / "out"), str(folder))
+    assert status == 0, out + err

@@ -3,10 +3,12 @@
 `labtax generate --shard I/N` writes `labtax-shard.json` at the root of its --output twice: `started` before
 any teacher call (so an interrupted shard is recognised as one, with the command that resumes it) and
 `complete` once every leaf folder is written. It records the shard (I/N), its leaves with their content
-hashes and the hash of the samples file written for each, a hash of everything that decides the samples (the
-settings, the teacher's and the judge's name and model, the git commit, the labtax version and its prompt files), a hash of
-the whole selection (so shards of different selections or taxonomy states are never merged), the run metadata
-the summary needs, counts, and the arguments that re-run the shard.
+hashes and the hash of the samples file written for each, everything that decides the samples (the settings,
+the teacher's and the judge's name and model, the git commit, the labtax version and its prompt files) with
+its hash, the whole selection (every leaf path with its content hash, and the skipped paths) with its hash (so
+shards of different selections or taxonomy states are never merged, and a merge knows which leaves each shard
+owns), the run metadata the summary needs, counts, and the arguments that re-run the shard. A merge recomputes
+both hashes from what is recorded.
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ from labtax.records.types import RunSummary
 from labtax.scale.shards import MAX_SHARDS, Shard
 
 MANIFEST = SHARD_MANIFEST
-FORMAT = 1
+FORMAT = 2  # 2: the whole selection is recorded (`selection`), not only its hash
 STARTED, COMPLETE = "started", "complete"
 PROMPTS = Path(__file__).resolve().parent.parent / "generate" / "prompts"
 
@@ -67,14 +69,28 @@ def config_of(
     }
 
 
-def selection_hash(leaves: list, skipped: list[dict]) -> str:
-    """The whole run's selection (before sharding): every leaf with its content hash, and the skipped paths."""
-    return _hash(
-        {
-            "leaves": sorted((leaf.path, leaf.content_hash) for leaf in leaves),
-            "skipped": sorted(s["leaf"] for s in skipped),
-        }
-    )
+def config_hash(config: dict) -> str:
+    return _hash(config)
+
+
+def selection_of(leaves: list, skipped: list[dict]) -> dict:
+    """The whole run's selection (before sharding), as the manifest records it: every leaf as [path, content
+    hash], and the skipped paths, each sorted. A merge derives each shard's own leaves from it."""
+    return {
+        "leaves": [[path, content] for path, content in sorted((leaf.path, leaf.content_hash) for leaf in leaves)],
+        "skipped": sorted(s["leaf"] for s in skipped),
+    }
+
+
+def selection_hash(selection: dict) -> str:
+    """The hash of a selection_of record: shards of one run agree on it."""
+    return _hash(selection)
+
+
+def owned(selection: dict, shard: Shard) -> tuple[dict[str, str], set[str]]:
+    """The leaves ({path: content hash}) and skipped paths of a recorded selection that `shard` owns."""
+    leaves = {path: content for path, content in selection["leaves"] if shard.owns(path)}
+    return leaves, {path for path in selection["skipped"] if shard.owns(path)}
 
 
 def generate_args(params: dict) -> list[str]:
@@ -111,7 +127,7 @@ class ShardRun:
     output: Path
     shard: Shard
     config: dict
-    selection: str  # selection_hash of the whole run
+    selection: dict  # selection_of the whole run
     leaves: list  # this shard's Leaf objects
     skipped: list[dict]  # this shard's skipped leaves
     args: list[str]  # generate_args
@@ -124,7 +140,7 @@ class ShardRun:
         earlier, _ = read(self.output)
         if earlier is not None and (
             earlier["shard"] != {"index": self.shard.index, "count": self.shard.count}
-            or earlier["config_hash"] != _hash(self.config)
+            or earlier["config_hash"] != config_hash(self.config)
         ):
             was = f"shard {earlier['shard']['index']}/{earlier['shard']['count']}"
             raise LabtaxError(
@@ -153,8 +169,9 @@ class ShardRun:
             "status": status,
             "shard": {"index": self.shard.index, "count": self.shard.count},
             "config": self.config,
-            "config_hash": _hash(self.config),
-            "selection_hash": self.selection,
+            "config_hash": config_hash(self.config),
+            "selection": self.selection,
+            "selection_hash": selection_hash(self.selection),
             "leaves": [
                 {
                     "leaf": leaf.path,
@@ -197,7 +214,7 @@ def start(
         config_of(
             settings, teacher.name, teacher.model, commit, judge.name if judge else None, judge.model if judge else None
         ),
-        selection_hash(whole.leaves, whole.skipped),
+        selection_of(whole.leaves, whole.skipped),
         chosen.leaves,
         chosen.skipped,
         generate_args(params),
@@ -244,7 +261,9 @@ def read(folder: Path) -> tuple[dict | None, str | None]:
         or not isinstance(data.get("leaves"), list)
         or not all(isinstance(e, dict) and isinstance(e.get("leaf"), str) for e in data["leaves"])
         or not isinstance(data.get("skipped"), list)
+        or not isinstance(data.get("config"), dict)
         or not isinstance(data.get("config_hash"), str)
+        or not _is_selection(data.get("selection"))
         or not isinstance(data.get("selection_hash"), str)
         or not isinstance(data.get("args"), list)
     ):
@@ -255,3 +274,17 @@ def read(folder: Path) -> tuple[dict | None, str | None]:
             "regenerate the shards with a smaller N"
         )
     return data, None
+
+
+def _is_selection(value: Any) -> bool:
+    """A selection_of record: leaves as [path, content hash] string pairs, skipped as strings."""
+    return (
+        isinstance(value, dict)
+        and isinstance(value.get("leaves"), list)
+        and all(
+            isinstance(pair, list) and len(pair) == 2 and all(isinstance(x, str) for x in pair)
+            for pair in value["leaves"]
+        )
+        and isinstance(value.get("skipped"), list)
+        and all(isinstance(path, str) for path in value["skipped"])
+    )

@@ -8,7 +8,10 @@ byte-identical to a single run's over the same leaves with the same teacher answ
 except the wall-clock fields no two runs share (see docs/scale.md and `combine_runs`).
 
 Nothing is written unless every shard 1..N is present and complete: otherwise the merge lists what is
-missing and the exact commands that produce it (the retry plan).
+missing and the exact commands that produce it (the retry plan). Nor unless every manifest agrees with itself
+(its config and selection hash to the recorded hashes) and with the selection (each shard lists exactly the
+leaves and skipped leaves of the selection that it owns, with their content hashes): a shard that does not
+is refused (exit 2) with the command that regenerates it.
 """
 
 from __future__ import annotations
@@ -26,7 +29,16 @@ from labtax.errors import LabtaxError
 from labtax.fileio import check_replaceable, write_json_atomic
 from labtax.records.layout import LEAF_RECORD, Layout
 from labtax.records.types import RunSummary
-from labtax.scale.manifest import COMPLETE, leaf_dir, read, retry_command, samples_hash
+from labtax.scale.manifest import (
+    COMPLETE,
+    config_hash,
+    leaf_dir,
+    owned,
+    read,
+    retry_command,
+    samples_hash,
+    selection_hash,
+)
 from labtax.scale.shards import Shard, shard_of
 from labtax.taxonomy.kinds import LEAF_FILE
 
@@ -41,6 +53,7 @@ TIMING_LEAF = ("seconds", "generated_at")
 # shard ran once on a cold cache, as the single run did; a resumed shard reports its own run's calls.
 CALL_COUNTS = ("teacher_calls", "cached_calls", "tokens")
 CACHE_ENTRY = re.compile(r"[0-9a-f]{64}\.json")
+SHA256 = re.compile(r"[0-9a-f]{64}")
 
 
 class ShardsIncomplete(LabtaxError):
@@ -143,9 +156,11 @@ def safe_leaf_path(path: str) -> bool:
 
 
 def inspect(folders: Iterable[Path]) -> Inspection:
-    """Read every shard folder's manifest and check the set: one N, one configuration, one selection, every
-    shard 1..N present and complete with the leaf files its manifest names. Inconsistent shards are an error;
-    missing or unfinished ones become problems with retry commands."""
+    """Read every shard folder's manifest and check the set: each manifest's hashes recomputed, one N, one
+    configuration, one selection, every shard 1..N present and complete with the leaf files its manifest
+    names, and each complete shard holding exactly its part of the selection. Inconsistent shards are an
+    error (exit 2, with the command that regenerates a shard at fault); missing or unfinished ones become
+    problems with retry commands."""
     result = Inspection()
     loaded: list[ShardDir] = []
     unreadable: list[Path] = []
@@ -162,6 +177,8 @@ def inspect(folders: Iterable[Path]) -> Inspection:
             + "; ".join(result.problems)
             + "; generate each shard with `labtax generate --shard I/N --output DIR`"
         )
+    for shard_dir in loaded:
+        _check_hashes(shard_dir)
     for field_name, what in (
         ("count", "a different number of shards"),
         ("config_hash", "different settings, teacher, judge, commit or labtax version"),
@@ -190,8 +207,15 @@ def inspect(folders: Iterable[Path]) -> Inspection:
         if problem:
             result.problems.append(f"{shard_dir.folder}: shard {shard_dir.shard} {problem}")
             result.retry.append(retry_command(args, shard_dir.shard, str(shard_dir.folder)))
-        else:
-            result.shards.append(shard_dir)
+            continue
+        wrong = _against_selection(shard_dir)
+        if wrong:
+            raise LabtaxError(
+                f"cannot merge: {shard_dir.folder}: shard {shard_dir.shard} {wrong}; nothing was written. "
+                f"Regenerate the shard: {retry_command(args, shard_dir.shard, str(shard_dir.folder))}"
+                " (from the taxonomy root, with the same teacher and judge endpoints), then run the merge again"
+            )
+        result.shards.append(shard_dir)
     template = loaded[0]
     for index in range(1, count + 1):
         if index not in by_index:
@@ -212,6 +236,12 @@ def _incomplete(shard_dir: ShardDir) -> str | None:
             return f"lists a leaf path that is not a taxonomy leaf path: {path!r}"
         if shard_of(path, shard.count) != shard.index:
             return f"lists {path}, which belongs to shard {shard_of(path, shard.count)}/{shard.count}"
+        recorded = entry.get("samples_sha256")
+        if not isinstance(recorded, str) or not SHA256.fullmatch(recorded):
+            return (
+                f"is incomplete: its manifest records no samples_sha256 for {path} "
+                "(a complete shard records one for every leaf: the manifest was damaged or edited)"
+            )
         linked = _linked(shard_dir.folder, leaf_dir(shard_dir.folder, path))
         if linked is not None:
             return (
@@ -223,6 +253,53 @@ def _incomplete(shard_dir: ShardDir) -> str | None:
             or not Layout(shard_dir.folder).leaf_record(path).is_file()
         ):
             return f"is incomplete: {path}'s files are missing or differ from its manifest (a partial upload or copy?)"
+    return None
+
+
+def _check_hashes(shard_dir: ShardDir) -> None:
+    """The manifest's config and selection hash to the hashes it records (shards are compared by those)."""
+    manifest = shard_dir.manifest
+    for name, recomputed in (
+        ("config", config_hash(manifest["config"])),
+        ("selection", selection_hash(manifest["selection"])),
+    ):
+        if manifest[f"{name}_hash"] != recomputed:
+            retry = retry_command([str(a) for a in manifest["args"]], shard_dir.shard, str(shard_dir.folder))
+            raise LabtaxError(
+                f"cannot merge: {shard_dir.folder}: shard {shard_dir.shard}'s manifest records a {name}_hash that "
+                f"its {name} does not hash to (the manifest was damaged or edited); nothing was written. "
+                f"Regenerate the shard: {retry} (from the taxonomy root, with the same teacher and judge "
+                "endpoints), then run the merge again"
+            )
+
+
+def _against_selection(shard_dir: ShardDir) -> str | None:
+    """What is wrong with a complete shard's lists against the recorded selection (the part of it the shard
+    owns, by the path hash), or None: every owned leaf listed once with the selection's content hash, no
+    other leaf, and the owned skipped leaves."""
+    manifest = shard_dir.manifest
+    leaves, skipped = owned(manifest["selection"], shard_dir.shard)
+    listed: dict[str, Any] = {}
+    for entry in manifest["leaves"]:
+        if entry["leaf"] in listed:
+            return f"lists {entry['leaf']} twice"
+        listed[entry["leaf"]] = entry.get("content_hash")
+    for path in sorted(leaves):
+        if path not in listed:
+            return f"does not hold {path}, a leaf of the selection that this shard owns (its manifest leaves it out)"
+    for path, content in sorted(listed.items()):
+        if path not in leaves:
+            return f"holds {path}, which is not a leaf of the selection"
+        if content != leaves[path]:
+            return f"holds {path} with other contents than the selection's (content_hash {content!r}, not {leaves[path]!r})"
+    noted = {s.get("leaf") for s in manifest["skipped"] if isinstance(s, dict)}
+    if noted != skipped or len(manifest["skipped"]) != len(skipped):
+        missing, extra = sorted(skipped - noted), sorted(str(p) for p in noted - skipped)
+        return (
+            "lists other skipped leaves than the selection's that it owns"
+            + (f" (missing: {', '.join(missing)})" if missing else "")
+            + (f" (not in the selection: {', '.join(extra)})" if extra else "")
+        )
     return None
 
 
