@@ -268,7 +268,7 @@ def test_the_adapter_names_its_base_portably_and_loads_from_a_moved_cache(traine
         load_adapter(wrong)
 
 
-def test_time_budget_stops_cleanly_with_a_partial_report(data_dir, tmp_path):
+def test_time_budget_stops_cleanly_with_a_partial_report(data_dir, tmp_path, model_cache):
     out = tmp_path / "train"
     proc = run_labtax(
         "train", "--data", str(data_dir), "--output", str(out), "--steps", "1000", "--max-minutes", "0.05", timeout=300
@@ -368,7 +368,7 @@ def test_an_output_folder_from_an_older_labtax_names_the_fix(data_dir, tmp_path)
     assert "eval/heldout.jsonl" in proc.stderr and "cached" in proc.stderr and len(proc.stderr.splitlines()) == 1
 
 
-def test_external_replay_rows_train_as_replay_of_no_leaf(data_dir, tmp_path):
+def test_external_replay_rows_train_as_replay_of_no_leaf(data_dir, tmp_path, model_cache):
     """A skills phase file mixed by `labtax mix` with a messages-only dataset: the external rows are replay (no
     leaf, no held-out row), the phase's own samples and the replayed leaves are as generate planned them."""
     data = tmp_path / "generated"
