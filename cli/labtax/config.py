@@ -121,8 +121,9 @@ def _read_settings(root: Path) -> tuple[dict, str | None]:
 
 @functools.cache
 def settings_schema() -> dict:
-    """schema/config/v1/labtax.json: what each key of [tool.labtax] may hold."""
-    from labtax.lint.schema import SCHEMA_DIR
+    """schema/config/v1/labtax.json: what each key of [tool.labtax] may hold, a rule's options by their types
+    too (tests/unit/test_config.py keeps those equal to the rules' DEFAULTS: config sits below lint)."""
+    from labtax.schemadir import SCHEMA_DIR
 
     return json.loads((SCHEMA_DIR / "config" / "v1" / "labtax.json").read_text(encoding="utf-8"))
 
@@ -144,10 +145,6 @@ def check_settings(settings: dict, name: str, text: str) -> None:
             continue
         description = error.schema.get("description") if isinstance(error.schema, dict) else None
         problems.append((path, f"must be {description or error.message}", error.instance))
-    problems += _rule_option_problems(settings.get("rules"), ["rules"])
-    changed = settings.get("changed-files")
-    if isinstance(changed, dict):
-        problems += _rule_option_problems(changed.get("rules"), ["changed-files", "rules"])
     if not problems:
         return
     lines = []
@@ -156,29 +153,6 @@ def check_settings(settings: dict, name: str, text: str) -> None:
         lines.append(f"  {name}:{_line_of(text, path, name)}: {_key_name(path)} {problem}{found}")
     count = f"{len(lines)} bad labtax setting{'s' if len(lines) > 1 else ''}"
     raise LabtaxError(f"{count} in {name}; fix each where it says:\n" + "\n".join(lines))
-
-
-def _rule_option_problems(rules, at: list) -> list:
-    """A rule's options have its defaults' types (skip-version-1 a boolean, qa-words a whole number)."""
-    from labtax.lint.rules import all_rules
-
-    if not isinstance(rules, dict):
-        return []
-    known = {}
-    for rule in all_rules():
-        known[rule.ID] = known[rule.NAME] = getattr(rule, "DEFAULTS", {})
-    kinds = {bool: "true or false (unquoted)", int: "a whole number", str: "a string in quotes"}
-    problems = []
-    for rule, options in rules.items():
-        if not isinstance(options, dict):
-            continue  # the schema said so
-        for key, value in options.items():
-            default = known.get(rule, {}).get(key)
-            kind = type(default)
-            if kind not in kinds or type(value) is kind or (default == "auto" and type(value) is bool):
-                continue  # "auto" options also take true / false
-            problems.append((at + [rule, key], f"must be {kinds[kind]}", value))
-    return problems
 
 
 def _key_name(path: list) -> str:

@@ -93,3 +93,23 @@ def test_the_schema_is_shipped_and_is_valid():
     from labtax.config import settings_schema
 
     Draft202012Validator.check_schema(settings_schema())
+
+
+def test_the_schema_knows_each_rules_options_by_their_defaults_types():
+    """config validates rule options with the schema alone (it sits below lint and may not import the rules):
+    the schema must say what each rule's DEFAULTS say, under its id and its name."""
+    from labtax.config import settings_schema
+    from labtax.lint.rules import all_rules
+
+    schema = settings_schema()
+    types = {bool: "boolean", int: "integer", str: "string"}
+    for rule in all_rules():
+        defaults = {k: v for k, v in getattr(rule, "DEFAULTS", {}).items() if v is not None}
+        if not defaults:
+            continue
+        for key in (rule.ID, rule.NAME):
+            ref = schema["$defs"]["rules"]["properties"][key]["$ref"].rsplit("/", 1)[-1]
+            options = schema["$defs"][ref]["properties"]
+            for option, default in defaults.items():
+                expected = ["string", "boolean"] if default == "auto" else types[type(default)]
+                assert options[option]["type"] == expected, (rule.ID, option)

@@ -9,20 +9,9 @@ from __future__ import annotations
 import functools
 import json
 from dataclasses import dataclass
-from pathlib import Path
 
+from labtax.schemadir import SCHEMA_DIR
 from labtax.taxonomy.kinds import KIND_TREE
-
-
-def _schema_dir() -> Path:
-    """An installed package carries its copy of schema/ as labtax/schemas (see pyproject.toml); a source
-    checkout or editable install reads schema/ itself, so there is one source of truth and no symlink."""
-    here = Path(__file__).resolve().parent.parent  # the labtax package
-    packaged = here / "schemas"
-    return packaged if packaged.is_dir() else here.parents[1] / "schema"
-
-
-SCHEMA_DIR = _schema_dir()
 
 
 @dataclass(frozen=True)
