@@ -270,9 +270,7 @@ def data_actions(leaves: dict[str, LeafSummary], names: dict[str, str]) -> list[
         more = counted(len(short) - MAX_ACTION_LEAVES, "more leaf", "more leaves", thousands=True)
         items.append(f"… and {more} short of samples: see the table below.")
     if unvetted:
-        shown = ", ".join(code(_name(names, leaf), 80) for leaf in unvetted[:8])
-        shown += f" and {len(unvetted) - 8} more" if len(unvetted) > 8 else ""
-        which = "this leaf's" if len(unvetted) == 1 else "these leaves'"
+        shown, which = _leaf_list(unvetted, names)
         items.append(
             f"{WARN} **Data**, {shown}: the judge could not separate good from bad on {which} own examples (it "
             "scored held-out seeds against corrupted copies of them; numbers in each leaf's section), so their "
@@ -280,15 +278,20 @@ def data_actions(leaves: dict[str, LeafSummary], names: dict[str, str]) -> list[
             "and stand on their own."
         )
     if judged_only:
-        shown = ", ".join(code(_name(names, leaf), 80) for leaf in judged_only[:8])
-        shown += f" and {len(judged_only) - 8} more" if len(judged_only) > 8 else ""
-        which = "this leaf's" if len(judged_only) == 1 else "these leaves'"
+        shown, which = _leaf_list(judged_only, names)
         items.append(
             f"{WARN} **Data**, {shown}: accepted on the judge's score alone: the gate's calibration did not run or "
             f"did not finish on {which} own examples, so nothing measured that the judge tells good from bad here. "
             "Read the samples before merging."
         )
     return items
+
+
+def _leaf_list(leaves: list[str], names: dict[str, str]) -> tuple[str, str]:
+    """The first 8 leaves' short names and how many more, and "this leaf's" or "these leaves'"."""
+    shown = ", ".join(code(_name(names, leaf), 80) for leaf in leaves[:8])
+    shown += f" and {len(leaves) - 8} more" if len(leaves) > 8 else ""
+    return shown, "this leaf's" if len(leaves) == 1 else "these leaves'"
 
 
 def lint_actions(lint: dict | None) -> list[str]:
