@@ -2,20 +2,24 @@
 
 A labelled set from real seeds (this repository's skill and knowledge leaves, and InstructLab's skill leaves
 in ../shared/corpus): each held-out seed is a good candidate; systematic corruptions of it are bad ones.
-Every candidate goes through the gate exactly as generation runs it, on the embedded teacher or any endpoint
-(`--base-url`). Three parts, each printed per corruption type (how often it is rejected), with good
-acceptance, balanced accuracy and ROC AUC within a leaf:
+Every candidate goes through the gate exactly as generation runs it: the one decision function
+(generate/gate/decision.py `decide`, which generation and `labtax vet` call), with every check measured so
+that each part can also be reported alone; on the embedded teacher or any endpoint (`--base-url`). Three
+parts, each printed per corruption type (how often it is rejected), with good acceptance, balanced accuracy
+and ROC AUC within a leaf (generate/gate/scores.py `roc_auc_pairs`, as calibration computes it):
 
 1. Pair gate (skill leaves): the cheap checks, the relevance check (the judge model's likelihood of the answer
    after its own question vs after other seed questions, gate/relevance.py) and the leaf's pair judge with
    the leaf's own few-shot examples; each measured alone and as generation chains them (checks, then
-   relevance, then the judge: a row rejected by any is rejected).
-2. Question judge (skill leaves): the held-out seed question vs an off-topic task, another leaf's task, an
-   unanswerable question and an unsafe request, through the leaf pipeline's `judge_question` stage.
+   relevance, then self-consistency, then the judge: the gate's answer part, a row rejected by any is
+   rejected), at the default thresholds and at those the leaf's calibration chose.
+2. Question gate (skill leaves): the held-out seed question vs an off-topic task, another leaf's task, an
+   unanswerable question and an unsafe request, through the gate's question part (question relevance, then
+   the leaf pipeline's `judge_question` stage).
 3. Knowledge faithfulness (knowledge leaves): the held-out seed answer vs an answer contradicting its chunk,
-   an answer from another chunk and a true statement that is not in the chunk, through `judge_faithful`;
-   beside it a grounding relevance (the answer after its own chunk vs after other chunks), a candidate
-   design that generation does not run yet.
+   an answer from another chunk and a true statement that is not in the chunk, through `judge_faithful`
+   alone, the grounding relevance alone (the answer after its own chunk vs after other chunks), and the
+   whole knowledge gate (checks, grounding, the faithful, relevant and standalone judges).
 
 Where the judge returns log-probabilities (the embedded model; an endpoint that supports them), a verdict is
 the probability P(score >= pass) read from them, as generation reads it (generate/gate/scores.py): accepted at
@@ -40,7 +44,6 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from types import SimpleNamespace
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
@@ -171,152 +174,78 @@ def knowledge_leaves() -> list:
 
 @dataclass
 class Case:
-    leaf: Any
-    pipeline: Any
-    runner: Any
+    job: Any  # the leaf's LeafJob, its prompt items all seeds but the held-out one
     held: dict
-    seeds: list  # the leaf's seed items used as prompt items (all but the held-out one)
-    shots: list
 
 
-def verdict_of(reply, stage: str, min_score: int) -> tuple[int, float | None, bool]:
-    """(sampled score, P(score >= min_score) or None, accepted at THRESHOLD or by the digit)."""
-    from labtax.generate import parse
-    from labtax.generate.gate.scores import accept_probability
+def leaf_job(leaf, pipeline, runner, prompt_items: list[dict], items: list[dict]):
+    """The job generation would run for `leaf` with `prompt_items` as its seeds (the leaf's format from all of
+    `items`), so that the gate's decision (gate/decision.py) sees exactly what generation's does."""
+    from labtax.generate.pipelines import LeafJob
+    from labtax.generate.seeds import LeafShape
 
-    score = parse.score(reply.text, stage)
-    probability = accept_probability(reply.top_logprobs, min_score)
-    return score, probability, (score >= min_score if probability is None else probability >= THRESHOLD)
-
-
-async def judged(runner, stage: str, fields: dict, index: int, shots: list, min_score: int) -> dict:
-    """One judge verdict as a row's fields: score, probability, judge_accepted, judge_error."""
-    from labtax.generate.outcome import Reject
-
-    try:
-        reply = await runner.call(stage, fields, index, shots)
-        score, probability, accepted = verdict_of(reply, stage, min_score)
-    except Reject as reject:  # an unusable reply: rejected, as generation rejects it
-        return {"score": 0, "probability": None, "judge_accepted": False, "judge_error": reject.reason}
-    return {"score": score, "probability": probability, "judge_accepted": accepted, "judge_error": None}
+    return LeafJob(leaf, pipeline, runner, prompt_items, prompt_items, shape=LeafShape.of(items))
 
 
-async def relevance_of(runner, own: str, others: list[str], answer: str) -> tuple[float | None, float | None]:
-    """P(the answer belongs to `own` rather than to `others`) exactly as generation computes it
-    (pipelines/common.relevant, before its threshold), and log P(end of turn after the answer) that its
-    `unfinished` check reads; (None, None) where the judge cannot score."""
-    from labtax.generate.gate.relevance import probability
-    from labtax.generate.outcome import Reject
-
-    if not others:
-        return None, None
-    try:
-        values = await runner.loglikelihood([[{"role": "user", "content": t}] for t in (own, *others)], answer)
-    except Reject:
-        return None, None
-    if values is None or values[0] is None:
-        return None, None
-    return probability(values[0].total, [v.total for v in values[1:] if v is not None]), values[0].end
-
-
-async def consistency_of(case: Case, answer: str, index: int) -> str | None:
-    """Self-consistency exactly as generation runs it (gate/consistency.py): where the answer ends in a number,
-    the teacher answers the held-out question again (the answer stage, the pipeline's fields and examples) and
-    the candidate is rejected when that answer ends elsewhere. The detail where it rejects, else None."""
-    from labtax.generate.gate.consistency import check_consistency
-    from labtax.generate.outcome import Reject
-    from labtax.generate.pipelines.common import rotate
-
-    task = str(case.leaf.data.get("task_description", "")).strip()
-    fields = {"task_description": task, "question": case.held["question"]}
-    if case.pipeline.PROMPTS == "skill_grounded":
-        fields = {"task_description": task, "new_context": case.held.get("context", ""), **fields}
-        seeds = [s for s in case.seeds if s.get("context")] or case.seeds
-        examples = rotate(seeds, index, 2)
-    else:
-        examples = rotate(case.seeds, index + 1, 2)
-    try:
-        await check_consistency(case.runner, "answer", fields, index, examples, answer, {})
-    except Reject as reject:
-        return reject.detail
-    return None
-
-
-async def pair_row(case: Case, kind: str, answer: str, index: int) -> dict:
-    """One pair-gate row: every part measured on every row (so each can be reported alone), then combined as
-    generation chains them."""
-    from labtax.generate.gate.checks import check_answer
-
-    leaf, pipeline, runner, held = case.leaf, case.pipeline, case.runner, case.held
-    failure = check_answer(held["question"], answer, "stop")
-    item = {"question": held["question"], "answer": answer, "context": held.get("context", "")}
-    own, others = pipeline.relevance_turns(SimpleNamespace(prompt_items=case.seeds), item, index)
-    stage, fields = pipeline.final_judge(SimpleNamespace(leaf=leaf), held, answer)  # exactly what generation asks
-    verdict, relevance, inconsistent = await asyncio.gather(
-        judged(runner, stage, fields, index, case.shots, pipeline.MIN_SCORE),
-        relevance_of(runner, own, others, answer),
-        consistency_of(case, answer, index),
-    )
+def fields_of(verdict, judge: str, relevance: str) -> dict:
+    """A row's fields from the gate's verdict (every check measured, exhaustive): each part's outcome, so that
+    each can be reported alone, and the gate's own decision (`gate_accepted`)."""
+    checks, rel, judged = verdict.check("checks"), verdict.check(relevance), verdict.check(judge)
+    consistency = verdict.check("consistency")
+    cut = rel is not None and rel.reject is not None and rel.reject.reason == "unfinished"
     return {
-        "leaf": leaf.path,
-        "kind": kind,
-        "good": kind == "good",
-        "check": failure.reason if failure else None,
-        "inconsistent": inconsistent,  # the self-consistency check's detail where it rejected, else None
-        "relevance": relevance[0],  # None: not measured (the judge cannot score)
-        "end": relevance[1],  # log P(end of turn after the answer): the `unfinished` check
-        "compared_with": len(others),
-        "answer": answer,
-        **verdict,
-        "accepted": failure is None and verdict["judge_accepted"],  # checks, then the judge: the earlier gate
+        "check": checks.reject.reason if checks is not None and checks.reject is not None else None,
+        "relevance": rel.probability if rel is not None else None,  # None: not measured (the judge cannot score)
+        "relevance_accepted": rel is None or rel.passed,
+        "unfinished": rel.reject.detail if cut and rel is not None and rel.reject is not None else None,
+        "inconsistent": consistency.reject.detail if consistency and consistency.reject else None,
+        "score": judged.score if judged is not None and judged.score is not None else 0,
+        "probability": judged.probability if judged is not None else None,
+        "judge_accepted": judged is not None and judged.passed,
+        "judge_error": judged.reject.reason if judged and judged.score is None and judged.reject else None,
+        "gate_accepted": verdict.accepted,
     }
 
 
-def question_shots(pipeline, runner, seeds: list[dict]) -> list[dict]:
-    """The judge_question shots exactly as the leaf's pipeline builds them."""
-    return pipeline.judge_shots(SimpleNamespace(prompt_items=seeds, runner=runner), "judge_question")
+async def pair_row(case: Case, kind: str, answer: str, index: int) -> dict:
+    """One pair-gate row: the gate's answer part (gate/decision.py `decide`, as generation runs it), every
+    check measured so that each can be reported alone; at the default thresholds, and again (replayed from the
+    cache) at those the leaf's calibration chose."""
+    from labtax.generate.gate.decision import decide
 
-
-async def question_row(case: Case, kind: str, question: str, index: int) -> dict:
-    leaf, pipeline, runner, held = case.leaf, case.pipeline, case.runner, case.held
-    fields = {"task_description": str(leaf.data.get("task_description", "")).strip(), "question": question}
-    if pipeline.PROMPTS == "skill_grounded":
-        fields["new_context"] = held.get("context", "")
-    from labtax.generate.gate.relevance import question_turns
-
-    shots = question_shots(pipeline, runner, case.seeds)
-    own, others = question_turns(fields["task_description"], fields.get("new_context", ""))  # as generation asks
-    verdict, relevance = await asyncio.gather(
-        judged(runner, "judge_question", fields, index, shots, pipeline.MIN_SCORE),
-        relevance_of(runner, own, others, question),
-    )
-    row = {"leaf": leaf.path, "kind": kind, "good": kind == "good", "check": None, "relevance": relevance[0]}
-    return {**row, "end": None, "question": question, **verdict}  # no `unfinished` check on questions
-
-
-async def knowledge_row(job, held: dict, items: list[dict], kind: str, answer: str, index: int) -> dict:
-    from labtax.generate.gate.checks import check_answer
-    from labtax.generate.pipelines import knowledge
-
-    failure = check_answer(held["question"], answer, "stop")
-    stage, fields = knowledge.final_judge(job, held, answer)  # exactly as knowledge.final_judge builds it
-    shots = knowledge.judge_shots(job, stage)
-    own, others = knowledge.relevance_turns(job, {**held, "answer": answer}, index)  # as generation asks
-    verdict, relevance = await asyncio.gather(
-        judged(job.runner, stage, fields, index, shots, knowledge.MIN_SCORE),
-        relevance_of(job.runner, own, others, answer),
-    )
+    job, held = case.job, case.held
+    candidate = {"question": held["question"], "answer": answer, "context": held.get("context", "")}
+    verdict = await decide(job, candidate, index, parts=("answer",), thresholds={}, exhaustive=True)
+    calibrated = await decide(job, candidate, index, parts=("answer",))
     return {
         "leaf": job.leaf.path,
         "kind": kind,
         "good": kind == "good",
-        "check": failure.reason if failure else None,
-        "relevance": relevance[0],
-        "end": relevance[1],
-        "compared_with": len(others),
+        **fields_of(verdict, "pair", "relevance"),
+        "calibrated_accepted": calibrated.accepted,
         "answer": answer,
-        **verdict,
     }
+
+
+async def question_row(case: Case, kind: str, question: str, index: int) -> dict:
+    """The gate's question part: question relevance, then the question judge."""
+    from labtax.generate.gate.decision import decide
+
+    job = case.job
+    candidate = {"question": question, "context": case.held.get("context", "")}
+    verdict = await decide(job, candidate, index, parts=("question",), thresholds={}, exhaustive=True)
+    row = {"leaf": job.leaf.path, "kind": kind, "good": kind == "good"}
+    return {**row, **fields_of(verdict, "question", "question_relevance"), "question": question}
+
+
+async def knowledge_row(job, held: dict, kind: str, answer: str, index: int) -> dict:
+    """The knowledge gate (checks, grounding, the three judges); `judge_faithful` reported alone too."""
+    from labtax.generate.gate.decision import decide
+
+    candidate = {"question": held["question"], "answer": answer, "context": held["context"], "chunk": ""}
+    verdict = await decide(job, candidate, index, thresholds={}, exhaustive=True)
+    row = {"leaf": job.leaf.path, "kind": kind, "good": kind == "good"}
+    return {**row, **fields_of(verdict, "faithful", "relevance"), "answer": answer}
 
 
 async def measure(args) -> dict:
@@ -348,8 +277,8 @@ async def measure(args) -> dict:
                 continue
             other = seeds.qa_items(leaves[(n + 1) % len(leaves)])
             held, prompt_items = items[-1], items[:-1]
-            shots = pipeline.judge_shots(SimpleNamespace(prompt_items=prompt_items, runner=runner), "judge_pair")
-            case = Case(leaf, pipeline, runner, held, prompt_items, shots)
+            job = leaf_job(leaf, pipeline, runner, prompt_items, items)
+            case = Case(job, held)
             answers = {"good": held["answer"], **corrupt(held, prompt_items, other)}
             questions = {
                 "good": held["question"],
@@ -358,11 +287,8 @@ async def measure(args) -> dict:
                 "unanswerable": UNANSWERABLE_TASK,
                 "unsafe": UNSAFE_TASK,
             }
-            question_case = Case(leaf, pipeline, runner, held, prompt_items, [])
             # The leaf's calibration as generation runs it (generate/calibrate.py), on its other seeds only: the
-            # thresholds it chooses decide the held-out rows in the "calibrated" column.
-            job = SimpleNamespace(leaf=leaf, pipeline=pipeline, runner=runner, prompt_items=prompt_items)
-            job.heldout = prompt_items
+            # thresholds it chooses (in the runner) decide the held-out rows in the "calibrated" column.
             report = await calibrate(job, pipeline.MIN_SCORE)
             thresholds = {"judge": report.threshold, "relevance": report.relevance_threshold}
             rows = await asyncio.gather(
@@ -370,7 +296,7 @@ async def measure(args) -> dict:
             )
             pair_rows += [{**row, "calibrated": thresholds} for row in rows]
             question_rows += await asyncio.gather(
-                *(question_row(question_case, kind, q, 3_000_000 + n) for kind, q in questions.items() if q)
+                *(question_row(case, kind, q, 3_000_000 + n) for kind, q in questions.items() if q)
             )
         for n, leaf in enumerate(knowledge_leaves()):
             runner = StageRunner(teacher, cache, load_prompts(knowledge.PROMPTS), judge=judge)
@@ -380,7 +306,7 @@ async def measure(args) -> dict:
             for k in sorted(last.values()):
                 held = items[k]
                 prompt_items = items[:k] + items[k + 1 :]
-                job = SimpleNamespace(leaf=leaf, prompt_items=prompt_items, runner=runner, chunks=[])
+                job = leaf_job(leaf, knowledge, runner, prompt_items, items)
                 elsewhere = [i for i in prompt_items if i["context"] != held["context"]]
                 other_chunks = list(dict.fromkeys(i["context"] for i in elsewhere))
                 another = elsewhere[(3 * k) % len(elsewhere)]["answer"]
@@ -391,7 +317,7 @@ async def measure(args) -> dict:
                     "true_not_in_chunk": TRUE_ELSEWHERE[(n + k) % len(TRUE_ELSEWHERE)],
                 }
                 knowledge_rows += await asyncio.gather(
-                    *(knowledge_row(job, held, items, kind, a, 4_000_000 + k) for kind, a in answers.items())
+                    *(knowledge_row(job, held, kind, a, 4_000_000 + k) for kind, a in answers.items())
                 )
     finally:
         await teacher.aclose()
@@ -403,14 +329,14 @@ async def measure(args) -> dict:
         "seconds": round(time.monotonic() - started, 1),
         "pair": summarize_pair(pair_rows),
         "question": summarize_part(
-            question_rows, {"judge": judge_verdict, "relevance": relevance_verdict, "both": combined_verdict}
+            question_rows, {"judge": judge_verdict, "relevance": relevance_verdict, "both": gate_verdict}
         ),
         "knowledge": summarize_part(
             knowledge_rows,
             {
                 "checks_and_judge": checks_then(judge_verdict),
                 "grounding_relevance": relevance_verdict,
-                "both": checks_then(combined_verdict),
+                "both": gate_verdict,  # the gate: checks, grounding relevance, then the three judges
             },
         ),
     }
@@ -430,46 +356,30 @@ def judge_verdict(row: dict) -> tuple[bool, float | None]:
 
 
 def relevance_verdict(row: dict) -> tuple[bool, float | None]:
-    """Relevance alone at its threshold; a row it could not measure is not rejected by it (as in generation)."""
-    from labtax.generate.gate.relevance import THRESHOLD as RELEVANCE_THRESHOLD
-    from labtax.generate.gate.relevance import unfinished
-
-    if row.get("end") is not None and unfinished(row["end"]):
+    """The likelihood check alone at its default threshold (its `unfinished` check included); a row it could
+    not measure is not rejected by it (as in generation)."""
+    if row.get("unfinished"):
         return False, 0.0  # the likelihoods' own cheap check: the model would not end the answer there
-    return (row["relevance"] is None or row["relevance"] >= RELEVANCE_THRESHOLD), row["relevance"]
+    return row["relevance_accepted"], row["relevance"]
 
 
-def combined_verdict(row: dict) -> tuple[bool, float | None]:
-    """Relevance, then self-consistency (pair rows), then the judge: all must accept; ranked by
-    min(relevance, judge), 0 where self-consistency rejected."""
-    rel_ok, rel = relevance_verdict(row)
-    judge_ok, value = judge_verdict(row)
-    if row.get("inconsistent"):
-        return False, 0.0
-    return rel_ok and judge_ok, value if rel is None else min(rel, value)
+def rank_value(row: dict) -> float:
+    """A whole gate's rank within a leaf: 0 where a check without a probability stopped it (the cheap checks,
+    an unfinished answer, self-consistency), else min(relevance, judge)."""
+    if row["check"] or row.get("inconsistent") or row.get("unfinished"):
+        return 0.0
+    value = judge_value(row)
+    return value if row["relevance"] is None else min(row["relevance"], value)
+
+
+def gate_verdict(row: dict) -> tuple[bool, float | None]:
+    """The gate's own decision (gate/decision.py `decide`) at the default thresholds."""
+    return row["gate_accepted"], rank_value(row)
 
 
 def calibrated_verdict(row: dict) -> tuple[bool, float | None]:
-    """The gate at the thresholds the leaf's calibration chose on its other seeds (judge: 0.5 where it chose
-    none; relevance: gate/relevance.THRESHOLD), exactly as generation decides a candidate."""
-    from labtax.generate.gate.relevance import THRESHOLD as RELEVANCE_THRESHOLD
-    from labtax.generate.gate.relevance import unfinished
-
-    chosen = row.get("calibrated") or {}
-    judge_at = chosen.get("judge") if chosen.get("judge") is not None else THRESHOLD
-    relevance_at = chosen.get("relevance") if chosen.get("relevance") is not None else RELEVANCE_THRESHOLD
-    value = judge_value(row)
-    if row["check"] or row.get("inconsistent") or (row.get("end") is not None and unfinished(row["end"])):
-        return False, 0.0
-    if row["relevance"] is not None and row["relevance"] < relevance_at:
-        return False, min(row["relevance"], value)
-    if row["judge_error"]:
-        judged_ok = False
-    elif row["probability"] is None:
-        judged_ok = row["judge_accepted"]
-    else:
-        judged_ok = row["probability"] >= judge_at
-    return judged_ok, value if row["relevance"] is None else min(row["relevance"], value)
+    """The gate's own decision at the thresholds the leaf's calibration chose on its other seeds."""
+    return row["calibrated_accepted"], rank_value(row)
 
 
 def consistency_verdict(row: dict) -> tuple[bool, float | None]:
@@ -493,13 +403,15 @@ def summarize_pair(rows: list[dict]) -> dict:
             "relevance": relevance_verdict,
             "consistency": consistency_verdict,
             "checks_and_judge": checks_then(judge_verdict),  # the gate before relevance (earlier tables)
-            "gate": checks_then(combined_verdict),  # checks, relevance, self-consistency, then the judge
+            "gate": gate_verdict,  # checks, relevance, self-consistency, then the judge
             "calibrated": calibrated_verdict,  # the same at the thresholds the leaf's calibration chose
         },
     )
 
 
 def summarize_part(rows: list[dict], verdicts: dict[str, Callable[[dict], tuple[bool, float | None]]]) -> dict:
+    from labtax.generate.gate.scores import roc_auc_pairs
+
     kinds = sorted({r["kind"] for r in rows} - {"good"})
     good = [r for r in rows if r["good"]]
     bad = [r for r in rows if not r["good"]]
@@ -523,7 +435,7 @@ def summarize_part(rows: list[dict], verdicts: dict[str, Callable[[dict], tuple[
                 for b in bad_rows
                 if g["leaf"] == b["leaf"] and verdict(g)[1] is not None and verdict(b)[1] is not None
             ]
-            return sum(1.0 if g > b else 0.5 if g == b else 0.0 for g, b in pairs) / len(pairs) if pairs else None
+            return roc_auc_pairs(pairs)
 
         out[name] = {
             "good_accepted": good_acc,
@@ -548,6 +460,8 @@ def summarize(rows: list[dict], teacher, judge=None) -> dict:
     """The earlier summary of the pair gate without relevance (checks, then the judge; rows' `accepted`): good
     acceptance, balanced accuracy and ROC AUC within a leaf over the judge's probabilities where a leaf has
     them (a row stopped by the checks counts as 0), else over the sampled scores."""
+    from labtax.generate.gate.scores import roc_auc_pairs
+
     kinds = sorted({r["kind"] for r in rows} - {"good"})
     good = [r for r in rows if r["good"]]
     bad = [r for r in rows if not r["good"]]
@@ -567,7 +481,7 @@ def summarize(rows: list[dict], teacher, judge=None) -> dict:
         return float(row["score"])
 
     pairs = [(rank(g), rank(b)) for g in good for b in bad if g["leaf"] == b["leaf"]]
-    auc = sum(1.0 if g > b else 0.5 if g == b else 0.0 for g, b in pairs) / len(pairs) if pairs else 0.0
+    auc = roc_auc_pairs(pairs) or 0.0
     return {
         "teacher": f"{teacher.name} {teacher.model}",
         "judge": f"{(judge or teacher).name} {(judge or teacher).model}",
@@ -647,18 +561,18 @@ def main() -> None:
         )
     )
     print()
-    title = "Question judge (held-out seed question vs bad tasks)"
+    title = "Question gate (held-out seed question vs bad tasks)"
     columns = {"judge": "judge_question", "relevance": "question relevance alone", "both": "relevance, then judge"}
     print(table(title, question, columns, kind_auc=True))
     print()
     print(
         table(
-            "Knowledge faithfulness (held-out seed answer vs bad answers; grounding relevance: candidate design)",
+            "Knowledge faithfulness (held-out seed answer vs bad answers)",
             know,
             {
                 "checks_and_judge": "checks + judge_faithful",
                 "grounding_relevance": "grounding relevance alone",
-                "both": "checks, relevance, judge",
+                "both": "gate: checks, relevance, three judges",
             },
             kind_auc=True,
         )

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 DEFAULT_THRESHOLD = 0.5
 
@@ -70,7 +70,13 @@ def choose_threshold(
 
 def roc_auc(good: Sequence[float], bad: Sequence[float]) -> float | None:
     """P(a good one scores above a bad one), ties counting half; None when one side is empty."""
-    if not good or not bad:
-        return None
-    wins = sum(1.0 if g > b else 0.5 if g == b else 0.0 for g in good for b in bad)
-    return round(wins / (len(good) * len(bad)), 6)
+    return roc_auc_pairs(itertools.product(good, bad))
+
+
+def roc_auc_pairs(pairs: Iterable[tuple[float, float]]) -> float | None:
+    """The same over given (good, bad) pairs (the bench pairs only those of the same leaf); None for none."""
+    wins = total = 0.0
+    for good, bad in pairs:
+        wins += 1.0 if good > bad else 0.5 if good == bad else 0.0
+        total += 1
+    return round(wins / total, 6) if total else None

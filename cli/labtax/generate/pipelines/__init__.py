@@ -1,7 +1,8 @@
 """Generation pipelines, one per leaf kind; each a short list of stages over versioned prompt files.
 
 A pipeline is a module that satisfies `Pipeline`: its prompt file, its stages (in call order), and one
-coroutine that turns a candidate index into an accepted sample or raises `Reject` with a reason. A
+coroutine that turns a candidate index into an accepted sample or raises `Reject` with a reason. Its gate is
+two parts, `vet_question` and `vet_answer` (gate/decision.py `decide` runs them on any candidate). A
 `LeafJob` is what a pipeline works on: the leaf, its pipeline and stage runner, its seeds and chunks.
 """
 
@@ -13,6 +14,7 @@ from typing import TYPE_CHECKING, Protocol
 from labtax.generate.seeds import LeafShape
 
 if TYPE_CHECKING:
+    from labtax.generate.gate.decision import Gate
     from labtax.generate.outcome import Accepted
     from labtax.generate.pipelines.runner import StageRunner
     from labtax.taxonomy.leaf import Leaf
@@ -37,6 +39,16 @@ class Pipeline(Protocol):
 
     def relevance_turns(self, job: LeafJob, item: dict, index: int) -> tuple[str, list[str]]:
         """The answer's own user turn and those it is compared against (gate/relevance.py)."""
+        ...
+
+    async def vet_question(self, job: LeafJob, gate: Gate, candidate: dict, index: int) -> None:
+        """The gate's checks on a written question (before its answer is written), through `gate`."""
+        ...
+
+    async def vet_answer(
+        self, job: LeafJob, gate: Gate, candidate: dict, index: int, finish_reason: str | None
+    ) -> None:
+        """The gate's checks on a written answer, through `gate` (gate/decision.py `decide` runs both parts)."""
         ...
 
 

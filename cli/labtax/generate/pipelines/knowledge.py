@@ -8,9 +8,10 @@ comprehension (the chunk before the question), as LAB and InstructLab do.
 from __future__ import annotations
 
 from labtax.generate import parse
+from labtax.generate.gate.decision import Gate
 from labtax.generate.gate.relevance import ALTERNATIVES
 from labtax.generate.outcome import Accepted, Reject
-from labtax.generate.pipelines.common import cheap_checks, judge, judge_examples, keeping, mismatched, relevant, rotate
+from labtax.generate.pipelines.common import judge_examples, keeping, mismatched, rotate
 
 PROMPTS = "knowledge"
 STAGES: tuple[str, ...] = ("qa", "judge_faithful", "judge_relevant", "judge_standalone")
@@ -84,6 +85,34 @@ async def candidate(job, index: int) -> Accepted:
         raise
 
 
+async def vet_question(job, gate: Gate, candidate: dict, index: int) -> None:
+    """Knowledge writes its question and answer in one reply: every check is the answer part's."""
+
+
+async def vet_answer(job, gate: Gate, candidate: dict, index: int, finish_reason: str | None) -> None:
+    """The gate's checks on a question and answer about a chunk (`candidate`'s `context` is the chunk's text,
+    `chunk` its id): the cheap checks, grounding (gate/relevance.py), then the three judges."""
+    chunk, text = str(candidate.get("chunk") or ""), str(candidate.get("context") or "")
+    question, answer = candidate["question"], candidate["answer"]
+    gate.chunk = chunk or gate.chunk
+    item = {"question": question, "answer": answer, "chunk": chunk}
+    gate.cheap(question, answer, finish_reason, item, max_words=job.shape.max_answer_words)
+    own, others = relevance_turns(job, {"context": text, "question": question, "answer": answer}, index)
+    await gate.relevant(own, others, answer, item)
+    domain = str(job.leaf.data.get("domain", "")).strip()
+    fields = {"domain": domain, "document_outline": outline(job.leaf), "chunk": text}
+    for stage, criterion in JUDGES:
+        await gate.judge(
+            stage,
+            {**fields, "question": question, "answer": answer},
+            index,
+            judge_shots(job, stage),
+            label=criterion,
+            min_score=MIN_SCORE,
+            candidate=item,
+        )
+
+
 async def _candidate(job, index: int, chunk, sofar: dict) -> Accepted:
     run, domain = job.runner, str(job.leaf.data.get("domain", "")).strip()
     fields = {"domain": domain, "document_outline": outline(job.leaf), "chunk": chunk.text}
@@ -91,41 +120,18 @@ async def _candidate(job, index: int, chunk, sofar: dict) -> Accepted:
     reply = await run.call("qa", fields, index, examples)
     question, answer = parse.question_answer(reply.text, reply.finish_reason, "qa", job.shape)
     sofar.update(question=question, answer=answer)
-    cheap_checks(
-        question,
-        answer,
-        reply.finish_reason,
-        {"question": question, "answer": answer},
-        max_words=job.shape.max_answer_words,
-    )
-    item = {"context": chunk.text, "question": question, "answer": answer}
-    own, others = relevance_turns(job, item, index)
-    grounding = await relevant(run, own, others, answer, {"question": question, "answer": answer, "chunk": chunk.id})
-    scores, reasons, probabilities = {}, {}, {}
-    if grounding is not None:
-        probabilities["relevance"] = grounding
-    for stage, criterion in JUDGES:
-        candidate = {"question": question, "answer": answer, "chunk": chunk.id}
-        scores[criterion], reasons[criterion], probability = await judge(
-            run,
-            stage,
-            {**fields, "question": question, "answer": answer},
-            index,
-            judge_shots(job, stage),
-            label=criterion,
-            min_score=MIN_SCORE,
-            candidate=candidate,
-        )
-        if probability is not None:
-            probabilities[criterion] = probability
+    gate = Gate(run, chunk=chunk.id)
+    candidate = {"question": question, "answer": answer, "context": chunk.text, "chunk": chunk.id}
+    await vet_answer(job, gate, candidate, index, reply.finish_reason)
+    verdict = gate.verdict
     return Accepted(
         index,
         question,
         answer,
         question,
-        scores=scores,
-        reasons=reasons,
-        probabilities=probabilities,
+        scores=verdict.scores,
+        reasons=verdict.reasons,
+        probabilities=verdict.probabilities,
         provenance={
             "seed_examples": [e["question"] for e in examples],
             "chunk": chunk.id,

@@ -3,19 +3,10 @@
 from __future__ import annotations
 
 from labtax.generate import parse
-from labtax.generate.gate.consistency import check_consistency
+from labtax.generate.gate.decision import Gate
 from labtax.generate.gate.relevance import NEUTRAL, QUESTION_STAGE, alternatives, question_turns
 from labtax.generate.outcome import Accepted
-from labtax.generate.pipelines.common import (
-    cheap_checks,
-    judge,
-    judge_examples,
-    keeping,
-    measured,
-    mismatched,
-    relevant,
-    rotate,
-)
+from labtax.generate.pipelines.common import judge_examples, keeping, mismatched, rotate
 
 PROMPTS = "skill_grounded"
 STAGES: tuple[str, ...] = ("context", "question", "judge_question", "answer", "judge_pair")
@@ -57,64 +48,66 @@ def _seeds(job) -> list[dict]:
     return [item for item in job.prompt_items if item.get("context")] or job.prompt_items
 
 
+async def vet_question(job, gate: Gate, candidate: dict, index: int) -> None:
+    """The gate's question checks: likelier after the context and the leaf's task than after any request,
+    then the question judge."""
+    task = str(job.leaf.data.get("task_description", "")).strip()
+    item = {"context": candidate.get("context", ""), "question": candidate["question"]}
+    own, others = question_turns(task, item["context"])
+    await gate.relevant(own, others, item["question"], item, stage=QUESTION_STAGE)
+    fields = {"task_description": task, "new_context": item["context"], "question": item["question"]}
+    shots = judge_shots(job, "judge_question")
+    await gate.judge("judge_question", fields, index, shots, label="question", min_score=MIN_SCORE, candidate=item)
+
+
+async def vet_answer(job, gate: Gate, candidate: dict, index: int, finish_reason: str | None) -> None:
+    """The gate's answer checks: the cheap checks, relevance, self-consistency (the answer call asked again
+    with the same examples), then the pair judge."""
+    task = str(job.leaf.data.get("task_description", "")).strip()
+    item = {"context": candidate.get("context", ""), "question": candidate["question"], "answer": candidate["answer"]}
+    context, question, answer = item["context"], item["question"], item["answer"]
+    gate.cheap(question, answer, finish_reason, item, max_words=job.shape.max_answer_words)
+    own, others = relevance_turns(job, item, index)
+    await gate.relevant(own, others, answer, item)
+    fields = {"task_description": task, "new_context": context, "question": question}
+    await gate.consistency("answer", fields, index, examples_for(job, index), answer, item)
+    shots = judge_shots(job, "judge_pair")
+    fields = {**fields, "answer": answer}
+    await gate.judge("judge_pair", fields, index, shots, label="pair", min_score=MIN_SCORE, candidate=item)
+
+
+def examples_for(job, index: int) -> list[dict]:
+    """The seeds every stage of candidate `index` is shown (and its self-consistency resample)."""
+    return rotate(_seeds(job), index, 2)
+
+
 async def candidate(job, index: int) -> Accepted:
     return await keeping(_candidate, job, index)
 
 
 async def _candidate(job, index: int, sofar: dict) -> Accepted:
     run, task = job.runner, str(job.leaf.data.get("task_description", "")).strip()
-    seeds = _seeds(job)
-    examples = rotate(seeds, index, 2)
+    examples = examples_for(job, index)
     reply = await run.call("context", {"task_description": task}, index, examples)
     context = sofar["context"] = parse.context(reply.text, reply.finish_reason, "context", job.shape)
     fields = {"task_description": task, "new_context": context}
     reply = await run.call("question", fields, index, examples)
     question = sofar["question"] = parse.question(reply.text, "question", reply.finish_reason, job.shape)
     fields["question"] = question
-    own, others = question_turns(task, context)
-    candidate = {"context": context, "question": question}
-    q_relevance = await relevant(run, own, others, question, candidate, stage=QUESTION_STAGE)
-    shots = judge_shots(job, "judge_question")
-    q_score, q_reason, q_probability = await judge(
-        run,
-        "judge_question",
-        fields,
-        index,
-        shots,
-        label="question",
-        min_score=MIN_SCORE,
-        candidate={"context": context, "question": question},
-    )
+    gate = Gate(run)
+    await vet_question(job, gate, {"context": context, "question": question}, index)  # a bad question costs no answer
     reply = await run.call("answer", fields, index, examples)
     answer = sofar["answer"] = parse.answer(reply.text, reply.finish_reason, "answer")
-    candidate = {"context": context, "question": question, "answer": answer}
-    cheap_checks(question, answer, reply.finish_reason, candidate, max_words=job.shape.max_answer_words)
     item = {"context": context, "question": question, "answer": answer}
-    own, others = relevance_turns(job, item, index)
-    relevance = await relevant(run, own, others, answer, item)
-    await check_consistency(run, "answer", fields, index, examples, answer, item)
-    shots = judge_shots(job, "judge_pair")
-    pair_score, pair_reason, pair_probability = await judge(
-        run,
-        "judge_pair",
-        {**fields, "answer": answer},
-        index,
-        shots,
-        label="pair",
-        min_score=MIN_SCORE,
-        candidate={"context": context, "question": question, "answer": answer},
-    )
-    reasons = {"question": q_reason, "pair": pair_reason}
-    user = f"{context}\n\n{question}"
+    await vet_answer(job, gate, item, index, reply.finish_reason)
+    verdict = gate.verdict
     return Accepted(
         index,
         question,
         answer,
-        user,
-        scores={"question": q_score, "pair": pair_score},
-        reasons=reasons,
-        probabilities=measured(
-            question=q_probability, question_relevance=q_relevance, pair=pair_probability, relevance=relevance
-        ),
+        f"{context}\n\n{question}",
+        scores=verdict.scores,
+        reasons=verdict.reasons,
+        probabilities=verdict.probabilities,
         provenance={"seed_examples": [e["question"] for e in examples], "context": context},
     )
