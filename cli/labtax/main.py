@@ -25,6 +25,7 @@ COMMANDS = {
     "rules": "List every lint rule (id, level, what, why, fix).",
     "diff": "List the leaves a branch changed.",
     "generate": "Generate synthetic data for leaves with a teacher LLM.",
+    "vet": "Vet JSONL rows made anywhere with generation's gate.",
     "merge": "Merge the output folders of generate --shard runs into one.",
     "teacher": "Show which teacher would serve.",
     "serve": "Serve the embedded teacher as an OpenAI-compatible API on 127.0.0.1.",

@@ -10,6 +10,7 @@ options, calls `prepare` and `run`, and prints.
 from __future__ import annotations
 
 from collections.abc import Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -189,17 +190,9 @@ def _execute(
 async def _local(prepared: Prepared, info: TeacherInfo, timeout: float, bar) -> RunSummary:
     """The leaves in this process: the teacher (and the separate judge) opened for the run, closed after it."""
     from labtax.generate.run import run_generation
-    from labtax.teacher.resolve import make_judge, make_teacher
 
-    request, config = prepared.request, prepared.config
-    endpoint = {"concurrency": request.concurrency, "timeout": timeout, "notice": bar.write}
-    teacher = make_teacher(config, base_url=request.base_url, model=request.model, **endpoint)
-    try:
-        judge = make_judge(config, info, base_url=request.judge_base_url, model=request.judge_model, **endpoint)
-    except BaseException:
-        await teacher.aclose()
-        raise
-    try:
+    request = prepared.request
+    async with teachers(prepared.config, request, info, timeout, bar.write) as (teacher, judge):
         return await run_generation(
             prepared.chosen.leaves,
             teacher,
@@ -210,7 +203,95 @@ async def _local(prepared: Prepared, info: TeacherInfo, timeout: float, bar) -> 
             skipped=prepared.chosen.skipped,
             judge=judge,
         )
+
+
+@asynccontextmanager
+async def teachers(config: Config, request, info: TeacherInfo, timeout: float, notice=None):
+    """(teacher, judge or None) for `request`'s base_url, model, judge_base_url, judge_model and concurrency,
+    opened for the block and closed after it (generate and vet alike)."""
+    from labtax.teacher.resolve import make_judge, make_teacher
+
+    endpoint = {"concurrency": request.concurrency, "timeout": timeout, "notice": notice}
+    teacher = make_teacher(config, base_url=request.base_url, model=request.model, **endpoint)
+    try:
+        judge = make_judge(config, info, base_url=request.judge_base_url, model=request.judge_model, **endpoint)
+    except BaseException:
+        await teacher.aclose()
+        raise
+    try:
+        yield teacher, judge
     finally:
         await teacher.aclose()
         if judge is not None:
             await judge.aclose()
+
+
+@dataclass(frozen=True)
+class VetRequest:
+    """What the command line asks of `labtax vet`."""
+
+    files: tuple[Path, ...]
+    root: Path
+    output: Path
+    concurrency: int = 8
+    timeout: float | None = None
+    model: str | None = None
+    base_url: str | None = None
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+    offline: bool = False
+    calibrate: bool = True
+
+
+def vet(request: VetRequest, echo: Callable[[str], None]) -> dict:
+    """Vet the files' rows with generation's gate, write the four outputs; the summary."""
+    import asyncio
+
+    from labtax.config import Overrides, load_config
+    from labtax.generate import vet as stage
+    from labtax.generate.cache import CallCache
+    from labtax.generate.run import Settings
+    from labtax.records.layout import Layout
+    from labtax.teacher.base import EndpointUnreachable
+    from labtax.teacher.resolve import call_timeout, describe_judge, describe_teacher
+
+    config = load_config(request.root, overrides=Overrides(offline=request.offline))
+    timeout = call_timeout(config, request.timeout)
+    rows, bad = stage.read_rows(list(request.files))
+    info = describe_teacher(config, base_url=request.base_url, model=request.model)
+    echo(f"teacher: {info.name} {info.model} ({info.reason})")
+    judge_info = describe_judge(config, info, base_url=request.judge_base_url, model=request.judge_model)
+    if judge_info is not None:
+        if judge_info.details.get("problems"):
+            raise LabtaxError(judge_info.details["problems"][0])
+        echo(f"judge: {judge_info.name} {judge_info.model} ({judge_info.reason})")
+    settings = Settings(offline=request.offline, calibrate=request.calibrate)
+    cache = CallCache(Layout(request.output).calls)
+
+    async def go() -> stage.Outcome:
+        async with teachers(config, request, info, timeout) as (teacher, judge):
+            return await stage.vet(rows, bad, request.root, config, teacher, settings, cache, judge=judge)
+
+    try:
+        out = asyncio.run(go())
+    except EndpointUnreachable as exc:
+        raise LabtaxError(
+            f"{exc}; then re-run the same command: finished calls are cached in {request.output}/.cache"
+        ) from None
+    judged_by = judge_info or info
+    run = {
+        "files": [str(f) for f in request.files],
+        "root": str(request.root),
+        "teacher": info.name,
+        "model": info.model,
+        "judge": judged_by.name,
+        "judge_model": judged_by.model,
+        "calibrate": request.calibrate,
+    }
+    try:
+        stage.write(request.output, out, run)
+    except OSError as exc:
+        raise LabtaxError(
+            f"cannot write {exc.filename or request.output}: {exc.strerror or exc}; fix that path or pass another --output"
+        ) from None
+    return {"run": run, **out.summary}

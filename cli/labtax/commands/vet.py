@@ -1,0 +1,82 @@
+"""`labtax vet FILE.jsonl...`: generation's gate for data made anywhere."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import click
+
+from labtax.commands.options import root_option
+from labtax.wording import counted
+
+
+@click.command("vet")
+@click.argument("files", nargs=-1, required=True, type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@root_option
+@click.option(
+    "--output",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=Path("vetted"),
+    show_default=True,
+    help="Folder for accepted.jsonl, rejected.jsonl, not_vetted.jsonl and summary.json (the call cache in .cache).",
+)
+@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True, help="Requests in flight.")
+@click.option(
+    "--timeout",
+    type=click.FloatRange(0, min_open=True),
+    default=None,
+    metavar="SECONDS",
+    help="Seconds one teacher or judge call may take in all, retries included (as labtax generate).",
+)
+@click.option("--model", default=None, help="Teacher model name (OpenAI-compatible endpoint).")
+@click.option(
+    "--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded model)."
+)
+@click.option("--judge-model", default=None, help="A separate judge model (as labtax generate).")
+@click.option("--judge-base-url", default=None, help="The judge's OpenAI-compatible endpoint (as labtax generate).")
+@click.option("--offline", is_flag=True, help="Knowledge documents only from the cache, never fetched.")
+@click.option(
+    "--calibrate/--no-calibrate",
+    default=True,
+    show_default=True,
+    help="Calibrate the gate per leaf on its held-out seeds, as labtax generate does.",
+)
+def command(
+    files, root, output, concurrency, timeout, model, base_url, judge_model, judge_base_url, offline, calibrate
+):
+    """Vet JSONL rows with generation's gate: accepted, rejected, or not vetted (with why).
+
+    A row is a labtax sample record, or {"leaf": "<path to qna.yaml>", "messages": [...]} with "context" for a
+    grounded skill and "chunk" for knowledge. Exit 0 when every row was vetted, 1 when some could not be.
+    """
+    from labtax.config import find_root
+    from labtax.errors import require
+    from labtax.scale import session
+
+    require(("rapidfuzz",), "generate", "labtax vet")
+    request = session.VetRequest(
+        files=tuple(files),
+        root=(root or find_root()).resolve(),
+        output=output,
+        concurrency=concurrency,
+        timeout=timeout,
+        model=model,
+        base_url=base_url,
+        judge_model=judge_model,
+        judge_base_url=judge_base_url,
+        offline=offline,
+        calibrate=calibrate,
+    )
+    summary = session.vet(request, click.echo)
+    for path, leaf in summary["leaves"].items():
+        rejected = ", ".join(f"{k} {v}" for k, v in sorted(leaf["rejected"].items())) or "none"
+        click.echo(f"{path}: accepted {leaf['accepted']}, rejected: {rejected}")
+    not_vetted = [line for line in (output / "not_vetted.jsonl").read_text(encoding="utf-8").splitlines() if line]
+    for line in not_vetted[:20]:
+        click.echo(f"not vetted: {json.loads(line)['message']}", err=True)
+    click.echo(
+        f"wrote {output}/: {counted(summary['rows'], 'row')}: {summary['accepted']} accepted, "
+        f"{summary['rejected']} rejected, {summary['not_vetted']} not vetted"
+    )
+    return 1 if summary["not_vetted"] else 0
