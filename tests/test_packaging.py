@@ -78,7 +78,7 @@ def dist(checkout, tmp_path_factory) -> Path:
 @pytest.mark.install
 def test_wheel_and_sdist_carry_the_schemas_of_schema_folder(dist):
     expected = {p.relative_to(REPO / "schema").as_posix(): p.read_bytes() for p in (REPO / "schema").rglob("*.json")}
-    assert len(expected) == 14  # 9 leaf schemas (v1-v3 x 3 trees), 4 record schemas (v1 x 3, v2 sample), settings
+    assert len(expected) == 15  # 9 leaf schemas (v1-v3 x 3 trees), 5 record schemas (v1 x 4, v2 sample), settings
     (wheel,) = dist.glob("*.whl")
     with zipfile.ZipFile(wheel) as archive:
         shipped = {
