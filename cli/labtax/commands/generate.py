@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from labtax.commands.options import selection_options
+from labtax.commands.options import selection_options, teacher_options
 from labtax.errors import Interrupted
 from labtax.records.types import note_with_verdict
 from labtax.wording import counted
@@ -114,42 +114,13 @@ def _resumable(function):
     help="Output folder. One generate at a time per folder (a second one exits 2 naming the first). Bucket files and summary.json cover every leaf folder in it, earlier runs' too. A symlinked file inside it is refused, never replaced.",
 )
 @click.option(
-    "--concurrency",
-    type=click.IntRange(1, 1024),
-    default=8,
-    show_default=True,
-    help="Teacher requests in flight at once.",
-)
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0, min_open=True),
-    default=None,
-    metavar="SECONDS",
-    help="Seconds one teacher or judge call may take in all, retries included (default: [tool.labtax.teacher] timeout, else 60). A server that answers one request at a time keeps the others waiting: raise it, or lower --concurrency.",
-)
-@click.option(
     "--max-attempts",
     type=click.IntRange(1, 100),
     default=4,
     show_default=True,
     help="Candidates tried per requested sample, at most.",
 )
-@click.option("--model", default=None, help="Teacher model name (OpenAI-compatible endpoint).")
-@click.option(
-    "--base-url",
-    default=None,
-    help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded teacher).",
-)
-@click.option(
-    "--judge-model",
-    default=None,
-    help="A separate judge model for every judge stage and the gate's calibration, so a stronger model vets a cheaper teacher's output (default: [tool.labtax.judge] model, else the teacher judges). Without --judge-base-url it is asked at the teacher's endpoint; 'embedded' names the in-process model.",
-)
-@click.option(
-    "--judge-base-url",
-    default=None,
-    help="The judge's OpenAI-compatible endpoint (default: $LABTAX_JUDGE_BASE_URL, else [tool.labtax.judge] base-url). Its key, $LABTAX_JUDGE_API_KEY, else $OPENAI_API_KEY, is sent only to an endpoint named outside the repository (this option or $LABTAX_JUDGE_BASE_URL), never to one from the repository's settings.",
-)
+@teacher_options
 @click.option(
     "--offline",
     is_flag=True,

@@ -51,3 +51,39 @@ def selection_options(func):
         return func(*args, selection=select(root, paths, changed=changed, base=base), **kwargs)
 
     return wrapper
+
+
+def teacher_options(func):
+    """Click decorator: the teacher and judge options generate and vet share (--concurrency, --timeout, --model,
+    --base-url, --judge-model, --judge-base-url), declared once so both commands call the same endpoints alike."""
+    func = click.option(
+        "--judge-base-url",
+        default=None,
+        help="The judge's OpenAI-compatible endpoint (default: $LABTAX_JUDGE_BASE_URL, else [tool.labtax.judge] base-url). Its key, $LABTAX_JUDGE_API_KEY, else $OPENAI_API_KEY, is sent only to an endpoint named outside the repository (this option or $LABTAX_JUDGE_BASE_URL), never to one from the repository's settings.",
+    )(func)
+    func = click.option(
+        "--judge-model",
+        default=None,
+        help="A separate judge model for every judge stage and the gate's calibration, so a stronger model vets a cheaper teacher's output (default: [tool.labtax.judge] model, else the teacher judges). Without --judge-base-url it is asked at the teacher's endpoint; 'embedded' names the in-process model.",
+    )(func)
+    func = click.option(
+        "--base-url",
+        default=None,
+        help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded teacher).",
+    )(func)
+    func = click.option("--model", default=None, help="Teacher model name (OpenAI-compatible endpoint).")(func)
+    func = click.option(
+        "--timeout",
+        type=click.FloatRange(0, min_open=True),
+        default=None,
+        metavar="SECONDS",
+        help="Seconds one teacher or judge call may take in all, retries included (default: [tool.labtax.teacher] timeout, else 60). A server that answers one request at a time keeps the others waiting: raise it, or lower --concurrency.",
+    )(func)
+    func = click.option(
+        "--concurrency",
+        type=click.IntRange(1, 1024),
+        default=8,
+        show_default=True,
+        help="Teacher requests in flight at once.",
+    )(func)
+    return func

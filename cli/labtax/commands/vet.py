@@ -7,7 +7,7 @@ from pathlib import Path
 
 import click
 
-from labtax.commands.options import root_option
+from labtax.commands.options import root_option, teacher_options
 from labtax.wording import counted
 
 
@@ -21,20 +21,7 @@ from labtax.wording import counted
     show_default=True,
     help="Folder for accepted.jsonl, rejected.jsonl, not_vetted.jsonl and summary.json (the call cache in .cache).",
 )
-@click.option("--concurrency", type=click.IntRange(1, 1024), default=8, show_default=True, help="Requests in flight.")
-@click.option(
-    "--timeout",
-    type=click.FloatRange(0, min_open=True),
-    default=None,
-    metavar="SECONDS",
-    help="Seconds one teacher or judge call may take in all, retries included (as labtax generate).",
-)
-@click.option("--model", default=None, help="Teacher model name (OpenAI-compatible endpoint).")
-@click.option(
-    "--base-url", default=None, help="OpenAI-compatible endpoint (default: $OPENAI_BASE_URL, else the embedded model)."
-)
-@click.option("--judge-model", default=None, help="A separate judge model (as labtax generate).")
-@click.option("--judge-base-url", default=None, help="The judge's OpenAI-compatible endpoint (as labtax generate).")
+@teacher_options
 @click.option("--offline", is_flag=True, help="Knowledge documents only from the cache, never fetched.")
 @click.option(
     "--calibrate/--no-calibrate",

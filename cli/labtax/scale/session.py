@@ -96,13 +96,11 @@ def prepare(selection: Selection, request: Request) -> Prepared:
     return Prepared(request, config, settings, whole, chosen, shard)
 
 
-def run(prepared: Prepared, echo: Callable[[str], None]) -> RunSummary | None:
-    """Generate the prepared leaves; the run's summary (None: an empty shard, whose manifest is all it writes).
-    `echo` gets the lines a person follows the run by (which teacher, which judge, the executor's news)."""
-    from labtax.teacher.resolve import call_timeout, describe_judge, describe_teacher
+def announce(config, request, echo):
+    """Which teacher and which judge serve, and why (the first lines a person reads); a judge setting that cannot
+    serve is exit 2 before any call. Generate and vet alike."""
+    from labtax.teacher.resolve import describe_judge, describe_teacher
 
-    request, config = prepared.request, prepared.config
-    timeout = call_timeout(config, request.timeout)  # a bad setting fails now, not after the first leaf
     info = describe_teacher(config, base_url=request.base_url, model=request.model)
     echo(f"teacher: {info.name} {info.model} ({info.reason})")
     judge_info = describe_judge(config, info, base_url=request.judge_base_url, model=request.judge_model)
@@ -110,6 +108,17 @@ def run(prepared: Prepared, echo: Callable[[str], None]) -> RunSummary | None:
         if judge_info.details.get("problems"):
             raise LabtaxError(judge_info.details["problems"][0])
         echo(f"judge: {judge_info.name} {judge_info.model} ({judge_info.reason})")
+    return info, judge_info
+
+
+def run(prepared: Prepared, echo: Callable[[str], None]) -> RunSummary | None:
+    """Generate the prepared leaves; the run's summary (None: an empty shard, whose manifest is all it writes).
+    `echo` gets the lines a person follows the run by (which teacher, which judge, the executor's news)."""
+    from labtax.teacher.resolve import call_timeout
+
+    request, config = prepared.request, prepared.config
+    timeout = call_timeout(config, request.timeout)  # a bad setting fails now, not after the first leaf
+    info, judge_info = announce(config, request, echo)
     manifest = None
     if prepared.shard:
         from labtax.scale.manifest import start
@@ -253,18 +262,12 @@ def vet(request: VetRequest, echo: Callable[[str], None]) -> dict:
     from labtax.generate.run import Settings
     from labtax.records.layout import Layout
     from labtax.teacher.base import EndpointUnreachable
-    from labtax.teacher.resolve import call_timeout, describe_judge, describe_teacher
+    from labtax.teacher.resolve import call_timeout
 
     config = load_config(request.root, overrides=Overrides(offline=request.offline))
     timeout = call_timeout(config, request.timeout)
     rows, bad = stage.read_rows(list(request.files))
-    info = describe_teacher(config, base_url=request.base_url, model=request.model)
-    echo(f"teacher: {info.name} {info.model} ({info.reason})")
-    judge_info = describe_judge(config, info, base_url=request.judge_base_url, model=request.judge_model)
-    if judge_info is not None:
-        if judge_info.details.get("problems"):
-            raise LabtaxError(judge_info.details["problems"][0])
-        echo(f"judge: {judge_info.name} {judge_info.model} ({judge_info.reason})")
+    info, judge_info = announce(config, request, echo)
     settings = Settings(offline=request.offline, calibrate=request.calibrate)
     cache = CallCache(Layout(request.output).calls)
 
