@@ -48,22 +48,18 @@ def test_lone_surrogate_rejects_one_candidate_and_the_run_completes(tmp_path):
         assert fake.calls() == calls + 1 and again["totals"]["rejected"] == {"invalid_text": 1}
 
 
+def _generate(root, out, fake):
+    """Two samples, two candidates each: room for the one bad reply and a good one beside it."""
+    return run_labtax(
+        "generate", "-n", "2", "--max-attempts", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake)
+    )
+
+
 def test_lone_surrogate_through_the_cli_writes_the_summary(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform",))
     out = tmp_path / "gen"
     with FakeOpenAI(responder=_bad_answer_for_seed_0(SURROGATE)) as fake:
-        proc = run_labtax(
-            "generate",
-            "-n",
-            "2",
-            "--max-attempts",
-            "2",
-            "--no-progress",
-            "--output",
-            str(out),
-            cwd=root,
-            env=_env(fake),
-        )
+        proc = _generate(root, out, fake)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "invalid_text 1" in proc.stdout
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))
@@ -99,18 +95,7 @@ def test_deeply_nested_json_reply_rejects_one_candidate(tmp_path):
         return good_teacher(request)
 
     with FakeOpenAI(responder=responder) as fake:
-        proc = run_labtax(
-            "generate",
-            "-n",
-            "2",
-            "--max-attempts",
-            "2",
-            "--no-progress",
-            "--output",
-            str(out),
-            cwd=root,
-            env=_env(fake),
-        )
+        proc = _generate(root, out, fake)
     assert proc.returncode == 0, proc.stderr
     assert "Traceback" not in proc.stderr and "RecursionError" not in proc.stderr + proc.stdout
     summary = json.loads((out / "summary.json").read_text(encoding="utf-8"))

@@ -572,7 +572,6 @@ def test_classify_prefers_the_errors_own_status():
 def test_openai_teacher_errors_carry_the_status_and_retry_after():
     import email.utils
     import pickle
-    import time
 
     from labtax.teacher.openai_backend import OpenAITeacher
 
@@ -609,7 +608,6 @@ def test_openai_teacher_errors_carry_the_status_and_retry_after():
 
 
 def test_throttled_teacher_halves_the_limit_and_waits_out_retry_after():
-    import time
 
     from labtax.teacher.openai_backend import OpenAITeacher
 
@@ -730,9 +728,7 @@ def test_a_manifests_shard_count_is_bounded_like_the_option(tmp_path):
     manifest = json.loads(path.read_text())
     manifest["shard"]["count"] = 10**9
     path.write_text(json.dumps(manifest))
-    started = time.monotonic()
-    status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "s"))
-    assert time.monotonic() - started < 10
+    status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "s"))  # 10^9 retry lines hung it
     assert status != 0 and f"at most {MAX_SHARDS}" in err and "Traceback" not in err, err
     assert not (tmp_path / "out").exists()
 

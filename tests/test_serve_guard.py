@@ -130,19 +130,17 @@ def test_a_half_sent_request_is_closed_at_its_deadline(serve):
     server = serve(request_seconds=1.0)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\n")  # and then nothing
-        started = time.monotonic()
-        assert sock.recv(4096) == b""  # closed by the server
-        assert time.monotonic() - started < 5
+        assert sock.recv(4096) == b""  # closed by the server (the client's own 10 s timeout would raise instead)
     with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:  # a byte a while: one deadline
         sock.sendall(b"POST /v1/chat/completions HTTP/1.1\r\n")
-        started = time.monotonic()
-        try:
-            for _ in range(20):
+        closed = False
+        try:  # a header line every 0.3 s for up to 60 s: only a deadline for the whole request ends it
+            for _ in range(200):
                 sock.sendall(b"X-Slow: 1\r\n")
                 time.sleep(0.3)
         except OSError:
-            pass
-        assert time.monotonic() - started < 4
+            closed = True
+        assert closed, "the server kept reading a request that never ended"
     assert server.post(ASK)[0] == 200
 
 
