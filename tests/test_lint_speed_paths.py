@@ -237,3 +237,24 @@ def test_small_selections_stay_in_process():
     assert worker_count(None, 40) == 1
     assert worker_count(4, 40) == 2  # never fewer than MIN_CHUNK files per worker
     assert worker_count(1, 5000) == 1
+
+
+def test_linting_a_clean_leaf_imports_nothing_heavy(tmp_path):
+    """The pre-commit hook's path: a clean leaf under an empty [tool.labtax] table imports neither jsonschema (the
+    fast schema path; an empty settings table needs no validation) nor any later stage's libraries."""
+    import shutil
+    import subprocess
+    import sys
+
+    leaf = "compositional_skills/writing/business/ceo_earnings_email"
+    shutil.copytree(REPO / leaf, tmp_path / leaf)
+    (tmp_path / "pyproject.toml").write_text('[project]\nname = "t"\n\n[tool.labtax]\n')
+    code = (
+        "import sys\nfrom labtax.main import main\ntry:\n    main(['lint', sys.argv[1]])\nexcept SystemExit as exit:\n"
+        "    heavy = [m for m in ('jsonschema', 'git', 'openai', 'torch', 'transformers') if m in sys.modules]\n"
+        "    print(exit.code, heavy)\n"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", code, f"{leaf}/qna.yaml"], cwd=tmp_path, capture_output=True, text=True, timeout=120
+    )
+    assert proc.stdout.strip().splitlines()[-1] == "0 []", proc.stdout + proc.stderr
