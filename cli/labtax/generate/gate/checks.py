@@ -23,9 +23,9 @@ _SENTENCE_END = (".", "!", "?", ")", '"', "'", "”", "’", ":", "`", "]", "*")
 
 @dataclass(frozen=True)
 class CheckFailure:
-    reason: (
-        str  # the rejection reason: truncated | refusal | repetition | wrong_language | restates_question | too_long
-    )
+    # the rejection reason: truncated | refusal | repetition | wrong_language | restates_question | too_long |
+    # prompt_leak | copies_input | non_answer | wrong_arithmetic
+    reason: str
     detail: str
 
 
@@ -33,7 +33,7 @@ def _words(text: str) -> list[str]:
     return [w.casefold() for w in _WORD.findall(text)]
 
 
-def truncated(answer: str, finish_reason: str | None) -> CheckFailure | None:
+def truncated(answer: str, finish_reason: str | None, what: str = "answer") -> CheckFailure | None:
     """Cut off by the length cap, or a last line of prose that stops mid-sentence (a short last line is a
     signature, a list item or a label, not a cut)."""
     if finish_reason == "length":
@@ -46,7 +46,7 @@ def truncated(answer: str, finish_reason: str | None) -> CheckFailure | None:
     # A sentence may end without a full stop; one that ends on "the", "and", "of" or a comma was cut.
     dangling = stripped.endswith((",", ";", "-", "(")) or (words and words[-1] in DANGLING_WORDS)
     if len(words) >= 8 and not looks_like_list_or_code and not stripped.endswith(_SENTENCE_END) and dangling:
-        return CheckFailure("truncated", f"the answer stops mid-sentence: '…{stripped[-40:]}'")
+        return CheckFailure("truncated", f"the {what} stops mid-sentence: '…{stripped[-40:]}'")
     return None
 
 
@@ -136,13 +136,188 @@ def too_long(answer: str, max_words: int) -> CheckFailure | None:
     return CheckFailure("too_long", f"the answer has {n} words; the budget is {max_words}") if n > max_words else None
 
 
-def check_answer(question: str, answer: str, finish_reason: str | None, *, max_words: int = 600) -> CheckFailure | None:
-    """The first cheap check the candidate fails, or None when it may go to the judge."""
+# --------------------------------------------------------------------------- the teacher's own failures
+# Measured on what the embedded teacher really writes (bench/graded): its prompt's wording in the task, an
+# answer that hands the input back, answers that say nothing, sums that do not add up, tasks cut mid-sentence.
+
+_LEAK_WORDS = 4  # a run of this many of the prompt's own words in a candidate is the prompt, not the task
+
+
+def _grams(words: list[str], n: int = _LEAK_WORDS) -> set[tuple[str, ...]]:
+    return {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}
+
+
+def leak_phrases(prompt_texts: list[str], own_texts: list[str]) -> frozenset[tuple[str, ...]]:
+    """The word runs of the generation prompts' fixed wording (placeholders cut out) that the leaf's own
+    material (seeds, task description, documents) does not also contain: those are the prompt's, never the
+    leaf's, so a candidate that holds one repeated its instructions."""
+    fixed: set[tuple[str, ...]] = set()
+    for text in prompt_texts:
+        for piece in re.split(r"\{[a-z_]+\}", text):
+            fixed |= _grams(_words(piece))
+    own: set[tuple[str, ...]] = set()
+    for text in own_texts:
+        own |= _grams(_words(text))
+    return frozenset(fixed - own)
+
+
+def prompt_leak(text: str, phrases: frozenset[tuple[str, ...]], what: str = "question") -> CheckFailure | None:
+    found = _grams(_words(text)) & phrases
+    if found:
+        return CheckFailure("prompt_leak", f"the {what} repeats labtax's own prompt: '{' '.join(min(found))}'")
+    return None
+
+
+def _flat(text: str) -> str:
+    return " ".join(text.casefold().split()).strip(" .!?\"'“”")
+
+
+def copies_input(question: str, answer: str, context: str = "") -> CheckFailure | None:
+    """An answer that is the task's own input handed back unchanged: all of it, character for character (case
+    and spacing aside), inside the question or the context. A rewrite that changes anything (a date's format, a
+    heading's level) is not a copy; on people's seeds a word-level overlap rule flagged such rewrites."""
+    flat = _flat(answer)
+    if len(flat.split()) < 8:
+        return None
+    for source in (question, context):
+        if flat in _flat(source):
+            return CheckFailure("copies_input", f"the answer is the input, unchanged: '{answer.strip()[:80]}'")
+    return None
+
+
+# An answer made only of these says nothing: it talks about answering ("Yes, I can.", "Sure, here it is.").
+_FILLER = frozenset(
+    "yes no sure certainly of course ok okay here is it this that i we you can could will would do does did "
+    "the a an answer task following below as requested happy to help".split()
+)
+_SELF = frozenset("i we sure certainly here happy".split())
+
+
+def non_answer(question: str, answer: str) -> CheckFailure | None:
+    """An answer that only talks about answering ("Yes, I can.", "Sure, here it is:"). A bare "Yes." to a
+    yes/no question is an answer; a word picked from the question (a class, a choice) is too: on people's
+    seeds a rule that flagged answers without a word of their own flagged those."""
+    words = _words(answer)
+    if words and len(words) <= 8 and all(w in _FILLER for w in words) and any(w in _SELF for w in words):
+        return CheckFailure("non_answer", f"the answer only talks about answering: '{answer.strip()[:80]}'")
+    return None
+
+
+_NUMBER = r"\$?\d[\d,]*(?:\.\d+)?%?"
+_OPERATOR = r"[-+*/×x÷·]"
+_EQUATION = re.compile(
+    rf"(?<![\w.^/-])(\(?\s*{_NUMBER}(?:\s*\)?\s*{_OPERATOR}\s*\(?\s*{_NUMBER}\s*\)?)+)\s*(=|≈)\s*(-?{_NUMBER})(?![\w.]*\d)(?!\s*{_OPERATOR}\s*\(?\s*\$?\d)"
+)
+
+
+def _value(number: str) -> float:
+    return float(number.replace("$", "").replace(",", "").replace("%", ""))
+
+
+def _evaluate(expression: str) -> float | None:
+    """An arithmetic expression of numbers and + - × ÷ and parentheses, evaluated; None if it is anything else."""
+    import ast
+    import operator
+
+    text = re.sub(r"(?<=\d)\s*x\s*(?=[\d($])", "*", expression.strip())
+    text = text.replace("×", "*").replace("÷", "/").replace("·", "*")
+    text = re.sub(_NUMBER, lambda m: repr(_value(m.group(0))), text)
+    ops = {ast.Add: operator.add, ast.Sub: operator.sub, ast.Mult: operator.mul, ast.Div: operator.truediv}
+
+    def walk(node):
+        if isinstance(node, ast.Constant) and isinstance(node.value, float):
+            return node.value
+        if isinstance(node, ast.BinOp) and type(node.op) in ops:
+            return ops[type(node.op)](walk(node.left), walk(node.right))
+        if isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub):
+            return -walk(node.operand)
+        raise ValueError(node)
+
+    try:
+        return walk(ast.parse(text, mode="eval").body)
+    except (SyntaxError, ValueError, ZeroDivisionError, RecursionError):
+        return None
+
+
+def wrong_arithmetic(answer: str) -> CheckFailure | None:
+    """An equation of plain numbers in the answer that does not hold ("2 x $1.05 = $2"): the answer's own
+    working is wrong, whatever its conclusion. Rounding to the digits written is allowed, more with '≈'."""
+    for match in _EQUATION.finditer(answer):
+        expression, sign, result = match.groups()
+        if "%" in expression or "%" in result:
+            continue  # "20% x 50 = 10" reads percent two ways
+        value = _evaluate(expression)
+        if value is None:
+            continue
+        stated = _value(result)
+        decimals = len(result.split(".")[1].rstrip("%")) if "." in result else 0
+        slack = max(0.5 * 10**-decimals, abs(value) * (0.02 if sign == "≈" else 0.005))
+        if abs(value - stated) > slack:
+            return CheckFailure("wrong_arithmetic", f"'{match.group(0).strip()}' does not hold (it is {value:g})")
+    return None
+
+
+@dataclass(frozen=True)
+class LeafChecks:
+    """What the checks need to know of a leaf, found once from its prompts and seeds (LeafJob.checks):
+    the prompt's own wording (`phrases`), and whether its seeds answer some input unchanged."""
+
+    phrases: frozenset[tuple[str, ...]] = frozenset()
+    copies_allowed: bool = False
+
+    @classmethod
+    def of(cls, prompt_texts: list[str], own_texts: list[str], seeds: list[dict]) -> LeafChecks:
+        copies = any(
+            copies_input(str(s.get("question", "")), str(s.get("answer", "")), str(s.get("context") or ""))
+            for s in seeds
+        )
+        return cls(leak_phrases(prompt_texts, own_texts), copies)
+
+
+def check_question(
+    question: str, phrases: frozenset[tuple[str, ...]] = frozenset(), context: str = ""
+) -> CheckFailure | None:
+    """The first cheap check a written task (and its generated context) fails before any judge is asked, or None."""
+    return (
+        prompt_leak(question, phrases)
+        or prompt_leak(context, phrases, "context")
+        or truncated(question, "stop", "task")
+        or unclosed_quote(question)
+    )
+
+
+def unclosed_quote(question: str) -> CheckFailure | None:
+    """A task whose quoted input opens and never closes, running to the end without a sentence's end: it was
+    cut before the text it quotes ended. (A stray quote mark inside a finished question is a typo, not a cut.)"""
+    text = question.rstrip()
+    last = max(text.rfind('"'), text.rfind("“"))
+    opening = last >= 0 and (text[last] == "“" or text[: last + 1].count('"') % 2 == 1)
+    if opening and "”" not in text[last:] and len(_words(text[last:])) >= 3 and not text.endswith(_SENTENCE_END):
+        return CheckFailure("truncated", "the task's quoted text never closes: it was cut before its input ended")
+    return None
+
+
+def check_answer(
+    question: str,
+    answer: str,
+    finish_reason: str | None,
+    *,
+    max_words: int = 600,
+    context: str = "",
+    phrases: frozenset[tuple[str, ...]] = frozenset(),
+    copies_allowed: bool = False,
+) -> CheckFailure | None:
+    """The first cheap check the candidate fails, or None when it may go to the judge. `copies_allowed`: the
+    leaf's own seeds answer some inputs unchanged (a conversion with nothing to convert), so a copy may be right."""
     return (
         refusal(answer)
         or repetition(answer)
         or restates_question(question, answer)
+        or non_answer(question, answer)
+        or (None if copies_allowed else copies_input(question, answer, context))
+        or prompt_leak(answer, phrases, "answer")
         or wrong_language(question, answer)
         or truncated(answer, finish_reason)
+        or wrong_arithmetic(answer)
         or too_long(answer, max_words)
     )

@@ -22,10 +22,13 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from labtax.generate import parse
 from labtax.generate.outcome import Reject
+
+if TYPE_CHECKING:
+    from labtax.generate.gate.checks import LeafChecks
 
 PARTS = ("question", "answer")
 
@@ -101,18 +104,50 @@ class Gate:
         self.record(Check(name, False, reject=reject))
 
     def cheap(
-        self, question: str, answer: str, finish_reason: str | None, candidate: dict, *, max_words: int | None = None
+        self,
+        question: str,
+        answer: str,
+        finish_reason: str | None,
+        candidate: dict,
+        *,
+        max_words: int | None = None,
+        context: str = "",
+        leaf: LeafChecks | None = None,
     ) -> None:
         """The free checks before any judge call (gate/checks.py): a failure is its own reason. `max_words`:
-        the answer budget, from the leaf's own seeds (seeds.LeafShape)."""
-        from labtax.generate.gate.checks import check_answer
+        the answer budget, from the leaf's own seeds (seeds.LeafShape); `context`: the input the answer must not
+        merely hand back; `leaf`: what the checks know of the leaf (LeafJob.checks)."""
+        from labtax.generate.gate.checks import LeafChecks, check_answer
         from labtax.generate.seeds import ANSWER_WORDS
 
-        failure = check_answer(question, answer, finish_reason, max_words=max_words or ANSWER_WORDS)
+        leaf = leaf or LeafChecks()
+        failure = check_answer(
+            question,
+            answer,
+            finish_reason,
+            max_words=max_words or ANSWER_WORDS,
+            context=context,
+            phrases=leaf.phrases,
+            copies_allowed=leaf.copies_allowed,
+        )
+        self._checked("checks", failure, candidate)
+
+    def cheap_question(
+        self, question: str, candidate: dict, *, leaf: LeafChecks | None = None, context: str = ""
+    ) -> None:
+        """The free checks on a written task (and its generated context), before its judge or its answer is asked
+        for (gate/checks.py)."""
+        from labtax.generate.gate.checks import check_question
+
+        self._checked(
+            "question_checks", check_question(question, leaf.phrases if leaf else frozenset(), context), candidate
+        )
+
+    def _checked(self, name: str, failure, candidate: dict) -> None:
         if failure is None:
-            self.record(Check("checks", True))
+            self.record(Check(name, True))
         else:
-            self.record(Check("checks", False, reject=Reject("checks", failure.reason, failure.detail, candidate)))
+            self.record(Check(name, False, reject=Reject(name, failure.reason, failure.detail, candidate)))
 
     async def judge(
         self, stage: str, fields: dict, index: int, shots: list[dict], *, label: str, min_score: int, candidate: dict

@@ -9,11 +9,13 @@ two parts, `vet_question` and `vet_answer` (gate/decision.py `decide` runs them 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
 from labtax.generate.seeds import LeafShape
 
 if TYPE_CHECKING:
+    from labtax.generate.gate.checks import LeafChecks
     from labtax.generate.gate.decision import Gate
     from labtax.generate.outcome import Accepted
     from labtax.generate.pipelines.runner import StageRunner
@@ -62,6 +64,20 @@ class LeafJob:
     chunks: list = field(default_factory=list)
     documents_note: str | None = None
     shape: LeafShape = field(default_factory=LeafShape)  # the leaf's own format: the bounds its candidates meet
+
+    @cached_property
+    def checks(self) -> LeafChecks:
+        """What the cheap checks need of this leaf (gate/checks.py): its prompts' own wording that the leaf's
+        material does not contain, and whether its seeds answer an input unchanged."""
+        from labtax.generate.gate.checks import LeafChecks
+        from labtax.generate.seeds import qa_items
+
+        stages = self.runner.prompts.stages.values()
+        prompts = [text for stage in stages for text in (stage.system, stage.user, stage.example_user or "")]
+        own = [str(self.leaf.data.get("task_description", "")), str(self.leaf.data.get("document_outline", ""))]
+        own += [str(value) for item in self.leaf.seed_examples() for value in item.values()]
+        own += [getattr(chunk, "text", "") for chunk in self.chunks]
+        return LeafChecks.of(prompts, own, qa_items(self.leaf))
 
 
 def pipeline_for(leaf: Leaf) -> Pipeline:

@@ -96,7 +96,9 @@ async def vet_answer(job, gate: Gate, candidate: dict, index: int, finish_reason
     question, answer = candidate["question"], candidate["answer"]
     gate.chunk = chunk or gate.chunk
     item = {"question": question, "answer": answer, "chunk": chunk}
-    gate.cheap(question, answer, finish_reason, item, max_words=job.shape.max_answer_words)
+    gate.cheap_question(question, item, leaf=job.checks)
+    # No `context`: an answer taken word for word from its chunk is an extractive answer, not a copied input.
+    gate.cheap(question, answer, finish_reason, item, max_words=job.shape.max_answer_words, leaf=job.checks)
     own, others = relevance_turns(job, {"context": text, "question": question, "answer": answer}, index)
     await gate.relevant(own, others, answer, item)
     domain = str(job.leaf.data.get("domain", "")).strip()

@@ -41,6 +41,7 @@ async def vet_question(job, gate: Gate, candidate: dict, index: int) -> None:
     """The gate's question checks: likelier after the leaf's task than after any request, then the question
     judge."""
     task, question = str(job.leaf.data.get("task_description", "")).strip(), candidate["question"]
+    gate.cheap_question(question, {"question": question}, leaf=job.checks)
     own, others = question_turns(task)
     await gate.relevant(own, others, question, {"question": question}, stage=QUESTION_STAGE)
     await gate.judge(
@@ -60,7 +61,7 @@ async def vet_answer(job, gate: Gate, candidate: dict, index: int, finish_reason
     task = str(job.leaf.data.get("task_description", "")).strip()
     item = {"question": candidate["question"], "answer": candidate["answer"]}
     question, answer = item["question"], item["answer"]
-    gate.cheap(question, answer, finish_reason, item, max_words=job.shape.max_answer_words)
+    gate.cheap(question, answer, finish_reason, item, max_words=job.shape.max_answer_words, leaf=job.checks)
     own, others = relevance_turns(job, item, index)
     await gate.relevant(own, others, answer, item)
     fields = {"task_description": task, "question": question}

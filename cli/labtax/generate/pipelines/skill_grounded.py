@@ -53,6 +53,7 @@ async def vet_question(job, gate: Gate, candidate: dict, index: int) -> None:
     then the question judge."""
     task = str(job.leaf.data.get("task_description", "")).strip()
     item = {"context": candidate.get("context", ""), "question": candidate["question"]}
+    gate.cheap_question(item["question"], item, leaf=job.checks, context=item["context"])
     own, others = question_turns(task, item["context"])
     await gate.relevant(own, others, item["question"], item, stage=QUESTION_STAGE)
     fields = {"task_description": task, "new_context": item["context"], "question": item["question"]}
@@ -66,7 +67,15 @@ async def vet_answer(job, gate: Gate, candidate: dict, index: int, finish_reason
     task = str(job.leaf.data.get("task_description", "")).strip()
     item = {"context": candidate.get("context", ""), "question": candidate["question"], "answer": candidate["answer"]}
     context, question, answer = item["context"], item["question"], item["answer"]
-    gate.cheap(question, answer, finish_reason, item, max_words=job.shape.max_answer_words)
+    gate.cheap(
+        question,
+        answer,
+        finish_reason,
+        item,
+        max_words=job.shape.max_answer_words,
+        context=context,
+        leaf=job.checks,
+    )
     own, others = relevance_turns(job, item, index)
     await gate.relevant(own, others, answer, item)
     fields = {"task_description": task, "new_context": context, "question": question}
