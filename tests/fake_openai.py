@@ -137,8 +137,25 @@ def good_teacher(request: dict) -> Reply:
             f"Question: What links {words_for(seed, 6, salt)} in the document?\nAnswer: The document says {words_for(seed, 5, 'a')}."
         )
     if stage.startswith("judge"):
-        return Reply("3")
+        return Reply(judge_score(request))
     return Reply(f"Answer: A clear reply about {words_for(seed, 5, 'ans')}.")
+
+
+_JUDGED_ANSWER = re.compile(r"\nAnswer: (.*)\n[^\n]*3 = yes", re.S)
+
+
+def judge_score(request: dict) -> str:
+    """A judge in miniature: an answer that is a refusal or stops mid-sentence scores 1, any other 3. So the
+    gate's calibration separates a leaf's seeds from its corrupted copies (a refusal, an answer cut to a
+    quarter) as a real judge would, and the fake's samples are vetted, as a working judge's are."""
+    match = _JUDGED_ANSWER.search(request["messages"][-1]["content"])
+    if match is None:
+        return "3"
+    answer = match.group(1).strip()
+    refused = answer.lower().startswith(("i'm sorry", "i am sorry", "i cannot", "i can't"))
+    last = answer.splitlines()[-1] if answer else ""  # a short last line is a signature or a list item, not a cut
+    cut = len(last.split()) >= 6 and not last.rstrip().endswith((".", "!", "?", ")", '"', "`", ":"))
+    return "1" if refused or cut else "3"
 
 
 class _QuietServer(ThreadingHTTPServer):

@@ -38,7 +38,10 @@ def generated(tmp_path_factory) -> Path:
     out = base / "generated"
     with FakeOpenAI() as fake:
         env = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-test", "LABTAX_TEACHER_MODEL": "fake-teacher"}
-        proc = run_labtax("generate", "-n", "3", "--no-progress", "--output", str(out), cwd=root, env=env)
+        # --keep-unvetted: the consumers read what the files hold, whether the fake's judge vetted it or not
+        proc = run_labtax(
+            "generate", "-n", "3", "--no-progress", "--keep-unvetted", "--output", str(out), cwd=root, env=env
+        )
     assert proc.returncode == 0, proc.stderr
     for name in (*TRAIN_FILES, WITH_CONTEXT, *PHASES.values(), HELDOUT):
         assert read_jsonl(out / name), f"{name} is empty: the test would check nothing"

@@ -184,7 +184,8 @@ def test_provenance_names_the_separate_judge(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform",))
     with FakeOpenAI(good_teacher) as teacher, FakeOpenAI(always_sure, model="fake-judge") as judge:
         summary = run(root, teacher, tmp_path / "out", judge_fake=judge, calibrate=False)
-    (sample, *_) = read_jsonl(tmp_path / "out" / "compositional.jsonl")
+    (samples,) = (tmp_path / "out").rglob("samples.jsonl")  # the leaf's own file: uncalibrated, not training data
+    (sample, *_) = read_jsonl(samples)
     provenance = sample["provenance"]
     assert (provenance["teacher"], provenance["teacher_model"]) == ("openai", "fake-teacher")
     assert (provenance["judge"], provenance["judge_model"]) == ("openai", "fake-judge")

@@ -39,9 +39,9 @@ def leaves_of(root: Path):
     return result.leaves
 
 
-def generate(root, fake, out, n=3, concurrency=8, max_attempts=4, calibrate=False, **teacher_kw):
-    """One run on the fake teacher; the gate's calibration is off unless a test is about it (the fake's judges
-    say "3" to everything, which calibration rightly reports as unvetted)."""
+def generate(root, fake, out, n=3, concurrency=8, max_attempts=4, calibrate=False, keep_unvetted=True, **teacher_kw):
+    """One run on the fake teacher. The gate's calibration is off and unvetted samples go to the training files
+    (--keep-unvetted) unless a test is about them: these tests are of the files, not of the fake's judgement."""
 
     async def go():
         teacher = OpenAITeacher(fake.base_url, "test-key", "fake-teacher", concurrency=concurrency, **teacher_kw)
@@ -50,7 +50,7 @@ def generate(root, fake, out, n=3, concurrency=8, max_attempts=4, calibrate=Fals
                 leaves_of(root),
                 teacher,
                 out,
-                Settings(num_samples=n, max_attempts=max_attempts, calibrate=calibrate),
+                Settings(num_samples=n, max_attempts=max_attempts, calibrate=calibrate, keep_unvetted=keep_unvetted),
             )
         finally:
             await teacher.aclose()

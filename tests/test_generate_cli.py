@@ -27,7 +27,11 @@ def _labtax_cmd() -> list[str]:
 
 
 def _all_samples(out: Path) -> list[dict]:
-    return [s for bucket in ("knowledge", "foundational", "compositional") for s in read_jsonl(out / f"{bucket}.jsonl")]
+    """Every accepted sample of the run: in the training files, or held back for review as unvetted."""
+    buckets = [
+        s for bucket in ("knowledge", "foundational", "compositional") for s in read_jsonl(out / f"{bucket}.jsonl")
+    ]
+    return buckets + read_jsonl(out / "review" / "unvetted.jsonl")
 
 
 def test_dry_run_prints_plan_without_calls(tmp_path):
@@ -263,7 +267,9 @@ def test_samples_record_the_commit_they_were_generated_from(tmp_path):
         ["git", "rev-parse", "HEAD"], cwd=root, capture_output=True, text=True, check=True
     ).stdout.strip()
     with FakeOpenAI() as fake:
-        proc = run_labtax("generate", "-n", "1", "--output", str(tmp_path / "out"), cwd=root, env=_env(fake))
+        proc = run_labtax(
+            "generate", "-n", "1", "--keep-unvetted", "--output", str(tmp_path / "out"), cwd=root, env=_env(fake)
+        )
     assert proc.returncode == 0, proc.stderr
     sample = read_jsonl(tmp_path / "out" / "compositional.jsonl")[0]
     assert sample["provenance"]["git_commit"] == head

@@ -21,6 +21,10 @@ KNOWN_REASONS |= {
     "restates_question",
     "wrong_language",
     "too_long",
+    "prompt_leak",  # what the teacher itself gets wrong (gate/checks.py)
+    "copies_input",
+    "non_answer",
+    "wrong_arithmetic",
     "unfinished",  # the gate's likelihood checks (gate/relevance.py) and self-consistency (gate/consistency.py)
     "off_topic",
     "inconsistent",
@@ -52,7 +56,11 @@ def test_embedded_teacher_generates_judged_samples_with_provenance(tmp_path, mon
         for r in rejected
     )
     assert leaf["gate"]["good_total"] >= 1 and leaf["gate"]["separates"] in (True, False)  # calibrated on its seeds
-    for sample in read_jsonl(out / "foundational.jsonl"):
+    trained, held = read_jsonl(out / "foundational.jsonl"), read_jsonl(out / "review" / "unvetted.jsonl")
+    assert len(trained) + len(held) == leaf["accepted"] and leaf["held_back"] == len(held)
+    assert all(s["judge"]["vetted"] == "yes" for s in trained) and all(s["held_back"] for s in held)
+    assert "note: the embedded SmolLM2-135M teacher is a smoke test" in proc.stdout
+    for sample in trained + held:
         assert sample["leaf"] == path and sample["kind"] == "foundational"
         user, assistant = sample["messages"][1]["content"], sample["messages"][2]["content"]
         assert user.strip() and assistant.strip() and not user.lower().startswith(("task:", "question:"))

@@ -79,7 +79,17 @@ def fingerprint(root: Path) -> dict[str, str]:
 
 def generate(fake, *args: str, cwd: Path = HEAD_TAXONOMY, timeout: int = 300):
     # The fake's judges say "3" to everything; calibration (tests/test_gate.py) would rightly call that unvetted.
-    proc = run_labtax("generate", "--no-progress", "--no-calibrate", *args, cwd=cwd, env=_env(fake), timeout=timeout)
+    # --keep-unvetted: these tests are of documents and files, not of the gate (calibration off)
+    proc = run_labtax(
+        "generate",
+        "--no-progress",
+        "--no-calibrate",
+        "--keep-unvetted",
+        *args,
+        cwd=cwd,
+        env=_env(fake),
+        timeout=timeout,
+    )
     assert "Traceback" not in proc.stderr, proc.stderr
     return proc
 

@@ -38,7 +38,8 @@ def _generate(fake, leaves, out, n=2):
     async def go():
         teacher = OpenAITeacher(fake.base_url, "test-key", "fake-teacher")
         try:
-            return await run_generation(leaves, teacher, out, Settings(num_samples=n))
+            # Unvetted samples in the training files: these tests are of the files across runs, not of the gate.
+            return await run_generation(leaves, teacher, out, Settings(num_samples=n, keep_unvetted=True))
         finally:
             await teacher.aclose()
 
@@ -88,11 +89,29 @@ def test_cli_second_leaf_keeps_the_first_and_says_so(tmp_path):
     out = tmp_path / "gen"
     with FakeOpenAI() as fake:
         first = run_labtax(
-            "generate", LEAVES["freeform"], "-n", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake)
+            "generate",
+            LEAVES["freeform"],
+            "-n",
+            "2",
+            "--no-progress",
+            "--keep-unvetted",
+            "--output",
+            str(out),
+            cwd=root,
+            env=_env(fake),
         )
         assert first.returncode == 0, first.stderr
         second = run_labtax(
-            "generate", LEAVES["knowledge"], "-n", "2", "--no-progress", "--output", str(out), cwd=root, env=_env(fake)
+            "generate",
+            LEAVES["knowledge"],
+            "-n",
+            "2",
+            "--no-progress",
+            "--keep-unvetted",
+            "--output",
+            str(out),
+            cwd=root,
+            env=_env(fake),
         )
     assert second.returncode == 0, second.stderr
     assert f"kept from earlier runs in {out}/" in second.stdout and A in second.stdout
@@ -104,7 +123,7 @@ def test_cli_second_leaf_keeps_the_first_and_says_so(tmp_path):
 def test_second_run_on_the_same_output_refuses_naming_the_first(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
     out = tmp_path / "gen"
-    args = ["generate", "-n", "3", "--concurrency", "1", "--no-progress", "--output", str(out)]
+    args = ["generate", "-n", "3", "--concurrency", "1", "--no-progress", "--keep-unvetted", "--output", str(out)]
     hold = Hold(lambda request, number: number == 2)  # the first run waits inside its second call
     with FakeOpenAI(responder=hold) as fake:
         first = subprocess.Popen(
@@ -220,3 +239,44 @@ def test_unwritable_output_is_a_clear_usage_error(tmp_path):
         and "pass another --output" in in_the_way.stderr
     )
     assert f"cannot use --output {tmp_path / 'plain-file' / 'out'}: Not a directory" in under_a_file.stderr
+
+
+def test_samples_the_gate_could_not_vet_wait_in_review_unless_kept(tmp_path):
+    """#26 item 5: precision first. Uncalibrated samples are not training data: they wait in
+    review/unvetted.jsonl with why; --keep-unvetted puts them in the training files. With calibration on, a leaf
+    the gate separates (the fake judge rejects refusals and cut answers) trains; one it cannot is held back."""
+    from labtax.records.types import NOT_CALIBRATED, UNVETTED
+
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+    args = ["generate", "-n", "2", "--no-progress"]
+    with FakeOpenAI() as fake:
+        held = run_labtax(*args, "--no-calibrate", "--output", str(tmp_path / "held"), cwd=root, env=_env(fake))
+        kept = run_labtax(
+            *args, "--no-calibrate", "--keep-unvetted", "--output", str(tmp_path / "kept"), cwd=root, env=_env(fake)
+        )
+        calibrated = run_labtax(*args, "--output", str(tmp_path / "cal"), cwd=root, env=_env(fake))
+    assert held.returncode == kept.returncode == calibrated.returncode == 0, held.stderr + kept.stderr
+    out = tmp_path / "held"
+    assert "4 samples for 2 leaves (" in held.stdout
+    assert f"; 4 of them unvetted, held back in {out}/review/unvetted.jsonl (--keep-unvetted" in held.stdout
+    for bucket in ("compositional.jsonl", "knowledge.jsonl", "phases/skills_train_msgs.jsonl"):
+        assert read_jsonl(out / bucket) == [], bucket
+    waiting = read_jsonl(out / "review" / "unvetted.jsonl")
+    assert len(waiting) == 4 and {row["held_back"] for row in waiting} == {NOT_CALIBRATED}
+    assert all(row["judge"]["vetted"] == "unknown" for row in waiting)
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["totals"]["held_back"] == 4 and summary["run"]["keep_unvetted"] is False
+    assert {leaf["held_back"] for leaf in summary["leaves"].values()} == {2}
+
+    kept_out = tmp_path / "kept"
+    assert len(read_jsonl(kept_out / "compositional.jsonl")) == len(read_jsonl(kept_out / "knowledge.jsonl")) == 2
+    assert read_jsonl(kept_out / "review" / "unvetted.jsonl") == [] and "held back" not in kept.stdout
+    assert json.loads((kept_out / "summary.json").read_text())["run"]["keep_unvetted"] is True
+
+    cal = tmp_path / "cal"
+    leaves = json.loads((cal / "summary.json").read_text())["leaves"]
+    assert leaves[B]["gate"]["separates"] is True and leaves[B]["held_back"] == 0
+    assert [s["judge"]["vetted"] for s in read_jsonl(cal / "knowledge.jsonl")] == ["yes", "yes"]
+    assert leaves[A]["gate"]["separates"] is False and leaves[A]["held_back"] == 2
+    assert read_jsonl(cal / "compositional.jsonl") == []
+    assert {r["held_back"].split(" (")[0] for r in read_jsonl(cal / "review" / "unvetted.jsonl")} == {UNVETTED}

@@ -141,7 +141,18 @@ def generate(root: Path, fake: FakeOpenAI, out: Path) -> tuple[int, str, dict]:
     from labtax.main import cli
 
     env = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-test", "LABTAX_TEACHER_MODEL": "fake-teacher"}
-    args = ["generate", "--root", str(root), "-n", "2", "--no-progress", "--no-calibrate", "--output", str(out)]
+    args = [
+        "generate",
+        "--root",
+        str(root),
+        "-n",
+        "2",
+        "--no-progress",
+        "--no-calibrate",
+        "--keep-unvetted",
+        "--output",
+        str(out),
+    ]
     result = CliRunner().invoke(cli, args, env=env, standalone_mode=False)
     if result.exception is not None and not isinstance(result.exception, LabtaxError):
         raise result.exception

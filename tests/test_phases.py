@@ -50,7 +50,9 @@ def generated(tmp_path_factory) -> Path:
     (out / "rejected.jsonl").write_text('{"leaf": "stale", "stage": "judge", "reason": "old layout"}\n')
     (out / "heldout.jsonl").write_text('{"leaf": "stale", "kind": "knowledge", "messages": []}\n')
     with FakeOpenAI() as fake:
-        proc = run_labtax("generate", "-n", "3", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
+        proc = run_labtax(
+            "generate", "-n", "3", "--no-progress", "--keep-unvetted", "--output", str(out), cwd=root, env=_env(fake)
+        )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 

@@ -2,7 +2,8 @@
 same bytes as when the hashes below were recorded (issue #25, recorded before the records/Layout refactor).
 
 The run covers every pipeline (freeform, grounded, foundational, knowledge), judge rejections, the gate's
-calibration (the fake's judges cannot separate: every leaf unvetted) and a run without it, two shards merged,
+calibration (the fake's miniature judge, fake_openai.judge_score, separates some leaves; the others' samples
+wait in review/unvetted.jsonl) and a run without it, two shards merged,
 `labtax mix`, the training report's Markdown and `labtax comment` over all of it. Times (seconds, started,
 generated_at) are set to fixed values before hashing; everything else counts to the byte.
 

@@ -39,7 +39,9 @@ def generated(tmp_path_factory) -> Path:
     root = make_taxonomy(tmp / "tax")
     out = tmp / "out"
     with FakeOpenAI(some_bad) as fake:
-        proc = run_labtax("generate", "-n", "3", "--no-progress", "--output", str(out), cwd=root, env=_env(fake))
+        proc = run_labtax(
+            "generate", "-n", "3", "--no-progress", "--keep-unvetted", "--output", str(out), cwd=root, env=_env(fake)
+        )
     assert proc.returncode == 0, proc.stdout + proc.stderr
     return out
 
@@ -83,7 +85,9 @@ def test_summary_json_and_every_leaf_summary_follow_the_summary_schema(generated
     assert len(records) == len(summary["leaves"]) > 1
     for path in records:
         record = json.loads(path.read_text())
-        assert summary["leaves"][record["leaf"]] == record["summary"]
+        # summary.json adds what the run's training files hold back (held_back); leaf.json has the rest as is
+        in_run = {key: value for key, value in summary["leaves"][record["leaf"]].items() if key != "held_back"}
+        assert in_run == record["summary"]
         errors = [e.message for e in leaf_schema.iter_errors(record["summary"])]
         errors += [e.message for row in record["heldout"] for e in heldout.iter_errors(row)]
         assert not errors, (path, errors)
@@ -140,13 +144,15 @@ def test_the_pr_comment_reads_v1_records(generated):
 
 
 def test_sample_v2_is_v1_plus_external_rows_only():
-    """v2 differs from v1 only where external replay rows need it; a change to v1's fields must reach v2 too."""
+    """v2 differs from v1 only where external replay rows need it, and in `held_back` (only in
+    review/unvetted.jsonl rows); a change to v1's fields must reach v2 too."""
     v1, v2 = (json.loads((SCHEMAS / v / "sample.json").read_text()) for v in ("v1", "v2"))
     assert v2["$id"].endswith("/records/v2/sample.json") and v2["properties"]["kind"]["enum"][-1] == "external"
     assert v2["properties"]["messages"]["minItems"] == 2 and v2["else"] == {"properties": {"messages": {"minItems": 3}}}
     for key in ("$id", "title", "description", "if", "then", "else"):
         v1.pop(key, None)
         v2.pop(key)
+    v2["properties"].pop("held_back")
     v2["properties"]["kind"]["enum"].remove("external")
     v2["properties"]["messages"]["minItems"] = 3
     assert v1 == v2

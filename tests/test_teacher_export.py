@@ -72,7 +72,15 @@ def work(model_cache, tmp_path) -> Path:
     with FakeOpenAI() as fake:
         env = {"OPENAI_BASE_URL": fake.base_url, "OPENAI_API_KEY": "sk-test", "LABTAX_TEACHER_MODEL": "fake-teacher"}
         proc = run_labtax(
-            "generate", "-n", "3", "--no-progress", "--output", str(work / "generated"), cwd=root, env=env
+            "generate",
+            "-n",
+            "3",
+            "--no-progress",
+            "--keep-unvetted",
+            "--output",
+            str(work / "generated"),
+            cwd=root,
+            env=env,
         )
     assert proc.returncode == 0, proc.stderr
     assert (work / "generated" / "phases" / "skills_train_msgs.jsonl").stat().st_size > 0

@@ -52,7 +52,8 @@ def data_dir(tmp_path_factory) -> Path:
     async def go(fake):
         teacher = OpenAITeacher(fake.base_url, "test-key", "fake-teacher", concurrency=8)
         try:
-            return await run_generation(leaves, teacher, out, Settings(num_samples=3))
+            # The fake's samples train whether its judge vetted them or not: these tests are of training.
+            return await run_generation(leaves, teacher, out, Settings(num_samples=3, keep_unvetted=True))
         finally:
             await teacher.aclose()
 
@@ -448,3 +449,26 @@ def test_real_answers_lower_the_heldout_loss(tmp_path):
     assert phase["verdict"] == "learned" and proc.returncode == 0, report["verdict_line"]
     knowledge_rows = [row for leaf, row in phase["heldout"].items() if leaf.startswith("knowledge/")]
     assert sum(r["loss_after"] for r in knowledge_rows) < 0.95 * sum(r["loss_before"] for r in knowledge_rows)
+
+
+def test_no_vetted_data_says_why_and_what_would_change_it(tmp_path):
+    """#26 item 6: when the gate vetted nothing, the verdict line says so in plain words, where the samples
+    wait and what would change it, instead of a bare "no data"."""
+    from labtax.records.types import NOT_CALIBRATED
+
+    root = tmp_path / "taxonomy"
+    shutil.copytree(REPO / LEAVES[1], root / LEAVES[1])
+    from .test_generate_cli import _env
+
+    with FakeOpenAI() as fake:
+        out = str(tmp_path / "generated")
+        made = run_labtax(
+            "generate", "-n", "2", "--no-calibrate", "--no-progress", "--output", out, cwd=root, env=_env(fake)
+        )
+    assert made.returncode == 0, made.stderr
+    proc = run_labtax("train", "--data", str(tmp_path / "generated"))
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads((tmp_path / "generated" / "train" / "train_report.json").read_text())
+    line = report["verdict_line"]
+    assert report["verdict"] == "no data" and line.startswith("no data: the gate vetted none of the samples"), line
+    assert "2 accepted samples wait in" in line and NOT_CALIBRATED in line and "--keep-unvetted" in line, line

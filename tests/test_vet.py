@@ -122,7 +122,9 @@ def test_re_vetting_generates_own_samples_accepts_them_all(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform", "grounded", "knowledge"))
     generated = tmp_path / "generated"
     with FakeOpenAI() as fake:
-        proc = run_labtax("generate", "--no-progress", "-n", "2", "--output", generated, cwd=root, env=_env(fake))
+        proc = run_labtax(
+            "generate", "--no-progress", "-n", "2", "--keep-unvetted", "--output", generated, cwd=root, env=_env(fake)
+        )
         assert proc.returncode == 0, proc.stdout + proc.stderr
         files = [generated / f"{b}.jsonl" for b in ("compositional", "knowledge", "knowledge_with_context")]
         samples = [s for f in files for s in read_jsonl(f)]

@@ -10,7 +10,8 @@ import click
 
 from labtax.commands.options import selection_options, teacher_options
 from labtax.errors import Interrupted
-from labtax.records.types import note_with_verdict
+from labtax.records.layout import Layout
+from labtax.records.types import SMOKE_TEST, note_with_verdict
 from labtax.wording import counted
 
 if TYPE_CHECKING:
@@ -73,9 +74,14 @@ def print_summary(summary: RunSummary, output: Path) -> None:
         )
     teacher_calls = sum(summary["leaves"][path]["teacher_calls"] for path in this_run)
     cached_calls = sum(summary["leaves"][path]["cached_calls"] for path in this_run)
+    totals = summary["totals"]
+    held = totals.get("held_back", 0)
+    kept = f"; {held} of them unvetted, held back in {Layout(output).unvetted} (--keep-unvetted trains on them)"
     click.echo(
-        f"wrote {output}/: {counted(summary['totals']['accepted'], 'sample')} for {counted(len(summary['leaves']), 'leaf')} ({teacher_calls} teacher calls, {cached_calls} from cache) in {summary['run']['seconds']:.1f}s"
+        f"wrote {output}/: {counted(totals['accepted'], 'sample')} for {counted(len(summary['leaves']), 'leaf')} ({teacher_calls} teacher calls, {cached_calls} from cache) in {summary['run']['seconds']:.1f}s{kept if held else ''}"
     )
+    if summary["run"].get("teacher") == "embedded":
+        click.echo(f"note: {SMOKE_TEST}")
 
 
 def _resumable(function):
@@ -132,6 +138,11 @@ def _resumable(function):
     show_default=True,
     help="Before vetting a leaf's samples, check that the gate tells the leaf's held-out seeds from corrupted copies (a few cached calls per leaf); when it cannot, the samples are marked unvetted.",
 )
+@click.option(
+    "--keep-unvetted",
+    is_flag=True,
+    help="Put samples the gate could not vet (calibration off, failed or incomplete on their leaf) into the training files too; by default they wait in review/unvetted.jsonl with why.",
+)
 @click.option("--dry-run", is_flag=True, help="Print the plan (leaves, expected calls) without calling the teacher.")
 @click.option(
     "--progress/--no-progress",
@@ -173,6 +184,7 @@ def command(
     judge_base_url,
     offline,
     calibrate,
+    keep_unvetted,
     dry_run,
     progress,
     **scale,
@@ -199,6 +211,7 @@ def command(
         judge_base_url=judge_base_url,
         offline=offline,
         calibrate=calibrate,
+        keep_unvetted=keep_unvetted,
         progress=progress,
         params=ctx.params,
         **scale,

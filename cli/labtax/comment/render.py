@@ -32,7 +32,16 @@ from collections.abc import Iterable
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
 from labtax.comment.inputs import LEAF_FILE
 from labtax.markdown import clean, code, duration, inline, num, size, text_block
-from labtax.records.types import UNVETTED, GateVerdict, LeafSummary, Rejected, RunSummary, Sample, note_with_verdict
+from labtax.records.types import (
+    SMOKE_TEST,
+    UNVETTED,
+    GateVerdict,
+    LeafSummary,
+    Rejected,
+    RunSummary,
+    Sample,
+    note_with_verdict,
+)
 from labtax.wording import counted
 
 OK, WARN, FAIL, INFO = "✅", "⚠️", "❌", "ℹ️"
@@ -153,9 +162,15 @@ def gate_text(gate: GateVerdict) -> str:
 
 
 def gate_sentence(gate: GateVerdict) -> str:
+    precision = (
+        f" (precision {gate.precision:.2f} on these; on the teacher's own mistakes, which are harder to tell, it is "
+        "lower: bench/graded)"
+        if gate.precision is not None
+        else ""
+    )
     return (
         f"the judge accepted {gate.good_accepted} of {gate.good_total} of the leaf's held-out seed examples "
-        f"and rejected {gate.bad_rejected} of {gate.bad_total} corrupted copies of them"
+        f"and rejected {gate.bad_rejected} of {gate.bad_total} corrupted copies of them{precision}"
     )
 
 
@@ -276,6 +291,14 @@ def data_actions(leaves: dict[str, LeafSummary], names: dict[str, str]) -> list[
             "scored held-out seeds against corrupted copies of them; numbers in each leaf's section), so their "
             "accepted samples are unvetted. Read them before merging, and check that the seed answers are correct "
             "and stand on their own."
+        )
+    held = {leaf: n for leaf, stats in leaves.items() if isinstance(n := stats.get("held_back"), int) and n > 0}
+    if held:
+        shown, _ = _leaf_list(list(held), names)
+        items.append(
+            f"{WARN} **Data**, {shown}: {counted(sum(held.values()), 'unvetted sample', thousands=True)} held back from "
+            "the training files (in `review/unvetted.jsonl`, each with why): the gate could not vet them. "
+            "Generating with `--keep-unvetted` puts them back."
         )
     if judged_only:
         shown, which = _leaf_list(judged_only, names)
@@ -405,6 +428,8 @@ def render_header(
         meta.append("prompts " + ", ".join(inline(v, 40) for v in versions[:6]))
     if meta:
         lines += ["<sub>" + " · ".join(meta) + "</sub>", ""]
+    if run.get("teacher") == "embedded":  # said plainly: a reviewer must not read this data as training data
+        lines += [f"⚠️ **Smoke test:** {SMOKE_TEST[0].upper()}{SMOKE_TEST[1:]}.", ""]
     if skipped:  # never narrow the selection silently: the reviewer sees what got no data, and why
         shown = ", ".join(code(s.get("leaf", "?"), 120) for s in skipped[:10])
         more = f" and {len(skipped) - 10} more" if len(skipped) > 10 else ""
@@ -440,6 +465,8 @@ def overview_rows(leaves: dict[str, LeafSummary], names: dict[str, str] | None =
         if gate is not None:  # on two lines: the column stays narrow
             good, bad = gate_text(gate).split(" · ")
             accepted += f"<br><sub>{WARN + ' ' if gate.unvetted else ''}{good},<br>{bad}</sub>"
+        if isinstance(held := stats.get("held_back"), int) and held:
+            accepted += f"<br><sub>{WARN} {num(held)} held back, unvetted</sub>"
         calls = num(stats.get("teacher_calls"))
         if stats.get("cached_calls"):
             calls += f"<br><sub>+{num(stats.get('cached_calls'))} cached</sub>"

@@ -14,6 +14,8 @@ data_files="generated/*.jsonl")` picks up training rows only:
     phases/skills_recipe.yaml, phases/skills_train_msgs.jsonl                              LAB phase 2 + replay
     eval/heldout.jsonl       held-out seeds (never shown to the teacher, never trained on)
     review/rejected.jsonl    rejected candidates, with stage and reason
+    review/unvetted.jsonl    accepted samples the gate could not vet, with why (`held_back`); in the training
+                             files instead only with --keep-unvetted (run.keep_unvetted)
     summary.json
 
 An output folder written by an older labtax held rejected.jsonl and heldout.jsonl at the top level, where
@@ -49,7 +51,7 @@ from labtax.fileio import write_json_atomic, write_text_atomic
 from labtax.mix import phases
 from labtax.records import jsonl as jsonl_file
 from labtax.records.layout import LEAF_FILE, LEAF_RECORD, LEGACY, REJECTED, SAMPLES, Layout
-from labtax.records.types import LeafSummary, Rejected, RunSummary, Sample
+from labtax.records.types import LeafSummary, Rejected, RunSummary, Sample, held_back_reason, vetted
 from labtax.taxonomy.kinds import TREES, kind_of
 
 KINDS = tuple(TREES.values())
@@ -196,22 +198,35 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> RunSummary:
         raise LabtaxError(
             f"cannot read the earlier output under --output {output}: {exc}; delete the damaged leaf folder or pass another --output"
         ) from None
+    # Precision first: a sample the gate could not vet is not training data unless the run says so
+    # (--keep-unvetted); it waits in review/unvetted.jsonl with why.
+    keep_unvetted = run.get("keep_unvetted") is True
+    trainable: dict[str, list[dict]] = {}
+    held: dict[str, list[dict]] = {}
+    for leaf in leaves:
+        trainable[leaf.path] = [s for s in leaf.samples if keep_unvetted or vetted(s)]
+        reason = held_back_reason(leaf.summary)
+        held[leaf.path] = [{**s, "held_back": reason} for s in leaf.samples if not (keep_unvetted or vetted(s))]
     grouped: dict[str, list[dict]] = {bucket: [] for bucket in buckets}
     for leaf in leaves:
-        grouped.setdefault(leaf.kind, []).extend(leaf.samples)
+        grouped.setdefault(leaf.kind, []).extend(trainable[leaf.path])
     for bucket, records in grouped.items():
         write_text_atomic(layout.bucket(bucket), jsonl(records))
-    knowledge = [s for leaf in leaves if leaf.kind == "knowledge" for s in leaf.samples]
+    knowledge = [s for leaf in leaves if leaf.kind == "knowledge" for s in trainable[leaf.path]]
     write_text_atomic(layout.with_context, jsonl(list(filter(None, map(with_context, knowledge)))))
     phases.write_phases(output)
     write_text_atomic(layout.rejected, jsonl([r for leaf in leaves for r in leaf.rejected]))
+    write_text_atomic(layout.unvetted, jsonl([s for leaf in leaves for s in held[leaf.path]]))
     write_text_atomic(layout.heldout, jsonl([h for leaf in leaves for h in leaf.heldout]))
     for name in LEGACY:
         stale = output / name
         if stale.is_symlink() or stale.is_file():  # a link is removed, never followed
             stale.unlink()
-    per_leaf: dict[str, LeafSummary] = {leaf.path: leaf.summary for leaf in leaves}
+    per_leaf: dict[str, LeafSummary] = {
+        leaf.path: {**leaf.summary, "held_back": len(held[leaf.path])} for leaf in leaves
+    }
     totals: dict[str, object] = {key: sum(_count(leaf.get(key)) for leaf in per_leaf.values()) for key in COUNTS}
+    totals["held_back"] = sum(len(rows) for rows in held.values())
     totals["rejected"] = dict(
         sum(
             (

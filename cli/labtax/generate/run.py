@@ -42,6 +42,7 @@ class Settings:
     chunk_tokens: int = 350
     offline: bool = False  # knowledge documents only from the cache, never fetched
     calibrate: bool = True  # per leaf: can the gate tell the leaf's held-out seeds from corrupted copies?
+    keep_unvetted: bool = False  # samples the gate could not vet go to the training files too (else to review/)
 
 
 @dataclass
@@ -373,6 +374,7 @@ async def run_generation(
             "num_samples": settings.num_samples,
             "max_attempts": settings.max_attempts,
             "dedup_threshold": settings.dedup_threshold,
+            "keep_unvetted": settings.keep_unvetted,
             "pipeline_versions": sorted({r.prompts for r in done}),
             "leaves": sorted(r.leaf.path for r in done),
             "skipped": skipped or [],  # selected leaves not generated (lint errors), with the errors

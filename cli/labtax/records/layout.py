@@ -7,6 +7,8 @@
     phases/<phase>_recipe.yaml, phases/<phase>_train_msgs.jsonl   the LAB phase files (labtax/mix/phases.py)
     eval/heldout.jsonl       held-out seeds (never shown to the teacher, never trained on)
     review/rejected.jsonl    rejected candidates
+    review/unvetted.jsonl    accepted samples the gate could not vet, each with why (`held_back`): not training data
+                             unless generate ran with --keep-unvetted
     summary.json             the run and every leaf's counts
     .cache/calls/            the call cache
     .labtax-generate.lock, labtax-shard.json, labtax-merge.json, .labtax-staging/
@@ -31,6 +33,7 @@ PHASE_FILES = {"knowledge": "knowledge_train_msgs.jsonl", "skills": "skills_trai
 RECIPES = {"knowledge": "knowledge_recipe.yaml", "skills": "skills_recipe.yaml"}
 HELDOUT = "eval/heldout.jsonl"
 REVIEW_REJECTED = "review/rejected.jsonl"
+REVIEW_UNVETTED = "review/unvetted.jsonl"
 LEGACY = ("rejected.jsonl", "heldout.jsonl")  # where an older labtax wrote review/ and eval/ files
 CACHE_DIR = ".cache"
 CALLS = f"{CACHE_DIR}/calls"
@@ -88,6 +91,10 @@ class Layout:
     @property
     def rejected(self) -> Path:
         return self.root / REVIEW_REJECTED
+
+    @property
+    def unvetted(self) -> Path:
+        return self.root / REVIEW_UNVETTED
 
     @property
     def summary(self) -> Path:

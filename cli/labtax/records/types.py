@@ -83,6 +83,7 @@ class LeafSummary(TypedDict, total=False):
     note: str | None  # the generator's own note; the gate's verdict is `gate`
     gate: dict
     generated_at: str
+    held_back: int  # in the run summary: accepted samples kept out of the training files, unvetted
 
 
 class RunSummary(TypedDict):
@@ -135,6 +136,12 @@ class GateVerdict:
         )
 
     @property
+    def precision(self) -> float | None:
+        """Good among what the gate accepted in its calibration (None when it accepted nothing)."""
+        accepted = self.good_accepted + self.bad_total - self.bad_rejected
+        return self.good_accepted / accepted if accepted else None
+
+    @property
     def unvetted(self) -> bool:
         """The gate could not tell the leaf's good seeds from corrupted ones."""
         return self.separates is False
@@ -156,6 +163,32 @@ class GateVerdict:
         return None
 
 
+# Measured (bench/graded/README.md): read one by one, almost nothing the embedded teacher writes is right.
+SMOKE_TEST = (
+    "the embedded SmolLM2-135M teacher is a smoke test of the pipeline, not a source of training data: of 153 "
+    "candidates it wrote for this repository's leaves, read one by one, 1 was right (bench/graded); for data to "
+    "train on, generate with a stronger model (--base-url, --model)"
+)
+
+NOT_CALIBRATED = (
+    "the gate was not calibrated on this leaf (--no-calibrate, or no held-out seed example to calibrate on), so "
+    "how well it separates good from bad here is not measured"
+)
+
+
+def vetted(sample: dict) -> bool:
+    """Whether the gate vetted the sample: its calibration on the leaf separated good from bad."""
+    judge = sample.get("judge")
+    return isinstance(judge, dict) and judge.get("vetted") == "yes"
+
+
+def held_back_reason(summary: LeafSummary | dict) -> str:
+    """Why a leaf's unvetted samples are kept out of the training files (review/unvetted.jsonl)."""
+    verdict = GateVerdict.from_json(summary.get("gate"))
+    warning = verdict.warning() if verdict is not None else None
+    return warning or NOT_CALIBRATED
+
+
 def note_with_verdict(summary: LeafSummary | dict) -> str | None:
     """A leaf's note as a person reads it in generate's output: the gate's warning first, then the
     generator's own note."""
@@ -174,7 +207,7 @@ def is_number(value: object) -> bool:
 # fork's artifact): a field of the wrong type is dropped, never passed on, so whoever renders the records
 # trusts their types. A missing count stays missing (the comment says the summary lacks it), never 0.
 
-_COUNTS = ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens")
+_COUNTS = ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens", "held_back")
 _TEXTS = ("kind", "pipeline", "prompt_version", "generated_at")
 
 

@@ -44,7 +44,17 @@ from labtax.taxonomy.kinds import LEAF_FILE
 
 # Run-level summary fields (generate/run.py) and how shards combine into them. Settings must agree; a new
 # setting added to the run record belongs in RUN_EQUAL, else it is combined as a count (numbers summed).
-RUN_EQUAL = ("teacher", "model", "judge", "judge_model", "commit", "num_samples", "max_attempts", "dedup_threshold")
+RUN_EQUAL = (
+    "teacher",
+    "model",
+    "judge",
+    "judge_model",
+    "commit",
+    "num_samples",
+    "max_attempts",
+    "dedup_threshold",
+    "keep_unvetted",
+)
 # summary.json's wall-clock fields, which no two runs share: byte-identity with a single run covers everything
 # else (docs/scale.md). A merge takes them from the shards (combine_runs, and the leaves' own files).
 TIMING_RUN = ("started", "seconds")

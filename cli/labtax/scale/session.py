@@ -42,6 +42,7 @@ class Request:
     judge_base_url: str | None = None
     offline: bool = False
     calibrate: bool = True
+    keep_unvetted: bool = False
     progress: bool | None = None  # None: bars in a terminal, else a plain line now and then
     shard: str | None = None  # "I/N"
     executor: str = "local"  # or "ray"
@@ -92,6 +93,7 @@ def prepare(selection: Selection, request: Request) -> Prepared:
         max_attempts=request.max_attempts,
         offline=request.offline,
         calibrate=request.calibrate,
+        keep_unvetted=request.keep_unvetted,
     )
     return Prepared(request, config, settings, whole, chosen, shard)
 

@@ -16,6 +16,7 @@ phases/ and eval/) fails in a fraction of a second with the fix in the message.
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -24,7 +25,7 @@ from labtax.errors import LabtaxError
 from labtax.mix import phases
 from labtax.mix.recipe import EXTERNAL
 from labtax.records import jsonl, messages
-from labtax.records.layout import HELDOUT, LEGACY, PHASE_FILES, PHASES_DIR
+from labtax.records.layout import HELDOUT, LEGACY, PHASE_FILES, PHASES_DIR, Layout
 
 PHASES = phases.KINDS  # each phase's own kinds
 FILES = {name: f"{PHASES_DIR}/{file}" for name, file in PHASE_FILES.items()}
@@ -131,3 +132,18 @@ def plan_phases(data: TrainData, names: list[str]) -> list[PhasePlan]:
             PhasePlan(name, kinds, [r for r in rows if r["kind"] in kinds], [r for r in rows if r["kind"] not in kinds])
         )
     return plans
+
+
+def held_back(data: Path) -> tuple[int, str]:
+    """How many accepted samples generate kept out of the training files as unvetted, and why (the first's
+    reason): read tolerantly, (0, "") when the folder says nothing of them."""
+    layout = Layout(data)
+    try:
+        totals = json.loads(layout.summary.read_text(encoding="utf-8")).get("totals", {})
+        count = totals.get("held_back", 0) if isinstance(totals, dict) else 0
+        first = next(iter(layout.unvetted.read_text(encoding="utf-8").splitlines()), "")
+        reason = json.loads(first).get("held_back", "") if first else ""
+    except (OSError, ValueError, AttributeError):
+        return 0, ""
+    valid = isinstance(count, int) and not isinstance(count, bool) and count > 0
+    return (count, reason if isinstance(reason, str) else "") if valid else (0, "")

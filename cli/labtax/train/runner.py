@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from labtax.records.layout import Layout
 from labtax.train import data as train_data
 from labtax.train import verdict as verdicts
 from labtax.train.encode import batches, encode, pad_token_id
@@ -243,9 +244,16 @@ def run_training(options: TrainOptions, log=lambda message: None) -> dict:
             if not any(p.samples for p in plans)
             else "no held-out seed examples to evaluate on"
         )
-        report["verdict_line"] = (
-            f"{verdicts.NO_DATA}: {why} in {options.data}/ (generate for leaves of those kinds first)"
-        )
+        line = f"{verdicts.NO_DATA}: {why} in {options.data}/ (generate for leaves of those kinds first)"
+        held, reason = train_data.held_back(Path(options.data))
+        if held and not any(p.samples for p in plans):
+            line = (
+                f"{verdicts.NO_DATA}: the gate vetted none of the samples in {options.data}/: "
+                f"{counted(held, 'accepted sample')} wait in {Layout(options.data).unvetted}, unvetted ({reason}); "
+                "to train on them anyway, generate with --keep-unvetted; for vetted data, generate with calibration "
+                "on (the default) and a stronger teacher (--base-url)"
+            )
+        report["verdict_line"] = line
         report["seconds"] = round(time.monotonic() - started, 2)
         reports.write(report, options.output)
         return report

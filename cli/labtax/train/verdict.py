@@ -53,6 +53,21 @@ def _change(before, after) -> str:
     return f"{before:.3f} -> {after:.3f}{pct}"
 
 
+FEW_SAMPLES = 200  # below this many samples in all, a phase's loss moves by chance as much as by the data
+
+
+def too_few(verdict: str, phases: list[dict]) -> str:
+    """Why a run on a handful of samples did not learn, in plain words, and what would change it ('' otherwise)."""
+    samples = sum(p["samples"] for p in phases)
+    if verdict != DID_NOT_LEARN or samples >= FEW_SAMPLES:
+        return ""
+    return (
+        f". {counted(samples, 'vetted sample')} are too few to move the model: this run shows that the files "
+        "train, not whether the data helps; hundreds of vetted samples per phase (more -n, a stronger teacher "
+        "with --base-url) would"
+    )
+
+
 def verdict_line(verdict: str, phases: list[dict]) -> str:
     """One line with the numbers, e.g. for a CI log or the PR comment."""
     parts = []
@@ -69,4 +84,4 @@ def verdict_line(verdict: str, phases: list[dict]) -> str:
             f = p["forgetting"]
             text += f", replayed leaves {_change(f['loss_before'], f['loss_after'])}"
         parts.append(text)
-    return f"{verdict}: held-out answer loss " + "; ".join(parts)
+    return f"{verdict}: held-out answer loss " + "; ".join(parts) + too_few(verdict, phases)
