@@ -274,7 +274,7 @@ def test_missing_and_unfinished_shards_give_the_retry_plan_and_write_nothing(tmp
         assert "shard 4/4 is missing" in message
         plan = [line.strip() for line in message.splitlines() if line.strip().startswith("labtax generate")]
         assert plan == [  # the selection and settings as given (here --root), the shard and its folder
-            f"labtax generate --root {root} -n 2 --max-attempts 4 --shard {i}/4 --output {tmp_path / 'shards' / f'shard-{i}'}"
+            f"labtax generate --root {root} -n 2 --max-attempts 4 --keep-unvetted --shard {i}/4 --output {tmp_path / 'shards' / f'shard-{i}'}"
             for i in (2, 3, 4)
         ]
         for command in plan:  # the plan, run as written, completes the set
@@ -303,7 +303,10 @@ def test_shards_of_other_settings_or_a_damaged_shard_are_not_merged(tmp_path):
         plain = json.loads((tmp_path / "a" / "labtax-shard.json").read_text())
         assert (judged["config"]["judge"], judged["config"]["judge_model"]) == ("openai", "fake-judge")
         assert (plain["config"]["judge"], plain["config"]["judge_model"]) == ("openai", "fake-teacher")
-        assert "--judge-model fake-judge --shard 2/2" in judged["retry"] and "--judge-model" not in plain["retry"]
+        assert (
+            "--judge-model fake-judge --keep-unvetted --shard 2/2" in judged["retry"]
+            and "--judge-model" not in plain["retry"]
+        )
         status, _, err = invoke("merge", str(tmp_path / "out"), str(tmp_path / "a"), str(tmp_path / "judged"))
         assert status == 2 and "different settings, teacher, judge" in err and not (tmp_path / "out").exists()
 
@@ -767,7 +770,10 @@ def test_a_shard_that_lost_a_leaf_is_not_merged(tmp_path):
     status, _, err = invoke("merge", str(tmp_path / "out"), str(folder))
     assert status == 2, err
     assert lost in err and "shard 1/1" in err and "Traceback" not in err, err
-    assert f"labtax generate --root {tmp_path / 'tax'} -n 2 --max-attempts 4 --shard 1/1 --output {folder}" in err
+    assert (
+        f"labtax generate --root {tmp_path / 'tax'} -n 2 --max-attempts 4 --keep-unvetted --shard 1/1 --output {folder}"
+        in err
+    )
     assert not (tmp_path / "out").exists()
 
     # A leaf the selection does not hold (or holds with other contents) is refused alike.
@@ -822,3 +828,18 @@ def test_a_manifest_whose_config_or_selection_does_not_hash_to_its_record_is_not
     path.write_text(json.dumps(manifest))
     status, out, err = invoke("merge", str(tmp_path / "out"), str(folder))
     assert status == 0, out + err
+
+
+def test_the_retry_command_keeps_every_setting_the_shards_must_share():
+    """A shard's retry command, run as printed, must not be refused for "other settings": calibration off,
+    --keep-unvetted and the judge's tokenizer are settings too (the shard records them)."""
+    from labtax.scale.manifest import generate_args
+
+    params = {"num_samples": 2, "max_attempts": 3, "calibrate": False, "keep_unvetted": True}
+    params |= {"judge_model": "j", "judge_tokenizer": "/models/j"}
+    args = generate_args(params)
+    assert args == [
+        *("-n", "2", "--max-attempts", "3", "--judge-model", "j", "--judge-tokenizer", "/models/j"),
+        *("--no-calibrate", "--keep-unvetted"),
+    ]
+    assert generate_args({"num_samples": 2, "max_attempts": 3, "calibrate": True}) == ["-n", "2", "--max-attempts", "3"]

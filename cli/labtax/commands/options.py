@@ -55,7 +55,16 @@ def selection_options(func):
 
 def teacher_options(func):
     """Click decorator: the teacher and judge options generate and vet share (--concurrency, --timeout, --model,
-    --base-url, --judge-model, --judge-base-url), declared once so both commands call the same endpoints alike."""
+    --base-url, --judge-model, --judge-base-url, --judge-tokenizer), declared once so both commands call the same
+    endpoints alike."""
+    func = click.option(
+        "--judge-tokenizer",
+        type=click.Path(file_okay=False, exists=True, path_type=Path),
+        default=None,
+        envvar="LABTAX_JUDGE_TOKENIZER",
+        metavar="DIR",
+        help="A local folder with the endpoint judge's tokenizer and chat template (`labtax teacher path` for SmolLM2): the gate then scores replies over the endpoint's /v1/completions (echo + logprobs), so its likelihood checks run as with the embedded judge. Checked before the run (llama.cpp needs --logits_all True). Default: $LABTAX_JUDGE_TOKENIZER.",
+    )(func)
     func = click.option(
         "--judge-base-url",
         default=None,

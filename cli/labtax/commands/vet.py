@@ -30,7 +30,18 @@ from labtax.wording import counted
     help="Calibrate the gate per leaf on its held-out seeds, as labtax generate does.",
 )
 def command(
-    files, root, output, concurrency, timeout, model, base_url, judge_model, judge_base_url, offline, calibrate
+    files,
+    root,
+    output,
+    concurrency,
+    timeout,
+    model,
+    base_url,
+    judge_model,
+    judge_base_url,
+    judge_tokenizer,
+    offline,
+    calibrate,
 ):
     """Vet JSONL rows with generation's gate: accepted, rejected, or not vetted (with why).
 
@@ -52,6 +63,7 @@ def command(
         base_url=base_url,
         judge_model=judge_model,
         judge_base_url=judge_base_url,
+        judge_tokenizer=judge_tokenizer,
         offline=offline,
         calibrate=calibrate,
     )

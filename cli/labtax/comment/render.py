@@ -415,6 +415,8 @@ def render_header(
     if run.get("teacher") is not None or run.get("model") is not None:
         teacher = code(run.get("teacher", "?"), 60)
         meta.append(f"teacher {teacher}" + (f" ({code(run['model'], 80)})" if run.get("model") is not None else ""))
+    if run.get("judge_scores") is False:  # said: the gate ran without its likelihood checks
+        meta.append("likelihood checks off (the judge endpoint cannot score replies; --judge-tokenizer turns them on)")
     if run.get("commit"):
         meta.append(f"commit {code(str(run['commit'])[:12], 12)}")
     if run.get("seconds") is not None:

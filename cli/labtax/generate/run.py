@@ -29,6 +29,7 @@ from labtax.generate.pipelines.runner import CallStats, StageRunner
 from labtax.records.layout import Layout, leaf_folder
 from labtax.records.types import Candidate, Criterion, HeldOut, JudgeRecord, LeafSummary, Rejected, RunSummary, Sample
 from labtax.taxonomy.leaf import Leaf
+from labtax.teacher.base import Scorer
 
 SYSTEM_PROMPT = "You are a helpful, accurate assistant."
 BUCKETS = ("knowledge", "foundational", "compositional")
@@ -368,6 +369,8 @@ async def run_generation(
             "judge": (judge or teacher).name,
             "judge_model": (judge or teacher).model,
             "judge_logprobs": judge_logprobs(done),
+            # whether the judge could score given replies, so the gate's likelihood checks ran (gate/relevance.py)
+            "judge_scores": isinstance(judge or teacher, Scorer),
             "commit": commit,
             "started": started,
             "seconds": round(time.monotonic() - wall, 3),

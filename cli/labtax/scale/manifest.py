@@ -111,6 +111,12 @@ def generate_args(params: dict) -> list[str]:
         args += ["--model", str(params["model"])]
     if params.get("judge_model"):
         args += ["--judge-model", str(params["judge_model"])]
+    if params.get("judge_tokenizer"):
+        args += ["--judge-tokenizer", str(params["judge_tokenizer"])]
+    if params.get("calibrate") is False:
+        args.append("--no-calibrate")
+    if params.get("keep_unvetted"):
+        args.append("--keep-unvetted")
     return args
 
 

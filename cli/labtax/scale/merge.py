@@ -54,6 +54,7 @@ RUN_EQUAL = (
     "max_attempts",
     "dedup_threshold",
     "keep_unvetted",
+    "judge_scores",
 )
 # summary.json's wall-clock fields, which no two runs share: byte-identity with a single run covers everything
 # else (docs/scale.md). A merge takes them from the shards (combine_runs, and the leaves' own files).

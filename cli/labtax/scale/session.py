@@ -40,6 +40,7 @@ class Request:
     base_url: str | None = None
     judge_model: str | None = None
     judge_base_url: str | None = None
+    judge_tokenizer: Path | None = None  # the endpoint judge's tokenizer folder: scores over /v1/completions
     offline: bool = False
     calibrate: bool = True
     keep_unvetted: bool = False
@@ -166,6 +167,8 @@ def _execute(
         totals=expected_calls(leaves, request.num_samples),
         leaves=len(leaves),
     )
+    if request.executor == "ray" and getattr(request, "judge_tokenizer", None) is not None:
+        raise LabtaxError("--judge-tokenizer runs with --executor local only; leave it out on Ray")
     try:
         if request.executor == "ray":
             from labtax.scale.ray_executor import run_on_ray
@@ -226,6 +229,8 @@ async def teachers(config: Config, request, info: TeacherInfo, timeout: float, n
     teacher = make_teacher(config, base_url=request.base_url, model=request.model, **endpoint)
     try:
         judge = make_judge(config, info, base_url=request.judge_base_url, model=request.judge_model, **endpoint)
+        if request.judge_tokenizer is not None:
+            judge = await scoring(judge, teacher, request.judge_tokenizer)
     except BaseException:
         await teacher.aclose()
         raise
@@ -235,6 +240,28 @@ async def teachers(config: Config, request, info: TeacherInfo, timeout: float, n
         await teacher.aclose()
         if judge is not None:
             await judge.aclose()
+
+
+async def scoring(judge, teacher, tokenizer: Path):
+    """The endpoint that judges (the separate judge, else the teacher), able to score given replies over its
+    /v1/completions with the model's own chat template (teacher/endpoint_scorer.py), probed before the run."""
+    from labtax.teacher.endpoint_scorer import ChatTemplate, ScoringJudge
+    from labtax.teacher.openai_backend import OpenAITeacher
+
+    backend = judge or teacher
+    try:
+        if not isinstance(backend, OpenAITeacher):
+            raise LabtaxError(
+                "--judge-tokenizer is for a judge on an OpenAI-compatible endpoint; the embedded judge scores "
+                "replies itself: leave --judge-tokenizer out"
+            )
+        wrapped = ScoringJudge(backend, ChatTemplate(tokenizer), owns=judge is not None)
+        await wrapped.probe()
+    except BaseException:
+        if judge is not None:
+            await judge.aclose()
+        raise
+    return wrapped
 
 
 @dataclass(frozen=True)
@@ -250,6 +277,7 @@ class VetRequest:
     base_url: str | None = None
     judge_model: str | None = None
     judge_base_url: str | None = None
+    judge_tokenizer: Path | None = None  # the endpoint judge's tokenizer folder: scores over /v1/completions
     offline: bool = False
     calibrate: bool = True
 

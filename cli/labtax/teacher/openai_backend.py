@@ -133,6 +133,13 @@ class OpenAITeacher:
                 await asyncio.sleep(min(0.05 * 2**attempt, 2.0))
                 attempt += 1
             except openai.APIStatusError as exc:
+                if exc.status_code == 400 and _context_exceeded(exc):
+                    raise TeacherError(
+                        f"the prompt does not fit the {self.role} model's context window ({_short(_error_message(exc), 160)}); "
+                        "serve the model with a longer context (llama.cpp: --n_ctx, vLLM: --max-model-len) or use one "
+                        "with a longer window",
+                        status=400,
+                    ) from None
                 if want and not refused and _names_logprobs(exc):
                     self._refuse_logprobs(exc)
                     refused = True
@@ -155,6 +162,31 @@ class OpenAITeacher:
                     probe = False
                     continue
                 raise self._unreachable(exc) from None
+
+    async def echo_logprobs(self, prompt: str) -> dict:
+        """The legacy completions endpoint's echo of `prompt` with every token's log-probability (one token
+        generated: some servers refuse zero), for scoring a given reply (teacher/endpoint_scorer.py). Under the
+        same concurrency bound, deadline and retries as a chat call; a TeacherError when it cannot."""
+        openai = self._openai
+        body = {"model": self.model, "prompt": prompt, "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0}
+        async with self._semaphore:
+            try:
+                async with asyncio.timeout(self.timeout):
+                    response: Any = await self._client.post("/completions", body=body, cast_to=self._response_type)
+                    return _json(response)
+            except TimeoutError:
+                raise await self._timed_out() from None
+            except openai.APIStatusError as exc:
+                raise TeacherError(
+                    f"endpoint returned HTTP {exc.status_code} for /completions: {_short(_error_message(exc))}",
+                    status=exc.status_code,
+                ) from None
+            except openai.APITimeoutError:
+                raise TeacherError(f"timed out: no answer from the {self.role} endpoint {self.where}") from None
+            except openai.APIConnectionError as exc:
+                raise self._unreachable(exc) from None
+            except (openai.APIResponseValidationError, ValueError) as exc:
+                raise TeacherError(f"malformed response from the endpoint: {exc}") from None
 
     def _refuse_logprobs(self, exc) -> None:
         """Never ask this endpoint for logprobs again; say so once, with the server option that turns them on."""
@@ -235,6 +267,12 @@ def _names_logprobs(exc) -> bool:
     """An HTTP error that is about logprobs: a 400 (most servers) or a 500 (llama.cpp started without
     --logits_all: "logprobs is not supported for models created with logits_all=False")."""
     return 400 <= exc.status_code < 600 and "logprob" in str(exc.message).lower()
+
+
+def _context_exceeded(exc) -> bool:
+    """A 400 saying the prompt is past the context window (OpenAI's, vLLM's and llama.cpp's wording)."""
+    text = _error_message(exc).lower()
+    return "context_length_exceeded" in str(getattr(exc, "body", "")) or "maximum context length" in text
 
 
 def _error_message(exc) -> str:
