@@ -45,13 +45,23 @@ from collections.abc import Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import cast
 
 from labtax.errors import LabtaxError
 from labtax.fileio import write_json_atomic, write_text_atomic
 from labtax.mix import phases
 from labtax.records import jsonl as jsonl_file
 from labtax.records.layout import LEAF_FILE, LEAF_RECORD, LEGACY, REJECTED, SAMPLES, Layout
-from labtax.records.types import LeafSummary, Rejected, RunSummary, Sample, held_back_reason, vetted
+from labtax.records.types import (
+    LeafSummary,
+    Rejected,
+    RunInfo,
+    RunSummary,
+    Sample,
+    Totals,
+    held_back_reason,
+    vetted,
+)
 from labtax.taxonomy.kinds import TREES, kind_of
 
 KINDS = tuple(TREES.values())
@@ -225,7 +235,7 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> RunSummary:
     per_leaf: dict[str, LeafSummary] = {
         leaf.path: {**leaf.summary, "held_back": len(held[leaf.path])} for leaf in leaves
     }
-    totals: dict[str, object] = {key: sum(_count(leaf.get(key)) for leaf in per_leaf.values()) for key in COUNTS}
+    totals = cast(Totals, {key: sum(_count(leaf.get(key)) for leaf in per_leaf.values()) for key in COUNTS})
     totals["held_back"] = sum(len(rows) for rows in held.values())
     totals["rejected"] = dict(
         sum(
@@ -236,7 +246,7 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> RunSummary:
             Counter(),
         )
     )
-    summary: RunSummary = {"run": run, "leaves": per_leaf, "totals": totals}
+    summary: RunSummary = {"run": cast(RunInfo, run), "leaves": per_leaf, "totals": totals}
     write_json_atomic(layout.summary, summary)
     return summary
 

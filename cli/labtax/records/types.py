@@ -86,10 +86,44 @@ class LeafSummary(TypedDict, total=False):
     held_back: int  # in the run summary: accepted samples kept out of the training files, unvetted
 
 
+class RunInfo(TypedDict, total=False):
+    """summary.json's `run` (schema/records/v1/summary.json): what ran, with which settings, over which leaves."""
+
+    teacher: str
+    model: str
+    judge: str
+    judge_model: str
+    judge_logprobs: bool | None
+    judge_scores: bool
+    commit: str | None
+    started: str | None
+    seconds: float
+    num_samples: int
+    max_attempts: int
+    dedup_threshold: float
+    keep_unvetted: bool
+    pipeline_versions: list[str]
+    leaves: list[str]
+    skipped: list[dict]
+
+
+class Totals(TypedDict, total=False):
+    """summary.json's `totals`: the leaves' counts summed, rejections by reason."""
+
+    requested: int
+    generated: int
+    accepted: int
+    teacher_calls: int
+    cached_calls: int
+    tokens: int
+    held_back: int
+    rejected: dict[str, int]
+
+
 class RunSummary(TypedDict):
-    run: dict
+    run: RunInfo
     leaves: dict[str, LeafSummary]
-    totals: dict
+    totals: Totals
 
 
 UNVETTED = "the judge could not separate good from bad on this leaf's own examples; accepted samples are unvetted"
@@ -249,9 +283,9 @@ def run_summary_from_json(data: dict) -> RunSummary:
         run["skipped"] = [s for s in run["skipped"] if isinstance(s, dict)] if isinstance(run["skipped"], list) else []
     totals = data.get("totals")
     return {
-        "run": run,
+        "run": cast(RunInfo, run),  # its fields are read with .get and checked where used (the comment renders them)
         "leaves": {str(path): leaf_summary_from_json(leaf) for path, leaf in leaves.items()},
-        "totals": totals if isinstance(totals, dict) else {},
+        "totals": cast(Totals, totals if isinstance(totals, dict) else {}),
     }
 
 
