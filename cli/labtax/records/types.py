@@ -199,9 +199,10 @@ class GateVerdict:
 
 # Measured (bench/graded/README.md): read one by one, almost nothing the embedded teacher writes is right.
 SMOKE_TEST = (
-    "the embedded SmolLM2-135M teacher is a smoke test of the pipeline, not a source of training data: of 153 "
-    "candidates it wrote for this repository's leaves, read one by one, 1 was right (bench/graded); for data to "
-    "train on, generate with a stronger model (--base-url, --model)"
+    "the embedded SmolLM2-135M teacher is a smoke test of the pipeline, not a source of training data: of 409 "
+    "candidates it wrote for 25 real leaves, read one by one, 3 were right, and its own judge's gate kept 1 good "
+    "in 72 on held-out leaves (bench/graded); for data to train on, generate with a stronger model (--base-url, "
+    "--model) and judge"
 )
 
 NOT_CALIBRATED = (
