@@ -342,10 +342,10 @@ def tokenizer(model_path):
 
 def _feed(tokenizer, text: str, stop: list[str]) -> tuple[list[str], object, int]:
     """Feed `text`'s tokens one by one, as the decoder does: the pieces handed out, the tracker, tokens used."""
-    from labtax.teacher.embedded import _Text
+    from labtax.teacher.decoder import TextStream
 
     ids = tokenizer(text, add_special_tokens=False).input_ids
-    tracker, pieces, tokens = _Text(tokenizer, stop), [], []
+    tracker, pieces, tokens = TextStream(tokenizer, stop), [], []
     for token in ids:
         tokens.append(token)
         if tracker.add(tokens):
