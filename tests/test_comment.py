@@ -19,7 +19,8 @@ import pytest
 from markdown_it import MarkdownIt
 
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
-from labtax.comment.render import fix_plurals, render_rejected, short_names
+from labtax.comment.render import render_rejected
+from labtax.comment.verdicts import fix_plurals, short_names
 from labtax.markdown import code_block, inline, quote_block, text_block
 
 from .conftest import run_labtax

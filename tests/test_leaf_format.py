@@ -313,7 +313,7 @@ def test_a_judge_reply_with_words_is_kept_as_its_reason():
 
 
 def test_the_comment_never_marks_a_leaf_ok_on_the_judges_score_alone():
-    from labtax.comment.render import OK, leaf_status
+    from labtax.comment.verdicts import OK, leaf_status
 
     scored_only = {"requested": 4, "accepted": 4, "rejected": {}}
     assert leaf_status(scored_only) != OK

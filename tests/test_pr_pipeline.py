@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from labtax.comment.render import inline
+from labtax.markdown import inline
 
 from .conftest import REPO
 

@@ -17,6 +17,9 @@ a number. The comment is kept under GitHub's 65,536-character limit by measuring
 fewer than characters or UTF-16 units, however GitHub counts) and cutting whole pieces, richest
 first, with a note that says what was cut.
 
+What the comment says of each part (statuses, the gate's verdict in words, the actions to take, the leaves'
+short names) is decided in comment/verdicts.py; this module renders it with the samples, tables and budget.
+
 Width: tables hold only short cells (a leaf's last folder, counts, reason names), so the widest stays
 within 800 px (tests/test_comment_width.py measures it); full paths and long text live in paragraphs,
 lists and <details>, which wrap.
@@ -24,29 +27,42 @@ lists and <details>, which wrap.
 
 from __future__ import annotations
 
-import math
-import re
-from collections import Counter
-from collections.abc import Iterable
-
 from labtax.comment import GITHUB_COMMENT_LIMIT, MARKER
-from labtax.comment.inputs import LEAF_FILE
+from labtax.comment.verdicts import (
+    FAIL,
+    INFO,
+    TITLE,
+    WARN,
+    as_dict,
+    as_int,
+    as_list,
+    as_number,
+    change_text,
+    data_status,
+    fix_plurals,
+    gate_of,
+    gate_sentence,
+    gate_text,
+    leaf_note,
+    leaf_status,
+    lint_status,
+    name_of,
+    render_actions,
+    short_names,
+    top_reasons,
+    train_status,
+    worst,
+)
 from labtax.markdown import clean, code, duration, inline, num, size, text_block
 from labtax.records.types import (
     SMOKE_TEST,
     UNVETTED,
-    GateVerdict,
     LeafSummary,
     Rejected,
     RunSummary,
     Sample,
-    note_with_verdict,
 )
 from labtax.wording import counted
-
-OK, WARN, FAIL, INFO = "✅", "⚠️", "❌", "ℹ️"
-_RANK = {OK: 0, INFO: 0, WARN: 1, FAIL: 2}
-_TITLE = {OK: "looks good", INFO: "nothing to check", WARN: "needs a look", FAIL: "needs changes"}
 
 SAMPLE_MESSAGE_CHARS = 1500
 REDUCED_MESSAGE_CHARS = 500
@@ -55,7 +71,6 @@ EXAMPLE_TEXT_CHARS = 800
 PREVIEW_CHARS = 100
 MAX_LINT_FINDINGS = 50
 MAX_REASONS = 6
-MAX_ACTION_LEAVES = 5
 NOTE_RESERVE = 800
 # Table cells stay short so the widest table fits 800 px: a leaf's name, a reason name, at most this many characters.
 LEAF_NAME_CHARS = 28
@@ -70,315 +85,6 @@ UNVERIFIED_NOTE = (
     "fork's own workflow files, so the counts, samples and verdicts below are what that run reported: "
     "this repository's labtax escaped them but did not recompute them.\n\n"
 )
-# What to check when most of a leaf's candidates were rejected for this reason.
-_ADVICE = {
-    "judge_score": "Check that its seed answers are correct and, for knowledge, that the documents say what the questions ask (the judge scored the candidates low)",
-    "unfaithful": "Check that the documents answer its seed questions (the judge found answers the documents do not support)",
-    "no_documents": "Check the document repo, commit and patterns in its qna.yaml (its documents could not be read)",
-    "off_topic": "Make its seed questions distinct and their answers specific to them (answers fit other questions as well as their own)",
-    "truncated": "Shorten its seed answers (answers ran past the length limit)",
-    "duplicate": "Add more varied seed examples (candidates repeated each other)",
-    "parse_failure": "Re-run, or use a stronger teacher (the judge's replies carried no score)",
-    "teacher_error": "Re-run the job: finished calls are cached (the teacher failed)",
-}
-_DEFAULT_ADVICE = (
-    "Read the rejected candidates in its section below; more varied, correct seed examples or a stronger teacher help"
-)
-
-
-def _as_int(value) -> int | None:
-    return value if isinstance(value, int) and not isinstance(value, bool) else None
-
-
-def _as_number(value) -> float | None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-    return float(value) if ok else None
-
-
-def _as_dict(value) -> dict:
-    return value if isinstance(value, dict) else {}
-
-
-def _as_list(value) -> list:
-    return value if isinstance(value, list) else []
-
-
-def _worst(*statuses) -> str:
-    present = [s for s in statuses if s]
-    return max(present, key=lambda status: _RANK.get(status, 0)) if present else INFO
-
-
-def fix_plurals(text: str) -> str:
-    """Numbers a training report writes as "1 question(s)" (or, from an older labtax, "5 leaf/leaves"), in
-    plain English."""
-    text = re.sub(
-        r"\b(\d[\d,]*) leaf/leaves\b",
-        lambda m: counted(int(m[1].replace(",", "")), "leaf", "leaves", thousands=True),
-        text,
-    )
-    return re.sub(r"\b(\d[\d,]*) (\w+)\(s\)", lambda m: f"{m[1]} {m[2]}{'' if m[1] == '1' else 's'}", text)
-
-
-# --------------------------------------------------------------------------- names
-
-
-def _folders(leaf: str) -> list[str]:
-    parts = [p for p in str(leaf).split("/") if p]
-    if len(parts) > 1 and parts[-1] == LEAF_FILE:
-        parts = parts[:-1]
-    return parts or [str(leaf)]
-
-
-def short_names(leaves: Iterable) -> dict[str, str]:
-    """Each leaf's last folder, with as many parent folders as it takes to tell leaves apart."""
-    paths = list(dict.fromkeys(str(leaf) for leaf in leaves))
-    parts = {p: _folders(p) for p in paths}
-    depth = dict.fromkeys(paths, 1)
-    while True:
-        names = {p: "/".join(parts[p][-depth[p] :]) for p in paths}
-        seen = Counter(names.values())
-        clashing = [p for p in paths if seen[names[p]] > 1 and depth[p] < len(parts[p])]
-        if not clashing:
-            return names
-        for p in clashing:
-            depth[p] += 1
-
-
-def _name(names: dict[str, str], leaf) -> str:
-    return names.get(str(leaf)) or _folders(str(leaf))[-1]
-
-
-# --------------------------------------------------------------------------- verdicts
-
-
-def gate_of(stats: LeafSummary) -> GateVerdict | None:
-    """The judge gate's result on the leaf's own good and bad examples, when the summary has a whole one."""
-    verdict = GateVerdict.from_json(stats.get("gate"))
-    return verdict if verdict is not None and verdict.separates is not None else None
-
-
-def gate_text(gate: GateVerdict) -> str:
-    return f"gate {gate.good_accepted}/{gate.good_total} good · {gate.bad_rejected}/{gate.bad_total} bad"
-
-
-def gate_sentence(gate: GateVerdict) -> str:
-    precision = (
-        f" (precision {gate.precision:.2f} on these; on the teacher's own mistakes, which are harder to tell, it is "
-        "lower: bench/graded)"
-        if gate.precision is not None
-        else ""
-    )
-    return (
-        f"the judge accepted {gate.good_accepted} of {gate.good_total} of the leaf's held-out seed examples "
-        f"and rejected {gate.bad_rejected} of {gate.bad_total} corrupted copies of them{precision}"
-    )
-
-
-def leaf_note(stats: LeafSummary) -> str:
-    """The generator's note; before it, the gate's warning when the gate is not shown on its own (calibration
-    incomplete). Built from the gate's field, never read back from the note's prose."""
-    gate = gate_of(stats)
-    if gate is not None and gate.unvetted:  # said by the gate's own lines
-        return clean(stats.get("note")).strip()
-    return clean(note_with_verdict(stats)).strip()
-
-
-def leaf_status(stats: LeafSummary) -> str:
-    requested, accepted = stats.get("requested"), stats.get("accepted")
-    if requested is None or accepted is None:
-        return WARN
-    gate = gate_of(stats)
-    if accepted >= requested:  # OK only where the leaf's calibration showed the judge tells good from bad
-        return OK if gate is not None and gate.separates is True else WARN
-    return FAIL if accepted == 0 else WARN
-
-
-def data_status(leaves: dict[str, LeafSummary]) -> tuple[str, str]:
-    if not leaves:
-        return INFO, "no changed leaves"
-    requested = sum(s.get("requested", 0) for s in leaves.values())
-    accepted = sum(s.get("accepted", 0) for s in leaves.values())
-    status = _worst(*(leaf_status(s) for s in leaves.values()))
-    return (
-        status,
-        f"{accepted:,} of {requested:,} requested samples accepted for {counted(len(leaves), 'leaf', 'leaves', thousands=True)}",
-    )
-
-
-def _lint_counts(lint: dict) -> tuple[int, int]:
-    errors, warnings = _as_int(lint.get("errors")), _as_int(lint.get("warnings"))
-    if errors is None or warnings is None:
-        findings = [_as_dict(f) for f in _as_list(lint.get("findings"))]
-        errors = sum(1 for f in findings if f.get("level") == "error")
-        warnings = sum(1 for f in findings if f.get("level") == "warning")
-    return errors, warnings
-
-
-def lint_status(lint: dict | None) -> tuple[str, str] | None:
-    if lint is None:
-        return None
-    errors, warnings = _lint_counts(lint)
-    status = FAIL if errors else WARN if warnings else OK
-    return status, f"{counted(errors, 'error', thousands=True)}, {counted(warnings, 'warning', thousands=True)}"
-
-
-def train_status(train: dict | None) -> tuple[str, str] | None:
-    if train is None:
-        return None
-    verdict = train.get("verdict")
-    status = OK if verdict == "learned" else FAIL if verdict == "did not learn" else WARN
-    return status, inline(verdict if verdict is not None else "no verdict", 60)
-
-
-# --------------------------------------------------------------------------- what to do
-
-
-def _change(before, after) -> str | None:
-    before, after = _as_number(before), _as_number(after)
-    if before is None or after is None or not before:
-        return None
-    return f"{(after - before) / before:+.1%}"
-
-
-def _top_reasons(counts: dict[str, int], limit: int, chars: int = 40) -> list[str]:
-    ordered = sorted(counts.items(), key=lambda kv: (-kv[1], kv[0]))
-    return [f"{inline(reason, chars)} {num(n)}" for reason, n in ordered[:limit]]
-
-
-def _advice(stats: LeafSummary) -> str:
-    counts = stats.get("rejected", {})
-    top = max(counts, key=lambda reason: counts[reason]) if counts else ""
-    return _ADVICE.get(top, _DEFAULT_ADVICE)
-
-
-def data_actions(leaves: dict[str, LeafSummary], names: dict[str, str]) -> list[str]:
-    """What needs a look in the data: one line per leaf short of samples, one for the leaves the gate failed on."""
-    items = []
-    short = []
-    unvetted = []
-    judged_only = []
-    for leaf, stats in leaves.items():
-        requested, accepted = stats.get("requested"), stats.get("accepted")
-        if requested is None or accepted is None or accepted < requested:
-            short.append((leaf, stats))
-        gate = gate_of(stats)
-        if gate is not None and gate.unvetted:
-            unvetted.append(leaf)
-        elif (gate is None or gate.separates is None) and accepted:
-            judged_only.append(leaf)
-    short.sort(key=lambda item: -_RANK[leaf_status(item[1])])
-    for leaf, stats in short[:MAX_ACTION_LEAVES]:
-        status, name = leaf_status(stats), code(_name(names, leaf), 80)
-        requested, accepted = stats.get("requested"), stats.get("accepted")
-        if requested is None or accepted is None:
-            items.append(
-                f"{status} **Data**, {name}: the summary has no accepted/requested counts for it: re-run generate."
-            )
-            continue
-        reasons = _top_reasons(stats.get("rejected", {}), 3)
-        text = f"{status} **Data**, {name}: {accepted:,} of {requested:,} requested samples accepted"
-        text += f" (rejected: {', '.join(reasons)})" if reasons else ""
-        note = leaf_note(stats)
-        note = f"<br><sub>{inline(note, 120)}</sub>" if note else ""
-        items.append(f"{text}. {_advice(stats)}.{note}")
-    if len(short) > MAX_ACTION_LEAVES:
-        more = counted(len(short) - MAX_ACTION_LEAVES, "more leaf", "more leaves", thousands=True)
-        items.append(f"… and {more} short of samples: see the table below.")
-    if unvetted:
-        shown, which = _leaf_list(unvetted, names)
-        items.append(
-            f"{WARN} **Data**, {shown}: the judge could not separate good from bad on {which} own examples (it "
-            "scored held-out seeds against corrupted copies of them; numbers in each leaf's section), so their "
-            "accepted samples are unvetted. Read them before merging, and check that the seed answers are correct "
-            "and stand on their own."
-        )
-    held = {leaf: n for leaf, stats in leaves.items() if isinstance(n := stats.get("held_back"), int) and n > 0}
-    if held:
-        shown, _ = _leaf_list(list(held), names)
-        items.append(
-            f"{WARN} **Data**, {shown}: {counted(sum(held.values()), 'unvetted sample', thousands=True)} held back from "
-            "the training files (in `review/unvetted.jsonl`, each with why): the gate could not vet them. "
-            "Generating with `--keep-unvetted` puts them back."
-        )
-    if judged_only:
-        shown, which = _leaf_list(judged_only, names)
-        items.append(
-            f"{WARN} **Data**, {shown}: accepted on the judge's score alone: the gate's calibration did not run or "
-            f"did not finish on {which} own examples, so nothing measured that the judge tells good from bad here. "
-            "Read the samples before merging."
-        )
-    return items
-
-
-def _leaf_list(leaves: list[str], names: dict[str, str]) -> tuple[str, str]:
-    """The first 8 leaves' short names and how many more, and "this leaf's" or "these leaves'"."""
-    shown = ", ".join(code(_name(names, leaf), 80) for leaf in leaves[:8])
-    shown += f" and {len(leaves) - 8} more" if len(leaves) > 8 else ""
-    return shown, "this leaf's" if len(leaves) == 1 else "these leaves'"
-
-
-def lint_actions(lint: dict | None) -> list[str]:
-    if lint is None:
-        return []
-    errors, warnings = _lint_counts(lint)
-    if errors:
-        them = "it" if errors == 1 else "them"
-        return [
-            f"{FAIL} **Lint**: {counted(errors, 'error', thousands=True)}: fix {them} (listed under *Lint* below); a leaf with lint errors gets no data."
-        ]
-    if warnings:
-        return [
-            f"{WARN} **Lint**: {counted(warnings, 'warning', thousands=True)}, worth a look (listed under *Lint* below); warnings never block."
-        ]
-    return []
-
-
-def training_actions(train: dict | None, names: dict[str, str]) -> list[str]:
-    """Why the training smoke test failed, in the contributor's terms, and how much weight it carries."""
-    if train is None or train.get("verdict") == "learned":
-        return []
-    verdict = train.get("verdict")
-    phases = [_as_dict(p) for p in _as_list(train.get("phases"))]
-    model = code(train["model"], 60) if train.get("model") else "the student model"
-    if verdict == "did not learn":
-        failed = [p for p in phases if p.get("verdict") == "did not learn"]
-        rose = []
-        for p in failed:
-            for leaf, row in _as_dict(p.get("heldout")).items():
-                row = _as_dict(row)
-                change = _change(row.get("loss_before"), row.get("loss_after"))
-                if row.get("role", "trained") == "trained" and change is not None and not change.startswith("-"):
-                    rose.append(f"{code(_name(names, leaf), 80)} ({change})")
-        phase_names = ", ".join(inline(p.get("name", "?"), 40) for p in failed) or "a"
-        what = (
-            f"the held-out loss rose on {', '.join(rose[:6])}{' and more' if len(rose) > 6 else ''} in the {phase_names} phase"
-            if rose
-            else f"the held-out loss of the changed leaves did not fall in the {phase_names} phase"
-        )
-        steps = sum(_as_int(p.get("steps")) or 0 for p in failed)
-        examples = _as_int(train.get("heldout_examples"))
-        scale = f"{counted(steps, 'training step', thousands=True)} on {model}" + (
-            f", scored on {counted(examples, 'held-out seed example', thousands=True)}" if examples is not None else ""
-        )
-        return [
-            f"{FAIL} **Training**: {what}. This is a smoke signal ({scale}), not a judgement of the data: check that "
-            "those leaves' seed answers are correct and consistent with each other (and, for knowledge, with the "
-            "documents). If they are, a reviewer can accept the change with this verdict."
-        ]
-    if verdict == "stopped at time budget":
-        return [
-            f"{WARN} **Training**: stopped at its time budget before every phase ran, so nothing was judged: "
-            "raise `--max-minutes` for `labtax train`, or re-run the job."
-        ]
-    line = fix_plurals(clean(train.get("verdict_line") or train.get("verdict") or "no verdict"))
-    return [f"{WARN} **Training**: {inline(line, 300)}."]
-
-
-def render_actions(leaves: dict[str, LeafSummary], names: dict[str, str], lint: dict | None, train: dict | None) -> str:
-    items = lint_actions(lint) + data_actions(leaves, names) + training_actions(train, names)
-    if not items:
-        return ""
-    return "**What to do**\n\n" + "".join(f"- {item}\n" for item in items) + "\n"
 
 
 # --------------------------------------------------------------------------- pieces
@@ -399,12 +105,12 @@ def render_header(
     if (ts := train_status(train)) is not None:
         parts.append(("Training", ts))
     skipped = run.get("skipped", [])
-    overall = _worst(*(status for _, (status, _) in parts), *([FAIL] if skipped else []))
+    overall = worst(*(status for _, (status, _) in parts), *([FAIL] if skipped else []))
     mark = NOT_VERIFIED if unverified else ""
     which = [name.lower() for name, (status, _) in parts if status == overall]
     if skipped and overall == FAIL and "lint" not in which:
         which.insert(0, "lint")
-    title = f"{overall} {_TITLE[overall]}" + (f": {', '.join(which)}" if overall in (FAIL, WARN) and which else "")
+    title = f"{overall} {TITLE[overall]}" + (f": {', '.join(which)}" if overall in (FAIL, WARN) and which else "")
     lines = [MARKER, f"## 🧪 labtax: {title}{mark}", ""]
     lines.append(" · ".join(f"**{name}:** {status} {text}{mark}" for name, (status, text) in parts))
     lines.append("")
@@ -447,7 +153,7 @@ def rejected_summary(counts: dict[str, int] | None) -> str:
     if not counts:
         return "0" if counts is not None else "–"
     total = sum(counts.values())
-    shown = _top_reasons(counts, TABLE_REASONS, REASON_CHARS)
+    shown = top_reasons(counts, TABLE_REASONS, REASON_CHARS)
     if len(counts) > TABLE_REASONS:
         shown.append(f"+{len(counts) - TABLE_REASONS} more")
     return f"{total:,}<br><sub>{'<br>'.join(shown)}</sub>"
@@ -473,19 +179,19 @@ def overview_rows(leaves: dict[str, LeafSummary], names: dict[str, str] | None =
         if stats.get("cached_calls"):
             calls += f"<br><sub>+{num(stats.get('cached_calls'))} cached</sub>"
         rows.append(
-            f"| {leaf_status(stats)} {code(_name(names, leaf), LEAF_NAME_CHARS)}{kind} | {accepted} "
+            f"| {leaf_status(stats)} {code(name_of(names, leaf), LEAF_NAME_CHARS)}{kind} | {accepted} "
             f"| {rejected_summary(stats.get('rejected'))} | {calls} |\n"
         )
     return TABLE_HEAD, rows
 
 
 def path_line(leaf, names: dict[str, str]) -> str:
-    return f"- {code(_name(names, leaf), 80)}: {code(leaf)}\n"
+    return f"- {code(name_of(names, leaf), 80)}: {code(leaf)}\n"
 
 
 def render_messages(messages, limit: int) -> str:
     out = []
-    shown = [m for m in _as_list(messages) if isinstance(m, dict) and m.get("role") != "system"]
+    shown = [m for m in as_list(messages) if isinstance(m, dict) and m.get("role") != "system"]
     for message in shown:
         role = message.get("role")
         label = {"user": "Question", "assistant": "Answer"}.get(str(role), inline(role, 20))
@@ -494,23 +200,23 @@ def render_messages(messages, limit: int) -> str:
 
 
 def preview(messages) -> str:
-    users = [m for m in _as_list(messages) if isinstance(m, dict) and m.get("role") == "user"]
+    users = [m for m in as_list(messages) if isinstance(m, dict) and m.get("role") == "user"]
     return inline(users[-1].get("content", "") if users else "(no question)", PREVIEW_CHARS)
 
 
 def render_judge(judge: dict) -> str:
     """The judge's verdict on a sample: its probability that the sample is good when it gave one, else scores.
     Its criteria are read tolerantly: an older labtax wrote `scores` and `reasons` instead."""
-    scores = _as_dict(judge.get("scores"))  # records before schema/records/v1
-    reasons = _as_dict(judge.get("reasons"))
-    for criterion in _as_list(judge.get("criteria")):  # schema/records/v1: one entry per criterion
-        criterion = _as_dict(criterion)
+    scores = as_dict(judge.get("scores"))  # records before schema/records/v1
+    reasons = as_dict(judge.get("reasons"))
+    for criterion in as_list(judge.get("criteria")):  # schema/records/v1: one entry per criterion
+        criterion = as_dict(criterion)
         name = str(criterion.get("name", "?"))
         if "score" in criterion:
             scores[name] = criterion["score"]
         if criterion.get("reason"):
             reasons[name] = criterion["reason"]
-    probability = _as_number(judge.get("probability"))
+    probability = as_number(judge.get("probability"))
     if probability is not None and not 0 <= probability <= 1:
         probability = None
     if not scores and not reasons and probability is None:
@@ -589,10 +295,10 @@ def render_leaf(
     about = [code(leaf)]
     if stats.get("kind"):
         about.append(inline(stats["kind"], 20))
-    reasons = _top_reasons(stats.get("rejected", {}), MAX_REASONS)
+    reasons = top_reasons(stats.get("rejected", {}), MAX_REASONS)
     if reasons:
         about.append("rejected: " + ", ".join(reasons))
-    lines = [f"### {leaf_status(stats)} {code(_name(names, leaf), 80)}\n\n<sub>{' · '.join(about)}</sub>\n\n"]
+    lines = [f"### {leaf_status(stats)} {code(name_of(names, leaf), 80)}\n\n<sub>{' · '.join(about)}</sub>\n\n"]
     gate = gate_of(stats)
     if gate is not None:
         lines.append(f"<sub>Judge gate: {gate_sentence(gate)}.</sub>\n\n")
@@ -615,11 +321,11 @@ def render_leaf(
 def render_lint(lint: dict, max_findings: int, mark: str = "") -> str:
     """Findings as a list (full paths and messages wrap; a table of them would not fit 800 px)."""
     status, text = lint_status(lint) or (INFO, "")
-    files = _as_int(lint.get("files"))
+    files = as_int(lint.get("files"))
     where = f" in {counted(files, 'file', thousands=True)}" if files is not None else ""
     out = [f"### Lint: {status} {text}{where}{mark}\n\n"]
-    findings = [_as_dict(f) for f in _as_list(lint.get("findings"))]
-    findings.sort(key=lambda f: (f.get("level") != "error", str(f.get("path")), _as_int(f.get("line")) or 0))
+    findings = [as_dict(f) for f in as_list(lint.get("findings"))]
+    findings.sort(key=lambda f: (f.get("level") != "error", str(f.get("path")), as_int(f.get("line")) or 0))
     if findings and max_findings > 0:
         for f in findings[:max_findings]:
             icon = FAIL if f.get("level") == "error" else WARN
@@ -636,9 +342,9 @@ def render_lint(lint: dict, max_findings: int, mark: str = "") -> str:
 
 def render_train(train: dict, examples: int, mark: str = "", names: dict[str, str] | None = None) -> str:
     status, verdict = train_status(train) or (INFO, "")
-    phases = [_as_dict(p) for p in _as_list(train.get("phases"))]
+    phases = [as_dict(p) for p in as_list(train.get("phases"))]
     if names is None:
-        names = short_names([leaf for p in phases for leaf in _as_dict(p.get("heldout"))])
+        names = short_names([leaf for p in phases for leaf in as_dict(p.get("heldout"))])
     out = [f"### Training smoke test: {status} {verdict}{mark}\n\n"]
     if train.get("verdict_line"):
         out.append(f"{inline(fix_plurals(clean(train['verdict_line'])), 400)}\n\n")
@@ -652,7 +358,7 @@ def render_train(train: dict, examples: int, mark: str = "", names: dict[str, st
                 f"| {' '.join(phase_verdict) if phase_verdict else '–'} |\n"
             )
         heldout = [
-            (p.get("name", "?"), leaf, _as_dict(v)) for p in phases for leaf, v in _as_dict(p.get("heldout")).items()
+            (p.get("name", "?"), leaf, as_dict(v)) for p in phases for leaf, v in as_dict(p.get("heldout")).items()
         ]
         if heldout:
             out.append("\n| Held-out leaf | Phase | Loss before | Loss after | Change |\n|---|---|---|---|---|\n")
@@ -660,13 +366,13 @@ def render_train(train: dict, examples: int, mark: str = "", names: dict[str, st
                 before, after = v.get("loss_before"), v.get("loss_after")
                 role = f"<br><sub>{inline(v['role'], 20)}</sub>" if v.get("role") else ""
                 out.append(
-                    f"| {code(_name(names, leaf), LEAF_NAME_CHARS)}{role} | {inline(phase, 20)} | {num(before, 3)} "
-                    f"| {num(after, 3)} | {_change(before, after) or '–'} |\n"
+                    f"| {code(name_of(names, leaf), LEAF_NAME_CHARS)}{role} | {inline(phase, 20)} | {num(before, 3)} "
+                    f"| {num(after, 3)} | {change_text(before, after) or '–'} |\n"
                 )
             if len(heldout) > 40:
                 out.append(f"\n_… and {len(heldout) - 40:,} more held-out rows not shown._\n")
         out.append("\n")
-    for ex in [_as_dict(e) for e in _as_list(train.get("examples"))][:examples]:
+    for ex in [as_dict(e) for e in as_list(train.get("examples"))][:examples]:
         out.append(
             f"<details><summary>Before / after: {inline(ex.get('question', ''), PREVIEW_CHARS)}</summary>\n\n"
             f"Leaf {code(ex.get('leaf', '?'))}\n\n**Question**\n\n{text_block(ex.get('question', ''), EXAMPLE_TEXT_CHARS)}\n"
@@ -748,7 +454,7 @@ def render_comment(
     """
     summary, lint, train = inputs.summary, inputs.lint, inputs.train
     leaves = dict(sorted(inputs.leaves().items(), key=lambda kv: str(kv[0])))
-    trained = [leaf for p in _as_list(_as_dict(train).get("phases")) for leaf in _as_dict(_as_dict(p).get("heldout"))]
+    trained = [leaf for p in as_list(as_dict(train).get("phases")) for leaf in as_dict(as_dict(p).get("heldout"))]
     names = short_names([*leaves, *trained])
     header = render_header(summary, lint, train, unverified, names)
     mark = NOT_VERIFIED if unverified else ""
@@ -769,7 +475,7 @@ def render_comment(
             cut.append("training details" if index < len(variants) else "the training section")
     lint_text = ""
     if lint is not None:
-        total = len(_as_list(lint.get("findings")))
+        total = len(as_list(lint.get("findings")))
         limits = (MAX_LINT_FINDINGS, 20, 10, 5, 0)
         index, lint_text = _first_fitting([render_lint(lint, n, mark) for n in limits], budget, max_chars // 4)
         if index == len(limits):
