@@ -189,6 +189,41 @@ def test_a_call_slower_than_the_timeout_fails_at_the_deadline_not_after_every_re
     assert asked <= 2, asked
 
 
+def test_calls_queued_at_a_one_at_a_time_server_wait_their_turn_and_a_silent_one_fails_them_all():
+    """#27 item 3: llama.cpp serves one request at a time, so with 4 in flight the last waits for 3 others. A
+    deadline counted from the call's start failed it (1 s each, 2.5 s deadline: calls 3 and 4 were lost); counted
+    from the server's last answer, a queued call waits its turn while the server keeps answering. A server that
+    answers nothing still fails every call (each at its deadline, none hangs)."""
+    lock, hung = threading.Lock(), threading.Event()
+
+    def one_at_a_time(request: dict) -> Reply:
+        with lock:  # the server's single slot
+            time.sleep(1.0)
+        return Reply("ok")
+
+    def silent(request: dict) -> Reply:
+        hung.wait(30)
+        return Reply("too late")
+
+    async def four(base_url: str) -> list:
+        teacher = OpenAITeacher(base_url, "k", "fake-teacher", concurrency=4, timeout=2.5, max_retries=0)
+        try:
+            calls = [teacher.complete([{"role": "user", "content": f"q{i}"}]) for i in range(4)]
+            return await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            await teacher.aclose()
+
+    with FakeOpenAI(one_at_a_time) as fake:
+        queued = asyncio.run(four(fake.base_url))
+    assert [r[0].text if isinstance(r, list) else repr(r) for r in queued] == ["ok"] * 4
+    with FakeOpenAI(silent) as fake:
+        try:
+            lost = asyncio.run(four(fake.base_url))
+        finally:
+            hung.set()
+    assert all(isinstance(r, TeacherError) and "timed out" in str(r) for r in lost), lost
+
+
 @pytest.mark.parametrize("where", ["option", "settings"])
 def test_the_timeout_option_and_setting_are_honoured(tmp_path, where):
     def slow_answers(request: dict) -> Reply:

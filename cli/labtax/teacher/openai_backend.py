@@ -3,7 +3,9 @@
 Chat completions only (chat-only models work). Retries with backoff on 429/5xx/timeouts, honouring
 Retry-After, are the client's own (max_retries); we add one more layer only for what the client does not
 retry: a 200 response whose body is not valid JSON. Concurrency is bounded by a semaphore; each call has one
-deadline (`timeout`, retries included), counted from when it gets its turn.
+deadline (`timeout`, retries included), counted from when it gets its turn or from the endpoint's last answer to
+any call, whichever is later (at most `timeout` x the concurrency): a server that answers one request at a time
+keeps the others queued, and a call waiting its turn there is not a failed call.
 
 An endpoint that takes no connection even after the client's retries raises EndpointUnreachable: the run
 stops and says so (a rejected candidate would read as a verdict on the data).
@@ -25,6 +27,7 @@ import email.utils
 import math
 import os
 import sys
+import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
@@ -65,13 +68,17 @@ class OpenAITeacher:
         self.role = role
         self.where = endpoint_host(base_url)
         self._notice = notice or (lambda line: print(line, file=sys.stderr))
+        # A call queued behind others at a one-at-a-time server gets no byte until its turn: each read may take
+        # as long as the whole queue; the deadline that counts is _deadline's.
+        self._queue = max(1, concurrency)
+        self._answered = 0.0  # time.monotonic() of the endpoint's last answer
         self._client = openai.AsyncOpenAI(
             base_url=base_url,
             api_key=api_key or "not-needed",
-            timeout=timeout,
+            timeout=timeout * self._queue,
             max_retries=max_retries,
         )
-        self._semaphore = asyncio.Semaphore(max(1, concurrency))
+        self._semaphore = asyncio.Semaphore(self._queue)
         self._probing = asyncio.Lock()
         self._garbage_retries = max_retries
         # None until the first call that asks for logprobs: True when it got an answer, False once the endpoint
@@ -96,11 +103,33 @@ class OpenAITeacher:
         """One call under the concurrency bound and one overall deadline (the client's timeout bounds each read,
         not the whole: a server that trickles its answer or a queue of retries would outlast it)."""
         async with self._semaphore:
-            try:
-                async with asyncio.timeout(self.timeout):
-                    return await self._attempts(body, top_logprobs, probe)
-            except TimeoutError:
-                raise await self._timed_out() from None
+            return await self._within_deadline(self._attempts(body, top_logprobs, probe))
+
+    def _deadline(self, started: float) -> float:
+        """When a call started at `started` times out: `timeout` after it started or after the endpoint last
+        answered any call, whichever is later, and never past `timeout` x the concurrency. A server that serves
+        one request at a time (llama.cpp's default) keeps the others queued; while it keeps answering them, a
+        queued call is waiting its turn, not lost. One that answers nothing for `timeout` fails every call."""
+        return min(started + self.timeout * self._queue, max(started, self._answered) + self.timeout)
+
+    async def _within_deadline(self, work):
+        started = time.monotonic()
+        task = asyncio.ensure_future(work)
+        try:
+            while True:
+                done, _ = await asyncio.wait({task}, timeout=max(0.0, self._deadline(started) - time.monotonic()))
+                if done:
+                    result = task.result()
+                    self._answered = time.monotonic()
+                    return result
+                if time.monotonic() >= self._deadline(started):
+                    task.cancel()
+                    await asyncio.gather(task, return_exceptions=True)
+                    raise await self._timed_out()
+        finally:
+            if not task.done():
+                task.cancel()
+                await asyncio.gather(task, return_exceptions=True)
 
     async def _attempts(self, body: dict, top_logprobs: int, probe: bool) -> list[Completion]:
         openai = self._openai
@@ -171,11 +200,10 @@ class OpenAITeacher:
         body = {"model": self.model, "prompt": prompt, "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0}
         async with self._semaphore:
             try:
-                async with asyncio.timeout(self.timeout):
-                    response: Any = await self._client.post("/completions", body=body, cast_to=self._response_type)
-                    return _json(response)
-            except TimeoutError:
-                raise await self._timed_out() from None
+                response: Any = await self._within_deadline(
+                    self._client.post("/completions", body=body, cast_to=self._response_type)
+                )
+                return _json(response)
             except openai.APIStatusError as exc:
                 raise TeacherError(
                     f"endpoint returned HTTP {exc.status_code} for /completions: {_short(_error_message(exc))}",
