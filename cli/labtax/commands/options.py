@@ -86,7 +86,7 @@ def teacher_options(func):
         type=click.FloatRange(0, min_open=True),
         default=None,
         metavar="SECONDS",
-        help="Seconds one teacher or judge call may take in all, retries included (default: [tool.labtax.teacher] timeout, else 60). A server that answers one request at a time keeps the others waiting: raise it, or lower --concurrency.",
+        help="Seconds one teacher or judge call may take in all, retries included (default: [tool.labtax.teacher] timeout, else 60), counted from its turn or from the endpoint's last answer to any call, whichever is later: a call waiting its turn at a server that answers one request at a time is not lost while the server keeps answering.",
     )(func)
     func = click.option(
         "--concurrency",
