@@ -251,6 +251,20 @@ def _limit(settings: dict, key: str, current: int, source: str | None) -> int:
 
 
 @dataclass(frozen=True)
+class Endpoints:
+    """The teacher and judge options generate and vet share (commands.options.teacher_options): which endpoints
+    serve, asked on the command line; the settings file says the rest (teacher/resolve.py)."""
+
+    concurrency: int = 8
+    timeout: float | None = None  # None: the settings' teacher timeout, else the backend's default
+    model: str | None = None
+    base_url: str | None = None
+    judge_model: str | None = None
+    judge_base_url: str | None = None
+    judge_tokenizer: Path | None = None  # the endpoint judge's tokenizer folder: scores over /v1/completions
+
+
+@dataclass(frozen=True)
 class Overrides:
     """What the command line says: the last word over the profile and the settings file. Commands build one
     from their options; `load_config` applies it, so no command edits `Config.rules` itself."""

@@ -56,7 +56,19 @@ def selection_options(func):
 def teacher_options(func):
     """Click decorator: the teacher and judge options generate and vet share (--concurrency, --timeout, --model,
     --base-url, --judge-model, --judge-base-url, --judge-tokenizer), declared once so both commands call the same
-    endpoints alike."""
+    endpoints alike; the command receives them as one `endpoints` (scale.session.Endpoints)."""
+    import functools
+
+    command = func
+
+    @functools.wraps(command)
+    def collected(*args, concurrency, timeout, model, base_url, judge_model, judge_base_url, judge_tokenizer, **kw):
+        from labtax.config import Endpoints
+
+        endpoints = Endpoints(concurrency, timeout, model, base_url, judge_model, judge_base_url, judge_tokenizer)
+        return command(*args, endpoints=endpoints, **kw)
+
+    func = collected
     func = click.option(
         "--judge-tokenizer",
         type=click.Path(file_okay=False, exists=True, path_type=Path),

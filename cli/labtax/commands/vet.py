@@ -29,20 +29,7 @@ from labtax.wording import counted
     show_default=True,
     help="Calibrate the gate per leaf on its held-out seeds, as labtax generate does.",
 )
-def command(
-    files,
-    root,
-    output,
-    concurrency,
-    timeout,
-    model,
-    base_url,
-    judge_model,
-    judge_base_url,
-    judge_tokenizer,
-    offline,
-    calibrate,
-):
+def command(files, root, output, endpoints, offline, calibrate):
     """Vet JSONL rows with generation's gate: accepted, rejected, or not vetted (with why).
 
     A row is a labtax sample record, or {"leaf": "<path to qna.yaml>", "messages": [...]} with "context" for a
@@ -57,13 +44,7 @@ def command(
         files=tuple(files),
         root=(root or find_root()).resolve(),
         output=output,
-        concurrency=concurrency,
-        timeout=timeout,
-        model=model,
-        base_url=base_url,
-        judge_model=judge_model,
-        judge_base_url=judge_base_url,
-        judge_tokenizer=judge_tokenizer,
+        endpoints=endpoints,
         offline=offline,
         calibrate=calibrate,
     )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from labtax.config import Endpoints
 from labtax.errors import LabtaxError
 
 if TYPE_CHECKING:
@@ -34,13 +35,7 @@ class Request:
     output: Path
     num_samples: int = 5
     max_attempts: int = 4
-    concurrency: int = 8
-    timeout: float | None = None  # None: the settings' teacher timeout, else the backend's default
-    model: str | None = None
-    base_url: str | None = None
-    judge_model: str | None = None
-    judge_base_url: str | None = None
-    judge_tokenizer: Path | None = None  # the endpoint judge's tokenizer folder: scores over /v1/completions
+    endpoints: Endpoints = field(default_factory=lambda: Endpoints())
     offline: bool = False
     calibrate: bool = True
     keep_unvetted: bool = False
@@ -99,14 +94,14 @@ def prepare(selection: Selection, request: Request) -> Prepared:
     return Prepared(request, config, settings, whole, chosen, shard)
 
 
-def announce(config, request, echo):
+def announce(config, endpoints: Endpoints, echo):
     """Which teacher and which judge serve, and why (the first lines a person reads); a judge setting that cannot
     serve is exit 2 before any call. Generate and vet alike."""
     from labtax.teacher.resolve import describe_judge, describe_teacher
 
-    info = describe_teacher(config, base_url=request.base_url, model=request.model)
+    info = describe_teacher(config, base_url=endpoints.base_url, model=endpoints.model)
     echo(f"teacher: {info.name} {info.model} ({info.reason})")
-    judge_info = describe_judge(config, info, base_url=request.judge_base_url, model=request.judge_model)
+    judge_info = describe_judge(config, info, base_url=endpoints.judge_base_url, model=endpoints.judge_model)
     if judge_info is not None:
         if judge_info.details.get("problems"):
             raise LabtaxError(judge_info.details["problems"][0])
@@ -120,8 +115,8 @@ def run(prepared: Prepared, echo: Callable[[str], None]) -> RunSummary | None:
     from labtax.teacher.resolve import call_timeout
 
     request, config = prepared.request, prepared.config
-    timeout = call_timeout(config, request.timeout)  # a bad setting fails now, not after the first leaf
-    info, judge_info = announce(config, request, echo)
+    timeout = call_timeout(config, request.endpoints.timeout)  # a bad setting fails now, not after the first leaf
+    info, judge_info = announce(config, request.endpoints, echo)
     manifest = None
     if prepared.shard:
         from labtax.scale.manifest import start
@@ -167,7 +162,7 @@ def _execute(
         totals=expected_calls(leaves, request.num_samples),
         leaves=len(leaves),
     )
-    if request.executor == "ray" and getattr(request, "judge_tokenizer", None) is not None:
+    if request.executor == "ray" and request.endpoints.judge_tokenizer is not None:
         raise LabtaxError("--judge-tokenizer runs with --executor local only; leave it out on Ray")
     try:
         if request.executor == "ray":
@@ -179,7 +174,7 @@ def _execute(
                 output,
                 prepared.settings,
                 info,
-                request.concurrency,
+                request.endpoints.concurrency,
                 request.ray_address,
                 request.ray_actors,
                 prepared.chosen.skipped,
@@ -206,7 +201,7 @@ async def _local(prepared: Prepared, info: TeacherInfo, timeout: float, bar) -> 
     from labtax.generate.run import run_generation
 
     request = prepared.request
-    async with teachers(prepared.config, request, info, timeout, bar.write) as (teacher, judge):
+    async with teachers(prepared.config, request.endpoints, info, timeout, bar.write) as (teacher, judge):
         return await run_generation(
             prepared.chosen.leaves,
             teacher,
@@ -220,17 +215,17 @@ async def _local(prepared: Prepared, info: TeacherInfo, timeout: float, bar) -> 
 
 
 @asynccontextmanager
-async def teachers(config: Config, request, info: TeacherInfo, timeout: float, notice=None):
-    """(teacher, judge or None) for `request`'s base_url, model, judge_base_url, judge_model and concurrency,
-    opened for the block and closed after it (generate and vet alike)."""
+async def teachers(config: Config, endpoints: Endpoints, info: TeacherInfo, timeout: float, notice=None):
+    """(teacher, judge or None) for the endpoints asked for, opened for the block and closed after it (generate
+    and vet alike)."""
     from labtax.teacher.resolve import make_judge, make_teacher
 
-    endpoint = {"concurrency": request.concurrency, "timeout": timeout, "notice": notice}
-    teacher = make_teacher(config, base_url=request.base_url, model=request.model, **endpoint)
+    endpoint = {"concurrency": endpoints.concurrency, "timeout": timeout, "notice": notice}
+    teacher = make_teacher(config, base_url=endpoints.base_url, model=endpoints.model, **endpoint)
     try:
-        judge = make_judge(config, info, base_url=request.judge_base_url, model=request.judge_model, **endpoint)
-        if request.judge_tokenizer is not None:
-            judge = await scoring(judge, teacher, request.judge_tokenizer)
+        judge = make_judge(config, info, base_url=endpoints.judge_base_url, model=endpoints.judge_model, **endpoint)
+        if endpoints.judge_tokenizer is not None:
+            judge = await scoring(judge, teacher, endpoints.judge_tokenizer)
     except BaseException:
         await teacher.aclose()
         raise
@@ -271,13 +266,7 @@ class VetRequest:
     files: tuple[Path, ...]
     root: Path
     output: Path
-    concurrency: int = 8
-    timeout: float | None = None
-    model: str | None = None
-    base_url: str | None = None
-    judge_model: str | None = None
-    judge_base_url: str | None = None
-    judge_tokenizer: Path | None = None  # the endpoint judge's tokenizer folder: scores over /v1/completions
+    endpoints: Endpoints = field(default_factory=lambda: Endpoints())
     offline: bool = False
     calibrate: bool = True
 
@@ -295,14 +284,14 @@ def vet(request: VetRequest, echo: Callable[[str], None]) -> dict:
     from labtax.teacher.resolve import call_timeout
 
     config = load_config(request.root, overrides=Overrides(offline=request.offline))
-    timeout = call_timeout(config, request.timeout)
+    timeout = call_timeout(config, request.endpoints.timeout)
     rows, bad = stage.read_rows(list(request.files))
-    info, judge_info = announce(config, request, echo)
+    info, judge_info = announce(config, request.endpoints, echo)
     settings = Settings(offline=request.offline, calibrate=request.calibrate)
     cache = CallCache(Layout(request.output).calls)
 
     async def go() -> stage.Outcome:
-        async with teachers(config, request, info, timeout) as (teacher, judge):
+        async with teachers(config, request.endpoints, info, timeout) as (teacher, judge):
             return await stage.vet(rows, bad, request.root, config, teacher, settings, cache, judge=judge)
 
     try:
