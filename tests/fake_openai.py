@@ -165,19 +165,11 @@ class _QuietServer(ThreadingHTTPServer):
             super().handle_error(request, client_address)
 
 
-class FakeOpenAI:
-    def __init__(
-        self, responder=good_teacher, latency: float = 0.0, model: str = "fake-teacher", refuse_logprobs: bool = False
-    ):
-        self.responder = responder
-        self.latency = latency
-        self.model = model
-        self.refuse_logprobs = refuse_logprobs
-        self.faults: list = []
-        self.requests: list[dict] = []
-        self.authorizations: list[tuple[str | None, str | None]] = []  # per request: (model asked, Authorization)
-        self.lock = threading.Lock()
-        self.server = _QuietServer(("127.0.0.1", 0), self._handler())
+class LocalServer:
+    """An HTTP server on 127.0.0.1 for the block (`with`): its handler class, its /v1 base URL, a quick shutdown."""
+
+    def start_server(self, handler: type[BaseHTTPRequestHandler]) -> None:
+        self.server = _QuietServer(("127.0.0.1", 0), handler)
         self.server.daemon_threads = True
         self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
 
@@ -192,6 +184,21 @@ class FakeOpenAI:
     def __exit__(self, *exc):
         self.server.shutdown()
         self.server.server_close()
+
+
+class FakeOpenAI(LocalServer):
+    def __init__(
+        self, responder=good_teacher, latency: float = 0.0, model: str = "fake-teacher", refuse_logprobs: bool = False
+    ):
+        self.responder = responder
+        self.latency = latency
+        self.model = model
+        self.refuse_logprobs = refuse_logprobs
+        self.faults: list = []
+        self.requests: list[dict] = []
+        self.authorizations: list[tuple[str | None, str | None]] = []  # per request: (model asked, Authorization)
+        self.lock = threading.Lock()
+        self.start_server(self._handler())
 
     def calls(self, stage: str | None = None) -> int:
         with self.lock:

@@ -109,8 +109,8 @@ def test_real_seeds_pass_the_checks_made_for_the_teachers_failures(corpus):
     answering, a sum that does not hold, a task cut mid-sentence) reject no seed people wrote: this repository's,
     InstructLab's taxonomy and its 120 historical files, each leaf's seeds checked as its own candidates."""
     from labtax.generate import seeds
-    from labtax.generate.gate.checks import LeafChecks, check_answer, check_question
-    from labtax.generate.pipelines import pipeline_for, prompts
+    from labtax.generate.gate.checks import check_answer, check_question
+    from labtax.generate.pipelines import leaf_checks, pipeline_for, prompts
     from labtax.taxonomy.loader import LoadProblem, load_leaf
 
     roots = [REPO, corpus / "head", *sorted((corpus / "history").iterdir())]
@@ -121,20 +121,12 @@ def test_real_seeds_pass_the_checks_made_for_the_teachers_failures(corpus):
                 leaf = load_leaf(root, path.relative_to(root).as_posix())
             except LoadProblem:  # a history file that is not YAML at all: nothing to check
                 continue
-            items = seeds.qa_items(leaf)
-            stages = prompts.load(pipeline_for(leaf).PROMPTS).stages.values()
-            own = [
-                str(leaf.data.get("task_description", "")),
-                *(str(v) for e in leaf.seed_examples() for v in e.values()),
-            ]
-            checks = LeafChecks.of([t for s in stages for t in (s.system, s.user, s.example_user or "")], own, items)
-            for item in items:
+            checks = leaf_checks(leaf, prompts.load(pipeline_for(leaf).PROMPTS))
+            for item in seeds.qa_items(leaf):
                 total += 1
                 q, a = str(item["question"]), str(item["answer"])
                 context = "" if leaf.kind == "knowledge" else str(item.get("context") or "")
-                failure = check_question(q, checks.phrases, context) or check_answer(
-                    q, a, "stop", context=context, phrases=checks.phrases, copies_allowed=checks.copies_allowed
-                )
+                failure = check_question(q, checks, context) or check_answer(q, a, "stop", context=context, leaf=checks)
                 if failure and (failure.reason in NEW_CHECKS or "task" in failure.detail):
                     flagged.append((str(path), failure.reason, failure.detail))
     assert total > 1000 and flagged == []

@@ -88,31 +88,10 @@ def test_cli_second_leaf_keeps_the_first_and_says_so(tmp_path):
     root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
     out = tmp_path / "gen"
     with FakeOpenAI() as fake:
-        first = run_labtax(
-            "generate",
-            LEAVES["freeform"],
-            "-n",
-            "2",
-            "--no-progress",
-            "--keep-unvetted",
-            "--output",
-            str(out),
-            cwd=root,
-            env=_env(fake),
-        )
+        args = ["-n", "2", "--no-progress", "--keep-unvetted", "--output", str(out)]
+        first = run_labtax("generate", LEAVES["freeform"], *args, cwd=root, env=_env(fake))
         assert first.returncode == 0, first.stderr
-        second = run_labtax(
-            "generate",
-            LEAVES["knowledge"],
-            "-n",
-            "2",
-            "--no-progress",
-            "--keep-unvetted",
-            "--output",
-            str(out),
-            cwd=root,
-            env=_env(fake),
-        )
+        second = run_labtax("generate", LEAVES["knowledge"], *args, cwd=root, env=_env(fake))
     assert second.returncode == 0, second.stderr
     assert f"kept from earlier runs in {out}/" in second.stdout and A in second.stdout
     assert f"wrote {out}/: 4 samples for 2 leaves" in second.stdout

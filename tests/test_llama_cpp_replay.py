@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
-import threading
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import pytest
@@ -21,11 +20,12 @@ from labtax.teacher.endpoint_scorer import ChatTemplate, ScoringJudge
 from labtax.teacher.openai_backend import OpenAITeacher
 
 from .conftest import REPO
+from .fake_openai import LocalServer
 
 RECORDED = json.loads((REPO / "tests" / "recorded" / "llama_cpp.json").read_text(encoding="utf-8"))
 
 
-class Replay:
+class Replay(LocalServer):
     """A server that answers each request with what the real one answered to the same request (404 otherwise)."""
 
     def __init__(self, completions: dict[str, dict], chat: dict | None = None):
@@ -53,20 +53,7 @@ class Replay:
                 self.end_headers()
                 self.wfile.write(raw)
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.thread = threading.Thread(target=self.server.serve_forever, args=(0.02,), daemon=True)
-
-    @property
-    def base_url(self) -> str:
-        return f"http://127.0.0.1:{self.server.server_address[1]}/v1"
-
-    def __enter__(self):
-        self.thread.start()
-        return self
-
-    def __exit__(self, *exc):
-        self.server.shutdown()
-        self.server.server_close()
+        self.start_server(Handler)
 
 
 @pytest.fixture(scope="module")

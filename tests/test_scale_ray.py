@@ -31,6 +31,13 @@ BIN = Path(sys.executable).parent
 STARTUP = 300  # a Ray cluster takes 5-40 s to start on a busy 2-core machine
 
 
+def ray_args(n: int, *more: str, concurrency: int | None = 4) -> list[str]:
+    """`labtax generate` on Ray as test_scale.generate runs it locally (--keep-unvetted: these tests compare
+    files, not the gate's verdicts)."""
+    limit = ["--concurrency", str(concurrency)] if concurrency else []
+    return ["generate", "-n", str(n), "--no-progress", "--keep-unvetted", "--executor", "ray", *more, *limit]
+
+
 class Endpoint:
     """mixed_teacher with its latency inside the responder, so requests in flight are counted at the server."""
 
@@ -150,19 +157,7 @@ def test_ray_run_gives_the_local_runs_bytes_and_holds_each_endpoints_limit(tmp_p
         single_calls, judged = fake.calls(), judge.calls()
         endpoint.peak = judging.peak = 0
         proc = run_labtax(
-            *(
-                "generate",
-                "-n",
-                "2",
-                "--no-progress",
-                "--keep-unvetted",
-                "--executor",
-                "ray",
-                "--ray-actors",
-                "2",
-                "--concurrency",
-                "3",
-            ),
+            *ray_args(2, "--ray-actors", "2", concurrency=3),
             *("--output", str(tmp_path / "ray"), *with_judge),
             cwd=root,
             env=ray_env(fake, ray_tmp),
@@ -213,21 +208,8 @@ def test_ray_refuses_an_embedded_judge(tmp_path, ray_tmp):
 def _start(
     root: Path, fake: FakeOpenAI, folder: str, output: Path, *extra: str, env: dict | None = None
 ) -> subprocess.Popen:
-    args = [
-        "generate",
-        "-n",
-        "3",
-        "--no-progress",
-        "--keep-unvetted",
-        "--executor",
-        "ray",
-        "--ray-actors",
-        "2",
-        "--concurrency",
-        "4",
-    ]
     return subprocess.Popen(
-        [str(BIN / "labtax"), *args, "--output", str(output), *extra],
+        [str(BIN / "labtax"), *ray_args(3, "--ray-actors", "2"), "--output", str(output), *extra],
         cwd=root,
         env={**os.environ, **ray_env(fake, folder), **(env or {})},
         stdout=subprocess.PIPE,
@@ -277,19 +259,7 @@ def test_kill_9_of_the_driver_then_rerun_loses_only_calls_in_flight(tmp_path, ra
                 quiet_since, at_kill = time.monotonic(), fake.calls()
         end_ray(ray_tmp)  # what the killed driver's own cluster left (a laptop's reboot, a CI job's end)
         rerun = run_labtax(
-            *(
-                "generate",
-                "-n",
-                "3",
-                "--no-progress",
-                "--keep-unvetted",
-                "--executor",
-                "ray",
-                "--ray-actors",
-                "2",
-                "--concurrency",
-                "4",
-            ),
+            *ray_args(3, "--ray-actors", "2"),
             *("--output", str(tmp_path / "ray")),
             cwd=root,
             env=ray_env(fake, ray_tmp),
@@ -327,17 +297,7 @@ def test_joins_a_running_cluster_with_ray_address(tmp_path, ray_tmp):
         with FakeOpenAI(responder=mixed_teacher) as fake:
             generate(root, fake, tmp_path / "single")
             proc = run_labtax(
-                *(
-                    "generate",
-                    "-n",
-                    "2",
-                    "--no-progress",
-                    "--keep-unvetted",
-                    "--executor",
-                    "ray",
-                    "--ray-address",
-                    f"127.0.0.1:{port}",
-                ),
+                *ray_args(2, "--ray-address", f"127.0.0.1:{port}", concurrency=None),
                 *("--output", str(tmp_path / "ray")),
                 cwd=root,
                 env={**env(fake), "RAY_AUTH_MODE": "token", **token},  # a `ray start` cluster wants its token

@@ -123,36 +123,23 @@ def run_vet(source: str, rows: list[dict], work: Path) -> dict[int, tuple[str, s
 
 
 def checks_alone(row: dict, cache: dict) -> tuple[str, str]:
-    """The judge-free checks on a row, as generation runs them for its leaf (no model)."""
-    sys.path.insert(0, str(REPO / "cli"))
-    from labtax.generate import seeds
-    from labtax.generate.gate.checks import LeafChecks, check_answer, check_question
-    from labtax.generate.pipelines import pipeline_for, prompts
+    """The judge-free checks on a row, as generation runs them for its leaf (no model); a row generation's own
+    judge-free checks (parser, dedup, consistency) rejected stays rejected for that reason."""
+    from labtax.generate.gate.checks import check_answer, check_question
+    from labtax.generate.pipelines import leaf_checks, pipeline_for, prompts
     from labtax.taxonomy.loader import load_leaf
 
+    if row["outcome"] == "rejected":
+        return "rejected", f"generation:{row['record'].get('reason')}"
     key = (row["source"], row["leaf"])
     if key not in cache:
         leaf = load_leaf(SOURCES[row["source"]], row["leaf"])
-        stages = prompts.load(pipeline_for(leaf).PROMPTS).stages.values()
-        own = [str(leaf.data.get("task_description", "")), *(str(v) for e in leaf.seed_examples() for v in e.values())]
-        cache[key] = LeafChecks.of(
-            [t for s in stages for t in (s.system, s.user, s.example_user or "")], own, seeds.qa_items(leaf)
-        )
-    leaf_checks = cache[key]
+        cache[key] = leaf_checks(leaf, prompts.load(pipeline_for(leaf).PROMPTS))
     question, answer, context, _ = fields(row)
-    knowledge = row["leaf"].startswith("knowledge/")
-    failure = check_question(question, leaf_checks.phrases, "" if knowledge else context)
+    context = "" if row["leaf"].startswith("knowledge/") else context
+    failure = check_question(question, cache[key], context)
     if failure is None and answer:
-        failure = check_answer(
-            question,
-            answer,
-            "stop",
-            context="" if knowledge else context,
-            phrases=leaf_checks.phrases,
-            copies_allowed=leaf_checks.copies_allowed,
-        )
-    if row["outcome"] == "rejected":  # generation's own judge-free rejection (parser, dedup, consistency) stands
-        return "rejected", f"generation:{row['record'].get('reason')}"
+        failure = check_answer(question, answer, "stop", context=context, leaf=cache[key])
     return ("rejected", f"checks:{failure.reason}") if failure else ("accepted", "")
 
 

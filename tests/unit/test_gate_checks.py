@@ -107,15 +107,13 @@ def _freeform(own: list[str], seeds: list[dict] = ()) -> LeafChecks:
 def test_a_task_that_repeats_the_generation_prompt_is_a_leak():
     leaf = _freeform(["Rewrite legal text in plain language."])
     leaked = 'Write one new task for this skill: "The use of the provided product is prohibited."'
-    assert check_question(leaked, leaf.phrases).reason == "prompt_leak"
-    assert (
-        check_question('Rewrite in plain language: "The tenant shall remit payment forthwith."', leaf.phrases) is None
-    )
+    assert check_question(leaked, leaf).reason == "prompt_leak"
+    assert check_question('Rewrite in plain language: "The tenant shall remit payment forthwith."', leaf) is None
 
 
 def test_the_prompts_wording_is_not_a_leak_where_the_leaf_itself_uses_it():
     leaf = _freeform(["Write one new task for this skill, then solve it."])
-    assert check_question("Write one new task for this skill, then solve it: sort 3, 1, 2.", leaf.phrases) is None
+    assert check_question("Write one new task for this skill, then solve it: sort 3, 1, 2.", leaf) is None
 
 
 @pytest.mark.parametrize(
@@ -154,7 +152,7 @@ def test_an_unchanged_answer_is_allowed_where_the_leafs_own_seeds_do_it():
     leaf = _freeform([], [seed])
     assert leaf.copies_allowed
     q, a = seed["question"], seed["answer"]
-    assert check_answer(q, a, "stop", copies_allowed=leaf.copies_allowed) is None
+    assert check_answer(q, a, "stop", leaf=leaf) is None
     assert check_answer(q, a, "stop").reason == "copies_input"
 
 

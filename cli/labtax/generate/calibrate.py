@@ -101,15 +101,13 @@ async def calibrate(job: LeafJob, min_score: int) -> GateReport:
         is none; relevance's is its probability (gate/relevance.py), False after the checks, None unmeasured."""
         nonlocal index
         index += 1
-        checks = job.checks
         failure = check_answer(
             item["question"],
             answer,
             "stop",
             max_words=job.shape.max_answer_words,
             context="" if job.leaf.kind == "knowledge" else str(item.get("context") or ""),
-            phrases=checks.phrases,
-            copies_allowed=checks.copies_allowed,
+            leaf=job.checks,
         )
         if failure is not None:
             return False, False

@@ -193,7 +193,7 @@ _FILLER = frozenset(
 _SELF = frozenset("i we sure certainly here happy".split())
 
 
-def non_answer(question: str, answer: str) -> CheckFailure | None:
+def non_answer(answer: str) -> CheckFailure | None:
     """An answer that only talks about answering ("Yes, I can.", "Sure, here it is:"). A bare "Yes." to a
     yes/no question is an answer; a word picked from the question (a class, a choice) is too: on people's
     seeds a rule that flagged answers without a word of their own flagged those."""
@@ -274,13 +274,14 @@ class LeafChecks:
         return cls(leak_phrases(prompt_texts, own_texts), copies)
 
 
-def check_question(
-    question: str, phrases: frozenset[tuple[str, ...]] = frozenset(), context: str = ""
-) -> CheckFailure | None:
+ANY_LEAF = LeafChecks()  # nothing known of the leaf: no prompt wording to look for, no copy allowed
+
+
+def check_question(question: str, leaf: LeafChecks = ANY_LEAF, context: str = "") -> CheckFailure | None:
     """The first cheap check a written task (and its generated context) fails before any judge is asked, or None."""
     return (
-        prompt_leak(question, phrases)
-        or prompt_leak(context, phrases, "context")
+        prompt_leak(question, leaf.phrases)
+        or prompt_leak(context, leaf.phrases, "context")
         or truncated(question, "stop", "task")
         or unclosed_quote(question)
     )
@@ -304,18 +305,17 @@ def check_answer(
     *,
     max_words: int = 600,
     context: str = "",
-    phrases: frozenset[tuple[str, ...]] = frozenset(),
-    copies_allowed: bool = False,
+    leaf: LeafChecks = ANY_LEAF,
 ) -> CheckFailure | None:
-    """The first cheap check the candidate fails, or None when it may go to the judge. `copies_allowed`: the
-    leaf's own seeds answer some inputs unchanged (a conversion with nothing to convert), so a copy may be right."""
+    """The first cheap check the candidate fails, or None when it may go to the judge. `context`: the input the
+    answer must not merely hand back; `leaf`: what the checks know of the leaf (LeafChecks)."""
     return (
         refusal(answer)
         or repetition(answer)
         or restates_question(question, answer)
-        or non_answer(question, answer)
-        or (None if copies_allowed else copies_input(question, answer, context))
-        or prompt_leak(answer, phrases, "answer")
+        or non_answer(answer)
+        or (None if leaf.copies_allowed else copies_input(question, answer, context))
+        or prompt_leak(answer, leaf.phrases, "answer")
         or wrong_language(question, answer)
         or truncated(answer, finish_reason)
         or wrong_arithmetic(answer)

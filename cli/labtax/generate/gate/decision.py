@@ -117,18 +117,11 @@ class Gate:
         """The free checks before any judge call (gate/checks.py): a failure is its own reason. `max_words`:
         the answer budget, from the leaf's own seeds (seeds.LeafShape); `context`: the input the answer must not
         merely hand back; `leaf`: what the checks know of the leaf (LeafJob.checks)."""
-        from labtax.generate.gate.checks import LeafChecks, check_answer
+        from labtax.generate.gate.checks import ANY_LEAF, check_answer
         from labtax.generate.seeds import ANSWER_WORDS
 
-        leaf = leaf or LeafChecks()
         failure = check_answer(
-            question,
-            answer,
-            finish_reason,
-            max_words=max_words or ANSWER_WORDS,
-            context=context,
-            phrases=leaf.phrases,
-            copies_allowed=leaf.copies_allowed,
+            question, answer, finish_reason, max_words=max_words or ANSWER_WORDS, context=context, leaf=leaf or ANY_LEAF
         )
         self._checked("checks", failure, candidate)
 
@@ -137,11 +130,9 @@ class Gate:
     ) -> None:
         """The free checks on a written task (and its generated context), before its judge or its answer is asked
         for (gate/checks.py)."""
-        from labtax.generate.gate.checks import check_question
+        from labtax.generate.gate.checks import ANY_LEAF, check_question
 
-        self._checked(
-            "question_checks", check_question(question, leaf.phrases if leaf else frozenset(), context), candidate
-        )
+        self._checked("question_checks", check_question(question, leaf or ANY_LEAF, context), candidate)
 
     def _checked(self, name: str, failure, candidate: dict) -> None:
         if failure is None:

@@ -8,6 +8,7 @@ two parts, `vet_question` and `vet_answer` (gate/decision.py `decide` runs them 
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
@@ -18,6 +19,7 @@ if TYPE_CHECKING:
     from labtax.generate.gate.checks import LeafChecks
     from labtax.generate.gate.decision import Gate
     from labtax.generate.outcome import Accepted
+    from labtax.generate.pipelines.prompts import PromptSet
     from labtax.generate.pipelines.runner import StageRunner
     from labtax.taxonomy.leaf import Leaf
 
@@ -69,15 +71,19 @@ class LeafJob:
     def checks(self) -> LeafChecks:
         """What the cheap checks need of this leaf (gate/checks.py): its prompts' own wording that the leaf's
         material does not contain, and whether its seeds answer an input unchanged."""
-        from labtax.generate.gate.checks import LeafChecks
-        from labtax.generate.seeds import qa_items
+        return leaf_checks(self.leaf, self.runner.prompts, [getattr(chunk, "text", "") for chunk in self.chunks])
 
-        stages = self.runner.prompts.stages.values()
-        prompts = [text for stage in stages for text in (stage.system, stage.user, stage.example_user or "")]
-        own = [str(self.leaf.data.get("task_description", "")), str(self.leaf.data.get("document_outline", ""))]
-        own += [str(value) for item in self.leaf.seed_examples() for value in item.values()]
-        own += [getattr(chunk, "text", "") for chunk in self.chunks]
-        return LeafChecks.of(prompts, own, qa_items(self.leaf))
+
+def leaf_checks(leaf: Leaf, prompts: PromptSet, documents: Sequence[str] = ()) -> LeafChecks:
+    """What the cheap checks need of a leaf (gate/checks.py LeafChecks): the word runs of its pipeline's prompts
+    that its own material (task, outline, seeds, documents) lacks, and whether its seeds answer an input unchanged."""
+    from labtax.generate.gate.checks import LeafChecks
+    from labtax.generate.seeds import qa_items
+
+    texts = [text for stage in prompts.stages.values() for text in (stage.system, stage.user, stage.example_user or "")]
+    own = [str(leaf.data.get("task_description", "")), str(leaf.data.get("document_outline", ""))]
+    own += [str(value) for item in leaf.seed_examples() for value in item.values()]
+    return LeafChecks.of(texts, own + list(documents), qa_items(leaf))
 
 
 def pipeline_for(leaf: Leaf) -> Pipeline:
