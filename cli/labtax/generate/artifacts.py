@@ -211,12 +211,14 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> RunSummary:
     # Precision first: a sample the gate could not vet is not training data unless the run says so
     # (--keep-unvetted); it waits in review/unvetted.jsonl with why.
     keep_unvetted = run.get("keep_unvetted") is True
-    trainable: dict[str, list[dict]] = {}
-    held: dict[str, list[dict]] = {}
+    trainable: dict[str, list[dict]] = {leaf.path: [] for leaf in leaves}
+    held: dict[str, list[dict]] = {leaf.path: [] for leaf in leaves}
     for leaf in leaves:
-        trainable[leaf.path] = [s for s in leaf.samples if keep_unvetted or vetted(s)]
-        reason = held_back_reason(leaf.summary)
-        held[leaf.path] = [{**s, "held_back": reason} for s in leaf.samples if not (keep_unvetted or vetted(s))]
+        for sample in leaf.samples:
+            if keep_unvetted or vetted(sample):
+                trainable[leaf.path].append(sample)
+            else:
+                held[leaf.path].append({**sample, "held_back": held_back_reason(leaf.summary)})
     grouped: dict[str, list[dict]] = {bucket: [] for bucket in buckets}
     for leaf in leaves:
         grouped.setdefault(leaf.kind, []).extend(trainable[leaf.path])

@@ -26,6 +26,7 @@ from labtax.mix import phases
 from labtax.mix.recipe import EXTERNAL
 from labtax.records import jsonl, messages
 from labtax.records.layout import HELDOUT, LEGACY, PHASE_FILES, PHASES_DIR, Layout
+from labtax.records.types import held_back_reason, run_summary_from_json
 
 PHASES = phases.KINDS  # each phase's own kinds
 FILES = {name: f"{PHASES_DIR}/{file}" for name, file in PHASE_FILES.items()}
@@ -135,15 +136,12 @@ def plan_phases(data: TrainData, names: list[str]) -> list[PhasePlan]:
 
 
 def held_back(data: Path) -> tuple[int, str]:
-    """How many accepted samples generate kept out of the training files as unvetted, and why (the first's
-    reason): read tolerantly, (0, "") when the folder says nothing of them."""
-    layout = Layout(data)
+    """How many accepted samples generate kept out of the training files as unvetted, and why (the leaves'
+    reasons, from summary.json through the typed reader); (0, "") when the folder says nothing of them."""
     try:
-        totals = json.loads(layout.summary.read_text(encoding="utf-8")).get("totals", {})
-        count = totals.get("held_back", 0) if isinstance(totals, dict) else 0
-        first = next(iter(layout.unvetted.read_text(encoding="utf-8").splitlines()), "")
-        reason = json.loads(first).get("held_back", "") if first else ""
-    except (OSError, ValueError, AttributeError):
+        raw = json.loads(Layout(data).summary.read_text(encoding="utf-8"))
+        leaves = run_summary_from_json(raw)["leaves"].values() if isinstance(raw, dict) else []
+    except (OSError, ValueError):
         return 0, ""
-    valid = isinstance(count, int) and not isinstance(count, bool) and count > 0
-    return (count, reason if isinstance(reason, str) else "") if valid else (0, "")
+    held = [leaf for leaf in leaves if leaf.get("held_back")]
+    return sum(leaf.get("held_back", 0) for leaf in held), "; ".join(sorted({held_back_reason(leaf) for leaf in held}))
