@@ -116,20 +116,17 @@ class OpenAITeacher:
         started = time.monotonic()
         task = asyncio.ensure_future(work)
         try:
-            while True:
+            while time.monotonic() < self._deadline(started):
                 done, _ = await asyncio.wait({task}, timeout=max(0.0, self._deadline(started) - time.monotonic()))
                 if done:
                     result = task.result()
                     self._answered = time.monotonic()
                     return result
-                if time.monotonic() >= self._deadline(started):
-                    task.cancel()
-                    await asyncio.gather(task, return_exceptions=True)
-                    raise await self._timed_out()
         finally:
             if not task.done():
                 task.cancel()
                 await asyncio.gather(task, return_exceptions=True)
+        raise await self._timed_out()
 
     async def _attempts(self, body: dict, top_logprobs: int, probe: bool) -> list[Completion]:
         openai = self._openai
@@ -163,12 +160,7 @@ class OpenAITeacher:
                 attempt += 1
             except openai.APIStatusError as exc:
                 if exc.status_code == 400 and _context_exceeded(exc):
-                    raise TeacherError(
-                        f"the prompt does not fit the {self.role} model's context window ({_short(_error_message(exc), 160)}); "
-                        "serve the model with a longer context (llama.cpp: --n_ctx, vLLM: --max-model-len) or use one "
-                        "with a longer window",
-                        status=400,
-                    ) from None
+                    raise self._status_error(exc) from None
                 if want and not refused and _names_logprobs(exc):
                     self._refuse_logprobs(exc)
                     refused = True
@@ -176,11 +168,7 @@ class OpenAITeacher:
                 if probe and want:
                     probe = False
                     continue
-                raise TeacherError(
-                    f"endpoint returned HTTP {exc.status_code}: {_short(exc.message)}",
-                    status=exc.status_code,
-                    retry_after=_retry_after(getattr(exc.response, "headers", None)),
-                ) from None
+                raise self._status_error(exc) from None
             except openai.APITimeoutError:  # before APIConnectionError: it is one
                 if probe and want:
                     probe = False
@@ -205,16 +193,29 @@ class OpenAITeacher:
                 )
                 return _json(response)
             except openai.APIStatusError as exc:
-                raise TeacherError(
-                    f"endpoint returned HTTP {exc.status_code} for /completions: {_short(_error_message(exc))}",
-                    status=exc.status_code,
-                ) from None
+                raise self._status_error(exc) from None
             except openai.APITimeoutError:
                 raise TeacherError(f"timed out: no answer from the {self.role} endpoint {self.where}") from None
             except openai.APIConnectionError as exc:
                 raise self._unreachable(exc) from None
             except (openai.APIResponseValidationError, ValueError) as exc:
                 raise TeacherError(f"malformed response from the endpoint: {exc}") from None
+
+    def _status_error(self, exc) -> TeacherError:
+        """An HTTP error answer as one TeacherError (with its status and Retry-After, for the callers that retry);
+        a prompt past the model's context window says how to serve a longer one."""
+        if exc.status_code == 400 and _context_exceeded(exc):
+            return TeacherError(
+                f"the prompt does not fit the {self.role} model's context window ({_short(_error_message(exc), 160)}); "
+                "serve the model with a longer context (llama.cpp: --n_ctx, vLLM: --max-model-len) or use one "
+                "with a longer window",
+                status=400,
+            )
+        return TeacherError(
+            f"endpoint returned HTTP {exc.status_code}: {_short(exc.message)}",
+            status=exc.status_code,
+            retry_after=_retry_after(getattr(exc.response, "headers", None)),
+        )
 
     def _refuse_logprobs(self, exc) -> None:
         """Never ask this endpoint for logprobs again; say so once, with the server option that turns them on."""
