@@ -85,8 +85,8 @@ def test_replies_score_over_the_servers_echo_as_the_embedded_scorer_does(templat
     endpoint: dict[str, list[float]] = {}
     with Replay({item["prompt"]: item["echo"] for item in scoring}) as server:
         for item in scoring:
-            head, tail, count = template.split(item["messages"], item["reply"])
-            assert (head + tail, count) == (item["prompt"], item["tokens"])  # the prompt the server scored
+            head, tail, ids = template.split(item["messages"], item["reply"])
+            assert (head + tail, len(ids)) == (item["prompt"], item["tokens"])  # the prompt the server scored
             (got,) = _scores(server.base_url, template, item)
             logprobs = item["echo"]["response"]["choices"][0]["logprobs"]["token_logprobs"]
             generated = item["echo"]["response"]["usage"]["completion_tokens"]

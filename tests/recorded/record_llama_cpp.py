@@ -83,8 +83,8 @@ def main() -> int:
     scoring = []
     for reply in REPLIES:
         for messages in CONVERSATIONS:
-            head, tail, count = template.split(messages, reply)
-            scoring.append({"messages": messages, "reply": reply, "prompt": head + tail, "tokens": count})
+            head, tail, ids = template.split(messages, reply)
+            scoring.append({"messages": messages, "reply": reply, "prompt": head + tail, "tokens": len(ids)})
     teacher = EmbeddedTeacher()
     try:
         for item in scoring:

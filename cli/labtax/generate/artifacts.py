@@ -214,11 +214,12 @@ def write_run(output: Path, buckets: tuple[str, ...], run: dict) -> RunSummary:
     trainable: dict[str, list[dict]] = {leaf.path: [] for leaf in leaves}
     held: dict[str, list[dict]] = {leaf.path: [] for leaf in leaves}
     for leaf in leaves:
+        reason = held_back_reason(leaf.summary)
         for sample in leaf.samples:
             if keep_unvetted or vetted(sample):
                 trainable[leaf.path].append(sample)
             else:
-                held[leaf.path].append({**sample, "held_back": held_back_reason(leaf.summary)})
+                held[leaf.path].append({**sample, "held_back": reason})
     grouped: dict[str, list[dict]] = {bucket: [] for bucket in buckets}
     for leaf in leaves:
         grouped.setdefault(leaf.kind, []).extend(trainable[leaf.path])

@@ -22,6 +22,7 @@ from typing import Any
 
 from labtax.errors import LabtaxError
 from labtax.teacher.base import Completion, Likelihood, TeacherError
+from labtax.teacher.scoring import reply_turn
 
 PROBE = [{"role": "user", "content": "What is 2 + 2?"}]
 
@@ -49,18 +50,14 @@ class ChatTemplate:
             )
         self.end = self.tokenizer.eos_token or ""
 
-    def split(self, messages: list[dict], reply: str) -> tuple[str, str, int]:
-        """(the prompt up to the assistant's turn, the reply through its end of turn, the reply's token count)."""
-        head = self.tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-        full = self.tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": reply}], tokenize=False)
-        tail = full[len(head) :] if full.startswith(head) else reply
-        cut = tail.find(self.end) if self.end else -1
-        tail = tail[: cut + len(self.end)] if cut >= 0 else tail
-        return head, tail, len(self.tokenizer(tail, add_special_tokens=False).input_ids)
+    def split(self, messages: list[dict], reply: str) -> tuple[str, str, list[int]]:
+        """(the prompt up to the assistant's turn, the reply through its end of turn, the reply's token ids), as
+        the embedded scorer splits them (teacher/scoring.py reply_turn)."""
+        head, tail = reply_turn(self.tokenizer, messages, reply, self.end)
+        return head, tail, self.tokenizer(tail, add_special_tokens=False).input_ids
 
-    def visible(self, tail: str) -> str:
-        """The reply as the server's token texts spell it (special tokens as nothing)."""
-        ids = self.tokenizer(tail, add_special_tokens=False).input_ids
+    def visible(self, ids: list[int]) -> str:
+        """The reply's tokens as the server's token texts spell them (special tokens as nothing)."""
         return self.tokenizer.decode(ids, skip_special_tokens=True)
 
 
@@ -82,16 +79,17 @@ class ScoringJudge:
         return [await self._one(messages, continuation) for messages in contexts]
 
     async def _one(self, messages: list[dict], reply: str) -> Likelihood | None:
-        head, tail, count = self.template.split(messages, reply)
+        head, tail, ids = self.template.split(messages, reply)
         data = await self.backend.echo_logprobs(head + tail)
         tokens, logprobs = _prompt_logprobs(data)
+        count = len(ids)
         if count == 0 or count > len(tokens):
             return None
-        spelled, values = "".join(tokens[-count:]), logprobs[-count:]
-        if spelled != self.template.visible(tail):
+        spelled, values, expected = "".join(tokens[-count:]), logprobs[-count:], self.template.visible(ids)
+        if spelled != expected:
             raise TeacherError(
                 f"the {self.backend.role} endpoint split the reply into other tokens than --judge-tokenizer does "
-                f"({spelled[:60]!r} vs {self.template.visible(tail)[:60]!r}): the tokenizer is not the served model's; "
+                f"({spelled[:60]!r} vs {expected[:60]!r}): the tokenizer is not the served model's; "
                 "pass the served model's tokenizer folder"
             )
         known = [v for v in values if v is not None]

@@ -12,6 +12,23 @@ from labtax.teacher.base import Likelihood, TeacherError
 ROWS_PER_PASS = 8  # rows of one length scored in one forward pass
 
 
+END_OF_TURN = "<|im_end|>"  # SmolLM2's
+
+
+def reply_turn(tokenizer, messages: list[dict], reply: str, end: str = END_OF_TURN) -> tuple[str, str]:
+    """(the conversation rendered up to the assistant's turn, the reply's turn through its end-of-turn marker
+    `end`), both as the model's own chat template writes them: what a reply's score is the likelihood of, here
+    and over an endpoint (teacher/endpoint_scorer.py)."""
+    try:
+        head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+        full = tokenizer.apply_chat_template([*messages, {"role": "assistant", "content": reply}], tokenize=False)
+    except Exception as exc:
+        raise TeacherError(f"cannot apply the chat template: {exc}") from None
+    tail = full[len(head) :] if full.startswith(head) else reply
+    cut = tail.find(end) if end else -1
+    return head, tail[: cut + len(end)] if cut >= 0 else tail
+
+
 def score(model, tokenizer, context: int, contexts: list[list[dict]], continuation: str) -> list[Likelihood | None]:
     """Summed log-probabilities of the continuation's tokens (and the end of turn) after each context, and
     the last one's alone (the end of turn's, where the chat template has one); None for a context that does not
@@ -20,16 +37,8 @@ def score(model, tokenizer, context: int, contexts: list[list[dict]], continuati
 
     tails, prompts = [], []
     for messages in contexts:
-        try:
-            head = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-            full = tokenizer.apply_chat_template(
-                [*messages, {"role": "assistant", "content": continuation}], tokenize=False
-            )
-        except Exception as exc:
-            raise TeacherError(f"cannot apply the chat template: {exc}") from None
-        tail = full[len(head) :] if full.startswith(head) else continuation
-        end = tail.find("<|im_end|>")
-        tails.append(tail[: end + len("<|im_end|>")] if end >= 0 else tail)
+        head, tail = reply_turn(tokenizer, messages, continuation)
+        tails.append(tail)
         prompts.append(tokenizer(head, add_special_tokens=False).input_ids)
     results: list[Likelihood | None] = [None] * len(contexts)
     groups: dict[str, list[int]] = {}
