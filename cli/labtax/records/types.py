@@ -8,6 +8,7 @@ rendered from the field, here, for whoever shows it.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -288,6 +289,15 @@ def run_summary_from_json(data: dict) -> RunSummary:
         "leaves": {str(path): leaf_summary_from_json(leaf) for path, leaf in leaves.items()},
         "totals": cast(Totals, totals if isinstance(totals, dict) else {}),
     }
+
+
+def read_run_summary(path: Path) -> RunSummary:
+    """A summary.json, typed (run_summary_from_json); OSError when it cannot be read, ValueError when it is not
+    JSON or not a summary."""
+    data = json.loads(Path(path).read_text(encoding="utf-8"))
+    if not isinstance(data, dict):
+        raise ValueError("a summary.json holds a JSON object")
+    return run_summary_from_json(data)
 
 
 def _chat(value: object) -> list[Message] | None:

@@ -158,14 +158,16 @@ class ShardRun:
         """Write the `complete` manifest, after every leaf folder is written (summary is None for an empty shard)."""
         from labtax.generate.run import now_iso
 
-        leaves: dict[str, Any] = dict(summary["leaves"]) if summary else {}
-        own = {leaf.path for leaf in self.leaves}
+        done = summary["leaves"] if summary else {}
+        mine = [done[leaf.path] for leaf in self.leaves if leaf.path in done]
         counts = {
-            key: sum(int(leaves[path].get(key) or 0) for path in own if path in leaves)
-            for key in ("requested", "accepted", "teacher_calls", "cached_calls")
+            "requested": sum(leaf.get("requested", 0) for leaf in mine),
+            "accepted": sum(leaf.get("accepted", 0) for leaf in mine),
+            "teacher_calls": sum(leaf.get("teacher_calls", 0) for leaf in mine),
+            "cached_calls": sum(leaf.get("cached_calls", 0) for leaf in mine),
+            "rejected": sum(sum(leaf.get("rejected", {}).values()) for leaf in mine),
+            "cache_entries": count_cache(self.output),
         }
-        counts["rejected"] = sum(sum((leaves[path].get("rejected") or {}).values()) for path in own if path in leaves)
-        counts["cache_entries"] = count_cache(self.output)
         self._write(COMPLETE, finished=now_iso(), run=summary["run"] if summary else None, counts=counts)
         return self.data
 

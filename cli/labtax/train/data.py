@@ -16,7 +16,6 @@ phases/ and eval/) fails in a fraction of a second with the fix in the message.
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import cast
@@ -26,7 +25,7 @@ from labtax.mix import phases
 from labtax.mix.recipe import EXTERNAL
 from labtax.records import jsonl, messages
 from labtax.records.layout import HELDOUT, LEGACY, PHASE_FILES, PHASES_DIR, Layout
-from labtax.records.types import held_back_reason, run_summary_from_json
+from labtax.records.types import held_back_reason, read_run_summary
 
 PHASES = phases.KINDS  # each phase's own kinds
 FILES = {name: f"{PHASES_DIR}/{file}" for name, file in PHASE_FILES.items()}
@@ -139,8 +138,7 @@ def held_back(data: Path) -> tuple[int, str]:
     """How many accepted samples generate kept out of the training files as unvetted, and why (the leaves'
     reasons, from summary.json through the typed reader); (0, "") when the folder says nothing of them."""
     try:
-        raw = json.loads(Layout(data).summary.read_text(encoding="utf-8"))
-        leaves = run_summary_from_json(raw)["leaves"].values() if isinstance(raw, dict) else []
+        leaves = read_run_summary(Layout(data).summary)["leaves"].values()
     except (OSError, ValueError):
         return 0, ""
     held = [leaf for leaf in leaves if leaf.get("held_back")]
