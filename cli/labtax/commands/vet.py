@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import click
@@ -37,6 +36,8 @@ def command(files, root, output, endpoints, offline, calibrate):
     """
     from labtax.config import find_root
     from labtax.errors import require
+    from labtax.generate.vet import NOT_VETTED
+    from labtax.records import jsonl
     from labtax.scale import session
 
     require(("rapidfuzz",), "generate", "labtax vet")
@@ -52,9 +53,8 @@ def command(files, root, output, endpoints, offline, calibrate):
     for path, leaf in summary["leaves"].items():
         rejected = ", ".join(f"{k} {v}" for k, v in sorted(leaf["rejected"].items())) or "none"
         click.echo(f"{path}: accepted {leaf['accepted']}, rejected: {rejected}")
-    not_vetted = [line for line in (output / "not_vetted.jsonl").read_text(encoding="utf-8").splitlines() if line]
-    for line in not_vetted[:20]:
-        click.echo(f"not vetted: {json.loads(line)['message']}", err=True)
+    for row in jsonl.objects(output / NOT_VETTED, limit=20):
+        click.echo(f"not vetted: {row.get('message')}", err=True)
     click.echo(
         f"wrote {output}/: {counted(summary['rows'], 'row')}: {summary['accepted']} accepted, "
         f"{summary['rejected']} rejected, {summary['not_vetted']} not vetted"
