@@ -163,6 +163,55 @@ def test_llama_cpps_500_about_logprobs_falls_back_once_with_a_warning_and_is_rec
     assert json.loads((tmp_path / "other" / "summary.json").read_text())["run"]["judge_logprobs"] is True
 
 
+# Answers a misconfigured endpoint gives every call, in the servers' own shapes: vLLM's 404 for a model it does
+# not serve (vllm/entrypoints/openai/serving_engine.py), Ollama's, vLLM's older top-level 400 for a model without
+# a chat template (transformers >= 4.44 refuses a default one), and a 404 that names no model (a wrong path).
+UNUSABLE = {
+    "vllm_no_such_model": (
+        404,
+        {"error": {"message": "The model `fake-teacher` does not exist.", "type": "NotFoundError", "code": 404}},
+        "does not serve the model 'fake-teacher'",
+        "--model",
+    ),
+    "ollama_no_such_model": (
+        404,
+        {"error": {"message": 'model "fake-teacher" not found, try pulling it first', "type": "api_error"}},
+        "does not serve the model 'fake-teacher'",
+        "--model",
+    ),
+    "vllm_no_chat_template": (
+        400,
+        {
+            "object": "error",
+            "message": "As of transformers v4.44, default chat template is no longer allowed, so you must provide "
+            "a chat template if the tokenizer does not define one.",
+            "type": "BadRequestError",
+            "param": None,
+            "code": 400,
+        },
+        "has no chat template for 'fake-teacher'",
+        "--chat-template",
+    ),
+    "wrong_path": (404, {"detail": "Not Found"}, "has no chat-completions API at that address", "/v1"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSABLE))
+def test_an_endpoint_that_refuses_every_call_the_same_way_stops_the_run_with_the_fix(tmp_path, case):
+    """#27 item 4: a wrong model name, a model without a chat template, a URL without the chat API are not a
+    verdict on the data: one line with the fix, exit 2, after the first answer, not 'teacher_error' for all."""
+    status, body, says, fix = UNUSABLE[case]
+    root = make_taxonomy(tmp_path / "tax", ("freeform", "knowledge"))
+    with FakeOpenAI(lambda request: Reply(status=status, raw_body=json.dumps(body).encode())) as fake:
+        proc = run_labtax("generate", "-n", "3", "--output", str(tmp_path / "out"), cwd=root, env=_env(fake))
+        calls = fake.calls()
+    assert proc.returncode == 2, (proc.stdout, proc.stderr)
+    errors = [line for line in proc.stderr.splitlines() if line.startswith("labtax: error:")]
+    assert len(errors) == 1 and says in errors[0] and fix in errors[0], proc.stderr
+    assert "teacher_error" not in proc.stdout + proc.stderr and "re-run the same command" in errors[0]
+    assert calls <= 8  # the calls already in flight (--concurrency 8), not one per candidate and attempt
+
+
 # -- 3. one deadline per call ---------------------------------------------------------------------------------
 
 

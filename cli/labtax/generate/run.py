@@ -81,7 +81,7 @@ def make_job(leaf, teacher, cache: CallCache, settings: Settings, progress=None,
 
 async def gather_or_cancel(*awaitables):
     """asyncio.gather, except that the first failure cancels the others before it propagates: an unreachable
-    endpoint (EndpointUnreachable) ends the run now, not after every call in flight has failed on its own."""
+    endpoint (EndpointUnusable) ends the run now, not after every call in flight has failed on its own."""
     tasks = [asyncio.ensure_future(awaitable) for awaitable in awaitables]
     try:
         return await asyncio.gather(*tasks)

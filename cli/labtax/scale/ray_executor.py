@@ -43,7 +43,7 @@ from labtax.records.types import RunSummary
 from labtax.scale.merge import combine_runs
 from labtax.scale.staged import STAGING, run_leaf
 from labtax.scale.throttle import Aimd, LeasedPermits, ThrottledTeacher
-from labtax.teacher.base import EndpointUnreachable
+from labtax.teacher.base import EndpointUnusable
 from labtax.wording import counted
 
 RESTARTS = 3  # per actor; its leaves are retried on the restarted actor
@@ -335,7 +335,7 @@ def _schedule(leaves: list, workers: list, per_actor: int) -> list[dict]:
             ) from None
         except ray.exceptions.RayTaskError as exc:
             cause = exc.cause if isinstance(exc.cause, BaseException) else exc
-            if isinstance(cause, LabtaxError | OSError | EndpointUnreachable):
+            if isinstance(cause, LabtaxError | OSError | EndpointUnusable):
                 raise cause from None
             raise
         if queue:

@@ -151,7 +151,7 @@ def _execute(
 
     from labtax.generate.pipelines import pipeline_for
     from labtax.generate.progress import StageProgress, expected_calls
-    from labtax.teacher.base import EndpointUnreachable
+    from labtax.teacher.base import EndpointUnusable
 
     request, leaves = prepared.request, prepared.chosen.leaves
     output = request.output
@@ -183,7 +183,7 @@ def _execute(
                 timeout=timeout,
             )
         return asyncio.run(_local(prepared, info, timeout, bar))
-    except EndpointUnreachable as exc:  # every later call would fail too: stop, and say it is no verdict on the data
+    except EndpointUnusable as exc:  # every later call would fail too: stop, and say it is no verdict on the data
         raise LabtaxError(
             f"{exc}; then re-run the same command: finished calls are cached in {output}/.cache and are not asked again"
         ) from None
@@ -280,7 +280,7 @@ def vet(request: VetRequest, echo: Callable[[str], None]) -> dict:
     from labtax.generate.cache import CallCache
     from labtax.generate.run import Settings
     from labtax.records.layout import Layout
-    from labtax.teacher.base import EndpointUnreachable
+    from labtax.teacher.base import EndpointUnusable
     from labtax.teacher.resolve import call_timeout
 
     config = load_config(request.root, overrides=Overrides(offline=request.offline))
@@ -296,7 +296,7 @@ def vet(request: VetRequest, echo: Callable[[str], None]) -> dict:
 
     try:
         out = asyncio.run(go())
-    except EndpointUnreachable as exc:
+    except EndpointUnusable as exc:
         raise LabtaxError(
             f"{exc}; then re-run the same command: finished calls are cached in {request.output}/.cache"
         ) from None

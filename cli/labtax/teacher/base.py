@@ -33,10 +33,15 @@ class TeacherError(Exception):
         return type(self), (self.message, self.retryable, self.status, self.retry_after)
 
 
-class EndpointUnreachable(TeacherError):
-    """No connection to the endpoint at all, after the client's own retries: the run stops (exit 2) instead of
-    rejecting the candidate, since every later call would fail the same way and a dead server is no verdict on
-    the data. The message names the endpoint's host, never its whole URL (a URL can carry credentials)."""
+class EndpointUnusable(TeacherError):
+    """An endpoint that will fail every call the same way (no connection, no such model, no chat template, no
+    such route): the run stops (exit 2) instead of rejecting the candidate, since a misconfigured server is no
+    verdict on the data. The message names the endpoint's host, never its whole URL (a URL can carry
+    credentials), and the fix."""
+
+
+class EndpointUnreachable(EndpointUnusable):
+    """No connection to the endpoint at all, after the client's own retries."""
 
 
 @dataclass

@@ -7,8 +7,10 @@ deadline (`timeout`, retries included), counted from when it gets its turn or fr
 any call, whichever is later (at most `timeout` x the concurrency): a server that answers one request at a time
 keeps the others queued, and a call waiting its turn there is not a failed call.
 
-An endpoint that takes no connection even after the client's retries raises EndpointUnreachable: the run
-stops and says so (a rejected candidate would read as a verdict on the data).
+An endpoint that takes no connection even after the client's retries raises EndpointUnreachable, and one that
+answers what it would answer every call (no such model, no chat template, no chat API at that URL) raises
+EndpointUnusable: the run stops and says so, with the fix (a rejected candidate would read as a verdict on the
+data).
 
 `top_logprobs` > 0 asks the endpoint for `logprobs`/`top_logprobs` (OpenAI, vLLM and llama.cpp give them).
 The first such call finds out whether it gives them; an endpoint that answers an HTTP error naming them (400;
@@ -33,7 +35,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from labtax.teacher.base import Completion, EndpointUnreachable, TeacherError
+from labtax.teacher.base import Completion, EndpointUnreachable, EndpointUnusable, TeacherError
 
 DEFAULT_TIMEOUT = 60.0  # seconds one call may take in all (--timeout, [tool.labtax.teacher] timeout)
 
@@ -193,7 +195,7 @@ class OpenAITeacher:
                 )
                 return _json(response)
             except openai.APIStatusError as exc:
-                raise self._status_error(exc) from None
+                raise self._status_error(exc, chat=False) from None
             except openai.APITimeoutError:
                 raise TeacherError(f"timed out: no answer from the {self.role} endpoint {self.where}") from None
             except openai.APIConnectionError as exc:
@@ -201,9 +203,11 @@ class OpenAITeacher:
             except (openai.APIResponseValidationError, ValueError) as exc:
                 raise TeacherError(f"malformed response from the endpoint: {exc}") from None
 
-    def _status_error(self, exc) -> TeacherError:
+    def _status_error(self, exc, chat: bool = True) -> TeacherError:
         """An HTTP error answer as one TeacherError (with its status and Retry-After, for the callers that retry);
         a prompt past the model's context window says how to serve a longer one."""
+        if chat and (unusable := self._unusable(exc)):
+            return unusable
         if exc.status_code == 400 and _context_exceeded(exc):
             return TeacherError(
                 f"the prompt does not fit the {self.role} model's context window ({_short(_error_message(exc), 160)}); "
@@ -216,6 +220,35 @@ class OpenAITeacher:
             status=exc.status_code,
             retry_after=_retry_after(getattr(exc.response, "headers", None)),
         )
+
+    def _unusable(self, exc) -> EndpointUnusable | None:
+        """An answer every later call would get too, as the error that stops the run, with its fix: a model the
+        endpoint does not serve (OpenAI's, vLLM's and Ollama's 404), a model without a chat template (vLLM's
+        400), a URL with no chat API (a 404 that names no model: --base-url without its /v1)."""
+        text = _error_message(exc)
+        lowered = text.lower()
+        flag = "--judge-model" if self.role == "judge" else "--model"
+        where = f"the {self.role} endpoint {self.where}"
+        if exc.status_code == 404 and "model" in lowered and self.model.lower() in lowered:
+            return EndpointUnusable(
+                f"{where} does not serve the model {self.model!r} ({_short(text, 120)}); name one it serves with "
+                f"{flag} (GET /models lists them)",
+                status=404,
+            )
+        if exc.status_code == 404:
+            return EndpointUnusable(
+                f"{where} has no chat-completions API at that address (HTTP 404: {_short(text, 80)}); an "
+                "OpenAI-compatible base URL usually ends in /v1",
+                status=404,
+            )
+        if exc.status_code == 400 and "chat template" in lowered:
+            return EndpointUnusable(
+                f"{where} has no chat template for {self.model!r} ({_short(text, 120)}); serve an instruct (chat) "
+                "model, or start the server with the model's template (vLLM: --chat-template FILE; llama.cpp: "
+                "--chat_format NAME)",
+                status=400,
+            )
+        return None
 
     def _refuse_logprobs(self, exc) -> None:
         """Never ask this endpoint for logprobs again; say so once, with the server option that turns them on."""

@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from labtax.generate.cache import CallCache, call_key
 from labtax.generate.outcome import Reject
 from labtax.generate.pipelines.prompts import PromptSet
-from labtax.teacher.base import Completion, EndpointUnreachable, Likelihood, Scorer, TeacherError
+from labtax.teacher.base import Completion, EndpointUnusable, Likelihood, Scorer, TeacherError
 
 # Replies longer than max_tokens x this many characters are rejected as oversized. Generous on purpose:
 # English text averages about 4 characters a token, and code, long words or whitespace runs stay far below 16.
@@ -58,7 +58,7 @@ class StageRunner:
 
     async def call(self, stage: str, fields: dict, index: int, examples: Sequence[dict] = ()) -> Completion:
         """One completion for `stage` of candidate `index`; a failed request or an unusable reply becomes a Reject,
-        except an endpoint that cannot be reached at all (EndpointUnreachable ends the run)."""
+        except an endpoint that cannot be reached at all (EndpointUnusable ends the run)."""
         spec = self.prompts[stage]
         messages = spec.messages(fields, examples)
         max_tokens = max(spec.max_tokens, self.max_tokens.get(stage, 0))
@@ -87,7 +87,7 @@ class StageRunner:
                     seed=index,
                     top_logprobs=JUDGE_TOP_LOGPROBS if is_judge_stage(stage) else 0,
                 )
-            except EndpointUnreachable:
+            except EndpointUnusable:
                 raise  # the run's end, not this candidate's (generate.py says so)
             except TeacherError as exc:
                 raise Reject(stage, "teacher_error", str(exc)) from None
@@ -125,7 +125,7 @@ class StageRunner:
         if values is None:
             try:
                 values = list(await scorer.loglikelihood(contexts, continuation))
-            except EndpointUnreachable:
+            except EndpointUnusable:
                 raise
             except TeacherError as exc:
                 raise Reject("relevance", "teacher_error", str(exc)) from None
