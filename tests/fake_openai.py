@@ -188,10 +188,21 @@ class LocalServer:
 
 class FakeOpenAI(LocalServer):
     def __init__(
-        self, responder=good_teacher, latency: float = 0.0, model: str = "fake-teacher", refuse_logprobs: bool = False
+        self,
+        responder=good_teacher,
+        latency: float = 0.0,
+        model: str = "fake-teacher",
+        refuse_logprobs: bool = False,
+        one_at_a_time: float = 0.0,
     ):
+        """`one_at_a_time`: seconds per completion token of a server that decodes one request at a time (its
+        other requests wait for the slot, as at llama.cpp's default server); 0: every request at once."""
         self.responder = responder
         self.latency = latency
+        self.one_at_a_time = one_at_a_time
+        self.slot = threading.Lock()
+        self.inside = 0  # requests received and not yet answered
+        self.loads: list[int] = []  # per request, how many were inside the server when it arrived (itself included)
         self.model = model
         self.refuse_logprobs = refuse_logprobs
         self.faults: list = []
@@ -245,6 +256,16 @@ class FakeOpenAI(LocalServer):
                     self._send(404, b'{"error": {"message": "not found"}}')
 
             def do_POST(self):
+                with fake.lock:
+                    fake.inside += 1
+                    fake.loads.append(fake.inside)
+                try:
+                    self._post()
+                finally:
+                    with fake.lock:
+                        fake.inside -= 1
+
+            def _post(self):
                 length = int(self.headers.get("Content-Length", 0))
                 request = json.loads(self.rfile.read(length) or b"{}")
                 with fake.lock:
@@ -262,6 +283,9 @@ class FakeOpenAI(LocalServer):
                 if isinstance(reply, str):
                     reply = Reply(reply)
                 time.sleep(fake.latency + reply.delay)
+                if fake.one_at_a_time:
+                    with fake.slot:
+                        time.sleep(fake.one_at_a_time * len(reply.content.split()))
                 if reply.raw_body is not None:
                     self._send(reply.status, reply.raw_body, reply.headers)
                     return

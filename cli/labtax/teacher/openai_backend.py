@@ -2,10 +2,11 @@
 
 Chat completions only (chat-only models work). Retries with backoff on 429/5xx/timeouts, honouring
 Retry-After, are the client's own (max_retries); we add one more layer only for what the client does not
-retry: a 200 response whose body is not valid JSON. Concurrency is bounded by a semaphore; each call has one
-deadline (`timeout`, retries included), counted from when it gets its turn or from the endpoint's last answer to
-any call, whichever is later (at most `timeout` x the concurrency): a server that answers one request at a time
-keeps the others queued, and a call waiting its turn there is not a failed call.
+retry: a 200 response whose body is not valid JSON. Calls in flight are bounded by --concurrency and by what
+the endpoint is measured to serve at once (teacher/capacity.py: a one-at-a-time server gets two, not a queue of
+eight). Each call has one deadline (`timeout`, retries included), counted from when it gets its turn or from the
+endpoint's last answer to any call, whichever is later (at most `timeout` x the concurrency): a server that
+answers one request at a time keeps the others queued, and a call waiting its turn there is not a failed call.
 
 An endpoint that takes no connection even after the client's retries raises EndpointUnreachable, and one that
 answers what it would answer every call (no such model, no chat template, no chat API at that URL) raises
@@ -36,6 +37,7 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from labtax.teacher.base import Completion, EndpointUnreachable, EndpointUnusable, TeacherError
+from labtax.teacher.capacity import Capacity
 
 DEFAULT_TIMEOUT = 60.0  # seconds one call may take in all (--timeout, [tool.labtax.teacher] timeout)
 
@@ -80,7 +82,7 @@ class OpenAITeacher:
             timeout=timeout * self._queue,
             max_retries=max_retries,
         )
-        self._semaphore = asyncio.Semaphore(self._queue)
+        self.capacity = Capacity(self._queue)  # in flight at once: --concurrency, or what the endpoint serves
         self._probing = asyncio.Lock()
         self._garbage_retries = max_retries
         # None until the first call that asks for logprobs: True when it got an answer, False once the endpoint
@@ -104,8 +106,13 @@ class OpenAITeacher:
     async def _call(self, body: dict, top_logprobs: int, probe: bool = False) -> list[Completion]:
         """One call under the concurrency bound and one overall deadline (the client's timeout bounds each read,
         not the whole: a server that trickles its answer or a queue of retries would outlast it)."""
-        async with self._semaphore:
-            return await self._within_deadline(self._attempts(body, top_logprobs, probe))
+        ticket, tokens = await self.capacity.acquire(), None
+        try:
+            completions = await self._within_deadline(self._attempts(body, top_logprobs, probe))
+            tokens = sum(c.completion_tokens for c in completions)
+            return completions
+        finally:
+            self.capacity.release(ticket, tokens)
 
     def _deadline(self, started: float) -> float:
         """When a call started at `started` times out: `timeout` after it started or after the endpoint last
@@ -188,7 +195,8 @@ class OpenAITeacher:
         same concurrency bound, deadline and retries as a chat call; a TeacherError when it cannot."""
         openai = self._openai
         body = {"model": self.model, "prompt": prompt, "max_tokens": 1, "echo": True, "logprobs": 1, "temperature": 0}
-        async with self._semaphore:
+        ticket = await self.capacity.acquire()
+        try:
             try:
                 response: Any = await self._within_deadline(
                     self._client.post("/completions", body=body, cast_to=self._response_type)
@@ -202,6 +210,8 @@ class OpenAITeacher:
                 raise self._unreachable(exc) from None
             except (openai.APIResponseValidationError, ValueError) as exc:
                 raise TeacherError(f"malformed response from the endpoint: {exc}") from None
+        finally:
+            self.capacity.release(ticket, None)  # a scoring call decodes nothing: no measure of its speed
 
     def _status_error(self, exc, chat: bool = True) -> TeacherError:
         """An HTTP error answer as one TeacherError (with its status and Retry-After, for the callers that retry);
@@ -293,6 +303,8 @@ class OpenAITeacher:
         )
 
     async def aclose(self) -> None:
+        if note := self.capacity.note(f"the {self.role} endpoint {self.where}"):
+            self._notice(note)
         await self._client.close()
 
 
