@@ -105,6 +105,6 @@ def teacher_options(func):
         type=click.IntRange(1, 1024),
         default=8,
         show_default=True,
-        help="Teacher requests in flight at once.",
+        help="Teacher requests in flight at once, at most: to an endpoint measured to decode one request at a time (llama.cpp's default server), two are sent, one served and one waiting, and the run says so.",
     )(func)
     return func
