@@ -41,6 +41,14 @@ class Replay(LocalServer):
             def do_POST(self):
                 body = json.loads(self.rfile.read(int(self.headers.get("Content-Length", 0))))
                 replay.requests.append(body)
+                if body.get("stream") and "stream" in replay.chat:  # the recorded Server-Sent Events, as sent
+                    text = replay.chat["stream"]["text"].encode()
+                    self.send_response(replay.chat["stream"]["status"])
+                    self.send_header("Content-Type", "text/event-stream")
+                    self.send_header("Content-Length", str(len(text)))
+                    self.end_headers()
+                    self.wfile.write(text)
+                    return
                 if self.path.endswith("/completions") and not self.path.endswith("/chat/completions"):
                     found = replay.completions.get(body.get("prompt"))
                 else:
@@ -181,3 +189,66 @@ def test_the_chat_replies_parse_as_the_server_wrote_them():
     assert len(with_logprobs.top_logprobs) == len(content)
     first = {c["token"]: c["logprob"] for c in content[0]["top_logprobs"]}
     assert with_logprobs.top_logprobs[0] == pytest.approx(first)
+
+
+def events(text: str) -> list:
+    """The JSON of each `data:` event of a Server-Sent Events body, then "[DONE]"."""
+    found = [line[len("data: ") :] for line in text.splitlines() if line.startswith("data: ")]
+    return [item if item == "[DONE]" else json.loads(item) for item in found]
+
+
+def test_the_recorded_stream_reads_as_the_same_reply_and_labtax_serve_streams_the_same_shape():
+    """llama.cpp's stream, replayed to the openai client, is the reply its non-streamed answer gave; and
+    `labtax serve` streams the same chunks: the same fields at each level, a first delta with the role, the text in
+    deltas, a finish reason in the last, then [DONE] (the shapes chat UIs and the `llm` CLI read)."""
+    import http.client
+    import threading
+
+    import openai
+
+    from labtax.teacher.base import Completion
+    from labtax.teacher.server import make_server
+
+    recorded, chat = RECORDED["stream"], RECORDED["chat"]
+    reply = chat["response"]["choices"][0]["message"]["content"]
+    with Replay({}, {"stream": recorded}) as server:
+        client = openai.OpenAI(base_url=server.base_url, api_key="none", max_retries=0)
+        chunks = list(client.chat.completions.create(**{k: v for k, v in recorded["request"].items()}))
+        client.close()
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == reply
+    assert chunks[-1].choices[0].finish_reason == chat["response"]["choices"][0]["finish_reason"]
+
+    class Streaming:  # answers with the recorded reply, word by word, as the embedded teacher streams its tokens
+        model = "smollm2"
+
+        def submit(self, messages, *, n=1, on_text=None, cancel=None, **options):
+            import concurrent.futures
+
+            future: concurrent.futures.Future = concurrent.futures.Future()
+            words = reply.split(" ")
+            for i, word in enumerate(words):
+                on_text(0, word if i == 0 else " " + word, "length" if i == len(words) - 1 else None)
+            future.set_result([Completion(reply, "length", 8, len(words))])
+            return future
+
+    served = make_server(Streaming(), "127.0.0.1", 0)
+    thread = threading.Thread(target=served.serve_forever, args=(0.02,), daemon=True)
+    thread.start()
+    try:
+        connection = http.client.HTTPConnection("127.0.0.1", served.server_address[1], timeout=10)
+        body = json.dumps(recorded["request"]).encode()
+        connection.request("POST", "/v1/chat/completions", body, {"Content-Type": "application/json"})
+        ours = events(connection.getresponse().read().decode())
+        connection.close()
+    finally:
+        served.shutdown()
+        served.server_close()
+    theirs = events(recorded["text"])
+    assert ours[-1] == theirs[-1] == "[DONE]"
+    ours, theirs = ours[:-1], theirs[:-1]
+    for stream in (ours, theirs):
+        assert stream[0]["choices"][0]["delta"]["role"] == "assistant"
+        assert stream[-1]["choices"][0]["finish_reason"] == "length"
+        assert "".join(c["choices"][0]["delta"].get("content") or "" for c in stream) == reply
+    assert {frozenset(c) for c in ours} == {frozenset(c) for c in theirs}  # id, object, created, model, choices
+    assert {frozenset(c["choices"][0]) for c in ours} == {frozenset(c["choices"][0]) for c in theirs}
