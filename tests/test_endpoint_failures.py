@@ -23,6 +23,7 @@ from labtax.teacher.openai_backend import OpenAITeacher
 
 from .conftest import run_labtax
 from .fake_openai import FakeOpenAI, Reply, good_teacher, judge_reply, stage_of
+from .test_generate import LEAVES as LEAVES_PATHS
 from .test_generate import leaves_of, make_taxonomy
 from .test_generate_cli import _env
 
@@ -210,6 +211,57 @@ def test_an_endpoint_that_refuses_every_call_the_same_way_stops_the_run_with_the
     assert len(errors) == 1 and says in errors[0] and fix in errors[0], proc.stderr
     assert "teacher_error" not in proc.stdout + proc.stderr and "re-run the same command" in errors[0]
     assert calls <= 8  # the calls already in flight (--concurrency 8), not one per candidate and attempt
+
+
+def context_window(limit: int):
+    """A server with a `limit`-token context window (a token a word): a longer prompt gets llama-cpp-python's
+    400 (its recorded wording, tests/recorded/llama_cpp.json), a shorter one good_teacher's answer."""
+
+    def respond(request: dict) -> Reply:
+        words = sum(len(m["content"].split()) for m in request["messages"])
+        if words <= limit:
+            return good_teacher(request)
+        message = (
+            f"This model's maximum context length is {limit} tokens. However, you requested {words + 12} tokens "
+            f"({words} in the messages, 12 in the completion). Please reduce the length of the messages or completion."
+        )
+        error = {"message": message, "type": "invalid_request_error", "param": "messages"}
+        return Reply(status=400, raw_body=json.dumps({"error": {**error, "code": "context_length_exceeded"}}).encode())
+
+    return respond
+
+
+def test_prompts_past_a_small_context_window_are_shortened_to_fit_and_a_rerun_asks_nothing(tmp_path):
+    """#27 item 4: a window smaller than the prompts (llama-cpp-python's default n_ctx is 2048) costs seed
+    examples, then document text, not every candidate; the summary and the run's output say how many calls."""
+    root = make_taxonomy(tmp_path / "tax")
+    out = tmp_path / "out"
+    with FakeOpenAI(context_window(450)) as fake:
+        first = run_labtax("generate", "-n", "2", "--no-calibrate", "--output", str(out), cwd=root, env=_env(fake))
+        too_long = sum(1 for r in fake.requests if sum(len(m["content"].split()) for m in r["messages"]) > 450)
+        asked = fake.calls()
+        again = run_labtax("generate", "-n", "2", "--no-calibrate", "--output", str(out), cwd=root, env=_env(fake))
+        asked_again = fake.calls() - asked
+    assert first.returncode == 0 and again.returncode == 0, first.stderr + again.stderr
+    summary = json.loads((out / "summary.json").read_text())
+    shortened = {path: leaf.get("prompts_shortened", 0) for path, leaf in summary["leaves"].items()}
+    assert too_long > 0 and sum(shortened.values()) > 0, shortened
+    assert shortened[f"{LEAVES_PATHS['knowledge']}/qna.yaml"] > 0  # its prompts carry a document chunk
+    assert all(leaf["accepted"] == 2 and "teacher_error" not in leaf["rejected"] for leaf in summary["leaves"].values())
+    assert "shortened to fit the model's context window" in first.stdout and "--n_ctx" in first.stdout
+    assert asked_again == 0  # every shortened prompt's answer is found in the cache
+
+
+def test_a_window_too_small_for_any_prompt_rejects_with_the_fix_and_the_run_goes_on(tmp_path):
+    root = make_taxonomy(tmp_path / "tax", ("freeform",))
+    out = tmp_path / "out"
+    with FakeOpenAI(context_window(40)) as fake:
+        proc = run_labtax("generate", "-n", "1", "--no-calibrate", "--output", str(out), cwd=root, env=_env(fake))
+    assert proc.returncode == 0, proc.stderr
+    (leaf,) = json.loads((out / "summary.json").read_text())["leaves"].values()
+    assert leaf["accepted"] == 0 and leaf["rejected"].get("teacher_error", 0) >= 1
+    rejected = json.loads((out / "review" / "rejected.jsonl").read_text().splitlines()[0])
+    assert "maximum context length is 40 tokens" in rejected["detail"] and "--n_ctx" in rejected["detail"]
 
 
 # -- 3. one deadline per call ---------------------------------------------------------------------------------

@@ -66,6 +66,12 @@ def print_summary(summary: RunSummary, output: Path) -> None:
         )
         if note := note_with_verdict(leaf):
             click.echo(f"  note: {note}")
+        if shortened := leaf.get("prompts_shortened"):
+            click.echo(
+                f"  note: {counted(shortened, 'call')} had a prompt shortened to fit the model's context window (fewer "
+                "seed examples, then a shorter document or context); serve a longer window (llama.cpp: --n_ctx, "
+                "vLLM: --max-model-len) for the whole prompts"
+            )
     earlier = [path for path in summary["leaves"] if path not in set(this_run)]
     if earlier:
         shown = ", ".join(earlier[:5]) + (f" and {len(earlier) - 5} more" if len(earlier) > 5 else "")

@@ -285,7 +285,7 @@ def heldout_record(leaf, item: dict) -> HeldOut:
 
 def leaf_summary(result: LeafResult, requested: int) -> LeafSummary:
     stats = result.stats or CallStats()
-    return {
+    summary: LeafSummary = {
         "kind": result.leaf.kind,
         "pipeline": result.pipeline,
         "prompt_version": result.prompts,
@@ -301,6 +301,9 @@ def leaf_summary(result: LeafResult, requested: int) -> LeafSummary:
         "note": result.note,  # the generator's own: the gate's verdict is `gate` (records.types.GateVerdict)
         "gate": result.gate.as_dict(),
     }
+    if stats.shortened:  # only then: the summaries of runs whose prompts all fit stay as they were
+        summary["prompts_shortened"] = stats.shortened
+    return summary
 
 
 def judge_logprobs(results: list[LeafResult]) -> bool | None:

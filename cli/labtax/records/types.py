@@ -85,6 +85,7 @@ class LeafSummary(TypedDict, total=False):
     gate: dict
     generated_at: str
     held_back: int  # in the run summary: accepted samples kept out of the training files, unvetted
+    prompts_shortened: int  # calls answered with a prompt shortened to fit the model's context window
 
 
 class RunInfo(TypedDict, total=False):
@@ -243,7 +244,16 @@ def is_number(value: object) -> bool:
 # fork's artifact): a field of the wrong type is dropped, never passed on, so whoever renders the records
 # trusts their types. A missing count stays missing (the comment says the summary lacks it), never 0.
 
-_COUNTS = ("requested", "generated", "accepted", "teacher_calls", "cached_calls", "tokens", "held_back")
+_COUNTS = (
+    "requested",
+    "generated",
+    "accepted",
+    "teacher_calls",
+    "cached_calls",
+    "tokens",
+    "held_back",
+    "prompts_shortened",
+)
 _TEXTS = ("kind", "pipeline", "prompt_version", "generated_at")
 
 

@@ -33,6 +33,11 @@ class TeacherError(Exception):
         return type(self), (self.message, self.retryable, self.status, self.retry_after)
 
 
+class ContextExceeded(TeacherError):
+    """The prompt does not fit the model's context window (an HTTP 400 that says so): the caller may send a
+    shorter one (generate/pipelines/runner.py drops seed examples, then shortens the longest field)."""
+
+
 class EndpointUnusable(TeacherError):
     """An endpoint that will fail every call the same way (no connection, no such model, no chat template, no
     such route): the run stops (exit 2) instead of rejecting the candidate, since a misconfigured server is no

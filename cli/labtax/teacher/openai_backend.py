@@ -36,7 +36,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
-from labtax.teacher.base import Completion, EndpointUnreachable, EndpointUnusable, TeacherError
+from labtax.teacher.base import Completion, ContextExceeded, EndpointUnreachable, EndpointUnusable, TeacherError
 from labtax.teacher.capacity import Capacity
 
 DEFAULT_TIMEOUT = 60.0  # seconds one call may take in all (--timeout, [tool.labtax.teacher] timeout)
@@ -219,7 +219,7 @@ class OpenAITeacher:
         if chat and (unusable := self._unusable(exc)):
             return unusable
         if exc.status_code == 400 and _context_exceeded(exc):
-            return TeacherError(
+            return ContextExceeded(
                 f"the prompt does not fit the {self.role} model's context window ({_short(_error_message(exc), 160)}); "
                 "serve the model with a longer context (llama.cpp: --n_ctx, vLLM: --max-model-len) or use one "
                 "with a longer window",
@@ -344,9 +344,15 @@ def _names_logprobs(exc) -> bool:
 
 
 def _context_exceeded(exc) -> bool:
-    """A 400 saying the prompt is past the context window (OpenAI's, vLLM's and llama.cpp's wording)."""
-    text = _error_message(exc).lower()
-    return "context_length_exceeded" in str(getattr(exc, "body", "")) or "maximum context length" in text
+    """A 400 saying the prompt is past the context window (OpenAI's, vLLM's, llama-cpp-python's and llama.cpp's
+    wording)."""
+    text, body = _error_message(exc).lower(), str(getattr(exc, "body", ""))
+    return (
+        "context_length_exceeded" in body
+        or "exceed_context_size" in body  # llama.cpp's own server
+        or "maximum context length" in text
+        or "exceeds the available context size" in text
+    )
 
 
 def _error_message(exc) -> str:

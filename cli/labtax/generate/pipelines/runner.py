@@ -15,7 +15,7 @@ from dataclasses import asdict, dataclass, field
 from labtax.generate.cache import CallCache, call_key
 from labtax.generate.outcome import Reject
 from labtax.generate.pipelines.prompts import PromptSet
-from labtax.teacher.base import Completion, EndpointUnusable, Likelihood, Scorer, TeacherError
+from labtax.teacher.base import Completion, ContextExceeded, EndpointUnusable, Likelihood, Scorer, TeacherError
 
 # Replies longer than max_tokens x this many characters are rejected as oversized. Generous on purpose:
 # English text averages about 4 characters a token, and code, long words or whitespace runs stay far below 16.
@@ -25,6 +25,26 @@ JUDGE_TOP_LOGPROBS = 5  # candidates per token asked of a judge: enough to see e
 
 def is_judge_stage(stage: str) -> bool:
     return stage.startswith("judge")
+
+
+FIELD_CUTS = (2, 4, 8)  # the longest field's share kept, in turn, once no seed example is left
+LONG_FIELD = 400  # characters: a field shorter than this is not worth cutting
+
+
+def prompt_variants(fields: dict, examples: Sequence[dict]) -> list[tuple[dict, list[dict]]]:
+    """The prompt's fields and seed examples as asked, then shorter, for a model whose context window the
+    prompt does not fit: one seed example fewer at a time, then the longest field (a document chunk, a
+    context) cut to a half, a quarter, an eighth, at a word. Always the same list for the same prompt, so
+    the cache finds what an earlier run asked, and every shard asks the same."""
+    variants = [(fields, list(examples))]
+    variants += [(fields, list(examples[:kept])) for kept in range(len(examples) - 1, -1, -1)]
+    texts = {name: value for name, value in fields.items() if isinstance(value, str) and len(value) >= LONG_FIELD}
+    if texts:
+        name = max(texts, key=lambda field: (len(texts[field]), field))
+        for cut in FIELD_CUTS:
+            kept = texts[name][: len(texts[name]) // cut].rsplit(" ", 1)[0]
+            variants.append(({**fields, name: f"{kept} [...]"}, []))
+    return variants
 
 
 @dataclass
@@ -37,6 +57,7 @@ class CallStats:
     # `judge_logprobs`, the same whether its calls were made now or replayed from the cache
     judged: int = 0
     judged_with_logprobs: int = 0
+    shortened: int = 0  # calls answered with a prompt shortened to fit the context window (prompt_variants)
 
 
 class StageRunner:
@@ -60,7 +81,6 @@ class StageRunner:
         """One completion for `stage` of candidate `index`; a failed request or an unusable reply becomes a Reject,
         except an endpoint that cannot be reached at all (EndpointUnusable ends the run)."""
         spec = self.prompts[stage]
-        messages = spec.messages(fields, examples)
         max_tokens = max(spec.max_tokens, self.max_tokens.get(stage, 0))
         settings = {
             "temperature": spec.temperature,
@@ -72,27 +92,39 @@ class StageRunner:
         answerer = self.answerer(stage)
         # The model that answers is in the key: a judge never replays the teacher's reply, nor the reverse.
         # (top_logprobs is not: it does not change the reply, and the keys stay those of runs before it.)
-        key = call_key(answerer.model, messages, settings)
-        cached = self.cache.get(key)
+        # The prompt, then shorter ones for a context window it does not fit (prompt_variants): the first one the
+        # cache holds answers, so a re-run asks nothing that the run before it was answered.
+        keyed = [
+            (call_key(answerer.model, messages, settings), messages)
+            for messages in (spec.messages(f, e) for f, e in prompt_variants(fields, examples))
+        ]
+        used, cached = next(((n, c) for n, (key, _) in enumerate(keyed) if (c := self.cache.get(key))), (0, None))
         if cached is not None:
             self.stats.cached_calls += 1
             completions = [Completion(**choice) for choice in cached]
         else:
-            try:
-                completions = await answerer.complete(
-                    messages,
-                    n=1,
-                    temperature=spec.temperature,
-                    max_tokens=max_tokens,
-                    seed=index,
-                    top_logprobs=JUDGE_TOP_LOGPROBS if is_judge_stage(stage) else 0,
-                )
-            except EndpointUnusable:
-                raise  # the run's end, not this candidate's (generate.py says so)
-            except TeacherError as exc:
-                raise Reject(stage, "teacher_error", str(exc)) from None
+            for used, (_, messages) in enumerate(keyed):
+                try:
+                    completions = await answerer.complete(
+                        messages,
+                        n=1,
+                        temperature=spec.temperature,
+                        max_tokens=max_tokens,
+                        seed=index,
+                        top_logprobs=JUDGE_TOP_LOGPROBS if is_judge_stage(stage) else 0,
+                    )
+                    break
+                except EndpointUnusable:
+                    raise  # the run's end, not this candidate's (generate.py says so)
+                except ContextExceeded as exc:
+                    if used == len(keyed) - 1:
+                        raise Reject(stage, "teacher_error", str(exc)) from None
+                except TeacherError as exc:
+                    raise Reject(stage, "teacher_error", str(exc)) from None
             self.stats.teacher_calls += 1
             self.stats.tokens += completions[0].prompt_tokens + completions[0].completion_tokens
+        key = keyed[used][0]
+        self.stats.shortened += used > 0
         self.stats.by_stage[stage] = self.stats.by_stage.get(stage, 0) + 1
         if is_judge_stage(stage):
             self.stats.judged += 1
