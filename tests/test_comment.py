@@ -1358,3 +1358,15 @@ def test_a_rejected_candidate_without_a_question_is_titled_by_its_text():
     assert render_rejected(record, 100).startswith(
         "<details><summary>❌ parse&#95;failure at judge&#95;question: Dear @&#8203;team,</summary>"
     )
+
+
+def test_calls_whose_prompts_were_shortened_to_fit_the_context_window_are_flagged_in_the_leaf_table(tmp_path):
+    """#27 item 4: a reviewer sees that a leaf's prompts did not fit the teacher's context window."""
+    summary = normal_run(tmp_path)
+    data = json.loads(summary.read_text())
+    data["leaves"][ASTRO]["prompts_shortened"] = 3
+    summary.write_text(json.dumps(data))
+    proc = run_labtax("comment", "--summary", str(summary), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "| 14<br><sub>+1 cached</sub><br><sub>⚠️ 3 shortened to fit</sub> |" in proc.stdout
+    assert proc.stdout.count("shortened to fit") == 1

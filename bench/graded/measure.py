@@ -88,7 +88,7 @@ def vet_rows(rows: list[dict]) -> tuple[list[dict], dict[str, int]]:
     return out, index
 
 
-def run_vet(source: str, rows: list[dict], work: Path) -> dict[int, tuple[str, str]]:
+def run_vet(source: str, rows: list[dict], work: Path, judge: tuple[str, ...] = ()) -> dict[int, tuple[str, str]]:
     """Each vetted row's verdict: graded index -> ("accepted", "vetted" | "unvetted") or ("rejected", reason)."""
     items, index = vet_rows(rows)
     folder = work / f"vet-{source}"
@@ -97,7 +97,7 @@ def run_vet(source: str, rows: list[dict], work: Path) -> dict[int, tuple[str, s
     inputs.write_text("".join(json.dumps(i, ensure_ascii=False) + "\n" for i in items), encoding="utf-8")
     env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_BASE_URL", "OPENAI_API_KEY")}
     labtax = str(Path(sys.executable).parent / "labtax")
-    cmd = [labtax, "vet", str(inputs), "--root", str(SOURCES[source]), "--output", str(folder / "out")]
+    cmd = [labtax, "vet", str(inputs), "--root", str(SOURCES[source]), "--output", str(folder / "out"), *judge]
     done = subprocess.run(cmd, env=env, text=True, capture_output=True)
     if done.returncode not in (0, 1):
         raise SystemExit(f"labtax vet failed ({done.returncode}):\n{done.stderr[-3000:]}")
@@ -183,9 +183,17 @@ def main() -> int:
     parser.add_argument("--files", nargs="*", type=Path, default=sorted(HERE.glob("*candidates*.jsonl")))
     parser.add_argument("--no-vet", action="store_true", help="the judge-free checks only (seconds, no model)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
+    parser.add_argument("--split", choices=("tune", "heldout"), help="only this split's rows (default: both)")
+    parser.add_argument("--judge-base-url", help="vet with this OpenAI-compatible endpoint as the judge")
+    parser.add_argument("--judge-model", default="smollm2", help="the endpoint judge's model name")
+    parser.add_argument("--judge-tokenizer", help="its tokenizer folder, so the likelihood checks run (vet's option)")
     args = parser.parse_args()
+    judge: tuple[str, ...] = ()
+    if args.judge_base_url:
+        judge = ("--judge-base-url", args.judge_base_url, "--judge-model", args.judge_model)
+        judge += ("--judge-tokenizer", args.judge_tokenizer) if args.judge_tokenizer else ()
     rows = [json.loads(line) for path in args.files for line in path.read_text(encoding="utf-8").splitlines()]
-    rows = [r for r in rows if r.get("label") in ("good", "bad")]
+    rows = [r for r in rows if r.get("label") in ("good", "bad") and (args.split is None or r["split"] == args.split)]
     args.work.mkdir(parents=True, exist_ok=True)
     route_documents(args.work)
     cache: dict = {}
@@ -196,7 +204,7 @@ def main() -> int:
         vetted: dict[int, tuple[str, str]] = {}
         for source in sorted({r["source"] for r in rows}):
             picked = [n for n, r in enumerate(rows) if r["source"] == source]
-            got = run_vet(source, [rows[n] for n in picked], args.work)
+            got = run_vet(source, [rows[n] for n in picked], args.work, judge)
             vetted.update({picked[i]: v for i, v in got.items()})
         for n, row in enumerate(rows):  # no answer to vet: generation's parser rejected it
             vetted.setdefault(n, ("rejected", f"generation:{row['record'].get('reason', 'no answer')}"))

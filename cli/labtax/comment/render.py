@@ -178,6 +178,8 @@ def overview_rows(leaves: dict[str, LeafSummary], names: dict[str, str] | None =
         calls = num(stats.get("teacher_calls"))
         if stats.get("cached_calls"):
             calls += f"<br><sub>+{num(stats.get('cached_calls'))} cached</sub>"
+        if stats.get("prompts_shortened"):  # the model's context window is smaller than the prompts
+            calls += f"<br><sub>{WARN} {num(stats.get('prompts_shortened'))} shortened to fit</sub>"
         rows.append(
             f"| {leaf_status(stats)} {code(name_of(names, leaf), LEAF_NAME_CHARS)}{kind} | {accepted} "
             f"| {rejected_summary(stats.get('rejected'))} | {calls} |\n"
