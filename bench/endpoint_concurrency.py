@@ -1,8 +1,10 @@
-"""`labtax generate` against a real llama.cpp server at concurrency 1, 2 and 8: wall time, calls, accepted, and
-calls lost to timeouts (teacher_error). llama.cpp's server answers one request at a time, so more in flight only
-queue there; this measures what that costs and whether queued calls time out.
+"""`labtax generate` against a real llama.cpp server at concurrency 1, 2 and 8 (and, with --embedded, the same run
+with the embedded teacher beside it): wall time, calls, accepted, rejection reasons, how many calls the server was
+measured to decode at once (teacher/capacity.py), and calls lost to timeouts (teacher_error). llama.cpp's server
+answers one request at a time, so more in flight only queue there; this measures what that costs and whether
+queued calls time out.
 
-    python bench/endpoint_concurrency.py --python /tmp/llama/bin/python [--leaf PATH] [-n 2]
+    python bench/endpoint_concurrency.py --python /tmp/llama/bin/python [--leaf PATH] [-n 2] [--embedded] [--calibrate]
 
 `--python`: a python with llama-cpp-python[server]; without it, a venv with the wheel in ../shared/wheels is made
 in a temporary folder first (its dependencies from PyPI, about a minute). The server serves the SmolLM2
@@ -31,6 +33,8 @@ def main() -> int:
     parser.add_argument("--leaf", default="compositional_skills/writing/rewriting/plain_language")
     parser.add_argument("-n", type=int, default=2)
     parser.add_argument("--levels", default="1,2,8")
+    parser.add_argument("--embedded", action="store_true", help="first, the same run with the embedded teacher")
+    parser.add_argument("--calibrate", action="store_true", help="the whole gate: per-leaf calibration on")
     args = parser.parse_args()
     if args.python is None:
         from tests.test_llama_cpp import WHEEL
@@ -59,12 +63,16 @@ def main() -> int:
             except OSError:
                 time.sleep(0.2)
         env = {k: v for k, v in os.environ.items() if k not in ("OPENAI_API_KEY", "OPENAI_BASE_URL")}
-        for level in map(int, args.levels.split(",")):
+        runs = [("embedded", 8)] if args.embedded else []
+        runs += [("llama.cpp", level) for level in map(int, args.levels.split(","))]
+        gate = ["--calibrate"] if args.calibrate else ["--no-calibrate"]
+        for teacher, level in runs:
             out = Path(tempfile.mkdtemp(prefix=f"labtax-c{level}-"))
+            endpoint = ["--base-url", base, "--model", "smollm2"] if teacher == "llama.cpp" else []
             started = time.monotonic()
             proc = subprocess.run(
-                [labtax, "generate", args.leaf, "-n", str(args.n), "--max-attempts", "2", "--no-calibrate"]
-                + ["--keep-unvetted", "--no-progress", "--base-url", base, "--model", "smollm2"]
+                [labtax, "generate", args.leaf, "-n", str(args.n), "--max-attempts", "2", *gate]
+                + ["--keep-unvetted", "--no-progress", *endpoint]
                 + ["--concurrency", str(level), "--output", str(out)],
                 cwd=REPO,
                 env=env,
@@ -74,9 +82,13 @@ def main() -> int:
             wall = time.monotonic() - started
             summary = json.loads((out / "summary.json").read_text()) if (out / "summary.json").is_file() else {}
             totals = summary.get("totals", {})
+            note = next((line for line in proc.stderr.splitlines() if "decoded about" in line), "")
             rows.append(
                 {
+                    "teacher": teacher,
                     "concurrency": level,
+                    "measured": note.split("decoded about ", 1)[1].split(" calls", 1)[0] if note else "",
+                    "vetted": summary.get("totals", {}).get("accepted", 0) - totals.get("held_back", 0),
                     "exit": proc.returncode,
                     "wall_s": round(wall, 1),
                     "teacher_calls": totals.get("teacher_calls"),
@@ -88,12 +100,13 @@ def main() -> int:
     finally:
         server.kill()
         server.wait()
-    print("| concurrency | exit | wall | teacher calls | accepted | rejected (reasons) |")
-    print("|---|---|---|---|---|---|")
+    print("| teacher | concurrency | decoded at once | exit | wall | teacher calls | accepted (vetted) | rejected |")
+    print("|---|---|---|---|---|---|---|---|")
     for r in rows:
         reasons = ", ".join(f"{k} {v}" for k, v in sorted((r["rejected"] or {}).items())) or "none"
         print(
-            f"| {r['concurrency']} | {r['exit']} | {r['wall_s']} s | {r['teacher_calls']} | {r['accepted']} | {reasons} |"
+            f"| {r['teacher']} | {r['concurrency']} | {r['measured'] or '-'} | {r['exit']} | {r['wall_s']} s "
+            f"| {r['teacher_calls']} | {r['accepted']} ({r['vetted']}) | {reasons} |"
         )
     return 0
 
