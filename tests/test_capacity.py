@@ -139,25 +139,26 @@ def long_answers(request: dict) -> Reply:
     return reply
 
 
-def test_generate_against_a_one_at_a_time_server_sends_two_at_once_and_says_why(tmp_path):
+def generate_against(tmp_path, **server) -> tuple:
+    """`labtax generate` of 40 samples for one leaf against a fake with `server`'s options: (the run, the
+    requests inside the server as each arrived)."""
     root = make_taxonomy(tmp_path / "tax", ("freeform",))
-    with FakeOpenAI(long_answers, one_at_a_time=0.004) as fake:
+    with FakeOpenAI(long_answers, **server) as fake:
         proc = run_labtax(
             "generate", "-n", "40", "--no-calibrate", "--output", str(tmp_path / "out"), cwd=root, env=_env(fake)
         )
         loads = list(fake.loads)
     assert proc.returncode == 0, proc.stderr
+    return proc, loads
+
+
+def test_generate_against_a_one_at_a_time_server_sends_two_at_once_and_says_why(tmp_path):
+    proc, loads = generate_against(tmp_path, one_at_a_time=0.004)
     notes = [line for line in proc.stderr.splitlines() if "decoded about" in line]
     assert len(notes) == 1 and "kept 2 in flight, not --concurrency 8" in notes[0], proc.stderr
     assert max(loads) > 3 and max(loads[-10:]) <= 3, loads  # 8 queued at first; 2 (and one finishing) at the end
 
 
 def test_generate_against_a_server_that_serves_all_at_once_keeps_its_concurrency(tmp_path):
-    root = make_taxonomy(tmp_path / "tax", ("freeform",))
-    with FakeOpenAI(long_answers, latency=0.05) as fake:
-        proc = run_labtax(
-            "generate", "-n", "30", "--no-calibrate", "--output", str(tmp_path / "out"), cwd=root, env=_env(fake)
-        )
-        loads = list(fake.loads)
-    assert proc.returncode == 0, proc.stderr
+    proc, loads = generate_against(tmp_path, latency=0.05)
     assert "decoded about" not in proc.stderr and max(loads) > 3, (proc.stderr, loads)
