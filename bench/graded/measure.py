@@ -184,6 +184,7 @@ def main() -> int:
     parser.add_argument("--no-vet", action="store_true", help="the judge-free checks only (seconds, no model)")
     parser.add_argument("--out", type=Path, default=HERE / "results.json")
     parser.add_argument("--split", choices=("tune", "heldout"), help="only this split's rows (default: both)")
+    parser.add_argument("--source", choices=sorted(SOURCES), help="only this taxonomy's rows (default: all)")
     parser.add_argument("--judge-base-url", help="vet with this OpenAI-compatible endpoint as the judge")
     parser.add_argument("--judge-model", default="smollm2", help="the endpoint judge's model name")
     parser.add_argument("--judge-tokenizer", help="its tokenizer folder, so the likelihood checks run (vet's option)")
@@ -193,7 +194,13 @@ def main() -> int:
         judge = ("--judge-base-url", args.judge_base_url, "--judge-model", args.judge_model)
         judge += ("--judge-tokenizer", args.judge_tokenizer) if args.judge_tokenizer else ()
     rows = [json.loads(line) for path in args.files for line in path.read_text(encoding="utf-8").splitlines()]
-    rows = [r for r in rows if r.get("label") in ("good", "bad") and (args.split is None or r["split"] == args.split)]
+    rows = [
+        r
+        for r in rows
+        if r.get("label") in ("good", "bad")
+        and (args.split is None or r["split"] == args.split)
+        and (args.source is None or r["source"] == args.source)
+    ]
     args.work.mkdir(parents=True, exist_ok=True)
     route_documents(args.work)
     cache: dict = {}
